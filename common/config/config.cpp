@@ -1,0 +1,386 @@
+#include "common/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/net/cidr.h"
+#include "common/util/time.h"
+
+namespace tapsense::config {
+
+config_error::config_error(std::string f, std::uint32_t l, std::uint32_t c, std::string m)
+    : std::runtime_error(f + ":" + std::to_string(l) + ":" + std::to_string(c) + ": " + m),
+      file(std::move(f)),
+      line(l),
+      column(c),
+      message(std::move(m)) {}
+
+namespace {
+
+// Walks one TOML table, reading known keys and rejecting unknown ones.
+class section {
+ public:
+  section(const toml::table& t, std::string path, const std::string& file)
+      : t_(t), path_(std::move(path)), file_(file) {}
+
+  [[noreturn]] void fail(const toml::node& n, const std::string& msg) const {
+    const auto& b = n.source().begin;
+    throw config_error(file_, b.line, b.column, msg);
+  }
+  [[noreturn]] void fail_here(const std::string& msg) const { fail(t_, msg); }
+
+  std::string key_name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  const toml::node* node(const char* key) {
+    known_.insert(key);
+    return t_.get(key);
+  }
+
+  void get(const char* key, std::string& out) {
+    if (const auto* n = node(key)) {
+      if (!n->is_string()) fail(*n, key_name(key) + " must be a string");
+      out = n->as_string()->get();
+    }
+  }
+  void get(const char* key, bool& out) {
+    if (const auto* n = node(key)) {
+      if (!n->is_boolean()) fail(*n, key_name(key) + " must be true or false");
+      out = n->as_boolean()->get();
+    }
+  }
+  template <typename Int>
+  void get_int(const char* key, Int& out, std::uint64_t min, std::uint64_t max) {
+    if (const auto* n = node(key)) {
+      if (!n->is_integer()) fail(*n, key_name(key) + " must be an integer");
+      const auto v = n->as_integer()->get();
+      if (v < 0 || static_cast<std::uint64_t>(v) < min || static_cast<std::uint64_t>(v) > max) {
+        fail(*n, key_name(key) + " must be between " + std::to_string(min) + " and " +
+                     std::to_string(max));
+      }
+      out = static_cast<Int>(v);
+    }
+  }
+  void get(const char* key, unsigned& out, std::uint64_t min, std::uint64_t max) {
+    get_int(key, out, min, max);
+  }
+  void get(const char* key, std::uint64_t& out, std::uint64_t min, std::uint64_t max) {
+    get_int(key, out, min, max);
+  }
+  // Seconds, as an integer or a string with a unit: "90s", "5m", "1h", "1d".
+  void get_duration(const char* key, std::uint64_t& out, std::uint64_t min_s) {
+    if (const auto* n = node(key)) {
+      std::optional<std::uint64_t> v;
+      if (n->is_integer() && n->as_integer()->get() >= 0) {
+        v = static_cast<std::uint64_t>(n->as_integer()->get());
+      } else if (n->is_string()) {
+        v = util::parse_duration_s(n->as_string()->get());
+      }
+      if (!v) fail(*n, key_name(key) + " must be a duration such as 300, \"90s\", \"5m\" or \"1h\"");
+      if (*v < min_s) fail(*n, key_name(key) + " must be at least " + std::to_string(min_s) + "s");
+      out = *v;
+    }
+  }
+  void get(const char* key, std::vector<std::string>& out) {
+    if (const auto* n = node(key)) {
+      const auto* arr = n->as_array();
+      if (arr == nullptr) fail(*n, key_name(key) + " must be an array of strings");
+      out.clear();
+      for (const auto& e : *arr) {
+        if (!e.is_string()) fail(e, key_name(key) + " must contain only strings");
+        out.push_back(e.as_string()->get());
+      }
+    }
+  }
+  const toml::table* table(const char* key) {
+    if (const auto* n = node(key)) {
+      if (!n->is_table()) fail(*n, key_name(key) + " must be a table ([" + key_name(key) + "])");
+      return n->as_table();
+    }
+    return nullptr;
+  }
+  const toml::array* array_of_tables(const char* key) {
+    if (const auto* n = node(key)) {
+      const auto* arr = n->as_array();
+      if (arr == nullptr || !arr->is_array_of_tables()) {
+        fail(*n, key_name(key) + " must be an array of tables ([[" + key_name(key) + "]])");
+      }
+      return arr;
+    }
+    return nullptr;
+  }
+  // After all get() calls: anything left is a typo or an unsupported option.
+  void done() const {
+    for (const auto& [k, v] : t_) {
+      if (known_.count(std::string(k.str())) == 0) {
+        const auto& b = k.source().begin.line != 0 ? k.source().begin : v.source().begin;
+        throw config_error(file_, b.line, b.column,
+                           "unknown key '" + key_name(std::string(k.str()).c_str()) + "'");
+      }
+    }
+  }
+  const toml::table& tbl() const { return t_; }
+
+ private:
+  const toml::table& t_;
+  std::string path_;
+  const std::string& file_;
+  std::set<std::string> known_;
+};
+
+bool valid_level(const std::string& s) {
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  return levels.count(s) != 0;
+}
+
+void read_config(const toml::table& root, const std::string& file, config& c) {
+  section top(root, "", file);
+  if (const auto* t = top.table("sensor")) {
+    section s(*t, "sensor", file);
+    s.get("name", c.sensor.name);
+    s.get("instance", c.sensor.instance);
+    s.get("state_dir", c.sensor.state_dir);
+    s.get("run_dir", c.sensor.run_dir);
+    s.get("output_dir", c.sensor.output_dir);
+    s.get("log_level", c.sensor.log_level);
+    s.get("cores", c.sensor.cores, 0, 4096);
+    if (!valid_level(c.sensor.log_level)) {
+      s.fail(*t->get("log_level"), "sensor.log_level must be one of trace, debug, info, warn, error, critical, off");
+    }
+    for (char ch : c.sensor.instance) {
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+        s.fail(*t->get("instance"), "sensor.instance may hold only letters, digits, '-' and '_'");
+      }
+    }
+    if (c.sensor.instance.size() > 32) {
+      s.fail(*t->get("instance"), "sensor.instance must be at most 32 characters");
+    }
+    if (c.sensor.run_dir.size() > 80) {
+      s.fail(*t->get("run_dir"), "sensor.run_dir must be at most 80 characters (it holds a Unix socket path)");
+    }
+    s.done();
+  }
+  if (const auto* t = top.table("capture")) {
+    section s(*t, "capture", file);
+    s.get("pcap", c.capture.pcap);
+    s.get("snaplen", c.capture.snaplen, 128, 16384);
+    s.get("payload_packets", c.capture.payload_packets, 0, 64);
+    s.get("packet_ring_mb", c.capture.packet_ring_mb, 1, 4096);
+    s.get("snapshot_ring_mb", c.capture.snapshot_ring_mb, 1, 4096);
+    s.get("mbufs", c.capture.mbufs, 1023, 1u << 22);
+    s.get("eal_args", c.capture.eal_args);
+    s.get("offline_rate", c.capture.offline_rate, 0, 1ULL << 40);
+    s.get("dedup", c.capture.dedup);
+    s.get("dedup_window_us", c.capture.dedup_window_us, 1, 1000000);
+    if (const auto* arr = s.array_of_tables("interface")) {
+      for (const auto& e : *arr) {
+        section is(*e.as_table(), "capture.interface", file);
+        interface_section i;
+        is.get("name", i.name);
+        is.get("driver", i.driver);
+        is.get("mode", i.mode);
+        is.get("erspan_address", i.erspan_address);
+        is.get("rx_queues", i.rx_queues, 1, 64);
+        if (i.name.empty()) is.fail_here("capture.interface needs a name");
+        if (i.driver.empty()) i.driver = "af_packet";
+        if (i.driver != "af_packet" && i.driver != "pci" && i.driver != "pcap") {
+          is.fail(*e.as_table()->get("driver"), "capture.interface.driver must be af_packet, pci or pcap");
+        }
+        if (i.mode != "default" && i.mode != "erspan") {
+          is.fail(*e.as_table()->get("mode"), "capture.interface.mode must be default or erspan");
+        }
+        if (i.mode == "erspan") {
+          std::string why;
+          if (i.erspan_address.empty() || !net::ip_range::parse(i.erspan_address, &why)) {
+            const auto* n = e.as_table()->get("erspan_address");
+            is.fail(n ? *n : *e.as_table(), "capture.interface.erspan_address must be the IP address (or CIDR) assigned to the interface in erspan mode");
+          }
+        }
+        is.done();
+        c.capture.interfaces.push_back(std::move(i));
+      }
+    }
+    s.done();
+  }
+  if (const auto* arr = top.array_of_tables("internal")) {
+    c.internal.clear();
+    for (const auto& e : *arr) {
+      section s(*e.as_table(), "internal", file);
+      internal_group g;
+      s.get("name", g.name);
+      s.get("inventory", g.inventory);
+      s.get("ranges", g.ranges);
+      s.get("type", g.type);
+      s.get("network", g.network);
+      s.get("sensors", g.sensors);
+      if (g.name.empty()) s.fail_here("each [[internal]] group needs a name");
+      if (g.type != "dhcp" && g.type != "static") {
+        s.fail(*e.as_table()->get("type"), "internal.type must be \"dhcp\" or \"static\"");
+      }
+      if (const auto* rn = e.as_table()->get("ranges")) {
+        const auto& ra = *rn->as_array();
+        for (std::size_t i = 0; i < ra.size(); ++i) {
+          std::string why;
+          if (!net::ip_range::parse(g.ranges[i], &why)) {
+            s.fail(ra[i], "internal '" + g.name + "': bad range: " + why);
+          }
+        }
+      }
+      s.done();
+      c.internal.push_back(std::move(g));
+    }
+  }
+  if (const auto* t = top.table("aggregator")) {
+    section s(*t, "aggregator", file);
+    s.get("shards", c.aggregator.shards, 0, 256);
+    s.get_int("flow_table", c.aggregator.flow_table, 1024, 1u << 28);
+    s.get_int("report_table", c.aggregator.report_table, 1024, 1u << 28);
+    s.get_int("asset_table", c.aggregator.asset_table, 256, 1u << 26);
+    s.get_duration("flow_interval", c.aggregator.flow_interval_s, 1);
+    s.get_duration("asset_interval", c.aggregator.asset_interval_s, 1);
+    s.get_duration("tcp_idle_timeout", c.aggregator.tcp_idle_s, 1);
+    s.get_duration("udp_idle_timeout", c.aggregator.udp_idle_s, 1);
+    s.get_duration("other_idle_timeout", c.aggregator.other_idle_s, 1);
+    s.get("report_ring_mb", c.aggregator.report_ring_mb, 1, 4096);
+    s.done();
+  }
+  if (const auto* t = top.table("fingerprinter")) {
+    section s(*t, "fingerprinter", file);
+    s.get("workers", c.fingerprinter.workers, 0, 256);
+    s.get("p0f_db", c.fingerprinter.p0f_db);
+    s.get("ieee_dir", c.fingerprinter.ieee_dir);
+    s.get("report_ring_mb", c.fingerprinter.report_ring_mb, 1, 4096);
+    s.done();
+  }
+  if (const auto* t = top.table("uplink")) {
+    section s(*t, "uplink", file);
+    s.get("database", c.uplink.database);
+    s.done();
+  }
+  if (const auto* t = top.table("supervisor")) {
+    section s(*t, "supervisor", file);
+    s.get("heartbeat_ms", c.supervisor.heartbeat_ms, 50, 60000);
+    s.get("hang_timeout_ms", c.supervisor.hang_timeout_ms, 500, 3600000);
+    s.get("max_restarts", c.supervisor.max_restarts, 0, 1000);
+    s.get("restart_window_s", c.supervisor.restart_window_s, 1, 86400);
+    s.done();
+  }
+  top.done();
+}
+
+}  // namespace
+
+config defaults() {
+  config c;
+  internal_group g;
+  g.name = "Default IP Ranges";
+  for (const char* r : default_internal_ranges) {
+    g.ranges.emplace_back(r);
+  }
+  c.internal.push_back(std::move(g));
+  return c;
+}
+
+config parse(const std::string& text, const std::string& name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw config_error(name, b.line, b.column, std::string(e.description()));
+  }
+  config c = defaults();
+  c.source = name;
+  read_config(root, name, c);
+  return c;
+}
+
+config load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw config_error(path, 0, 0, std::string("cannot read configuration file: ") + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse(ss.str(), path);
+}
+
+std::string to_toml(const config& c) {
+  auto strings = [](const std::vector<std::string>& v) {
+    toml::array a;
+    for (const auto& s : v) a.push_back(s);
+    return a;
+  };
+  auto i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  toml::table root;
+  root.insert("sensor", toml::table{{"name", c.sensor.name},
+                                     {"instance", c.sensor.instance},
+                                     {"state_dir", c.sensor.state_dir},
+                                     {"run_dir", c.sensor.run_dir},
+                                     {"output_dir", c.sensor.output_dir},
+                                     {"log_level", c.sensor.log_level},
+                                     {"cores", i64(c.sensor.cores)}});
+  toml::table cap{{"pcap", strings(c.capture.pcap)},
+                  {"snaplen", i64(c.capture.snaplen)},
+                  {"payload_packets", i64(c.capture.payload_packets)},
+                  {"packet_ring_mb", i64(c.capture.packet_ring_mb)},
+                  {"snapshot_ring_mb", i64(c.capture.snapshot_ring_mb)},
+                  {"mbufs", i64(c.capture.mbufs)},
+                  {"eal_args", strings(c.capture.eal_args)},
+                  {"offline_rate", i64(c.capture.offline_rate)},
+                  {"dedup", c.capture.dedup},
+                  {"dedup_window_us", i64(c.capture.dedup_window_us)}};
+  if (!c.capture.interfaces.empty()) {
+    toml::array ifs;
+    for (const auto& i : c.capture.interfaces) {
+      toml::table t{{"name", i.name}, {"driver", i.driver}, {"mode", i.mode},
+                    {"rx_queues", i64(i.rx_queues)}};
+      if (!i.erspan_address.empty()) t.insert("erspan_address", i.erspan_address);
+      ifs.push_back(std::move(t));
+    }
+    cap.insert("interface", std::move(ifs));
+  }
+  root.insert("capture", std::move(cap));
+  toml::array groups;
+  for (const auto& g : c.internal) {
+    groups.push_back(toml::table{{"name", g.name},
+                                 {"inventory", g.inventory},
+                                 {"ranges", strings(g.ranges)},
+                                 {"type", g.type},
+                                 {"network", g.network},
+                                 {"sensors", strings(g.sensors)}});
+  }
+  root.insert("internal", std::move(groups));
+  const auto& a = c.aggregator;
+  root.insert("aggregator", toml::table{{"shards", i64(a.shards)},
+                                         {"flow_table", i64(a.flow_table)},
+                                         {"report_table", i64(a.report_table)},
+                                         {"asset_table", i64(a.asset_table)},
+                                         {"flow_interval", i64(a.flow_interval_s)},
+                                         {"asset_interval", i64(a.asset_interval_s)},
+                                         {"tcp_idle_timeout", i64(a.tcp_idle_s)},
+                                         {"udp_idle_timeout", i64(a.udp_idle_s)},
+                                         {"other_idle_timeout", i64(a.other_idle_s)},
+                                         {"report_ring_mb", i64(a.report_ring_mb)}});
+  const auto& f = c.fingerprinter;
+  root.insert("fingerprinter", toml::table{{"workers", i64(f.workers)},
+                                            {"p0f_db", f.p0f_db},
+                                            {"ieee_dir", f.ieee_dir},
+                                            {"report_ring_mb", i64(f.report_ring_mb)}});
+  root.insert("uplink", toml::table{{"database", c.uplink.database}});
+  const auto& s = c.supervisor;
+  root.insert("supervisor", toml::table{{"heartbeat_ms", i64(s.heartbeat_ms)},
+                                         {"hang_timeout_ms", i64(s.hang_timeout_ms)},
+                                         {"max_restarts", i64(s.max_restarts)},
+                                         {"restart_window_s", i64(s.restart_window_s)}});
+  std::ostringstream out;
+  out << "# Effective configuration written by tapsense-supervisor. Do not edit.\n"
+      << toml::toml_formatter(root) << '\n';
+  return out.str();
+}
+
+}  // namespace tapsense::config

@@ -1,0 +1,127 @@
+#pragma once
+// The sensor's configuration: one TOML file shared by every stage.
+//
+// load() validates everything up front and throws config_error carrying the
+// file, line and column of the offending value; unknown keys are errors too
+// (a typo must not silently fall back to a default). The supervisor resolves
+// every "auto" value, writes the effective configuration to the run
+// directory, and starts each stage with it, so a restarted stage gets exactly
+// its original configuration.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace toml {
+inline namespace v3 {
+class table;
+}
+}  // namespace toml
+
+namespace tapsense::config {
+
+struct config_error : std::runtime_error {
+  config_error(std::string file, std::uint32_t line, std::uint32_t column, std::string message);
+  std::string file;
+  std::uint32_t line;
+  std::uint32_t column;
+  std::string message;
+};
+
+struct sensor_section {
+  std::string name = "tapsense";
+  std::string instance;                   // shared-memory prefix; empty: derived at start
+  std::string state_dir = "/var/lib/tapsense";
+  std::string run_dir = "/run/tapsense";
+  std::string output_dir;                 // JSON outputs; empty: state_dir
+  std::string log_level = "info";         // log file level; stderr shows warnings and up
+  unsigned cores = 0;                     // cores the sensor may use; 0: all online
+};
+
+struct interface_section {
+  std::string name;        // kernel interface, PCI address or capture file
+  std::string driver;      // "af_packet", "pci", "pcap"
+  std::string mode = "default";  // "default" (everything seen) or "erspan"
+  std::string erspan_address;    // with mode "erspan": address assigned to the interface
+  unsigned rx_queues = 1;
+};
+
+struct capture_section {
+  std::vector<std::string> pcap;          // offline inputs, read in order
+  std::vector<interface_section> interfaces;
+  unsigned snaplen = 2048;                // bytes of a packet kept in a payload snapshot
+  unsigned payload_packets = 4;           // snapshots per flow direction
+  unsigned packet_ring_mb = 32;
+  unsigned snapshot_ring_mb = 32;
+  unsigned mbufs = 16383;
+  std::vector<std::string> eal_args;      // extra EAL arguments
+  std::uint64_t offline_rate = 0;         // packets/s cap when reading files; 0: unthrottled
+  bool dedup = true;                      // drop identical copies (SPAN both directions)
+  unsigned dedup_window_us = 1000;
+};
+
+struct internal_group {
+  std::string name;
+  bool inventory = true;
+  std::vector<std::string> ranges;        // as written, validated
+  std::string type = "dhcp";              // "dhcp" or "static"
+  std::string network;                    // named address space; empty: default
+  std::vector<std::string> sensors;       // empty: every sensor
+};
+
+struct aggregator_section {
+  unsigned shards = 0;                    // 0: sized from cores
+  std::uint32_t flow_table = 1u << 18;    // connections per shard
+  std::uint32_t report_table = 1u << 17;  // report tuples per shard and interval
+  std::uint32_t asset_table = 1u << 16;   // inventoried IPs per shard
+  std::uint64_t flow_interval_s = 1800;   // flow reports (merge window)
+  std::uint64_t asset_interval_s = 300;   // new assets reported within this
+  std::uint64_t tcp_idle_s = 3600;
+  std::uint64_t udp_idle_s = 120;
+  std::uint64_t other_idle_s = 60;
+  unsigned report_ring_mb = 16;
+};
+
+struct fingerprinter_section {
+  unsigned workers = 0;                   // 0: sized from cores
+  std::string p0f_db = "/etc/p0f/p0f.fp";
+  std::string ieee_dir = "/usr/share/ieee-data";
+  unsigned report_ring_mb = 16;
+};
+
+struct uplink_section {
+  std::string database;                   // empty: <state_dir>/inventory.sqlite
+};
+
+struct supervisor_section {
+  unsigned heartbeat_ms = 500;
+  unsigned hang_timeout_ms = 15000;       // no heartbeat for this long: restart
+  unsigned max_restarts = 10;             // per stage within restart_window_s
+  unsigned restart_window_s = 60;
+};
+
+struct config {
+  std::string source;                     // file it came from ("" = defaults)
+  sensor_section sensor;
+  capture_section capture;
+  std::vector<internal_group> internal;   // precedence: order of appearance
+  aggregator_section aggregator;
+  fingerprinter_section fingerprinter;
+  uplink_section uplink;
+  supervisor_section supervisor;
+};
+
+// Defaults, including the default internal group (RFC 1918 + fc00::/7).
+config defaults();
+// Parses and validates a file; throws config_error.
+config load(const std::string& path);
+// Parses and validates TOML text (name is used in messages).
+config parse(const std::string& text, const std::string& name);
+// Renders a configuration back to TOML that parse() accepts (for the
+// effective configuration the supervisor hands to stages).
+std::string to_toml(const config& c);
+
+inline constexpr const char* default_internal_ranges[] = {"10.0.0.0/8", "172.16.0.0/12",
+                                                          "192.168.0.0/16", "fc00::/7"};
+
+}  // namespace tapsense::config

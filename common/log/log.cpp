@@ -1,0 +1,62 @@
+#include "common/log/log.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
+#include <vector>
+
+namespace tapsense::log {
+
+namespace {
+std::mutex mu;
+std::vector<spdlog::sink_ptr> sinks;
+std::string process_name = "tapsense";
+
+std::vector<spdlog::sink_ptr>& default_sinks() {
+  if (sinks.empty()) {
+    auto s = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    s->set_level(spdlog::level::warn);
+    sinks.push_back(s);
+  }
+  return sinks;
+}
+}  // namespace
+
+void init(const options& opt) {
+  std::lock_guard lk(mu);
+  sinks.clear();
+  process_name = opt.process;
+  auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  err->set_level(spdlog::level::from_str(opt.stderr_level));
+  err->set_pattern("%^%l%$ [" + process_name + "/%n] %v");
+  sinks.push_back(err);
+  if (!opt.file.empty()) {
+    try {
+      auto f = std::make_shared<spdlog::sinks::basic_file_sink_mt>(opt.file, false);
+      f->set_level(spdlog::level::from_str(opt.file_level));
+      f->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l [" + process_name + ":%P/%n] %v");
+      sinks.push_back(f);
+    } catch (const spdlog::spdlog_ex& e) {
+      err->log(spdlog::details::log_msg("log", spdlog::level::warn,
+                                        std::string("cannot open log file: ") + e.what()));
+    }
+  }
+  spdlog::drop_all();
+}
+
+std::shared_ptr<spdlog::logger> get(std::string_view name) {
+  std::lock_guard lk(mu);
+  std::string n{name};
+  if (auto l = spdlog::get(n)) {
+    return l;
+  }
+  auto& s = default_sinks();
+  auto l = std::make_shared<spdlog::logger>(n, s.begin(), s.end());
+  l->set_level(spdlog::level::trace);  // sinks filter
+  l->flush_on(spdlog::level::warn);
+  spdlog::register_logger(l);
+  return l;
+}
+
+}  // namespace tapsense::log

@@ -1,0 +1,110 @@
+@0x9d8786a7ea252d05;
+# Report path: aggregator and fingerprinter batches to the uplink.
+# This is the contract between stages. Evolve it the Cap'n Proto way: only add
+# fields at new ordinals, never renumber or retype; bump `schemaVersion` when a
+# reader must know.
+#
+# Conventions: times are nanoseconds since the Unix epoch in packet time; IP
+# addresses are 16-byte Data (IPv4 mapped as ::ffff:a.b.c.d); MACs are UInt64
+# (0 = unknown). Every batch carries the producer's identity and a batch id
+# that is unique for that producer within a run: a batch replayed after a
+# producer restart carries the same id and the uplink applies it once.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("tapsense::schema");
+
+const schemaVersion :UInt16 = 1;
+
+enum AddressClass {
+  inventoried @0;
+  nonInventoried @1;
+  external @2;          # attributed to the single asset "External"
+  monitoredExternal @3;
+  excluded @4;
+}
+
+struct Flow {
+  intervalStart @0 :UInt64;   # start of the reporting interval
+  client @1 :Data;            # empty when the side is External or Excluded
+  server @2 :Data;
+  clientClass @3 :AddressClass;
+  serverClass @4 :AddressClass;
+  serverPort @5 :UInt16;      # 0 for protocols without ports
+  protocol @6 :UInt8;         # IP protocol number
+  packets @7 :UInt64;         # both directions
+  bytesClientToServer @8 :UInt64;  # original frame lengths
+  bytesServerToClient @9 :UInt64;
+  firstSeen @10 :UInt64;
+  lastSeen @11 :UInt64;
+  packetsClientToServer @12 :UInt64;
+  clientName @13 :Text;       # monitored external: configured name
+  serverName @14 :Text;
+  network @15 :Text;          # named network (address space); empty = default
+  appFamily @16 :Text;        # e.g. "Web Services"
+  appService @17 :Text;       # e.g. "HTTPS"
+}
+
+struct FlowBatch {
+  schemaVersion @0 :UInt16;
+  producer @1 :Text;
+  batchId @2 :UInt64;
+  flows @3 :List(Flow);
+}
+
+enum BindingSource {
+  ipSource @0;   # the MAC was the source of a packet from this IP
+  arp @1;        # ARP sender hardware/protocol address
+  dhcp @2;       # DHCP lease (yiaddr/ciaddr/requested address)
+  ndp @3;        # IPv6 neighbour discovery
+}
+
+# One inventoried IP as one shard saw it since its last report (deltas).
+struct Sighting {
+  ip @0 :Data;
+  firstSeen @1 :UInt64;
+  lastSeen @2 :UInt64;
+  bytesIn @3 :UInt64;       # towards the IP
+  bytesOut @4 :UInt64;      # from the IP
+  packetsIn @5 :UInt64;
+  packetsOut @6 :UInt64;
+  network @7 :Text;
+  ttlOut @8 :UInt8;         # IP TTL of the last packet sent by the IP
+}
+
+struct MacBinding {
+  ip @0 :Data;
+  mac @1 :UInt64;
+  source @2 :BindingSource;
+  firstSeen @3 :UInt64;
+  lastSeen @4 :UInt64;
+  packets @5 :UInt64;
+}
+
+struct SightingBatch {
+  schemaVersion @0 :UInt16;
+  producer @1 :Text;
+  batchId @2 :UInt64;
+  sightings @3 :List(Sighting);
+  bindings @4 :List(MacBinding);
+  # MACs seen forwarding packets from addresses outside the inventory: routers.
+  # Their IP source bindings do not identify a device.
+  gatewayMacs @5 :List(UInt64);
+}
+
+# One fact about a device, with where it came from.
+struct Observation {
+  mac @0 :UInt64;          # subject MAC (0 when the subject is an IP)
+  ip @1 :Data;             # subject IP (empty when the subject is a MAC)
+  ts @2 :UInt64;
+  source @3 :Text;         # "oui", "dhcp", "p0f", ...
+  field @4 :Text;          # "vendor", "hostname", "os", ...
+  value @5 :Text;
+  confidence @6 :UInt8;    # 0..100
+}
+
+struct ObservationBatch {
+  schemaVersion @0 :UInt16;
+  producer @1 :Text;
+  batchId @2 :UInt64;
+  observations @3 :List(Observation);
+}

@@ -1,0 +1,51 @@
+#pragma once
+// A small streaming JSON writer for the output files: correct escaping,
+// pretty enough to diff, no DOM. Keys and commas are tracked per level.
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tapsense::util {
+
+class json_writer {
+ public:
+  explicit json_writer(std::ostream& out, bool pretty = true) : out_(out), pretty_(pretty) {}
+
+  json_writer& begin_object();
+  json_writer& end_object();
+  json_writer& begin_array();
+  json_writer& end_array();
+  json_writer& key(std::string_view k);
+  json_writer& value(std::string_view v);
+  json_writer& value(const char* v) { return value(std::string_view(v)); }
+  json_writer& value(const std::string& v) { return value(std::string_view(v)); }
+  json_writer& value(std::uint64_t v);
+  json_writer& value(std::int64_t v);
+  json_writer& value(unsigned v) { return value(std::uint64_t{v}); }
+  json_writer& value(int v) { return value(std::int64_t{v}); }
+  json_writer& value(double v);
+  json_writer& value(bool v);
+  json_writer& null();
+  // A string or null.
+  json_writer& value(const std::optional<std::string>& v) { return v ? value(*v) : null(); }
+
+  static std::string escape(std::string_view s);
+
+ private:
+  void before_value();
+  void newline();
+
+  std::ostream& out_;
+  bool pretty_;
+  struct level {
+    bool object;
+    bool first = true;
+  };
+  std::vector<level> stack_;
+  bool after_key_ = false;
+};
+
+}  // namespace tapsense::util

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tapsense builds, runs and tests with.
+# Idempotent: only missing packages are installed; nothing is downloaded from
+# anywhere but the Debian archive. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config git
+  # libraries (DESIGN.md section 10); never libboost-dev (it pulls Boost 1.74)
+  dpdk-dev libdpdk-dev libpcap-dev
+  libboost1.81-dev
+  libzmq3-dev cppzmq-dev
+  capnproto libcapnp-dev
+  libspdlog-dev libfmt-dev
+  libtomlplusplus-dev libcli11-dev
+  libsqlite3-dev libsqlitecpp-dev
+  libndpi-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # data files the sensor reads at run time
+  p0f ieee-data
+  # tests, sample capture and benchmark peers
+  python3 python3-scapy tshark tcpreplay libndpi-bin iproute2 procps
+  clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer for it.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
