@@ -57,7 +57,14 @@ void decode_l4(cursor c, std::size_t pos, std::size_t ip_payload_len, std::uint8
         an.add(anomaly::bad_tcp_header_length);
         return;
       }
-      off.payload = u16(pos + hlen);
+      if (!fits(c.size, pos, hlen)) {
+        // Options cut off by the capture: no payload bytes to offer.
+        an.add(anomaly::truncated_tcp);
+        rec.flags |= pktflag::truncated;
+        off.payload = u16(c.size);
+      } else {
+        off.payload = u16(pos + hlen);
+      }
       rec.l4_payload = u16(ip_payload_len - hlen);
       return;
     }
@@ -301,6 +308,7 @@ bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer
     pos += 4;
   }
   off.l3 = off.l4 = off.payload = u16(pos);
+  rec.ethertype = ethertype;
   std::size_t ip_end = 0;
   switch (ethertype) {
     case ethertype_ipv4:
@@ -325,6 +333,10 @@ bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer
       rec.wire_len = static_cast<std::uint32_t>(ip_end);
     }
   }
+  // Offsets never point past the bytes we have.
+  off.l3 = std::min(off.l3, off.end);
+  off.l4 = std::min(off.l4, off.end);
+  off.payload = std::min(off.payload, off.end);
   rec.flow_hash = symmetric_flow_hash(rec);
   return true;
 }

@@ -74,6 +74,7 @@ struct packet_record {
   std::uint8_t flags;         // pktflag bits
   std::uint8_t tunnel;        // tunnel_type of the outermost tunnel, none if not tunnelled
   std::uint8_t tunnel_depth;  // number of encapsulation layers removed
+  std::uint16_t ethertype;    // innermost EtherType (or 802.3 length < 0x0600)
   std::uint32_t tunnel_id;    // VXLAN/GENEVE VNI, ERSPAN session id, GRE key
   ip_address tunnel_src;      // outer IP addresses of the outermost tunnel
   ip_address tunnel_dst;

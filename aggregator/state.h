@@ -1,0 +1,196 @@
+#pragma once
+// The aggregator shard's state, in a shared-memory segment the supervisor
+// creates, so a restarted aggregator re-attaches instead of losing the counts
+// of a reporting interval. Fixed layout, offsets only.
+//
+// Exactly-once across restarts:
+//  - packets: each record carries capture's input ordinal; `applied_seq` is
+//    the last one applied, so records replayed from the ring are skipped.
+//  - reports: a report cycle sets phase=emitting, emits batches whose ids are
+//    (cycle << 20 | chunk), then phase=resetting, clears what it reported,
+//    then phase=idle and ++cycle. A restart in `emitting` re-emits the same
+//    batches (the uplink applies each id once); in `resetting` it finishes
+//    the reset.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "aggregator/table.h"
+#include "common/net/addr.h"
+
+namespace tapsense::aggregator {
+
+inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
+inline constexpr std::uint32_t state_version = 1;
+
+enum class address_class : std::uint8_t {
+  inventoried = 0,
+  non_inventoried = 1,
+  external = 2,
+  monitored_external = 3,
+  excluded = 4,
+};
+
+// A connection, both directions: endpoints in canonical order (a < b).
+struct conn_key {
+  net::ip_address a;
+  net::ip_address b;
+  std::uint16_t port_a;
+  std::uint16_t port_b;
+  std::uint8_t proto;
+  std::uint8_t pad[3];
+};
+static_assert(sizeof(conn_key) == 40);
+
+struct conn_value {
+  std::uint64_t first_ns;
+  std::uint64_t last_ns;
+  std::uint32_t report_slot;      // cached slot of its report entry ...
+  std::uint32_t report_cycle;     // ... valid while the flow interval is this one
+  std::uint8_t client_is_a;       // 1: endpoint a opened the connection
+  std::uint8_t decided_by;        // 0 first packet, 1 ports, 2 handshake
+  std::uint8_t pad[6];
+};
+
+// What a flow report aggregates: (client, server, server port, protocol).
+// External and excluded sides are all-zero addresses with their class.
+struct report_key {
+  net::ip_address client;
+  net::ip_address server;
+  std::uint16_t server_port;
+  std::uint8_t proto;
+  std::uint8_t client_class;
+  std::uint8_t server_class;
+  std::uint8_t pad[3];
+};
+static_assert(sizeof(report_key) == 40);
+
+struct report_value {
+  std::uint64_t packets;
+  std::uint64_t packets_c2s;
+  std::uint64_t bytes_c2s;
+  std::uint64_t bytes_s2c;
+  std::uint64_t first_ns;
+  std::uint64_t last_ns;
+};
+
+// An inventoried IP since its last report (deltas).
+struct asset_key {
+  net::ip_address ip;
+};
+struct asset_value {
+  std::uint64_t first_ns;
+  std::uint64_t last_ns;
+  std::uint64_t bytes_in;
+  std::uint64_t bytes_out;
+  std::uint64_t packets_in;
+  std::uint64_t packets_out;
+  std::uint8_t ttl_out;
+  std::uint8_t pad[7];
+};
+
+struct binding_key {
+  net::ip_address ip;
+  std::uint64_t mac;
+  std::uint8_t source;  // schema::BindingSource
+  std::uint8_t pad[7];
+};
+static_assert(sizeof(binding_key) == 32);
+struct binding_value {
+  std::uint64_t first_ns;
+  std::uint64_t last_ns;
+  std::uint64_t packets;
+};
+
+struct gateway_key {
+  std::uint64_t mac;
+};
+struct gateway_value {
+  std::uint64_t packets;
+};
+
+enum class phase : std::uint32_t { idle = 0, emitting = 1, resetting = 2 };
+
+// What a report cycle covers (bits).
+namespace cycle_kind {
+inline constexpr std::uint32_t flows = 1;
+inline constexpr std::uint32_t sightings = 2;
+inline constexpr std::uint32_t final_ = 4;  // end of input: flush all, then end_of_reports
+}  // namespace cycle_kind
+
+struct alignas(64) state_header {
+  std::uint64_t magic;
+  std::uint32_t version;
+  std::uint32_t shard;
+  std::uint32_t conn_capacity;
+  std::uint32_t report_capacity;
+  std::uint32_t asset_capacity;
+  std::uint32_t binding_capacity;
+  std::uint32_t gateway_capacity;
+  std::uint32_t pad0;
+  std::uint64_t conn_offset;
+  std::uint64_t report_offset;
+  std::uint64_t asset_offset;
+  std::uint64_t binding_offset;
+  std::uint64_t gateway_offset;
+  std::uint64_t total_bytes;
+
+  // Table sizes (single writer: the aggregator).
+  std::uint32_t conn_size;
+  std::uint32_t report_size;
+  std::uint32_t asset_size;
+  std::uint32_t binding_size;
+  std::uint32_t gateway_size;
+  std::uint32_t pad1;
+
+  std::atomic<std::uint64_t> applied_seq;  // last packet ordinal applied
+  std::uint64_t clock_ns;                  // packet time: max seen
+  std::uint64_t flow_interval_start;       // start of the open flow interval (0: none yet)
+  std::uint64_t next_sighting_ns;          // when the next sighting report is due
+  std::uint64_t next_sweep_ns;             // next idle-connection sweep
+  std::atomic<std::uint32_t> phase;        // aggregator::phase
+  std::uint32_t cycle_kind;
+  std::uint64_t cycle;                     // report cycle number, batch ids derive from it
+  std::uint64_t cycle_interval_start;      // flow interval the emitting cycle reports
+  std::uint32_t end_of_input;              // 1 once end_of_input was seen
+  std::uint32_t end_of_reports_sent;       // 1 once end_of_reports is in the uplink ring
+  std::uint64_t batches;                   // batches emitted (all cycles)
+
+  // Counters (single writer).
+  std::uint64_t packets;
+  std::uint64_t replayed_skipped;
+  std::uint64_t non_ip;
+  std::uint64_t external_only;             // neither side inside: not tracked
+  std::uint64_t conn_table_full;
+  std::uint64_t report_table_full;
+  std::uint64_t asset_table_full;
+  std::uint64_t binding_table_full;
+  std::uint64_t conns_expired;
+  std::uint64_t restarts;
+};
+
+// Computes offsets for the given capacities (powers of two) and returns the
+// segment size. Used by the supervisor (create) and checked by the aggregator.
+std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t reports,
+                   std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways) noexcept;
+
+using conn_table = shm_table<conn_key, conn_value>;
+using report_table = shm_table<report_key, report_value>;
+using asset_table = shm_table<asset_key, asset_value>;
+using binding_table = shm_table<binding_key, binding_value>;
+using gateway_table = shm_table<gateway_key, gateway_value>;
+
+// Views over a mapped state segment.
+struct tables {
+  conn_table conns;
+  report_table reports;
+  asset_table assets;
+  binding_table bindings;
+  gateway_table gateways;
+};
+tables attach(state_header& h) noexcept;
+
+// Rounds up to a power of two (>= 1024).
+std::uint32_t pow2_capacity(std::uint32_t n) noexcept;
+
+}  // namespace tapsense::aggregator

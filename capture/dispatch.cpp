@@ -1,0 +1,225 @@
+#include "capture/dispatch.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/net/discovery.h"
+
+namespace tapsense::capture {
+
+using ipc::frame_type;
+
+dispatcher::dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggregator_rings,
+                       std::vector<ipc::ring*> fingerprinter_rings,
+                       std::function<bool()> keep_waiting)
+    : opt_(opt),
+      agg_rings_(std::move(aggregator_rings)),
+      fp_rings_(std::move(fingerprinter_rings)),
+      shard_packets_(agg_rings_.size(), 0),
+      shard_written_(agg_rings_.size(), 0),
+      worker_written_(fp_rings_.size(), 0),
+      keep_waiting_(std::move(keep_waiting)),
+      flow_table_(flow_slots, flow_slot{0, 0}),
+      mac_table_(mac_slots, 0) {
+  agg_.reserve(agg_rings_.size());
+  for (auto* r : agg_rings_) {
+    agg_.emplace_back(*r);
+  }
+  fp_.reserve(fp_rings_.size());
+  for (auto* r : fp_rings_) {
+    fp_.emplace_back(*r);
+  }
+}
+
+std::uint8_t* dispatcher::reserve(ipc::ring_writer& w, std::uint32_t len,
+                                  frame_type t) noexcept {
+  if (auto* p = w.try_reserve(len, t)) {
+    return p;
+  }
+  if (!opt_.lossless) {
+    return nullptr;
+  }
+  // A file can wait for the consumer; a wire cannot. reserve() publishes what
+  // is pending first so the consumer can make room.
+  return w.reserve(len, t, keep_waiting_);
+}
+
+void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64_t ts_ns,
+                           std::uint16_t port, std::uint64_t ordinal) noexcept {
+  net::packet_record rec;
+  net::layer_offsets off;
+  const bool ok = net::decode_frame(frame, wire_len, rec, off, anomalies_);
+  rec.ts_ns = ts_ns;
+  rec.port_id = port;
+  rec.seq = ordinal;
+  counters_.packets.fetch_add(1, std::memory_order_relaxed);
+  counters_.wire_bytes.fetch_add(rec.wire_len, std::memory_order_relaxed);
+  if (!ok) {
+    counters_.decode_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (rec.l3 != static_cast<std::uint8_t>(net::l3_type::ipv4) &&
+      rec.l3 != static_cast<std::uint8_t>(net::l3_type::ipv6)) {
+    counters_.non_ip.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (ts_ns > last_ts_) {
+    last_ts_ = ts_ns;
+    if (ts_ns / 1000000000ULL > last_tick_s_) {
+      // Let every shard know packet time moved on, so shards that see no
+      // packets still close their reporting intervals on time.
+      last_tick_s_ = ts_ns / 1000000000ULL;
+      tick_all(ts_ns);
+    }
+  }
+
+  const std::size_t shard = agg_.empty() ? 0 : rec.flow_hash % agg_.size();
+  if (!agg_.empty()) {
+    ++shard_packets_[shard];
+    if (auto* p = reserve(agg_[shard], sizeof rec, frame_type::packet)) {
+      std::memcpy(p, &rec, sizeof rec);
+      ++shard_written_[shard];
+    } else {
+      agg_[shard].count_drop(sizeof rec);
+      counters_.record_drops.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (!fp_.empty()) {
+    if (const std::uint32_t reason = snapshot_reason(rec); reason != 0) {
+      write_snapshot(rec, frame, off, reason);
+    }
+  }
+}
+
+std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec) noexcept {
+  std::uint32_t reason = 0;
+  const auto l3 = static_cast<net::l3_type>(rec.l3);
+  const bool ports = (rec.flags & net::pktflag::has_ports) != 0;
+  if (l3 == net::l3_type::arp) {
+    reason |= net::snapreason::arp;
+  } else if (l3 == net::l3_type::other && net::is_discovery_ethertype(rec.ethertype)) {
+    reason |= net::snapreason::discovery;
+  } else if (ports && rec.ip_proto == net::ipproto::udp &&
+             (net::is_discovery_udp_port(rec.src_port) || net::is_discovery_udp_port(rec.dst_port))) {
+    reason |= net::snapreason::discovery;
+  } else if (ports && rec.ip_proto == net::ipproto::tcp) {
+    if ((rec.tcp_flags & net::tcpflag::syn) != 0) {
+      reason |= net::snapreason::tcp_syn;
+    }
+    if (rec.l4_payload != 0 &&
+        (net::is_identity_tcp_port(rec.src_port) || net::is_identity_tcp_port(rec.dst_port))) {
+      reason |= net::snapreason::discovery;
+    }
+  }
+  if (rec.l4_payload != 0 && opt_.payload_packets != 0 &&
+      (l3 == net::l3_type::ipv4 || l3 == net::l3_type::ipv6)) {
+    // Direction bit: which endpoint sorts first. With the symmetric hash it
+    // gives a per-direction key at the cost of one compare.
+    const int c = std::memcmp(rec.src_ip.b.data(), rec.dst_ip.b.data(), 16);
+    const bool forward = c < 0 || (c == 0 && rec.src_port < rec.dst_port);
+    const std::uint32_t key = (rec.flow_hash & ~1u) | (forward ? 1u : 0u);
+    auto& slot = flow_table_[(key * 2654435761u) >> 16];
+    if (slot.key != key) {
+      slot.key = key;
+      slot.count = 0;
+    }
+    if (slot.count < opt_.payload_packets) {
+      ++slot.count;
+      reason |= net::snapreason::flow_start;
+    }
+  }
+  if (!rec.src_mac.is_zero() && !rec.src_mac.is_multicast()) {
+    const std::uint64_t m = rec.src_mac.to_u64();
+    auto& slot = mac_table_[(m * 0x9e3779b97f4a7c15ULL) >> (64 - 14)];
+    if (slot != m) {
+      slot = m;
+      reason |= net::snapreason::new_mac;
+    }
+  }
+  return reason;
+}
+
+void dispatcher::write_snapshot(const net::packet_record& rec, net::bytes frame,
+                                const net::layer_offsets& off, std::uint32_t reason) noexcept {
+  const std::size_t start = off.l2;
+  const std::size_t end = std::max<std::size_t>(start, off.end);
+  std::size_t len = end - start;
+  if (len > opt_.snaplen) {
+    len = opt_.snaplen;
+    counters_.snapshot_truncated.fetch_add(1, std::memory_order_relaxed);
+  }
+  const std::size_t worker = rec.flow_hash % fp_.size();
+  const auto total = static_cast<std::uint32_t>(sizeof(net::snapshot_header) + len);
+  auto* p = fp_[worker].try_reserve(total, frame_type::snapshot);
+  if (p == nullptr && opt_.lossless) {
+    p = reserve(fp_[worker], total, frame_type::snapshot);
+  }
+  if (p == nullptr) {
+    fp_[worker].count_drop(total);
+    counters_.snapshot_drops.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  net::snapshot_header h{};
+  h.rec = rec;
+  h.caplen = static_cast<std::uint16_t>(len);
+  auto rel = [&](std::uint16_t o) {
+    return static_cast<std::uint16_t>(std::min<std::size_t>(o >= start ? o - start : 0, len));
+  };
+  h.l3_off = rel(off.l3);
+  h.l4_off = rel(off.l4);
+  h.payload_off = rel(off.payload);
+  h.reason = reason;
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, frame.data() + start, len);
+  ++worker_written_[worker];
+  counters_.snapshots.fetch_add(1, std::memory_order_relaxed);
+}
+
+void dispatcher::publish() noexcept {
+  for (auto& w : agg_) {
+    w.publish();
+  }
+  for (auto& w : fp_) {
+    w.publish();
+  }
+}
+
+void dispatcher::tick_all(std::uint64_t ts_ns) noexcept {
+  const ipc::tick_frame t{ts_ns};
+  for (auto& w : agg_) {
+    // Ticks are advisory: a full ring simply misses one.
+    if (auto* p = w.try_reserve(sizeof t, frame_type::tick)) {
+      std::memcpy(p, &t, sizeof t);
+    }
+  }
+}
+
+void dispatcher::tick(std::uint64_t ts_ns) noexcept {
+  if (ts_ns > last_ts_) {
+    last_ts_ = ts_ns;
+  }
+  tick_all(ts_ns);
+  publish();
+}
+
+bool dispatcher::end_of_input(std::uint64_t last_ts_ns) {
+  const auto& keep = keep_waiting_;
+  for (std::size_t k = 0; k < agg_.size(); ++k) {
+    const ipc::end_of_input_frame e{last_ts_ns, shard_written_[k]};
+    auto* p = agg_[k].reserve(sizeof e, frame_type::end_of_input, keep);
+    if (p == nullptr) {
+      return false;
+    }
+    std::memcpy(p, &e, sizeof e);
+  }
+  for (std::size_t j = 0; j < fp_.size(); ++j) {
+    const ipc::end_of_input_frame e{last_ts_ns, worker_written_[j]};
+    auto* p = fp_[j].reserve(sizeof e, frame_type::end_of_input, keep);
+    if (p == nullptr) {
+      return false;
+    }
+    std::memcpy(p, &e, sizeof e);
+  }
+  publish();
+  return true;
+}
+
+}  // namespace tapsense::capture

@@ -1,0 +1,99 @@
+#pragma once
+// Per-packet work of the capture process, free of DPDK so it can be tested
+// alone: decode a frame, shard it by the symmetric flow hash to an aggregator
+// ring, decide whether the fingerprinter needs a payload snapshot, and count
+// every drop by cause. Allocation-free and lock-free on the per-packet path.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "common/ipc/ring.h"
+#include "common/net/decode.h"
+#include "common/net/snapshot.h"
+
+namespace tapsense::capture {
+
+struct dispatch_options {
+  unsigned snaplen = 2048;         // bytes of a packet kept in a snapshot
+  unsigned payload_packets = 4;    // snapshots per flow direction with payload
+  bool lossless = false;           // offline input: wait for ring space instead of dropping
+};
+
+// Single writer (the RX loop); read by the heartbeat through relaxed loads.
+struct alignas(64) dispatch_counters {
+  std::atomic<std::uint64_t> packets{0};
+  std::atomic<std::uint64_t> wire_bytes{0};
+  std::atomic<std::uint64_t> decode_failures{0};   // shorter than an Ethernet header
+  std::atomic<std::uint64_t> non_ip{0};
+  std::atomic<std::uint64_t> snapshots{0};
+  std::atomic<std::uint64_t> record_drops{0};      // aggregator ring full (live input only)
+  std::atomic<std::uint64_t> snapshot_drops{0};    // fingerprinter ring full
+  std::atomic<std::uint64_t> snapshot_truncated{0};  // snapshot cut at snaplen
+};
+
+class dispatcher {
+ public:
+  // Rings are owned by the caller and outlive the dispatcher.
+  // `keep_waiting` is called while a lossless write waits for room: it should
+  // keep the process alive (heartbeats) and return false to give up.
+  dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggregator_rings,
+             std::vector<ipc::ring*> fingerprinter_rings, std::function<bool()> keep_waiting);
+
+  // Handles one captured frame. `wire_len` is the original length when known
+  // (0: captured length); `ordinal` is the packet's 1-based sequence number
+  // over the whole input, carried in the record so consumers can tell replays.
+  void on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64_t ts_ns,
+                 std::uint16_t port, std::uint64_t ordinal) noexcept;
+
+  // Makes everything written so far visible to consumers (end of a burst).
+  void publish() noexcept;
+
+  // Packet time advanced without packets (live idle): lets shards close intervals.
+  void tick(std::uint64_t ts_ns) noexcept;
+
+  // Writes end_of_input to every ring, waiting for room; publishes. Returns
+  // false if stopped before every ring took it.
+  bool end_of_input(std::uint64_t last_ts_ns);
+
+  const dispatch_counters& counters() const noexcept { return counters_; }
+  const net::anomaly_counters& anomalies() const noexcept { return anomalies_; }
+  std::uint64_t last_ts_ns() const noexcept { return last_ts_; }
+  std::uint64_t packets_to_shard(std::size_t k) const noexcept { return shard_packets_[k]; }
+
+ private:
+  std::uint8_t* reserve(ipc::ring_writer& w, std::uint32_t len, ipc::frame_type t) noexcept;
+  std::uint32_t snapshot_reason(const net::packet_record& rec) noexcept;
+  void write_snapshot(const net::packet_record& rec, net::bytes frame,
+                      const net::layer_offsets& off, std::uint32_t reason) noexcept;
+  void tick_all(std::uint64_t ts_ns) noexcept;
+
+  dispatch_options opt_;
+  std::vector<ipc::ring*> agg_rings_;
+  std::vector<ipc::ring*> fp_rings_;
+  std::vector<ipc::ring_writer> agg_;
+  std::vector<ipc::ring_writer> fp_;
+  std::vector<std::uint64_t> shard_packets_;
+  std::vector<std::uint64_t> shard_written_;
+  std::vector<std::uint64_t> worker_written_;
+  std::function<bool()> keep_waiting_;
+  dispatch_counters counters_;
+  net::anomaly_counters anomalies_;
+  std::uint64_t last_ts_ = 0;
+  std::uint64_t last_tick_s_ = 0;
+
+  // First-payload-packets table: direct-mapped, keyed by a directional flow
+  // hash. A collision only costs a few extra snapshots.
+  struct flow_slot {
+    std::uint32_t key;
+    std::uint32_t count;
+  };
+  static constexpr std::size_t flow_slots = 1u << 16;
+  std::vector<flow_slot> flow_table_;
+  // Source MACs seen: direct-mapped; an evicted MAC is snapshotted again.
+  static constexpr std::size_t mac_slots = 1u << 14;
+  std::vector<std::uint64_t> mac_table_;
+};
+
+}  // namespace tapsense::capture

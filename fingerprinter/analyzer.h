@@ -1,0 +1,59 @@
+#pragma once
+// Turns payload snapshots into observations: runs the parser each packet
+// calls for and records what it found, with where it came from.
+#include <cstdint>
+
+#include "common/net/bytes.h"
+#include "common/net/snapshot.h"
+#include "fingerprinter/observations.h"
+
+namespace tapsense::fp {
+class oui_registry;
+class p0f_db;
+}  // namespace tapsense::fp
+
+namespace tapsense::fingerprinter {
+
+struct analyzer_counters {
+  std::uint64_t snapshots = 0;
+  std::uint64_t dhcp = 0;
+  std::uint64_t dhcp_errors = 0;
+  std::uint64_t tcp_signatures = 0;
+  std::uint64_t p0f_matches = 0;
+  std::uint64_t vendor_lookups = 0;
+};
+
+// Confidence scale (0-100) of each kind of evidence.
+namespace confidence {
+inline constexpr std::uint8_t oui_vendor = 95;
+inline constexpr std::uint8_t dhcp_hostname = 90;
+inline constexpr std::uint8_t dhcp_lease = 90;
+inline constexpr std::uint8_t dhcp_client_address = 80;
+inline constexpr std::uint8_t dhcp_attribute = 70;
+inline constexpr std::uint8_t dhcp_requested = 50;
+inline constexpr std::uint8_t p0f_exact = 80;
+inline constexpr std::uint8_t p0f_generic = 60;
+inline constexpr std::uint8_t p0f_fuzzy = 40;
+inline constexpr std::uint8_t raw = 10;
+}  // namespace confidence
+
+class analyzer {
+ public:
+  // The registry and database may be null (then that evidence is skipped).
+  analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& out) noexcept
+      : oui_(oui), p0f_(p0f), out_(out) {}
+
+  void on_snapshot(const net::snapshot_header& h, net::bytes packet);
+  const analyzer_counters& counters() const noexcept { return c_; }
+
+ private:
+  void dhcp(const net::snapshot_header& h, net::bytes payload);
+  void tcp_syn(const net::snapshot_header& h, net::bytes ip_packet);
+
+  const fp::oui_registry* oui_;
+  const fp::p0f_db* p0f_;
+  emitter& out_;
+  analyzer_counters c_;
+};
+
+}  // namespace tapsense::fingerprinter

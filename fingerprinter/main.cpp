@@ -1,0 +1,113 @@
+// tapsense-fingerprinter: one worker. Parses the payload snapshots capture
+// selected (discovery protocols, TCP SYNs, first payload packets of flows)
+// and sends what they say about each device to the uplink.
+#include <optional>
+
+#include "common/fp/oui.h"
+#include "common/fp/p0f.h"
+#include "common/ipc/names.h"
+#include "common/ipc/ring.h"
+#include "common/stage/exit_codes.h"
+#include "common/stage/stage.h"
+#include "common/util/time.h"
+#include "fingerprinter/analyzer.h"
+
+namespace ts = tapsense;
+using namespace tapsense::fingerprinter;
+
+int main(int argc, char** argv) {
+  ts::stage::context ctx(argc, argv, "fingerprinter", true);
+  auto log = ctx.logger("parse");
+  const auto& cfg = ctx.cfg();
+  const auto j = static_cast<unsigned>(ctx.index());
+
+  std::optional<ts::ipc::ring> in;
+  std::optional<ts::ipc::ring> out;
+  try {
+    in.emplace(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), j)));
+    out.emplace(ts::ipc::ring::open(ts::ipc::names::fingerprinter_to_uplink(ctx.instance(), j)));
+  } catch (const ts::ipc::segment_error& e) {
+    return ctx.fatal(ts::exit_code::software, e.what());
+  }
+
+  // Reference data. Missing data degrades the evidence, it does not stop sensing.
+  std::optional<ts::fp::oui_registry> oui;
+  std::optional<ts::fp::p0f_db> p0f;
+  try {
+    oui.emplace(ts::fp::oui_registry::load(cfg.fingerprinter.ieee_dir));
+  } catch (const std::exception& e) {
+    log->warn("MAC vendors unavailable: {}", e.what());
+  }
+  try {
+    p0f.emplace(ts::fp::p0f_db::load(cfg.fingerprinter.p0f_db));
+  } catch (const std::exception& e) {
+    log->warn("TCP/IP fingerprints unavailable: {}", e.what());
+  }
+
+  std::function<ts::control::counter_list()> counters;
+  emitter em(*out, ctx.identity(), [&] {
+    ctx.service(counters);
+    return !ctx.stopping();
+  });
+  analyzer an(oui ? &*oui : nullptr, p0f ? &*p0f : nullptr, em);
+  counters = [&] {
+    const auto& c = an.counters();
+    return ts::control::counter_list{
+        {"snapshots", c.snapshots},         {"dhcp", c.dhcp},
+        {"dhcp.errors", c.dhcp_errors},     {"tcp_signatures", c.tcp_signatures},
+        {"p0f.matches", c.p0f_matches},     {"vendor_lookups", c.vendor_lookups},
+        {"observations", em.emitted()},     {"observations.repeats", em.suppressed()},
+        {"batches", em.batches()},
+        {"in.drops", in->header().producer.drops.load(std::memory_order_relaxed)},
+        {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)}};
+  };
+
+  ts::ipc::ring_reader rd(*in);
+  ts::ipc::backoff bo;
+  bool finished = false;
+  std::uint64_t last_flush = ts::util::mono_ns();
+  while (!finished && !ctx.stopping()) {
+    unsigned n = 0;
+    bool eoi = false;
+    while (n < 512) {
+      auto f = rd.next();
+      if (!f) break;
+      ++n;
+      if (f->type == ts::ipc::frame_type::snapshot && f->payload.size() >= sizeof(ts::net::snapshot_header)) {
+        ts::net::snapshot_header h;
+        std::memcpy(&h, f->payload.data(), sizeof h);
+        an.on_snapshot(h, f->payload.subspan(sizeof h));
+      } else if (f->type == ts::ipc::frame_type::end_of_input) {
+        eoi = true;
+        break;
+      }
+    }
+    const auto now = ts::util::mono_ns();
+    // Observations leave before their snapshots are released: a crash in
+    // between replays the snapshots, and repeats of a fact are harmless.
+    if (eoi) {
+      if (!em.end_of_reports()) break;
+      rd.release();
+      finished = true;
+      break;
+    }
+    if (em.pending() >= 1024 || (em.pending() != 0 && (n == 0 || now - last_flush > 200'000'000ULL))) {
+      if (!em.flush()) break;
+      last_flush = now;
+    }
+    if (em.pending() == 0) {
+      rd.release();
+    }
+    ctx.service(counters);
+    if (n == 0) {
+      bo.pause();
+    } else {
+      bo.reset();
+    }
+  }
+  ctx.heartbeat_now(counters());
+  if (finished) {
+    ctx.done("end_of_reports", std::to_string(em.batches()) + " batches");
+  }
+  return ts::exit_code::ok;
+}

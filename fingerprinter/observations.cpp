@@ -1,0 +1,113 @@
+#include "fingerprinter/observations.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/schema/report.capnp.h"
+#include "common/util/time.h"
+
+namespace tapsense::fingerprinter {
+
+namespace {
+constexpr std::size_t seen_cap = 1u << 20;
+
+std::uint64_t fnv(std::uint64_t h, const void* p, std::size_t n) {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  for (std::size_t i = 0; i < n; ++i) {
+    h = (h ^ b[i]) * 0x100000001b3ULL;
+  }
+  return h;
+}
+}  // namespace
+
+emitter::emitter(ipc::ring& out, std::string producer, std::function<bool()> keep_waiting)
+    : out_(out),
+      producer_(std::move(producer)),
+      keep_waiting_(std::move(keep_waiting)),
+      // Batch ids must differ between incarnations of this worker (a restart
+      // must not reuse an id the uplink already applied): pid and start time.
+      batch_base_((static_cast<std::uint64_t>(::getpid()) << 40) |
+                  (((util::now_ns() / 1'000'000'000ULL) & 0xff) << 32)) {}
+
+void emitter::add(observation o) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv(h, &o.mac, sizeof o.mac);
+  if (o.ip) h = fnv(h, o.ip->b.data(), 16);
+  for (const auto* s : {&o.source, &o.field, &o.value}) {
+    h = fnv(h, s->data(), s->size());
+    h = fnv(h, "\0", 1);
+  }
+  if (!seen_.insert(h).second) {
+    ++suppressed_;
+    return;
+  }
+  if (seen_.size() > seen_cap) {
+    seen_.clear();
+  }
+  pending_.push_back(std::move(o));
+}
+
+void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
+                        std::string_view field, std::string_view value, std::uint8_t confidence) {
+  if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
+  add({mac.to_u64(), std::nullopt, ts, std::string(source), std::string(field), std::string(value), confidence});
+}
+
+void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
+                       std::string_view field, std::string_view value, std::uint8_t confidence) {
+  if (value.empty() || ip.is_unspecified() || ip.is_multicast()) return;
+  add({0, ip, ts, std::string(source), std::string(field), std::string(value), confidence});
+}
+
+bool emitter::flush() {
+  if (pending_.empty()) {
+    return true;
+  }
+  capnp::MallocMessageBuilder mb;
+  auto batch = mb.initRoot<schema::ObservationBatch>();
+  batch.setSchemaVersion(schema::SCHEMA_VERSION);
+  batch.setProducer(producer_);
+  batch.setBatchId(batch_base_ | batches_);
+  auto list = batch.initObservations(static_cast<unsigned>(pending_.size()));
+  for (unsigned i = 0; i < pending_.size(); ++i) {
+    const auto& o = pending_[i];
+    auto b = list[i];
+    b.setMac(o.mac);
+    if (o.ip) {
+      b.setIp(kj::arrayPtr(reinterpret_cast<const kj::byte*>(o.ip->b.data()), 16));
+    }
+    b.setTs(o.ts);
+    b.setSource(o.source);
+    b.setField(o.field);
+    b.setValue(o.value);
+    b.setConfidence(o.confidence);
+  }
+  const auto words = capnp::messageToFlatArray(mb);
+  const auto bytes = words.asBytes();
+  auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch,
+                         keep_waiting_);
+  if (p == nullptr) {
+    return false;
+  }
+  std::memcpy(p, bytes.begin(), bytes.size());
+  out_.publish();
+  ++batches_;
+  emitted_ += pending_.size();
+  pending_.clear();
+  return true;
+}
+
+bool emitter::end_of_reports() {
+  if (!flush()) return false;
+  const ipc::end_of_reports_frame e{batches_};
+  auto* p = out_.reserve(sizeof e, ipc::frame_type::end_of_reports, keep_waiting_);
+  if (p == nullptr) return false;
+  std::memcpy(p, &e, sizeof e);
+  out_.publish();
+  return true;
+}
+
+}  // namespace tapsense::fingerprinter

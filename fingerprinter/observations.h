@@ -1,0 +1,60 @@
+#pragma once
+// Accumulates observations and writes them to the uplink as Cap'n Proto
+// batches. Exact repeats of a fact already sent are suppressed (bounded
+// memory: the seen-set is cleared when it grows past its cap).
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "common/ipc/ring.h"
+#include "common/net/addr.h"
+
+namespace tapsense::fingerprinter {
+
+struct observation {
+  std::uint64_t mac = 0;
+  std::optional<net::ip_address> ip;
+  std::uint64_t ts = 0;
+  std::string source;
+  std::string field;
+  std::string value;
+  std::uint8_t confidence = 0;
+};
+
+class emitter {
+ public:
+  emitter(ipc::ring& out, std::string producer, std::function<bool()> keep_waiting);
+
+  void about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
+                 std::string_view field, std::string_view value, std::uint8_t confidence);
+  void about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
+                std::string_view field, std::string_view value, std::uint8_t confidence);
+
+  std::size_t pending() const noexcept { return pending_.size(); }
+  // Writes pending observations as one batch; false if stopped while waiting.
+  bool flush();
+  // Writes end_of_reports (after a flush).
+  bool end_of_reports();
+
+  std::uint64_t emitted() const noexcept { return emitted_; }
+  std::uint64_t suppressed() const noexcept { return suppressed_; }
+  std::uint64_t batches() const noexcept { return batches_; }
+
+ private:
+  void add(observation o);
+  ipc::ring_writer out_;
+  std::string producer_;
+  std::function<bool()> keep_waiting_;
+  std::vector<observation> pending_;
+  std::unordered_set<std::uint64_t> seen_;
+  std::uint64_t batch_base_;
+  std::uint64_t batches_ = 0;
+  std::uint64_t emitted_ = 0;
+  std::uint64_t suppressed_ = 0;
+};
+
+}  // namespace tapsense::fingerprinter

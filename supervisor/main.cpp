@@ -1,0 +1,529 @@
+// tapsense-supervisor: the sensor's init process. Creates the shared-memory
+// segments, starts the stages in dependency order (uplink, aggregators,
+// fingerprinters, capture), takes their heartbeats over the ZeroMQ control
+// channel, restarts a stage that dies (SIGKILL included) with its original
+// configuration, and drives an offline run to a clean finish.
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cinttypes>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "aggregator/state.h"
+#include "capture/state.h"
+#include "common/config/config.h"
+#include "common/control/channel.h"
+#include "common/ipc/names.h"
+#include "common/ipc/ring.h"
+#include "common/log/log.h"
+#include "common/pcapfile/scan.h"
+#include "common/stage/exit_codes.h"
+#include "common/util/time.h"
+#include "supervisor/process.h"
+
+namespace ts = tapsense;
+namespace fs = std::filesystem;
+using ts::supervisor::spawn;
+
+namespace {
+
+constexpr const char* prog = "tapsense-supervisor";
+volatile std::sig_atomic_t g_signals = 0;
+extern "C" void on_signal(int) { g_signals = g_signals + 1; }
+
+[[noreturn]] void die(int code, const std::string& msg) {
+  std::fprintf(stderr, "%s: %s\n", prog, msg.c_str());
+  std::exit(code);
+}
+
+struct stage {
+  std::string identity;
+  std::string binary;
+  std::vector<std::string> args;
+  pid_t pid = 0;
+  bool running = false;
+  bool finished = false;      // exited 0: its work is done
+  bool said_hello = false;
+  std::uint32_t restarts = 0;
+  std::deque<std::uint64_t> recent_restarts;
+  std::uint64_t started_ns = 0;
+  std::uint64_t last_heartbeat_ns = 0;
+  std::uint64_t next_start_ns = 0;
+  std::uint64_t backoff_ms = 100;
+  std::string fatal_message;
+  int fatal_code = 0;
+  ts::control::counter_list counters;
+  std::uint64_t progress_done = 0;
+  std::uint64_t progress_total = 0;
+};
+
+unsigned online_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    return static_cast<unsigned>(CPU_COUNT(&set));
+  }
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1;
+}
+
+std::string human(std::uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+void print_stats(const ts::control::message& m) {
+  auto reply = m.get().getStatsReply();
+  for (auto st : reply.getStages()) {
+    std::printf("%s (pid %u, restarts %u)\n", st.getStage().cStr(), st.getPid(), st.getRestarts());
+    for (auto c : st.getCounters()) {
+      std::printf("  %-40s %20" PRIu64 "\n", c.getName().cStr(), c.getValue());
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tapsense passive network sensor: runs the capture, aggregator, fingerprinter "
+               "and uplink stages and supervises them"};
+  std::string pcap;
+  std::string output;
+  std::string config_path;
+  std::string run_dir_opt;
+  std::string instance_opt;
+  bool stats = false;
+  bool quiet = false;
+  app.add_option("--pcap", pcap, "analyse this pcap or pcapng file, then exit");
+  app.add_option("--output", output, "directory for assets.json, flows.json and the inventory");
+  app.add_option("--config", config_path, "sensor configuration (TOML)");
+  app.add_option("--run-dir", run_dir_opt, "directory for the control socket and run files");
+  app.add_option("--instance", instance_opt, "name prefix of the shared-memory segments");
+  app.add_flag("--stats", stats, "print the counters of a running sensor and exit");
+  app.add_flag("--quiet", quiet, "no progress on stderr");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: %s (see --help)\n", prog, e.what());
+    return ts::exit_code::usage;
+  }
+
+  // --- configuration ----------------------------------------------------
+  ts::config::config cfg;
+  try {
+    cfg = config_path.empty() ? ts::config::defaults() : ts::config::load(config_path);
+  } catch (const ts::config::config_error& e) {
+    die(ts::exit_code::config, e.what());
+  }
+  if (!run_dir_opt.empty()) cfg.sensor.run_dir = run_dir_opt;
+
+  if (stats) {
+    auto m = ts::control::request_stats(ts::ipc::names::control_endpoint(cfg.sensor.run_dir), 2000);
+    if (!m || !m->get().isStatsReply()) {
+      die(ts::exit_code::unavailable, "no sensor answered on " + cfg.sensor.run_dir + "/control.sock");
+    }
+    print_stats(*m);
+    return ts::exit_code::ok;
+  }
+
+  const bool offline = !pcap.empty();
+  if (offline && output.empty()) {
+    std::fprintf(stderr, "%s: --pcap needs --output DIR (see --help)\n", prog);
+    return ts::exit_code::usage;
+  }
+  if (!offline && !output.empty()) {
+    cfg.sensor.output_dir = output;
+  }
+  if (!offline && cfg.capture.pcap.empty() && cfg.capture.interfaces.empty()) {
+    std::fprintf(stderr, "%s: nothing to analyse: give --pcap FILE --output DIR, or a --config with "
+                         "[[capture.interface]] or capture.pcap (see --help)\n", prog);
+    return ts::exit_code::usage;
+  }
+
+  // --- inputs -------------------------------------------------------------
+  std::uint64_t total_packets = 0;
+  if (offline) {
+    cfg.capture.pcap = {fs::absolute(pcap).string()};
+    cfg.capture.interfaces.clear();
+  }
+  for (const auto& f : cfg.capture.pcap) {
+    const auto scan = ts::pcapfile::scan(f);
+    if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
+      die(ts::exit_code::input, scan.message);
+    }
+    total_packets += scan.packets;
+  }
+  if (offline) {
+    std::error_code ec;
+    fs::create_directories(output, ec);
+    if (ec || access(output.c_str(), W_OK) != 0) {
+      die(ts::exit_code::input, "cannot write to output directory " + output + ": " +
+                                    (ec ? ec.message() : std::string(std::strerror(errno))));
+    }
+    output = fs::absolute(output).string();
+    cfg.sensor.output_dir = output;
+    cfg.sensor.state_dir = output;
+    // An offline analysis starts from an empty inventory.
+    for (const char* f : {"inventory.sqlite", "inventory.sqlite-wal", "inventory.sqlite-shm",
+                          "assets.json", "flows.json", "tapsense.log"}) {
+      fs::remove(fs::path(output) / f, ec);
+    }
+  }
+
+  // --- resolve every "auto" ---------------------------------------------------
+  const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
+  // Capture takes one core; the rest is shared by aggregator shards (the
+  // heavier per-packet work) and fingerprinter workers (selected packets only).
+  const unsigned spare = cores > 1 ? cores - 1 : 1;
+  if (cfg.aggregator.shards == 0) cfg.aggregator.shards = std::max(1u, (spare + 1) / 2);
+  if (cfg.fingerprinter.workers == 0) cfg.fingerprinter.workers = std::max(1u, spare / 4);
+  if (cfg.sensor.instance.empty()) {
+    cfg.sensor.instance = offline ? "ts" + std::to_string(::getpid()) : cfg.sensor.name;
+  }
+  if (!instance_opt.empty()) cfg.sensor.instance = instance_opt;
+  const bool own_run_dir = offline && run_dir_opt.empty();
+  if (own_run_dir) {
+    cfg.sensor.run_dir = "/tmp/tapsense." + std::to_string(::getpid());
+  }
+  std::error_code ec;
+  fs::create_directories(cfg.sensor.run_dir, ec);
+  if (ec) die(ts::exit_code::unavailable, "cannot create run directory " + cfg.sensor.run_dir + ": " + ec.message());
+  if (!offline) {
+    fs::create_directories(cfg.sensor.state_dir, ec);
+    if (cfg.sensor.output_dir.empty()) cfg.sensor.output_dir = cfg.sensor.state_dir;
+  }
+
+  ts::log::options lo;
+  lo.process = "supervisor";
+  lo.file = cfg.sensor.output_dir.empty() ? "" : cfg.sensor.output_dir + "/tapsense.log";
+  lo.file_level = cfg.sensor.log_level;
+  ts::log::init(lo);
+  auto log = ts::log::get("supervisor");
+  log->info("sensor {} instance {}: {} cores, {} aggregator shard(s), {} fingerprinter worker(s)",
+            cfg.sensor.name, cfg.sensor.instance, cores, cfg.aggregator.shards, cfg.fingerprinter.workers);
+
+  const std::string effective = cfg.sensor.run_dir + "/effective.toml";
+  {
+    std::ofstream f(effective, std::ios::trunc);
+    f << ts::config::to_toml(cfg);
+    if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
+  }
+
+  // --- shared memory ----------------------------------------------------------
+  const auto& inst = cfg.sensor.instance;
+  std::vector<std::string> segments;
+  auto mb = [](unsigned m) {
+    std::uint64_t c = 4096;
+    while (c < std::uint64_t{m} << 20) c <<= 1;
+    return c;
+  };
+  std::vector<ts::ipc::segment> keep;  // the supervisor holds every mapping for the run
+  std::vector<ts::ipc::ring> rings;
+  try {
+    for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
+      rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_aggregator(inst, k),
+                                            mb(cfg.capture.packet_ring_mb), false));
+      rings.push_back(ts::ipc::ring::create(ts::ipc::names::aggregator_to_uplink(inst, k),
+                                            mb(cfg.aggregator.report_ring_mb), true));
+      ts::aggregator::state_header probe{};
+      const auto& a = cfg.aggregator;
+      const std::size_t bytes = ts::aggregator::layout(probe, a.flow_table, a.report_table, a.asset_table,
+                                                       a.asset_table * 2, 4096);
+      auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), bytes);
+      auto* h = new (seg.data()) ts::aggregator::state_header{};
+      ts::aggregator::layout(*h, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096);
+      h->version = ts::aggregator::state_version;
+      h->shard = k;
+      h->magic = ts::aggregator::state_magic;
+      segments.push_back(seg.name());
+      keep.push_back(std::move(seg));
+    }
+    for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
+      rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, j),
+                                            mb(cfg.capture.snapshot_ring_mb), false));
+      rings.push_back(ts::ipc::ring::create(ts::ipc::names::fingerprinter_to_uplink(inst, j),
+                                            mb(cfg.fingerprinter.report_ring_mb), true));
+    }
+    auto cs = ts::ipc::segment::create(ts::ipc::names::capture_state(inst), sizeof(ts::capture::capture_state));
+    auto* st = new (cs.data()) ts::capture::capture_state{};
+    st->magic = ts::capture::state_magic;
+    segments.push_back(cs.name());
+    keep.push_back(std::move(cs));
+  } catch (const ts::ipc::segment_error& e) {
+    for (const auto& r : rings) ts::ipc::segment::remove(r.name());
+    for (const auto& s : segments) ts::ipc::segment::remove(s);
+    die(ts::exit_code::unavailable, e.what());
+  }
+  for (const auto& r : rings) segments.push_back(r.name());
+  auto cleanup = [&] {
+    for (const auto& s : segments) ts::ipc::segment::remove(s);
+    std::error_code e2;
+    fs::remove(cfg.sensor.run_dir + "/control.sock", e2);
+    if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
+  };
+
+  std::unique_ptr<ts::control::supervisor_channel> ctl;
+  try {
+    ctl = std::make_unique<ts::control::supervisor_channel>(ts::ipc::names::control_endpoint(cfg.sensor.run_dir));
+  } catch (const std::exception& e) {
+    cleanup();
+    die(ts::exit_code::unavailable, std::string("cannot bind control channel: ") + e.what());
+  }
+
+  // --- stages, in dependency order -------------------------------------------
+  const std::string bin = ts::supervisor::self_dir();
+  std::vector<stage> stages;
+  auto add = [&](const std::string& id, const std::string& binary, std::vector<std::string> extra) {
+    stage s;
+    s.identity = id;
+    s.binary = bin + "/" + binary;
+    s.args = {"--config", effective};
+    s.args.insert(s.args.end(), extra.begin(), extra.end());
+    stages.push_back(std::move(s));
+  };
+  add("uplink", "tapsense-uplink", {});
+  for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
+    add("aggregator." + std::to_string(k), "tapsense-aggregator", {"--index", std::to_string(k)});
+  }
+  for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
+    add("fingerprinter." + std::to_string(j), "tapsense-fingerprinter", {"--index", std::to_string(j)});
+  }
+  add("capture", "tapsense-capture", {});
+  for (auto& s : stages) {
+    if (access(s.binary.c_str(), X_OK) != 0) {
+      cleanup();
+      die(ts::exit_code::unavailable, "stage binary " + s.binary + " is missing; build the project first");
+    }
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto start = [&](stage& s) {
+    s.pid = spawn(s.binary, s.args);
+    s.running = true;
+    s.said_hello = false;
+    s.started_ns = ts::util::mono_ns();
+    s.last_heartbeat_ns = s.started_ns;
+    log->info("started {} (pid {})", s.identity, s.pid);
+  };
+  for (auto& s : stages) start(s);
+
+  const auto t0 = ts::util::mono_ns();
+  const bool tty = isatty(2) != 0;
+  const bool show_progress = !quiet && offline;
+  std::uint64_t next_progress_ns = t0 + 2'000'000'000ULL;
+  bool progress_shown = false;
+  bool outputs_done = false;
+  std::string outputs_summary;
+  int exit_code = ts::exit_code::ok;
+  std::string abort_message;
+  bool stopping = false;
+  std::uint64_t stop_deadline = 0;
+  const std::uint64_t hang_ns = std::uint64_t{cfg.supervisor.hang_timeout_ms} * 1'000'000;
+  const std::uint64_t window_ns = std::uint64_t{cfg.supervisor.restart_window_s} * 1'000'000'000ULL;
+
+  auto find_by_id = [&](const std::string& id) -> stage* {
+    for (auto& s : stages) if (s.identity == id) return &s;
+    return nullptr;
+  };
+  auto begin_stop = [&](std::uint64_t grace_ns) {
+    if (stopping) return;
+    stopping = true;
+    stop_deadline = ts::util::mono_ns() + grace_ns;
+    for (auto& s : stages) {
+      if (s.running) ctl->command(s.identity, ts::schema::CommandKind::STOP);
+    }
+  };
+
+  for (;;) {
+    // Control messages.
+    while (auto m = ctl->receive(100)) {
+      auto msg = m->get();
+      stage* s = find_by_id(m->identity);
+      switch (msg.which()) {
+        case ts::schema::ControlMessage::HELLO:
+          if (s) {
+            s->said_hello = true;
+            s->last_heartbeat_ns = ts::util::mono_ns();
+          }
+          break;
+        case ts::schema::ControlMessage::HEARTBEAT:
+          if (s) {
+            s->last_heartbeat_ns = ts::util::mono_ns();
+            s->counters.clear();
+            for (auto c : msg.getHeartbeat().getCounters()) s->counters.emplace_back(c.getName(), c.getValue());
+            s->progress_done = msg.getHeartbeat().getProgressDone();
+            s->progress_total = msg.getHeartbeat().getProgressTotal();
+          }
+          break;
+        case ts::schema::ControlMessage::DONE:
+          log->info("{}: done: {} {}", m->identity, msg.getDone().getWhat().cStr(), msg.getDone().getDetail().cStr());
+          if (m->identity == "uplink" && std::string(msg.getDone().getWhat().cStr()) == "outputs") {
+            outputs_done = true;
+            outputs_summary = msg.getDone().getDetail();
+          }
+          break;
+        case ts::schema::ControlMessage::FATAL:
+          if (s) {
+            s->fatal_code = msg.getFatal().getExitCode();
+            s->fatal_message = msg.getFatal().getMessage();
+          }
+          break;
+        case ts::schema::ControlMessage::STATS_REQUEST: {
+          capnp::MallocMessageBuilder b;
+          auto list = b.initRoot<ts::schema::ControlMessage>().initStatsReply().initStages(
+              static_cast<unsigned>(stages.size()));
+          for (unsigned i = 0; i < stages.size(); ++i) {
+            list[i].setStage(stages[i].identity);
+            list[i].setPid(static_cast<std::uint32_t>(stages[i].pid));
+            list[i].setRestarts(stages[i].restarts);
+            auto cs = list[i].initCounters(static_cast<unsigned>(stages[i].counters.size()));
+            for (unsigned c = 0; c < stages[i].counters.size(); ++c) {
+              cs[c].setName(stages[i].counters[c].first);
+              cs[c].setValue(stages[i].counters[c].second);
+            }
+          }
+          ctl->send(m->identity, b);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    const std::uint64_t now = ts::util::mono_ns();
+
+    // Exited children.
+    while (auto ex = ts::supervisor::reap()) {
+      auto it = std::find_if(stages.begin(), stages.end(), [&](const stage& s) { return s.pid == ex->pid; });
+      if (it == stages.end()) continue;
+      stage& s = *it;
+      s.running = false;
+      if (!ex->signaled && ex->code == ts::exit_code::ok) {
+        s.finished = true;
+        log->info("{} finished", s.identity);
+        continue;
+      }
+      const std::string how = ex->signaled ? "was killed by signal " + std::to_string(ex->code)
+                                           : "exited with code " + std::to_string(ex->code);
+      if (stopping) {
+        s.finished = true;
+        continue;
+      }
+      if (!ex->signaled && !ts::exit_code::restartable(ex->code)) {
+        abort_message = s.fatal_message.empty() ? s.identity + " " + how : s.fatal_message;
+        exit_code = ex->code;
+        begin_stop(2'000'000'000ULL);
+        continue;
+      }
+      // Crash: restart with the same arguments, backing off on a crash loop.
+      s.recent_restarts.push_back(now);
+      while (!s.recent_restarts.empty() && now - s.recent_restarts.front() > window_ns) {
+        s.recent_restarts.pop_front();
+      }
+      if (s.recent_restarts.size() > cfg.supervisor.max_restarts) {
+        abort_message = s.identity + " keeps failing (" + how + ", " +
+                        std::to_string(s.recent_restarts.size()) + " times in " +
+                        std::to_string(cfg.supervisor.restart_window_s) + " s)" +
+                        (s.fatal_message.empty() ? "" : ": " + s.fatal_message);
+        exit_code = ts::exit_code::software;
+        begin_stop(2'000'000'000ULL);
+        continue;
+      }
+      if (now - s.started_ns > window_ns) s.backoff_ms = 100;
+      s.next_start_ns = now + s.backoff_ms * 1'000'000;
+      log->warn("{} {}; restarting in {} ms", s.identity, how, s.backoff_ms);
+      s.backoff_ms = std::min<std::uint64_t>(s.backoff_ms * 2, 5000);
+    }
+    if (!stopping) {
+      for (auto& s : stages) {
+        if (!s.running && !s.finished && s.next_start_ns != 0 && now >= s.next_start_ns) {
+          s.next_start_ns = 0;
+          ++s.restarts;
+          start(s);
+        }
+        // A stage that stopped talking is hung: kill it; the reaper restarts it.
+        if (s.running && now - s.last_heartbeat_ns > hang_ns) {
+          log->warn("{} missed heartbeats for {} ms; killing it", s.identity, (now - s.last_heartbeat_ns) / 1'000'000);
+          ::kill(s.pid, SIGKILL);
+          s.last_heartbeat_ns = now;
+        }
+      }
+    }
+
+    // Progress on long offline runs.
+    if (show_progress && now >= next_progress_ns && !outputs_done && !stopping) {
+      const auto* cap = find_by_id("capture");
+      const std::uint64_t done = cap ? cap->progress_done : 0;
+      const double secs = static_cast<double>(now - t0) / 1e9;
+      const double pct = total_packets ? 100.0 * static_cast<double>(done) / static_cast<double>(total_packets) : 0;
+      std::fprintf(stderr, "%s%s: %5.1f%%  %s of %s packets  %.1f s%s", tty ? "\r" : "", prog, pct,
+                   human(done).c_str(), human(total_packets).c_str(), secs, tty ? "   " : "\n");
+      progress_shown = true;
+      next_progress_ns = now + (tty ? 500'000'000ULL : 5'000'000'000ULL);
+    }
+
+    // Signals: stop capture first; the pipeline then drains and the uplink
+    // writes its outputs. A second signal stops everything now.
+    if (g_signals > 0 && !stopping) {
+      if (g_signals == 1) {
+        if (stage* cap = find_by_id("capture"); cap && cap->running) {
+          log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+          ctl->command("capture", ts::schema::CommandKind::STOP);
+        }
+        if (exit_code == ts::exit_code::ok) exit_code = 128 + SIGINT;
+        g_signals = 2;  // handled; a further signal pushes it past 2
+      } else if (g_signals > 2) {
+        abort_message = "interrupted";
+        begin_stop(1'000'000'000ULL);
+      }
+    }
+
+    if (outputs_done && !stopping) {
+      begin_stop(5'000'000'000ULL);
+    }
+    if (stopping) {
+      const bool any_running = std::any_of(stages.begin(), stages.end(), [](const stage& s) { return s.running; });
+      if (!any_running) break;
+      if (ts::util::mono_ns() > stop_deadline) {
+        for (auto& s : stages) {
+          if (s.running) {
+            log->warn("{} did not stop; killing it", s.identity);
+            ::kill(s.pid, SIGKILL);
+          }
+        }
+        stop_deadline = ts::util::mono_ns() + 2'000'000'000ULL;
+      }
+    }
+  }
+
+  if (progress_shown && tty) std::fprintf(stderr, "\n");
+  cleanup();
+  if (!abort_message.empty()) {
+    std::fprintf(stderr, "%s: %s\n", prog, abort_message.c_str());
+    return exit_code != ts::exit_code::ok ? exit_code : ts::exit_code::software;
+  }
+  if (!outputs_done) {
+    std::fprintf(stderr, "%s: the run ended before the outputs were written\n", prog);
+    return ts::exit_code::software;
+  }
+  const double secs = static_cast<double>(ts::util::mono_ns() - t0) / 1e9;
+  if (!quiet) {
+    std::fprintf(stderr, "%s: %s%s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, inventory.sqlite, tapsense.log)\n",
+                 prog, offline ? "analysed " : "ran", offline ? (human(total_packets) + " packets").c_str() : "",
+                 secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str());
+  }
+  return exit_code;
+}

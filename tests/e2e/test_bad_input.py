@@ -1,0 +1,74 @@
+"""Bad input gets one clear line on stderr and a distinct exit code, never a
+crash or a hang: missing, unreadable or non-capture files exit 1, bad usage
+exits 2, a bad configuration exits 78 naming the line and column."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tapsense_test as t
+
+
+def sup(*args, timeout=60):
+    return subprocess.run([t.SUPERVISOR, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def one_line(p, what):
+    lines = [l for l in p.stderr.split("\n") if l.strip()]
+    t.check(len(lines) == 1, "%s: expected one line on stderr, got %r" % (what, p.stderr))
+    t.check("tapsense" in lines[0], "%s: message does not say who speaks: %r" % (what, lines[0]))
+    return lines[0]
+
+
+def expect(args, rc, what, contains=None):
+    p = sup(*args)
+    t.check(p.returncode == rc, "%s: exit %d, expected %d (stderr %r)" % (what, p.returncode, rc, p.stderr))
+    line = one_line(p, what)
+    if contains:
+        t.check(contains in line, "%s: %r does not mention %r" % (what, line, contains))
+    print("%s: exit %d: %s" % (what, rc, line))
+
+
+def run():
+    work = t.tmpdir()
+    out = os.path.join(work, "out")
+    text = os.path.join(work, "notes.txt")
+    with open(text, "w") as f:
+        f.write("this is not a capture\n" * 20)
+    empty = os.path.join(work, "empty.pcap")
+    open(empty, "w").close()
+    garbage = os.path.join(work, "garbage.pcap")
+    with open(garbage, "wb") as f:
+        f.write(bytes(range(256)) * 8)
+
+    expect(["--pcap", os.path.join(work, "nope.pcap"), "--output", out], 1, "missing file", "nope.pcap")
+    expect(["--pcap", work, "--output", out], 1, "directory as capture")
+    expect(["--pcap", text, "--output", out], 1, "text file", "notes.txt")
+    expect(["--pcap", empty, "--output", out], 1, "empty file")
+    expect(["--pcap", garbage, "--output", out], 1, "random bytes")
+    if os.geteuid() != 0:
+        locked = os.path.join(work, "locked.pcap")
+        with open(locked, "wb") as f:
+            f.write(b"\xd4\xc3\xb2\xa1" + b"\0" * 20)
+        os.chmod(locked, 0)
+        expect(["--pcap", locked, "--output", out], 1, "unreadable file")
+
+    expect([], 2, "no arguments")
+    expect(["--frobnicate"], 2, "unknown option")
+    expect(["--pcap", text], 2, "--pcap without --output")
+
+    bad = os.path.join(work, "bad.toml")
+    with open(bad, "w") as f:
+        f.write("[sensor]\nname = \"x\"\n[capture]\nsnaplen = \"large\"\n")
+    expect(["--pcap", text, "--output", out, "--config", bad], 78, "bad config value", "bad.toml:4:")
+    with open(bad, "w") as f:
+        f.write("[aggregator\nshards = 1\n")
+    expect(["--pcap", text, "--output", out, "--config", bad], 78, "config syntax", "bad.toml:1:")
+    with open(bad, "w") as f:
+        f.write("[[internal]]\nname = \"lab\"\nranges = [\"10.0.0.0/33\"]\n")
+    expect(["--pcap", text, "--output", out, "--config", bad], 78, "bad range", "bad.toml:3:")
+    expect(["--pcap", text, "--output", out, "--config", os.path.join(work, "none.toml")], 78,
+           "missing config")
+
+
+t.main(run)

@@ -1,0 +1,58 @@
+"""Bytes per pair of IP addresses in flows.json equal tshark's sum of
+frame.len over the same capture, both with every address inventoried (each
+pair individually) and with the default ranges (outside addresses fold into
+the single asset "External")."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tapsense_test as t
+
+CAPTURES = [
+    "dhcp/1kxun.pcap", "mdns/iphone.pcap", "tls/chrome.pcap", "tls/firefox.pcap",
+    "tcp-syn-os/sites.pcapng", "tcp-syn-os/passiveosfingerprinting.pcapng",
+    "dns/var-services-std-ports.pcap", "http-ua/windowsupdate_over_http.pcap", "ssh/ssh.pcap",
+    "bacnet/bacnet_test.pcap", "enip/enip_test.pcap", "ipv4-frag/fragmented-1.pcap",
+    "ipv6/ipv6-fragmented-dns.pcap", "vlan/http-vlan-0.pcap", "qinq/http-qinq-0.pcap",
+    "nbns/netbios.pcap", "smb-os/smbv1.pcap", "bench/smb3_multichannel.pcap",
+]
+
+
+def default_side(ip):
+    return ip if t.is_internal(ip) else "External"
+
+
+def compare(rel, ours, truth):
+    t.check(truth, "%s: tshark saw no IP traffic" % rel)
+    missing = {k: v for k, v in truth.items() if ours.get(k) != v}
+    extra = {k: v for k, v in ours.items() if k not in truth}
+    t.check(not missing and not extra,
+            "%s: %d pairs differ, e.g. %s (ours %s); extra %s" % (
+                rel, len(missing), list(missing.items())[:3],
+                [ours.get(k) for k in list(missing)[:3]], list(extra.items())[:3]))
+
+
+def run():
+    t.need("tshark")
+    pairs = 0
+    for rel in CAPTURES:
+        pcap = t.shared_pcap(rel)
+        work = t.tmpdir()
+        cfg = t.write_config(work, t.ALL_INTERNAL)
+        _, flows, _ = t.run_sensor(pcap, os.path.join(work, "all"), config=cfg)
+        truth = t.tshark_ip_pair_bytes(pcap)
+        compare(rel + " (all inventoried)", t.flow_pair_bytes(flows), truth)
+        pairs += len(truth)
+
+        _, flows, _ = t.run_sensor(pcap, os.path.join(work, "default"))
+        truth = {k: v for k, v in t.tshark_ip_pair_bytes(pcap, default_side).items()
+                 if k != ("External", "External")}
+        if truth:
+            compare(rel + " (default ranges)", t.flow_pair_bytes(flows), truth)
+        else:
+            t.check(not flows, "%s: flows reported though no address is internal" % rel)
+        print("%s: byte totals agree with tshark" % rel)
+    print("%d address pairs compared" % pairs)
+
+
+t.main(run)

@@ -1,0 +1,185 @@
+"""Helpers for tapsense end-to-end and fault tests.
+
+Each test is a plain script run by CTest with Debian's /usr/bin/python3:
+exit 0 = pass, 1 = fail, 77 = skipped (with a reason on stdout). Truth comes
+from independent tools run on the same capture (tshark, p0f), never from what
+tapsense printed before.
+"""
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = os.environ.get("TAPSENSE_SOURCE") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("TAPSENSE_BUILD") or os.path.join(SOURCE, "build")
+BIN = os.path.join(BUILD, "bin")
+SUPERVISOR = os.path.join(BIN, "tapsense-supervisor")
+SHARED_PCAPS = os.path.normpath(os.path.join(SOURCE, "..", "shared", "pcaps"))
+PYTHON = "/usr/bin/python3"  # Debian's, with python3-scapy
+
+SKIP = 77
+DEFAULT_INTERNAL = [ipaddress.ip_network(n) for n in
+                    ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+
+
+class Failure(Exception):
+    pass
+
+
+def skip(reason):
+    print("SKIP: " + reason)
+    sys.exit(SKIP)
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def main(fn):
+    """Runs fn() and turns its outcome into the exit code CTest expects."""
+    try:
+        fn()
+    except Failure as e:
+        print("FAIL: " + str(e))
+        sys.exit(1)
+    print("PASS")
+    sys.exit(0)
+
+
+def shared_pcap(rel):
+    """Path of a capture under ../shared/pcaps, or skip the test when absent."""
+    p = os.path.join(SHARED_PCAPS, rel)
+    if not os.path.exists(p):
+        skip("../shared/pcaps/%s absent (the shared captures sit beside the checkout in CI)" % rel)
+    return p
+
+
+def need(tool):
+    if shutil.which(tool) is None:
+        skip("%s is not installed (deploy/install-deps.sh installs it)" % tool)
+
+
+def tmpdir(prefix="tapsense-test-"):
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def write_config(directory, text):
+    path = os.path.join(directory, "tapsense.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+ALL_INTERNAL = """
+[[internal]]
+name = "everything"
+ranges = ["0.0.0.0/0", "::/0"]
+"""
+
+
+def run_sensor(pcap, out, config=None, timeout=300, expect_rc=0, extra=()):
+    """Runs the whole pipeline on a capture; returns (assets, flows, proc)."""
+    cmd = [SUPERVISOR, "--pcap", pcap, "--output", out, "--quiet"]
+    if config:
+        cmd += ["--config", config]
+    cmd += list(extra)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if expect_rc is not None and p.returncode != expect_rc:
+        raise Failure("%s exited %d (expected %d)\nstderr:\n%s" % (" ".join(cmd), p.returncode, expect_rc, p.stderr))
+    assets = flows = None
+    if p.returncode == 0:
+        with open(os.path.join(out, "assets.json")) as f:
+            assets = json.load(f)
+        with open(os.path.join(out, "flows.json")) as f:
+            flows = json.load(f)
+    return assets, flows, p
+
+
+def tshark_fields(pcap, display_filter, fields, occurrence="f", extra=()):
+    """Rows of tshark -T fields output (list of lists of str). Splits lines on
+    '\\n' only: str.splitlines() would also split on \\x1c-\\x1e."""
+    cmd = ["tshark", "-n", "-r", pcap, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=" + occurrence]
+    if display_filter:
+        cmd += ["-Y", display_filter]
+    for f in fields:
+        cmd += ["-e", f]
+    cmd += list(extra)
+    out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=True).stdout
+    return [line.split("\t") for line in out.split("\n") if line != ""]
+
+
+def is_internal(ip, nets=DEFAULT_INTERNAL):
+    a = ipaddress.ip_address(ip)
+    return any(a.version == n.version and a in n for n in nets)
+
+
+def tshark_ip_pair_bytes(pcap, side=lambda ip: ip):
+    """Bytes (frame.len) per unordered pair of IP addresses, as tshark sees the
+    outermost IP header; `side` maps an address to its reported name."""
+    pairs = {}
+    rows = tshark_fields(pcap, "ip or ipv6", ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "frame.len"])
+    for r in rows:
+        r += [""] * (5 - len(r))
+        src, dst = (r[0], r[1]) if r[0] else (r[2], r[3])
+        if not src or not dst:
+            continue
+        a, b = side(src), side(dst)
+        if a is None or b is None:
+            continue
+        key = tuple(sorted((a, b)))
+        pairs[key] = pairs.get(key, 0) + int(r[4])
+    return pairs
+
+
+def flow_pair_bytes(flows):
+    pairs = {}
+    for f in flows:
+        key = tuple(sorted((f["src_ip"], f["dst_ip"])))
+        pairs[key] = pairs.get(key, 0) + f["bytes_src_to_dst"] + f["bytes_dst_to_src"]
+    return pairs
+
+
+def p0f_verdicts(pcap):
+    """(sender ip, direction, os label, raw_sig) for every SYN and SYN+ACK p0f
+    reports when reading the capture."""
+    need("p0f")
+    out = subprocess.run(["p0f", "-r", pcap], capture_output=True, text=True, errors="replace").stdout
+    res = []
+    block = None
+    for line in out.split("\n"):
+        m = re.match(r"^\.-\[ (\S+)/(\d+) -> (\S+)/(\d+) \((syn|syn\+ack)\) \]-", line)
+        if m:
+            block = {"dir": m.group(5), "cli": m.group(1), "srv": m.group(3)}
+            continue
+        if block is None:
+            continue
+        m = re.match(r"^\| (\w+)\s+= (.*)$", line)
+        if m:
+            block[m.group(1)] = m.group(2)
+        if line.startswith("`----"):
+            sender = block["cli"] if block["dir"] == "syn" else block["srv"]
+            res.append((sender, block["dir"], block.get("os", "???"), block.get("raw_sig", "")))
+            block = None
+    return res
+
+
+def assets_by_ip(assets):
+    out = {}
+    for a in assets:
+        for ip in a.get("ips") or ([a["ip"]] if a.get("ip") else []):
+            out[ip] = a
+    return out
+
+
+def assets_by_mac(assets):
+    return {a["mac"]: a for a in assets if a.get("mac")}
+
+
+def evidence(asset, source=None, field=None):
+    return [e for e in asset.get("evidence", [])
+            if (source is None or e["source"] == source) and (field is None or e["field"] == field)]

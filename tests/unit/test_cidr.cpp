@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include "common/net/cidr.h"
+
+using namespace tapsense::net;
+
+namespace {
+ip_address ip(const char* s) { return *ip_address::parse(s); }
+}  // namespace
+
+TEST(IpRange, RejectsMalformed) {
+  std::string why;
+  EXPECT_FALSE(ip_range::parse("", &why));
+  EXPECT_FALSE(ip_range::parse("10.0.0.0/33", &why));
+  EXPECT_NE(why.find("0..32"), std::string::npos) << why;
+  EXPECT_FALSE(ip_range::parse("10.1.2.3/8", &why));
+  EXPECT_NE(why.find("10.0.0.0/8"), std::string::npos) << why;
+  EXPECT_FALSE(ip_range::parse("10.0.0.9-10.0.0.1", &why));
+  EXPECT_FALSE(ip_range::parse("10.0.0.1-::1", &why));
+  EXPECT_FALSE(ip_range::parse("banana", &why));
+  EXPECT_FALSE(ip_range::parse("10.0.0.0/", &why));
+  EXPECT_FALSE(ip_range::parse("10.0.0.0/x", &why));
+}
+
+TEST(IpRange, ParsesEveryForm) {
+  auto r = ip_range::parse("192.168.0.0/16");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first.to_string(), "192.168.0.0");
+  EXPECT_EQ(r->last.to_string(), "192.168.255.255");
+  r = ip_range::parse(" 10.0.0.5 - 10.0.0.9 ");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->contains(ip("10.0.0.7")));
+  EXPECT_FALSE(r->contains(ip("10.0.0.10")));
+  r = ip_range::parse("fc00::/7");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->contains(ip("fd12:3456::1")));
+  EXPECT_FALSE(r->contains(ip("fe80::1")));
+  r = ip_range::parse("0.0.0.0/0");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->contains(ip("255.255.255.255")));
+  EXPECT_FALSE(r->contains(ip("::1")));  // IPv4 /0 is only the IPv4 space
+  r = ip_range::parse("::/0");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->contains(ip("8.8.8.8")));  // mapped IPv4 lies inside ::/0
+}
+
+TEST(RangeMap, EarlierRangesWinOverlaps) {
+  range_map<int> m;
+  m.add(*ip_range::parse("10.1.0.0/16"), 1);
+  m.add(*ip_range::parse("10.0.0.0/8"), 2);
+  m.add(*ip_range::parse("192.168.1.10-192.168.1.20"), 3);
+  m.build();
+  EXPECT_EQ(*m.lookup(ip("10.1.2.3")), 1);
+  EXPECT_EQ(*m.lookup(ip("10.0.0.1")), 2);
+  EXPECT_EQ(*m.lookup(ip("10.2.0.1")), 2);
+  EXPECT_EQ(*m.lookup(ip("10.255.255.255")), 2);
+  EXPECT_EQ(m.lookup(ip("11.0.0.0")), nullptr);
+  EXPECT_EQ(*m.lookup(ip("192.168.1.10")), 3);
+  EXPECT_EQ(*m.lookup(ip("192.168.1.20")), 3);
+  EXPECT_EQ(m.lookup(ip("192.168.1.21")), nullptr);
+  EXPECT_EQ(m.lookup(ip("192.168.1.9")), nullptr);
+  const auto ov = m.overlaps();
+  ASSERT_EQ(ov.size(), 1u);
+  EXPECT_EQ(ov[0], (std::pair<std::size_t, std::size_t>{0, 1}));
+}
+
+TEST(RangeMap, DefaultRanges) {
+  cidr_set s;
+  for (const char* r : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
+    s.add(*ip_range::parse(r), 1);
+  }
+  s.build();
+  EXPECT_TRUE(s.contains(ip("172.31.255.255")));
+  EXPECT_FALSE(s.contains(ip("172.32.0.0")));
+  EXPECT_FALSE(s.contains(ip("8.8.8.8")));
+  EXPECT_FALSE(s.contains(ip("::ffff:0:0")));
+  EXPECT_TRUE(s.contains(ip("fdff::1")));
+  EXPECT_FALSE(s.contains(ip("2001:db8::1")));
+}

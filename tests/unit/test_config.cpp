@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include "common/config/config.h"
+
+using namespace tapsense::config;
+
+namespace {
+config_error expect_error(const std::string& text) {
+  try {
+    parse(text, "test.toml");
+  } catch (const config_error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for:\n" << text;
+  return config_error("", 0, 0, "");
+}
+}  // namespace
+
+TEST(Config, SyntaxErrorHasLineAndColumn) {
+  const auto e = expect_error("[sensor]\nname = \"x\"\ncores = = 3\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_GT(e.column, 0u);
+  EXPECT_NE(std::string(e.what()).find("test.toml:3:"), std::string::npos) << e.what();
+}
+
+TEST(Config, UnknownKeyIsAnError) {
+  const auto e = expect_error("[aggregator]\nshards = 2\nflow_tabel = 100\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_NE(e.message.find("aggregator.flow_tabel"), std::string::npos) << e.message;
+}
+
+TEST(Config, WrongTypeIsAnError) {
+  const auto e = expect_error("[capture]\nsnaplen = \"big\"\n");
+  EXPECT_EQ(e.line, 2u);
+  EXPECT_NE(e.message.find("integer"), std::string::npos);
+}
+
+TEST(Config, OutOfRangeIsAnError) {
+  const auto e = expect_error("[capture]\nsnaplen = 10\n");
+  EXPECT_NE(e.message.find("between"), std::string::npos);
+}
+
+TEST(Config, BadRangePointsAtTheElement) {
+  const auto e = expect_error("[[internal]]\nname = \"lab\"\nranges = [\"10.0.0.0/8\",\n  \"10.1.2.3/16\"]\n");
+  EXPECT_EQ(e.line, 4u);
+  EXPECT_EQ(e.column, 3u);
+  EXPECT_NE(e.message.find("host bits"), std::string::npos) << e.message;
+}
+
+TEST(Config, BadDuration) {
+  const auto e = expect_error("[aggregator]\nflow_interval = \"soon\"\n");
+  EXPECT_NE(e.message.find("duration"), std::string::npos);
+}
+
+TEST(Config, DefaultsHaveTheDefaultInternalRanges) {
+  const auto c = defaults();
+  ASSERT_EQ(c.internal.size(), 1u);
+  EXPECT_TRUE(c.internal[0].inventory);
+  EXPECT_EQ(c.internal[0].ranges,
+            (std::vector<std::string>{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}));
+  EXPECT_EQ(c.aggregator.flow_interval_s, 1800u);
+  EXPECT_EQ(c.aggregator.asset_interval_s, 300u);
+}
+
+TEST(Config, InternalGroupsReplaceTheDefault) {
+  const auto c = parse(
+      "[[internal]]\nname = \"branch A\"\nranges = [\"10.10.10.0/24\"]\n"
+      "[[internal]]\nname = \"branch B\"\ninventory = false\nranges = [\"10.20.20.0/24\"]\n",
+      "t.toml");
+  ASSERT_EQ(c.internal.size(), 2u);
+  EXPECT_FALSE(c.internal[1].inventory);
+}
+
+TEST(Config, DurationsAcceptUnits) {
+  const auto c = parse("[aggregator]\nflow_interval = \"10m\"\nasset_interval = 60\n", "t.toml");
+  EXPECT_EQ(c.aggregator.flow_interval_s, 600u);
+  EXPECT_EQ(c.aggregator.asset_interval_s, 60u);
+}
+
+TEST(Config, EffectiveConfigRoundTrips) {
+  auto c = parse("[sensor]\nname = \"lab\"\n[capture]\npcap = [\"/tmp/a b,c.pcap\"]\n"
+                 "[[internal]]\nname = \"x\"\nranges = [\"10.0.0.0/8\", \"10.0.0.1-10.0.0.9\"]\n",
+                 "t.toml");
+  c.aggregator.shards = 3;
+  const auto again = parse(to_toml(c), "effective.toml");
+  EXPECT_EQ(again.sensor.name, "lab");
+  EXPECT_EQ(again.capture.pcap, c.capture.pcap);
+  EXPECT_EQ(again.aggregator.shards, 3u);
+  EXPECT_EQ(again.internal[0].ranges, c.internal[0].ranges);
+}
+
+TEST(Config, MissingFile) {
+  try {
+    load("/nonexistent/tapsense.toml");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(e.message.find("cannot read"), std::string::npos);
+  }
+}

@@ -1,0 +1,153 @@
+// tapsense-uplink: merges flow and sighting batches (aggregator shards) and
+// observation batches (fingerprinter workers) into the inventory (SQLite in
+// the state directory) and writes the output files. The report path is
+// lossless: ring space is released only after the batches are committed.
+#include <filesystem>
+
+#include "common/ipc/names.h"
+#include "common/ipc/ring.h"
+#include "common/stage/exit_codes.h"
+#include "common/stage/stage.h"
+#include "common/util/time.h"
+#include "uplink/inventory.h"
+#include "uplink/report.h"
+
+namespace ts = tapsense;
+using namespace tapsense::uplink;
+
+namespace {
+struct producer {
+  std::string name;
+  ts::ipc::ring ring;
+  std::optional<ts::ipc::ring_reader> reader;
+  bool ended = false;
+};
+
+kj::ArrayPtr<const capnp::word> as_words(std::span<const std::uint8_t> p) {
+  return {reinterpret_cast<const capnp::word*>(p.data()), p.size() / sizeof(capnp::word)};
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  ts::stage::context ctx(argc, argv, "uplink", false);
+  auto log = ctx.logger("inventory");
+  const auto& cfg = ctx.cfg();
+  const std::string out_dir = cfg.sensor.output_dir.empty() ? cfg.sensor.state_dir : cfg.sensor.output_dir;
+  const std::string db_path =
+      cfg.uplink.database.empty() ? cfg.sensor.state_dir + "/inventory.sqlite" : cfg.uplink.database;
+
+  std::vector<producer> producers;
+  try {
+    for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
+      producers.push_back({"aggregator." + std::to_string(k),
+                           ts::ipc::ring::open(ts::ipc::names::aggregator_to_uplink(ctx.instance(), k)), {}, false});
+    }
+    for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
+      producers.push_back({"fingerprinter." + std::to_string(j),
+                           ts::ipc::ring::open(ts::ipc::names::fingerprinter_to_uplink(ctx.instance(), j)), {}, false});
+    }
+  } catch (const ts::ipc::segment_error& e) {
+    return ctx.fatal(ts::exit_code::software, e.what());
+  }
+  for (auto& p : producers) {
+    p.reader.emplace(p.ring);
+  }
+
+  std::unique_ptr<inventory> inv;
+  try {
+    std::filesystem::create_directories(std::filesystem::path(db_path).parent_path());
+    std::filesystem::create_directories(out_dir);
+    inv = std::make_unique<inventory>(db_path);
+    for (const auto& name : inv->ended()) {
+      for (auto& p : producers) {
+        if (p.name == name) p.ended = true;
+      }
+    }
+  } catch (const std::exception& e) {
+    return ctx.fatal(ts::exit_code::unavailable, "cannot open inventory " + db_path + ": " + e.what());
+  }
+
+  std::uint64_t frames = 0;
+  auto counters = [&] {
+    ts::control::counter_list c{{"batches.applied", inv->batches_applied()},
+                                {"batches.replayed", inv->batches_replayed()},
+                                {"batches.invalid", inv->batches_invalid()},
+                                {"frames", frames}};
+    for (const auto& p : producers) {
+      const auto& h = p.ring.header();
+      c.emplace_back("backlog_bytes." + p.name,
+                     h.head.load(std::memory_order_relaxed) - h.tail.load(std::memory_order_relaxed));
+    }
+    return c;
+  };
+  auto write_outputs = [&] {
+    const auto assets = build_assets(inv->db());
+    const auto na = write_assets_json(assets, out_dir + "/assets.json");
+    const auto nf = write_flows_json(inv->db(), out_dir + "/flows.json");
+    return std::to_string(na) + " assets, " + std::to_string(nf) + " flows";
+  };
+
+  const bool live = cfg.capture.pcap.empty();
+  std::uint64_t next_output = ts::util::mono_ns() + 60'000'000'000ULL;
+  ts::ipc::backoff bo;
+  auto all_ended = [&] {
+    return std::all_of(producers.begin(), producers.end(), [](const producer& p) { return p.ended; });
+  };
+  try {
+    while (!all_ended() && !ctx.stopping()) {
+      std::uint64_t n = 0;
+      inv->begin();
+      for (auto& p : producers) {
+        if (p.ended) continue;
+        for (unsigned i = 0; i < 256; ++i) {
+          auto f = p.reader->next();
+          if (!f) break;
+          ++n;
+          switch (f->type) {
+            case ts::ipc::frame_type::flow_batch:
+              inv->apply_flow_batch(as_words(f->payload));
+              break;
+            case ts::ipc::frame_type::sighting_batch:
+              inv->apply_sighting_batch(as_words(f->payload));
+              break;
+            case ts::ipc::frame_type::observation_batch:
+              inv->apply_observation_batch(as_words(f->payload));
+              break;
+            case ts::ipc::frame_type::end_of_reports:
+              inv->mark_ended(p.name);
+              p.ended = true;
+              break;
+            default:
+              break;
+          }
+          if (p.ended) break;
+        }
+      }
+      inv->commit();
+      // Committed: only now may the producers reuse the space.
+      for (auto& p : producers) {
+        p.reader->release();
+      }
+      frames += n;
+      ctx.service(counters);
+      if (live && ts::util::mono_ns() >= next_output) {
+        log->info("outputs: {}", write_outputs());
+        next_output = ts::util::mono_ns() + 60'000'000'000ULL;
+      }
+      if (n == 0) {
+        bo.pause();
+      } else {
+        bo.reset();
+      }
+    }
+    const auto summary = write_outputs();
+    log->info("outputs written to {}: {}", out_dir, summary);
+    ctx.heartbeat_now(counters());
+    if (all_ended()) {
+      ctx.done("outputs", summary);
+    }
+  } catch (const std::exception& e) {
+    return ctx.fatal(ts::exit_code::software, std::string("inventory: ") + e.what());
+  }
+  return ts::exit_code::ok;
+}
