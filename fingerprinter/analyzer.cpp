@@ -25,7 +25,8 @@ void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
   if (rec.ip_proto == net::ipproto::udp && h.payload_off <= caplen &&
       ((rec.src_port == 68 && rec.dst_port == 67) || (rec.src_port == 67 && rec.dst_port == 68) ||
        (rec.src_port == 67 && rec.dst_port == 67))) {
-    dhcp(h, packet.subspan(h.payload_off, caplen - h.payload_off));
+    // The UDP payload, bounded by the UDP length (not the capture).
+    dhcp(h, packet.subspan(h.payload_off, std::min<std::size_t>(caplen - h.payload_off, rec.l4_payload)));
   }
   if (rec.ip_proto == net::ipproto::tcp && (rec.tcp_flags & net::tcpflag::syn) != 0 && h.l3_off < caplen) {
     tcp_syn(h, packet.subspan(h.l3_off, caplen - h.l3_off));
@@ -39,7 +40,7 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   if (err != proto::dhcp_error::none) {
     ++c_.dhcp_errors;
   }
-  if (m.chaddr.is_zero() || m.chaddr.is_multicast()) {
+  if (!m.chaddr_is_mac || m.chaddr.is_zero() || m.chaddr.is_multicast()) {
     return;
   }
   const auto ts = h.rec.ts_ns;
@@ -51,8 +52,8 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
       out_.about_mac(m.chaddr, ts, "dhcp", "parameter_request_list", proto::prl_string(m),
                      confidence::dhcp_attribute);
     }
-    if (!m.fqdn.empty()) {
-      out_.about_mac(m.chaddr, ts, "dhcp", "fqdn", m.fqdn, confidence::dhcp_attribute);
+    if (m.has_fqdn && !m.fqdn_name().empty()) {
+      out_.about_mac(m.chaddr, ts, "dhcp", "fqdn", m.fqdn_name(), confidence::dhcp_attribute);
     }
     if (m.requested_ip) {
       out_.about_mac(m.chaddr, ts, "dhcp", "requested_ip", m.requested_ip->to_string(),
