@@ -68,6 +68,24 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   }
 }
 
+namespace {
+// Key of a TCP connection seen from its client.
+std::uint64_t conn_key(const net::ip_address& cli, std::uint16_t cport, const net::ip_address& srv,
+                       std::uint16_t sport) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+  };
+  mix(cli.b.data(), 16);
+  mix(&cport, 2);
+  mix(srv.b.data(), 16);
+  mix(&sport, 2);
+  return h;
+}
+constexpr std::size_t syn_mss_cap = 1u << 16;
+}  // namespace
+
 void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
   if (p0f_ == nullptr) {
     return;
@@ -77,7 +95,16 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
     return;
   }
   ++c_.tcp_signatures;
-  const auto v = fp::match(*p0f_, *sig);
+  const auto& r = h.rec;
+  std::uint16_t syn_mss = 0;
+  if (!sig->syn_ack) {
+    if (syn_mss_.size() >= syn_mss_cap) syn_mss_.clear();
+    syn_mss_[conn_key(r.src_ip, r.src_port, r.dst_ip, r.dst_port)] = sig->mss;
+  } else if (auto it = syn_mss_.find(conn_key(r.dst_ip, r.dst_port, r.src_ip, r.src_port));
+             it != syn_mss_.end()) {
+    syn_mss = it->second;
+  }
+  const auto v = fp::match(*p0f_, *sig, syn_mss);
   if (!v) {
     return;
   }
@@ -85,8 +112,9 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
   const std::uint8_t conf = v->fuzzy ? confidence::p0f_fuzzy
                             : v->generic ? confidence::p0f_generic
                                          : confidence::p0f_exact;
-  out_.about_ip(h.rec.src_ip, h.rec.ts_ns, "p0f", "os", v->label, conf);
-  out_.about_ip(h.rec.src_ip, h.rec.ts_ns, "p0f", "raw_sig", v->raw_sig, confidence::raw);
+  // A userland match (a scanner's crafted SYN) names a tool, not the OS.
+  out_.about_ip(r.src_ip, r.ts_ns, "p0f", v->userland ? "app" : "os", v->label, conf);
+  out_.about_ip(r.src_ip, r.ts_ns, "p0f", "raw_sig", v->raw_sig, confidence::raw);
 }
 
 }  // namespace tapsense::fingerprinter

@@ -2,6 +2,7 @@
 // Turns payload snapshots into observations: runs the parser each packet
 // calls for and records what it found, with where it came from.
 #include <cstdint>
+#include <unordered_map>
 
 #include "common/net/bytes.h"
 #include "common/net/snapshot.h"
@@ -52,6 +53,10 @@ class analyzer {
 
   const fp::oui_registry* oui_;
   const fp::p0f_db* p0f_;
+  // MSS of each connection's SYN: p0f's SYN+ACK signatures compare the
+  // window against it ("mss*N"). Both directions of a flow reach the same
+  // worker (symmetric sharding). Bounded: cleared when it grows too large.
+  std::unordered_map<std::uint64_t, std::uint16_t> syn_mss_;
   emitter& out_;
   analyzer_counters c_;
 };

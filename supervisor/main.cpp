@@ -4,6 +4,7 @@
 // channel, restarts a stage that dies (SIGKILL included) with its original
 // configuration, and drives an offline run to a clean finish.
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -510,6 +511,11 @@ int main(int argc, char** argv) {
   }
 
   if (progress_shown && tty) std::fprintf(stderr, "\n");
+  if (rusage ru{}; ::getrusage(RUSAGE_SELF, &ru) == 0) {
+    log->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ru.ru_maxrss,
+              static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,
+              static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6);
+  }
   cleanup();
   if (!abort_message.empty()) {
     std::fprintf(stderr, "%s: %s\n", prog, abort_message.c_str());

@@ -1,6 +1,7 @@
 #include "common/stage/stage.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -128,6 +129,21 @@ void context::done(const std::string& what, const std::string& detail) {
     ctl_->done(what, detail);
   }
 }
+
+void context::log_resources() {
+  if (resources_logged_) {
+    return;
+  }
+  resources_logged_ = true;
+  rusage ru{};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+    log_->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ru.ru_maxrss, secs(ru.ru_utime),
+               secs(ru.ru_stime));
+  }
+}
+
+context::~context() { log_resources(); }
 
 int context::fatal(int code, const std::string& message) {
   log_->error("{}", message);

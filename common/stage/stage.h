@@ -64,6 +64,10 @@ class context {
   // Tells the supervisor why we cannot go on, logs it, and returns `code` for
   // main() to exit with.
   int fatal(int code, const std::string& message);
+  // Logs peak memory and CPU time of this process ("resources: ..."), for
+  // benchmarks and capacity planning. Called by the destructor too.
+  void log_resources();
+  ~context();
 
  private:
   std::string role_;
@@ -75,6 +79,7 @@ class context {
   std::atomic<bool> stop_{false};
   std::uint64_t next_heartbeat_ns_ = 0;
   std::uint64_t heartbeat_ns_ = 500'000'000;
+  bool resources_logged_ = false;
 };
 
 }  // namespace tapsense::stage
