@@ -13,10 +13,12 @@
 // packet for this file with libpcap 1.10. Where libpcap stops with an error
 // (a record cut off by the end of the file, a corrupt length, a pcapng
 // feature it refuses), scan() stops at the same record, counts the packets
-// before it, and names the error. So an error other than the "cannot open"
-// ones (not_found, permission_denied, unreadable, empty, and not_a_capture at
-// offset 0) still comes with usable counts: capture may run the file and
-// stop after `packets`.
+// before it, and names the error. So whatever the error, the counts describe
+// exactly what net_pcap will deliver; with packets == 0 there is nothing to
+// run (for not_found, permission_denied, unreadable, empty and not_a_capture
+// at offset 0, pcap_open_offline itself fails). A truncated file, the common
+// case of a capture cut off while it was written, can be run: capture stops
+// after `packets` and should say the last record was lost.
 //
 // Formats: classic pcap in both byte orders with the microsecond
 // (a1b2c3d4), nanosecond (a1b23c4d) and Kuznetzov (a1b2cd34) magics, file
@@ -38,7 +40,7 @@ enum class scan_error {
   none,
   not_found,             // no such file (ENOENT, ENOTDIR)
   permission_denied,     // EACCES, EPERM
-  unreadable,            // any other open/stat/map failure, or not a regular file
+  unreadable,            // any other open/stat/read failure, or not a regular file
   empty,                 // zero bytes
   not_a_capture,         // not pcap/pcapng, or a record/block with impossible lengths
   unsupported_linktype,  // pcapng interface whose link type differs from the first
@@ -76,8 +78,10 @@ struct scan_result {
 
   // Time stamps of the first and the last delivered packet in file order (not
   // the minimum and maximum: some captures are not in time order), in
-  // nanoseconds since the epoch at the file's own resolution. 0 when
-  // packets == 0. pcapng SPBs carry no time stamp and count as 0.
+  // nanoseconds since the epoch at the file's own resolution, as tshark shows
+  // them (classic pcap seconds read as unsigned 32-bit). 0 when packets == 0.
+  // A pcapng SPB has no time stamp: it counts as its interface's if_tsoffset
+  // (normally 0), as in libpcap.
   std::uint64_t first_ts_ns = 0;
   std::uint64_t last_ts_ns = 0;
 
@@ -99,7 +103,7 @@ struct scan_result {
 scan_result scan(const std::string& path);
 
 // Scans a whole capture file already in memory; `name` starts the message.
-// scan() maps the file and calls this. Allocates only for the result.
+// Same parser as scan(). Allocates only for the result.
 scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name);
 
 }  // namespace tapsense::pcapfile
