@@ -1,0 +1,109 @@
+#pragma once
+// One fast pass over a capture file before DPDK's net_pcap reads it.
+//
+// DPDK 22.11's net_pcap PMD opens files with libpcap (pcap_open_offline, so
+// microsecond time stamps) and reads them with pcap_next(). It gives no
+// end-of-file signal and sets pkt_len to the *captured* length. scan() tells
+// capture, before the port starts:
+//   - whether the file can be read at all, with a one-line reason if not;
+//   - how many packets libpcap will deliver (capture stops after that many);
+//   - the original wire length of every record that was cut short, by ordinal.
+//
+// Contract: `packets` is exactly the number of times pcap_next() returns a
+// packet for this file with libpcap 1.10. Where libpcap stops with an error
+// (a record cut off by the end of the file, a corrupt length, a pcapng
+// feature it refuses), scan() stops at the same record, counts the packets
+// before it, and names the error. So whatever the error, the counts describe
+// exactly what net_pcap will deliver; with packets == 0 there is nothing to
+// run (for not_found, permission_denied, unreadable, empty and not_a_capture
+// at offset 0, pcap_open_offline itself fails). A truncated file, the common
+// case of a capture cut off while it was written, can be run: capture stops
+// after `packets` and should say the last record was lost.
+//
+// Formats: classic pcap in both byte orders with the microsecond
+// (a1b2c3d4), nanosecond (a1b23c4d) and Kuznetzov (a1b2cd34) magics, file
+// versions 2.0-2.4 (old-version caplen/len swaps are undone as libpcap does);
+// pcapng with any number of sections, EPB, SPB and the obsolete PB, IDB
+// if_tsresol (powers of 10 and 2) and if_tsoffset; other blocks are skipped.
+//
+// The file is read once with large buffered reads, headers only parsed; a
+// file in page cache scans at memory-copy speed (about 0.1 s for 800 MB).
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tapsense::pcapfile {
+
+enum class scan_error {
+  none,
+  not_found,             // no such file (ENOENT, ENOTDIR)
+  permission_denied,     // EACCES, EPERM
+  unreadable,            // any other open/stat/read failure, or not a regular file
+  empty,                 // zero bytes
+  not_a_capture,         // not pcap/pcapng, or a record/block with impossible lengths
+  unsupported_linktype,  // pcapng interface whose link type differs from the first
+                         // interface's (libpcap 1.10 refuses to go on)
+  truncated,             // the file ends inside a record or block header/body
+  unsupported,           // well formed, but libpcap 1.10 refuses it: unsupported file
+                         // version, pcapng sections with different byte orders,
+                         // interfaces with different snap lengths, no IDB, bad if_tsresol
+};
+
+const char* scan_error_name(scan_error e) noexcept;
+
+// A record whose original (wire) length differs from the captured length
+// libpcap delivers. index: 0-based packet ordinal in the file (the same
+// ordinal net_pcap delivers it at). ts_us: its time stamp in microseconds
+// since the epoch, as libpcap delivers it with microsecond precision
+// (nanosecond files are truncated, not rounded; classic pcap seconds are
+// signed 32-bit there, so dates past 2038 come out negative, wrapped to u64).
+struct length_fix {
+  std::uint64_t index = 0;
+  std::uint32_t caplen = 0;
+  std::uint32_t orig_len = 0;
+  std::uint64_t ts_us = 0;
+};
+
+struct scan_result {
+  scan_error error = scan_error::none;
+  std::string message;  // one line, starts with the path: "x.pcap: not a pcap or pcapng file"
+                        // empty when error == none
+  std::string format;   // "pcap", "pcap-ns", "pcap-kuznetzov", "pcapng"; empty if unknown
+
+  std::uint64_t packets = 0;         // packets libpcap delivers (see the contract above)
+  std::uint64_t captured_bytes = 0;  // sum of delivered caplen
+  std::uint64_t wire_bytes = 0;      // sum of orig_len (tshark's frame.len)
+
+  // Time stamps of the first and the last delivered packet in file order (not
+  // the minimum and maximum: some captures are not in time order), in
+  // nanoseconds since the epoch at the file's own resolution, as tshark shows
+  // them (classic pcap seconds read as unsigned 32-bit). 0 when packets == 0.
+  // A pcapng SPB has no time stamp: it counts as its interface's if_tsoffset
+  // (normally 0), as in libpcap.
+  std::uint64_t first_ts_ns = 0;
+  std::uint64_t last_ts_ns = 0;
+
+  std::vector<std::uint32_t> linktypes;  // distinct LINKTYPE_ values in order of appearance
+                                         // (1 = Ethernet); upper 6 "extension" bits cleared
+  std::vector<length_fix> fixes;         // records with orig_len != caplen, in file order
+  std::uint32_t snaplen = 0;             // pcap header snaplen, or the first pcapng IDB's;
+                                         // as written in the file (0 if unknown)
+
+  // Byte offset in the file where scanning stopped: the file size when
+  // error == none, else the start of the offending record or block.
+  std::uint64_t stop_offset = 0;
+
+  bool ok() const noexcept { return error == scan_error::none; }
+};
+
+// Scans the capture file at `path`. Never throws for file problems (only
+// std::bad_alloc); every failure is a scan_error with a message.
+scan_result scan(const std::string& path);
+
+// Scans a whole capture file already in memory; `name` starts the message.
+// Same parser as scan(). Allocates only for the result.
+scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name);
+
+}  // namespace tapsense::pcapfile

@@ -1,0 +1,600 @@
+// common/pcapfile: scan() of capture files.
+//
+// Negative cases first, on files the test writes itself; then every capture in
+// ../shared/pcaps, checked against tshark as the independent reader.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/pcapfile/scan.h"
+
+namespace fs = std::filesystem;
+using tapsense::pcapfile::length_fix;
+using tapsense::pcapfile::scan;
+using tapsense::pcapfile::scan_bytes;
+using tapsense::pcapfile::scan_error;
+using tapsense::pcapfile::scan_error_name;
+using tapsense::pcapfile::scan_result;
+
+namespace {
+
+// ---- building capture files ----
+
+class writer {
+ public:
+  explicit writer(bool big_endian = false) : big_(big_endian) {}
+
+  writer& u8(std::uint8_t v) {
+    b_.push_back(v);
+    return *this;
+  }
+  writer& u16(std::uint16_t v) {
+    return big_ ? u8(static_cast<std::uint8_t>(v >> 8)).u8(static_cast<std::uint8_t>(v))
+                : u8(static_cast<std::uint8_t>(v)).u8(static_cast<std::uint8_t>(v >> 8));
+  }
+  writer& u32(std::uint32_t v) {
+    return big_ ? u16(static_cast<std::uint16_t>(v >> 16)).u16(static_cast<std::uint16_t>(v))
+                : u16(static_cast<std::uint16_t>(v)).u16(static_cast<std::uint16_t>(v >> 16));
+  }
+  writer& u64(std::uint64_t v) {
+    return big_ ? u32(static_cast<std::uint32_t>(v >> 32)).u32(static_cast<std::uint32_t>(v))
+                : u32(static_cast<std::uint32_t>(v)).u32(static_cast<std::uint32_t>(v >> 32));
+  }
+  writer& fill(std::size_t n, std::uint8_t v = 0xab) {
+    b_.insert(b_.end(), n, v);
+    return *this;
+  }
+  writer& bytes(const std::vector<std::uint8_t>& v) {
+    b_.insert(b_.end(), v.begin(), v.end());
+    return *this;
+  }
+  bool big() const { return big_; }
+  const std::vector<std::uint8_t>& data() const { return b_; }
+
+ private:
+  bool big_;
+  std::vector<std::uint8_t> b_;
+};
+
+constexpr std::uint32_t magic_us = 0xa1b2c3d4;
+constexpr std::uint32_t magic_ns = 0xa1b23c4d;
+
+void pcap_header(writer& w, std::uint32_t magic = magic_us, std::uint32_t snaplen = 65535,
+                 std::uint32_t linktype = 1) {
+  w.u32(magic).u16(2).u16(4).u32(0).u32(0).u32(snaplen).u32(linktype);
+}
+
+void pcap_record(writer& w, std::uint32_t sec, std::uint32_t frac, std::uint32_t caplen,
+                 std::uint32_t len) {
+  w.u32(sec).u32(frac).u32(caplen).u32(len).fill(caplen);
+}
+
+// One pcapng block: type, length, body padded to 4, trailing length.
+void ng_block(writer& w, std::uint32_t type, const writer& body) {
+  const std::size_t pad = (4 - body.data().size() % 4) % 4;
+  const auto len = static_cast<std::uint32_t>(12 + body.data().size() + pad);
+  w.u32(type).u32(len).bytes(body.data()).fill(pad, 0).u32(len);
+}
+
+void ng_shb(writer& w, std::uint16_t minor = 0) {
+  writer b(w.big());
+  b.u32(0x1A2B3C4D).u16(1).u16(minor).u64(~std::uint64_t{0});
+  ng_block(w, 0x0A0D0D0A, b);
+}
+
+// tsresol < 0: no if_tsresol option.
+void ng_idb(writer& w, std::uint16_t linktype = 1, std::uint32_t snaplen = 262144,
+            int tsresol = -1, std::int64_t tsoffset = 0) {
+  writer b(w.big());
+  b.u16(linktype).u16(0).u32(snaplen);
+  if (tsresol >= 0) {
+    b.u16(9).u16(1).u8(static_cast<std::uint8_t>(tsresol)).fill(3, 0);
+  }
+  if (tsoffset != 0) {
+    b.u16(14).u16(8).u64(static_cast<std::uint64_t>(tsoffset));
+  }
+  if (tsresol >= 0 || tsoffset != 0) {
+    b.u16(0).u16(0);
+  }
+  ng_block(w, 1, b);
+}
+
+void ng_epb(writer& w, std::uint32_t ifid, std::uint64_t ticks, std::uint32_t caplen,
+            std::uint32_t len) {
+  writer b(w.big());
+  b.u32(ifid).u32(static_cast<std::uint32_t>(ticks >> 32)).u32(static_cast<std::uint32_t>(ticks));
+  b.u32(caplen).u32(len).fill(caplen);
+  ng_block(w, 6, b);
+}
+
+void ng_spb(writer& w, std::uint32_t len) {
+  writer b(w.big());
+  b.u32(len).fill(len);
+  ng_block(w, 3, b);
+}
+
+void ng_pb(writer& w, std::uint16_t ifid, std::uint64_t ticks, std::uint32_t caplen,
+           std::uint32_t len) {
+  writer b(w.big());
+  b.u16(ifid).u16(0).u32(static_cast<std::uint32_t>(ticks >> 32));
+  b.u32(static_cast<std::uint32_t>(ticks)).u32(caplen).u32(len).fill(caplen);
+  ng_block(w, 2, b);
+}
+
+// ---- files on disk ----
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "tapsense-pcapfile-XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    const char* d = ::mkdtemp(buf.data());
+    path_ = d != nullptr ? d : "";
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+  std::string write(const std::string& name, const std::vector<std::uint8_t>& data) const {
+    const std::string p = (path_ / name).string();
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(p.c_str(), "wb"), std::fclose);
+    if (f && !data.empty()) {
+      std::fwrite(data.data(), 1, data.size(), f.get());
+    }
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::vector<std::uint8_t> cut(std::vector<std::uint8_t> v, std::size_t n) {
+  v.resize(n);
+  return v;
+}
+
+// A small valid pcap: 3 records, the second cut short to 60 of 64 bytes.
+std::vector<std::uint8_t> small_pcap(bool big, std::uint32_t magic) {
+  writer w(big);
+  pcap_header(w, magic);
+  const std::uint32_t frac1 = magic == magic_ns ? 123456789 : 123456;
+  pcap_record(w, 1700000000, frac1, 42, 42);
+  pcap_record(w, 1700000001, 0, 60, 64);
+  pcap_record(w, 1700000002, 999, 100, 100);
+  return w.data();
+}
+
+// ---- negative cases ----
+
+TEST(PcapfileScan, MissingFile) {
+  const scan_result r = scan("/nonexistent/dir/x.pcap");
+  EXPECT_EQ(r.error, scan_error::not_found);
+  EXPECT_EQ(r.message.rfind("/nonexistent/dir/x.pcap: ", 0), 0u) << r.message;
+  EXPECT_EQ(r.packets, 0u);
+}
+
+TEST(PcapfileScan, Directory) {
+  temp_dir t;
+  const scan_result r = scan(t.path().string());
+  EXPECT_EQ(r.error, scan_error::unreadable);
+  EXPECT_NE(r.message.find("directory"), std::string::npos) << r.message;
+}
+
+TEST(PcapfileScan, PermissionDenied) {
+  if (::geteuid() == 0) {
+    GTEST_SKIP() << "root reads files regardless of their mode";
+  }
+  temp_dir t;
+  const std::string p = t.write("secret.pcap", small_pcap(false, magic_us));
+  ASSERT_EQ(::chmod(p.c_str(), 0), 0);
+  EXPECT_EQ(scan(p).error, scan_error::permission_denied);
+}
+
+TEST(PcapfileScan, EmptyFile) {
+  temp_dir t;
+  const scan_result r = scan(t.write("empty.pcap", {}));
+  EXPECT_EQ(r.error, scan_error::empty);
+  EXPECT_NE(r.message.find("empty.pcap: "), std::string::npos);
+}
+
+TEST(PcapfileScan, RandomBytes) {
+  std::vector<std::uint8_t> junk(4096);
+  std::uint32_t x = 2463534242u;
+  for (auto& b : junk) {  // xorshift32: fixed, so the test is reproducible
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b = static_cast<std::uint8_t>(x);
+  }
+  temp_dir t;
+  const scan_result r = scan(t.write("junk.bin", junk));
+  EXPECT_EQ(r.error, scan_error::not_a_capture);
+  EXPECT_EQ(r.message, t.path().string() + "/junk.bin: not a pcap or pcapng file");
+}
+
+TEST(PcapfileScan, TextFile) {
+  const std::string text = "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+  temp_dir t;
+  EXPECT_EQ(scan(t.write("req.txt", {text.begin(), text.end()})).error,
+            scan_error::not_a_capture);
+  // Starts with the pcapng SHB type (\n\r\r\n) but has no byte-order magic.
+  const std::string crlf = "\n\r\r\nsome text that is not a capture\n";
+  EXPECT_EQ(scan(t.write("crlf.txt", {crlf.begin(), crlf.end()})).error,
+            scan_error::not_a_capture);
+  // Shorter than any magic.
+  EXPECT_EQ(scan_bytes(std::vector<std::uint8_t>{0xa1, 0xb2}, "x").error,
+            scan_error::not_a_capture);
+}
+
+TEST(PcapfileScan, GlobalHeaderOnlyIsZeroPackets) {
+  writer w;
+  pcap_header(w, magic_us, 1514, 1);
+  temp_dir t;
+  const scan_result r = scan(t.write("hdr.pcap", w.data()));
+  EXPECT_EQ(r.error, scan_error::none) << r.message;
+  EXPECT_TRUE(r.message.empty());
+  EXPECT_EQ(r.format, "pcap");
+  EXPECT_EQ(r.packets, 0u);
+  EXPECT_EQ(r.snaplen, 1514u);
+  EXPECT_EQ(r.linktypes, std::vector<std::uint32_t>{1});
+  EXPECT_EQ(r.first_ts_ns, 0u);
+}
+
+TEST(PcapfileScan, GlobalHeaderCutShort) {
+  writer w;
+  pcap_header(w);
+  const scan_result r = scan_bytes(cut(w.data(), 20), "h.pcap");
+  EXPECT_EQ(r.error, scan_error::truncated);
+  EXPECT_EQ(r.packets, 0u);
+}
+
+TEST(PcapfileScan, HugeCaplenIsCorrupt) {
+  writer w;
+  pcap_header(w);
+  pcap_record(w, 1, 0, 60, 60);
+  w.u32(2).u32(0).u32(300000).u32(300000).fill(64);  // claims 300 kB, libpcap's cap is 256 KiB
+  const scan_result r = scan_bytes(w.data(), "huge.pcap");
+  EXPECT_EQ(r.error, scan_error::not_a_capture);
+  EXPECT_EQ(r.packets, 1u);  // libpcap delivers the record before it, then fails
+  EXPECT_EQ(r.stop_offset, 24u + 16 + 60);
+  EXPECT_NE(r.message.find("300000"), std::string::npos) << r.message;
+}
+
+TEST(PcapfileScan, FileCutMidRecordCountsCompleteRecords) {
+  const auto full = small_pcap(false, magic_us);
+  // Cut inside the third record's body, then inside its header.
+  const std::size_t third = 24 + (16 + 42) + (16 + 60);
+  for (const std::size_t at : {third + 16 + 50, third + 7}) {
+    const scan_result r = scan_bytes(cut(full, at), "cut.pcap");
+    EXPECT_EQ(r.error, scan_error::truncated) << at;
+    EXPECT_EQ(r.packets, 2u) << at;  // pcap_next() returns NULL on the partial record
+    EXPECT_EQ(r.stop_offset, third);
+    EXPECT_EQ(r.captured_bytes, 42u + 60);
+    EXPECT_EQ(r.wire_bytes, 42u + 64);
+  }
+  // Cut exactly at a record boundary: a complete, shorter file.
+  const scan_result r = scan_bytes(cut(full, third), "cut.pcap");
+  EXPECT_EQ(r.error, scan_error::none);
+  EXPECT_EQ(r.packets, 2u);
+}
+
+TEST(PcapfileScan, PcapngBadBlockLengths) {
+  for (const std::uint32_t bad_len : {13u, 8u, 0u}) {
+    writer w;
+    ng_shb(w);
+    ng_idb(w);
+    ng_epb(w, 0, 1, 40, 40);
+    w.u32(6).u32(bad_len).fill(40);
+    const scan_result r = scan_bytes(w.data(), "bad.pcapng");
+    EXPECT_EQ(r.error, scan_error::not_a_capture) << bad_len << ": " << r.message;
+    EXPECT_EQ(r.packets, 1u);
+  }
+  // Trailing length disagrees with the leading one.
+  writer w;
+  ng_shb(w);
+  ng_idb(w);
+  w.u32(6).u32(32).u32(0).u32(0).u32(1).u32(0).u32(0).u32(28);
+  const scan_result r = scan_bytes(w.data(), "trailer.pcapng");
+  EXPECT_EQ(r.error, scan_error::not_a_capture) << r.message;
+  EXPECT_EQ(r.packets, 0u);
+}
+
+TEST(PcapfileScan, PcapngCutMidBlock) {
+  writer w;
+  ng_shb(w);
+  ng_idb(w);
+  ng_epb(w, 0, 1, 40, 40);
+  ng_epb(w, 0, 2, 40, 40);
+  const scan_result r = scan_bytes(cut(w.data(), w.data().size() - 10), "cut.pcapng");
+  EXPECT_EQ(r.error, scan_error::truncated);
+  EXPECT_EQ(r.packets, 1u);
+}
+
+TEST(PcapfileScan, PcapngWithoutInterfaceIsRefusedLikeLibpcap) {
+  writer w;
+  ng_shb(w);
+  const scan_result r = scan_bytes(w.data(), "noidb.pcapng");
+  EXPECT_EQ(r.error, scan_error::unsupported);
+  EXPECT_EQ(r.format, "pcapng");
+  writer p;
+  ng_shb(p);
+  ng_epb(p, 0, 1, 40, 40);
+  EXPECT_EQ(scan_bytes(p.data(), "early.pcapng").error, scan_error::not_a_capture);
+}
+
+TEST(PcapfileScan, PcapngSecondLinktypeStopsLikeLibpcap) {
+  writer w;
+  ng_shb(w);
+  ng_idb(w, 1);
+  ng_epb(w, 0, 1, 40, 40);
+  ng_idb(w, 101);  // raw IP: libpcap 1.10 refuses a second link type
+  ng_epb(w, 1, 2, 40, 40);
+  const scan_result r = scan_bytes(w.data(), "mixed.pcapng");
+  EXPECT_EQ(r.error, scan_error::unsupported_linktype) << r.message;
+  EXPECT_EQ(r.packets, 1u);
+  EXPECT_EQ(r.linktypes, std::vector<std::uint32_t>{1});
+}
+
+TEST(PcapfileScan, PcapngPacketOnUnknownInterface) {
+  writer w;
+  ng_shb(w);
+  ng_idb(w);
+  ng_epb(w, 0, 1, 40, 40);
+  ng_epb(w, 3, 2, 40, 40);
+  const scan_result r = scan_bytes(w.data(), "ifid.pcapng");
+  EXPECT_EQ(r.error, scan_error::not_a_capture);
+  EXPECT_EQ(r.packets, 1u);
+}
+
+TEST(PcapfileScan, ErrorNames) {
+  EXPECT_STREQ(scan_error_name(scan_error::none), "none");
+  EXPECT_STREQ(scan_error_name(scan_error::not_found), "not_found");
+  EXPECT_STREQ(scan_error_name(scan_error::permission_denied), "permission_denied");
+  EXPECT_STREQ(scan_error_name(scan_error::unreadable), "unreadable");
+  EXPECT_STREQ(scan_error_name(scan_error::empty), "empty");
+  EXPECT_STREQ(scan_error_name(scan_error::not_a_capture), "not_a_capture");
+  EXPECT_STREQ(scan_error_name(scan_error::unsupported_linktype), "unsupported_linktype");
+  EXPECT_STREQ(scan_error_name(scan_error::truncated), "truncated");
+  EXPECT_STREQ(scan_error_name(scan_error::unsupported), "unsupported");
+}
+
+// ---- positive cases ----
+
+TEST(PcapfileScan, ClassicPcapAllByteOrdersAndResolutions) {
+  struct variant {
+    bool big;
+    std::uint32_t magic;
+    const char* format;
+  };
+  for (const variant v : {variant{false, magic_us, "pcap"}, variant{true, magic_us, "pcap"},
+                          variant{false, magic_ns, "pcap-ns"}, variant{true, magic_ns, "pcap-ns"}}) {
+    SCOPED_TRACE(std::string(v.format) + (v.big ? " big-endian" : " little-endian"));
+    temp_dir t;
+    const scan_result r = scan(t.write("x.pcap", small_pcap(v.big, v.magic)));
+    ASSERT_EQ(r.error, scan_error::none) << r.message;
+    EXPECT_EQ(r.format, v.format);
+    EXPECT_EQ(r.packets, 3u);
+    EXPECT_EQ(r.captured_bytes, 42u + 60 + 100);
+    EXPECT_EQ(r.wire_bytes, 42u + 64 + 100);
+    EXPECT_EQ(r.snaplen, 65535u);
+    const std::uint64_t first = v.magic == magic_ns ? 1700000000123456789u : 1700000000123456000u;
+    EXPECT_EQ(r.first_ts_ns, first);
+    EXPECT_EQ(r.last_ts_ns, 1700000002000000000u + (v.magic == magic_ns ? 999u : 999000u));
+    ASSERT_EQ(r.fixes.size(), 1u);
+    EXPECT_EQ(r.fixes[0].index, 1u);
+    EXPECT_EQ(r.fixes[0].caplen, 60u);
+    EXPECT_EQ(r.fixes[0].orig_len, 64u);
+    EXPECT_EQ(r.fixes[0].ts_us, 1700000001000000u);
+    EXPECT_EQ(r.stop_offset, small_pcap(v.big, v.magic).size());
+  }
+}
+
+TEST(PcapfileScan, RecordLongerThanSnaplenIsDeliveredCut) {
+  writer w;
+  pcap_header(w, magic_us, 100);
+  pcap_record(w, 5, 0, 150, 150);  // libpcap reads 100 bytes and discards 50
+  pcap_record(w, 6, 0, 80, 80);
+  const scan_result r = scan_bytes(w.data(), "snap.pcap");
+  ASSERT_EQ(r.error, scan_error::none) << r.message;
+  EXPECT_EQ(r.packets, 2u);
+  EXPECT_EQ(r.captured_bytes, 180u);
+  ASSERT_EQ(r.fixes.size(), 1u);
+  EXPECT_EQ(r.fixes[0].caplen, 100u);
+  EXPECT_EQ(r.fixes[0].orig_len, 150u);
+}
+
+TEST(PcapfileScan, PcapngSectionsResolutionsAndBlockTypes) {
+  for (const bool big : {false, true}) {
+    SCOPED_TRACE(big ? "big-endian" : "little-endian");
+    writer w(big);
+    ng_shb(w);
+    writer nrb(big);  // name resolution block: skipped
+    nrb.u16(0).u16(0);
+    ng_block(w, 4, nrb);
+    ng_idb(w, 1, 262144, 9);           // nanoseconds
+    ng_idb(w, 1, 262144, 0x80 | 20, 10);  // 2^-20 s, plus 10 s offset
+    ng_epb(w, 0, 1700000000123456789u, 60, 1514);
+    ng_epb(w, 1, (std::uint64_t{1700000000} << 20) | (1u << 19), 70, 70);  // +0.5 s
+    ng_pb(w, 1, std::uint64_t{1700000001} << 20, 30, 30);
+    ng_spb(w, 40);  // no time stamp: interface 0, offset 0 -> 0
+    writer custom(big);
+    custom.u32(32473).fill(8);
+    ng_block(w, 0x00000BAD, custom);
+    ng_shb(w, 2);  // second section, version 1.2: its own interfaces
+    ng_idb(w, 1, 262144, 3);  // milliseconds
+    ng_epb(w, 0, 1700000005250u, 50, 60);
+    const scan_result r = scan_bytes(w.data(), "multi.pcapng");
+    ASSERT_EQ(r.error, scan_error::none) << r.message;
+    EXPECT_EQ(r.format, "pcapng");
+    EXPECT_EQ(r.packets, 5u);
+    EXPECT_EQ(r.captured_bytes, 60u + 70 + 30 + 40 + 50);
+    EXPECT_EQ(r.wire_bytes, 1514u + 70 + 30 + 40 + 60);
+    EXPECT_EQ(r.linktypes, std::vector<std::uint32_t>{1});
+    EXPECT_EQ(r.snaplen, 262144u);
+    EXPECT_EQ(r.first_ts_ns, 1700000000123456789u);
+    EXPECT_EQ(r.last_ts_ns, 1700000005250000000u);
+    ASSERT_EQ(r.fixes.size(), 2u);
+    EXPECT_EQ(r.fixes[0].index, 0u);
+    EXPECT_EQ(r.fixes[0].orig_len, 1514u);
+    EXPECT_EQ(r.fixes[0].ts_us, 1700000000123456u);
+    EXPECT_EQ(r.fixes[1].index, 4u);
+    EXPECT_EQ(r.fixes[1].caplen, 50u);
+    EXPECT_EQ(r.fixes[1].ts_us, 1700000005250000u);
+  }
+}
+
+TEST(PcapfileScan, PcapngBinaryResolutionAndOffset) {
+  writer w;
+  ng_shb(w);
+  ng_idb(w, 1, 0, 0x80 | 20, 10);
+  ng_epb(w, 0, (std::uint64_t{1700000000} << 20) | (1u << 19), 70, 80);
+  const scan_result r = scan_bytes(w.data(), "bin.pcapng");
+  ASSERT_EQ(r.error, scan_error::none) << r.message;
+  EXPECT_EQ(r.first_ts_ns, 1700000010500000000u);
+  ASSERT_EQ(r.fixes.size(), 1u);
+  EXPECT_EQ(r.fixes[0].ts_us, 1700000010500000u);
+  EXPECT_EQ(r.snaplen, 0u);  // as written; libpcap reads 0 as "the maximum"
+}
+
+// ---- real captures, against tshark ----
+
+std::vector<std::string> shared_captures() {
+  std::vector<std::string> out;
+  const fs::path root = TAPSENSE_SHARED_PCAPS;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    return out;
+  }
+  for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".pcap" || ext == ".pcapng")) {
+      out.push_back(e.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool have_tshark() { return std::system("tshark -v >/dev/null 2>&1") == 0; }
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) {
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return q + "'";
+}
+
+struct tshark_frame {
+  std::uint32_t len;
+  std::uint32_t cap_len;
+  std::uint64_t ts_ns;
+};
+
+// "1427823005.918740000" -> ns
+std::uint64_t parse_epoch_ns(const std::string& s) {
+  const auto dot = s.find('.');
+  const std::uint64_t sec = std::stoull(s.substr(0, dot));
+  std::string frac = dot == std::string::npos ? "" : s.substr(dot + 1);
+  frac.resize(9, '0');
+  return sec * 1'000'000'000u + std::stoull(frac);
+}
+
+bool run_tshark(const std::string& file, std::vector<tshark_frame>& frames) {
+  const std::string cmd = "tshark -n -r " + shell_quote(file) +
+                          " -T fields -e frame.len -e frame.cap_len -e frame.time_epoch 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
+  if (!p) {
+    return false;
+  }
+  std::array<char, 256> line{};
+  while (std::fgets(line.data(), static_cast<int>(line.size()), p.get()) != nullptr) {
+    std::istringstream in(line.data());
+    std::string len;
+    std::string cap;
+    std::string ts;
+    if (!(in >> len >> cap >> ts)) {
+      return false;
+    }
+    frames.push_back({static_cast<std::uint32_t>(std::stoul(len)),
+                      static_cast<std::uint32_t>(std::stoul(cap)), parse_epoch_ns(ts)});
+  }
+  return true;
+}
+
+class SharedCapture : public ::testing::TestWithParam<std::string> {};
+
+TEST(PcapfileShared, CapturesArePresent) {
+  if (!fs::is_directory(TAPSENSE_SHARED_PCAPS)) {
+    GTEST_SKIP() << TAPSENSE_SHARED_PCAPS << " absent";
+  }
+  // A tree that exists but yields nothing means the walk is broken: fail.
+  EXPECT_GE(shared_captures().size(), 10u) << "no captures found under " << TAPSENSE_SHARED_PCAPS;
+}
+
+TEST_P(SharedCapture, MatchesTshark) {
+  if (!have_tshark()) {
+    GTEST_SKIP() << "tshark not installed";
+  }
+  const std::string& file = GetParam();
+  std::vector<tshark_frame> frames;
+  ASSERT_TRUE(run_tshark(file, frames)) << file;
+  ASSERT_FALSE(frames.empty()) << "tshark read nothing from " << file;
+
+  const scan_result r = scan(file);
+  ASSERT_EQ(r.error, scan_error::none) << r.message;
+  EXPECT_EQ(r.packets, frames.size());
+
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> want;  // (index, orig_len)
+  std::uint64_t captured = 0;
+  std::uint64_t wire = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    captured += frames[i].cap_len;
+    wire += frames[i].len;
+    if (frames[i].len != frames[i].cap_len) {
+      want.emplace_back(i, frames[i].len);
+    }
+  }
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> got;
+  for (const length_fix& f : r.fixes) {
+    got.emplace_back(f.index, f.orig_len);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(r.captured_bytes, captured);
+  EXPECT_EQ(r.wire_bytes, wire);
+  EXPECT_EQ(r.first_ts_ns / 1000, frames.front().ts_ns / 1000);
+  EXPECT_EQ(r.last_ts_ns / 1000, frames.back().ts_ns / 1000);
+}
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  const fs::path p(info.param);
+  std::string n = p.parent_path().filename().string() + "_" + p.filename().string();
+  for (char& c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) {
+      c = '_';
+    }
+  }
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Pcaps, SharedCapture, ::testing::ValuesIn(shared_captures()), test_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(SharedCapture);
+
+}  // namespace
