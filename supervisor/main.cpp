@@ -456,7 +456,7 @@ int main(int argc, char** argv) {
           start(s);
         }
         // A stage that stopped talking is hung: kill it; the reaper restarts it.
-        if (s.running && now - s.last_heartbeat_ns > hang_ns) {
+        if (s.running && now > s.last_heartbeat_ns && now - s.last_heartbeat_ns > hang_ns) {
           log->warn("{} missed heartbeats for {} ms; killing it", s.identity, (now - s.last_heartbeat_ns) / 1'000'000);
           ::kill(s.pid, SIGKILL);
           s.last_heartbeat_ns = now;

@@ -39,8 +39,11 @@ CREATE TABLE IF NOT EXISTS observations(
   PRIMARY KEY(mac, ip, source, field, value)) WITHOUT ROWID;
 )sql";
 
+// An empty Data may have a null pointer, which SQLite would bind as NULL;
+// the key columns want an empty blob.
 void bind_blob(SQLite::Statement& st, int i, capnp::Data::Reader d) {
-  st.bind(i, d.begin(), static_cast<int>(d.size()));
+  static const kj::byte none = 0;
+  st.bind(i, d.size() == 0 ? &none : d.begin(), static_cast<int>(d.size()));
 }
 }  // namespace
 

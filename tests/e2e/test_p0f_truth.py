@@ -10,7 +10,7 @@ import tapsense_test as t
 CAPTURES = [
     "tcp-syn-os/passiveosfingerprinting.pcapng", "tcp-syn-os/sites.pcapng", "tls/chrome.pcap",
     "tls/firefox.pcap", "dhcp/1kxun.pcap", "mdns/iphone.pcap", "http-ua/windowsupdate_over_http.pcap",
-    "ssh/ssh.pcap", "dns/var-services-std-ports.pcap", "vlan/http-vlan-0.pcap",
+    "ssh/ssh.pcap", "dns/var-services-std-ports.pcap", "vlan/http-vlan-0.pcap", "qinq/http-qinq-0.pcap",
 ]
 
 

@@ -148,6 +148,17 @@ def p0f_verdicts(pcap):
     """(sender ip, direction, os label, raw_sig) for every SYN and SYN+ACK p0f
     reports when reading the capture."""
     need("p0f")
+    # p0f 3.09b reads the IP header at offset 14: it cannot see past 802.1Q
+    # tags. Give it a copy with the tags removed (each pass removes one).
+    if tshark_fields(pcap, "vlan", ["frame.number"]):
+        need("tcprewrite")
+        src = pcap
+        for i in range(2):
+            dst = os.path.join(tmpdir("tapsense-p0f-"), "untagged%d.pcap" % i)
+            subprocess.run(["tcprewrite", "--enet-vlan=del", "-i", src, "-o", dst], check=True,
+                           capture_output=True)
+            src = dst
+        pcap = src
     out = subprocess.run(["p0f", "-r", pcap], capture_output=True, text=True, errors="replace").stdout
     res = []
     block = None

@@ -1,0 +1,74 @@
+"""The whole pipeline on the project's own sample capture (no ../shared
+needed): every DHCP client's MAC and hostname as tshark reads them, vendors
+from the IEEE registry, p0f -r's verdict for every client SYN, and bytes per
+address pair equal to tshark's; the table printer shows every device."""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import tapsense_test as t
+
+
+def run():
+    t.need("tshark")
+    work = t.tmpdir()
+    pcap = os.path.join(work, "sample.pcap")
+    subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "make-sample.py"), pcap], check=True,
+                   capture_output=True)
+    out = os.path.join(work, "out")
+    assets, flows, p = t.run_sensor(pcap, out)
+    by_mac = t.assets_by_mac(assets)
+
+    # DHCP identity, as tshark reads it.
+    rows = t.tshark_fields(pcap, "dhcp.type == 1 && dhcp.option.hostname", ["dhcp.hw.mac_addr", "dhcp.option.hostname"])
+    t.check(len(rows) >= 4, "sample has too few DHCP clients for this test")
+    for mac, host in rows:
+        t.check(mac in by_mac, "DHCP client %s is not an asset" % mac)
+        t.check(by_mac[mac]["hostname"] == host, "%s: hostname %r, tshark %r" % (mac, by_mac[mac]["hostname"], host))
+
+    # Every asset with a MAC has the IEEE organisation of its prefix.
+    oui = {}
+    with open("/usr/share/ieee-data/oui.csv", encoding="utf-8", errors="replace") as f:
+        import csv
+        for r in csv.reader(f):
+            if len(r) >= 3 and r[0] == "MA-L":
+                oui[r[1].lower()] = r[2].strip()
+    for a in assets:
+        if a["mac"]:
+            want = oui.get(a["mac"].replace(":", "")[:6])
+            t.check(a["vendor"] == want, "%s: vendor %r, registry %r" % (a["mac"], a["vendor"], want))
+
+    # p0f verdicts of the clients' SYNs.
+    by_ip = t.assets_by_ip(assets)
+    n = 0
+    for sender, direction, label, raw in t.p0f_verdicts(pcap):
+        if label == "???" or not t.is_internal(sender):
+            continue
+        t.check(sender in by_ip, "%s sent a SYN but is not an asset" % sender)
+        got = {e["value"] for e in t.evidence(by_ip[sender], "p0f", "os")}
+        t.check(label in got, "%s: p0f says %r, we have %s" % (sender, label, sorted(got)))
+        n += 1
+    t.check(n >= 4, "too few p0f verdicts compared (%d)" % n)
+
+    # Bytes per address pair.
+    truth = {k: v for k, v in t.tshark_ip_pair_bytes(pcap, lambda ip: ip if t.is_internal(ip) else "External").items()
+             if k != ("External", "External")}
+    ours = t.flow_pair_bytes(flows)
+    t.check(ours == truth, "bytes per pair differ: %s" % {k: (ours.get(k), v) for k, v in truth.items() if ours.get(k) != v})
+
+    # Asset byte counters add up to what the flows say each address moved.
+    for a in assets:
+        for ip in a["ips"]:
+            sent = sum(f["bytes_src_to_dst"] for f in flows if f["src_ip"] == ip) + \
+                   sum(f["bytes_dst_to_src"] for f in flows if f["dst_ip"] == ip)
+            t.check(a["bytes_out"] >= sent, "%s: bytes_out %d < %d in its flows" % (ip, a["bytes_out"], sent))
+
+    table = subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "show-assets.py"),
+                            os.path.join(out, "assets.json")], capture_output=True, text=True, check=True).stdout
+    for a in assets:
+        t.check(a["ip"] in table, "table lacks %s" % a["ip"])
+    print("%d assets, %d flows, %d p0f verdicts agree" % (len(assets), len(flows), n))
+
+
+t.main(run)
