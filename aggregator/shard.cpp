@@ -101,18 +101,6 @@ bool tracked_individually(address_class c) noexcept {
 
 }  // namespace
 
-classifier::classifier(const config::config& cfg) {
-  for (std::size_t g = 0; g < cfg.internal.size(); ++g) {
-    for (const auto& r : cfg.internal[g].ranges) {
-      if (auto range = net::ip_range::parse(r)) {
-        ranges_.add(*range, static_cast<std::uint16_t>(g));
-      }
-    }
-    inventory_.push_back(cfg.internal[g].inventory);
-  }
-  ranges_.build();
-}
-
 shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::string producer,
              std::function<bool()> keep_waiting)
     : h_(h),

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregator/state.h"
+#include "common/config/classifier.h"
 #include "common/config/config.h"
 #include "common/ipc/ring.h"
 #include "common/net/cidr.h"
@@ -20,22 +21,7 @@ class MessageBuilder;
 
 namespace tapsense::aggregator {
 
-// Classifies addresses by the configured internal groups (first group wins).
-class classifier {
- public:
-  explicit classifier(const config::config& cfg);
-  address_class classify(const net::ip_address& a) const noexcept {
-    const auto* g = ranges_.lookup(a);
-    if (g == nullptr) {
-      return address_class::external;
-    }
-    return inventory_[*g] ? address_class::inventoried : address_class::non_inventoried;
-  }
-
- private:
-  net::range_map<std::uint16_t> ranges_;
-  std::vector<bool> inventory_;
-};
+using config::classifier;
 
 class shard {
  public:

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "aggregator/table.h"
+#include "common/config/classifier.h"
 #include "common/net/addr.h"
 
 namespace tapsense::aggregator {
@@ -23,13 +24,7 @@ namespace tapsense::aggregator {
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
 inline constexpr std::uint32_t state_version = 1;
 
-enum class address_class : std::uint8_t {
-  inventoried = 0,
-  non_inventoried = 1,
-  external = 2,
-  monitored_external = 3,
-  excluded = 4,
-};
+using config::address_class;
 
 // A connection, both directions: endpoints in canonical order (a < b).
 struct conn_key {

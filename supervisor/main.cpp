@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
 
   for (;;) {
     // Control messages.
-    while (auto m = ctl->receive(100)) {
+    while (auto m = ctl->receive(20)) {
       auto msg = m->get();
       stage* s = find_by_id(m->identity);
       switch (msg.which()) {

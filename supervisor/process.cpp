@@ -24,6 +24,9 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args) {
     throw std::system_error(errno, std::generic_category(), "fork");
   }
   if (pid == 0) {
+    // Own process group: a Ctrl-C at the terminal reaches only the
+    // supervisor, which drains the pipeline in order (capture first).
+    ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) {
       ::_exit(127);  // the supervisor died between fork and prctl

@@ -17,7 +17,7 @@ struct exit_status {
 };
 
 // fork + exec. The child gets PR_SET_PDEATHSIG(SIGTERM) so it never outlives
-// us, and its own process group is not created (signals to our group reach it).
+// us, and its own process group, so terminal signals reach only us.
 // Returns the pid or throws std::system_error.
 pid_t spawn(const std::string& path, const std::vector<std::string>& args);
 

@@ -80,8 +80,9 @@ int main(int argc, char** argv) {
     }
     return c;
   };
+  const ts::config::classifier cls(cfg);
   auto write_outputs = [&] {
-    const auto assets = build_assets(inv->db());
+    const auto assets = build_assets(inv->db(), cls);
     const auto na = write_assets_json(assets, out_dir + "/assets.json");
     const auto nf = write_flows_json(inv->db(), out_dir + "/flows.json");
     return std::to_string(na) + " assets, " + std::to_string(nf) + " flows";

@@ -92,7 +92,7 @@ bool better_evidence(const evidence_item& a, const evidence_item& b) {
 
 }  // namespace
 
-std::vector<asset_view> build_assets(SQLite::Database& db) {
+std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls) {
   // Routers: MACs seen forwarding traffic from outside the inventory.
   std::unordered_map<std::uint64_t, bool> gateways;
   {
@@ -188,16 +188,32 @@ std::vector<asset_view> build_assets(SQLite::Database& db) {
     a.packets_out += s.packets_out;
   }
   // Devices known only from DHCP (asked for an address; no traffic of theirs
-  // seen yet) are devices on this segment all the same.
+  // seen yet) are devices on this segment all the same, unless every address
+  // DHCP tells for them lies outside the inventory.
+  std::unordered_map<std::uint64_t, std::pair<bool, bool>> dhcp_addresses;  // mac -> (any, inventoried)
+  for (const auto& [ip, bs] : bindings) {
+    for (const auto& b : bs) {
+      if (b.trust == dhcp || b.trust == requested) {
+        auto& d = dhcp_addresses[b.mac];
+        d.first = true;
+        d.second = d.second || cls.inventoried(ip);
+      }
+    }
+  }
   for (const auto& o : observations) {
     if (o.mac != 0 && o.e.source == "dhcp") {
+      const auto d = dhcp_addresses.find(o.mac);
+      if (d != dhcp_addresses.end() && d->second.first && !d->second.second &&
+          assets.count({o.mac, net::ip_address{}}) == 0) {
+        continue;
+      }
       auto& a = asset_for(o.mac, {});
       merge_time(a, o.e.first_seen, o.e.last_seen);
     }
   }
   // Addresses of MAC assets that only DHCP told us about.
   for (const auto& [ip, bs] : bindings) {
-    if (ip_owner.count(ip) != 0) continue;
+    if (ip_owner.count(ip) != 0 || !cls.inventoried(ip)) continue;
     for (const auto& b : bs) {
       if ((b.trust == dhcp || b.trust == requested) &&
           assets.count({b.mac, net::ip_address{}}) != 0 && resolve(bs, 0) == b.mac) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config/classifier.h"
 #include "common/net/addr.h"
 
 namespace SQLite {
@@ -47,7 +48,9 @@ struct asset_view {
   std::vector<evidence_item> evidence;
 };
 
-std::vector<asset_view> build_assets(SQLite::Database& db);
+// `cls` decides which addresses belong to the inventory (DHCP can tell
+// addresses outside it).
+std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls);
 
 // Writes the files atomically (temporary file, then rename). Return the
 // number of records written.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <zmq.hpp>
 
@@ -95,9 +96,23 @@ void stage_channel::fatal(int exit_code, const std::string& msg) {
   send(b);
 }
 
+namespace {
+// zmq::poll, with a signal arriving during the wait reported as "nothing".
+bool poll_in(zmq::socket_t& s, int timeout_ms) {
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) {
+      return false;
+    }
+    throw;
+  }
+}
+}  // namespace
+
 std::optional<schema::CommandKind> stage_channel::poll_command(int timeout_ms) {
-  zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) {
+  if (!poll_in(*sock_, timeout_ms)) {
     return std::nullopt;
   }
   zmq::message_t msg;
@@ -123,8 +138,7 @@ supervisor_channel::supervisor_channel(const std::string& endpoint)
 supervisor_channel::~supervisor_channel() = default;
 
 std::optional<message> supervisor_channel::receive(int timeout_ms) {
-  zmq::pollitem_t item{sock_->handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) {
+  if (!poll_in(*sock_, timeout_ms)) {
     return std::nullopt;
   }
   for (;;) {
@@ -169,8 +183,7 @@ std::optional<message> request_stats(const std::string& endpoint, int timeout_ms
   b.initRoot<schema::ControlMessage>().initStatsRequest();
   const auto bytes = to_bytes(b);
   (void)s.send(zmq::buffer(bytes), zmq::send_flags::none);
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) <= 0) {
+  if (!poll_in(s, timeout_ms)) {
     return std::nullopt;
   }
   zmq::message_t msg;

@@ -16,9 +16,9 @@ segment segment::create(const std::string& name, std::size_t size) {
     segment s;
     s.name_ = name;
     s.region_ = std::make_unique<bip::mapped_region>(shm, bip::read_write);
-    // tmpfs pages start zeroed; touching them now keeps first-use faults out of
-    // the packet path.
-    std::memset(s.region_->get_address(), 0, s.region_->get_size());
+    // A freshly created (truncated) segment reads as zeros: no need to touch
+    // its pages here, which would cost start-up time and charge every page
+    // to the creator's resident size.
     return s;
   } catch (const bip::interprocess_exception& e) {
     throw segment_error("cannot create shared memory " + name + ": " + e.what());

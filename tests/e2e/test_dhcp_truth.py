@@ -15,8 +15,10 @@ def run():
     checked = 0
     for rel in CAPTURES:
         pcap = t.shared_pcap(rel)
-        out = t.tmpdir()
-        assets, _, _ = t.run_sensor(pcap, out)
+        work = t.tmpdir()
+        # Every address inventoried: some of these clients lease public addresses.
+        cfg = t.write_config(work, t.ALL_INTERNAL)
+        assets, _, _ = t.run_sensor(pcap, os.path.join(work, "out"), config=cfg)
         by_mac = t.assets_by_mac(assets)
         # BOOTREQUEST messages only: what the client says about itself.
         rows = t.tshark_fields(pcap, "dhcp.type == 1", ["dhcp.hw.mac_addr", "dhcp.option.hostname"])
