@@ -21,9 +21,12 @@ set(TAPSENSE_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-c
     -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Werror
     # (-Wnull-dereference is left out: at -O3 GCC 12 flags std::vector code it
     # cannot see through, and the sanitizer build catches real null reads.)
-    # GCC 12 reports bogus -Wrestrict on std::string concatenation at -O2/-O3
-    # (GCC bug 105329); nothing in this code base uses restrict.
-    -Wno-restrict)
+    )
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # GCC 12 reports bogus -Wrestrict on std::string concatenation at -O2/-O3
+  # (GCC bug 105329); nothing in this code base uses restrict.
+  list(APPEND TAPSENSE_WARNINGS -Wno-restrict)
+endif()
 
 function(_tapsense_common target)
   target_compile_options(${target} PRIVATE ${TAPSENSE_WARNINGS})
