@@ -6,15 +6,18 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/ipc/frame_types.h"
+#include "common/net/snapshot.h"
 #include "common/schema/report.capnp.h"
 
 namespace tapsense::aggregator {
 
 namespace {
 
+using config::address_class;
+
 constexpr std::size_t batch_max = 4096;  // records per Cap'n Proto batch
 constexpr std::uint64_t sweep_every_ns = 10'000'000'000ULL;
+constexpr std::uint64_t ns = 1'000'000'000ULL;
 
 // Ports a server listens on, beyond the privileged range.
 bool is_service_port(std::uint16_t p) noexcept {
@@ -47,7 +50,6 @@ bool has_ports(const net::packet_record& r) noexcept {
           r.ip_proto == net::ipproto::sctp);
 }
 
-// 1: the sender is the client, 0: the receiver is, with how we know.
 struct direction {
   bool sender_is_client;
   std::uint8_t decided_by;  // 0 first packet, 1 ports, 2 handshake/protocol
@@ -94,15 +96,18 @@ schema::AddressClass to_schema(std::uint8_t c) {
   return schema::AddressClass::EXTERNAL;
 }
 
-bool tracked_individually(address_class c) noexcept {
+// Sides reported with their address: everything but External and Excluded.
+bool keeps_address(address_class c) noexcept {
   return c == address_class::inventoried || c == address_class::non_inventoried ||
          c == address_class::monitored_external;
 }
 
+std::uint64_t conn_id(const conn_key& k) noexcept { return hash_bytes(&k, sizeof k); }
+
 }  // namespace
 
 shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::string producer,
-             std::function<bool()> keep_waiting)
+             std::function<bool()> keep_waiting, app_classifier* apps)
     : h_(h),
       cfg_(cfg),
       t_(attach(h)),
@@ -110,21 +115,21 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
       out_(out),
       producer_(std::move(producer)),
       keep_waiting_(std::move(keep_waiting)),
-      flow_interval_ns_(cfg.aggregator.flow_interval_s * 1'000'000'000ULL),
-      sighting_interval_ns_(cfg.aggregator.asset_interval_s * 1'000'000'000ULL) {}
+      apps_(apps),
+      flow_interval_ns_(cfg.aggregator.flow_interval_s * ns),
+      sighting_interval_ns_(cfg.aggregator.asset_interval_s * ns),
+      update_interval_ns_(cfg.aggregator.asset_update_interval_s * ns) {}
 
 bool shard::recover() {
   switch (static_cast<phase>(h_.phase.load())) {
     case phase::emitting:
-      return run_cycle(h_.cycle_kind);
+      if (!run_cycle(h_.cycle_kind)) return false;
+      break;
     case phase::resetting:
       reset(h_.cycle_kind);
-      h_.phase.store(static_cast<std::uint32_t>(phase::idle));
       ++h_.cycle;
-      if ((h_.cycle_kind & cycle_kind::final_) != 0) {
-        return end_of_input();
-      }
-      return true;
+      h_.phase.store(static_cast<std::uint32_t>(phase::idle));
+      break;
     case phase::idle:
       break;
   }
@@ -136,22 +141,38 @@ bool shard::recover() {
 
 bool shard::on_frame(const ipc::frame_view& f) {
   switch (f.type) {
-    case ipc::frame_type::packet: {
-      if (f.payload.size() < sizeof(net::packet_record)) {
-        return true;
-      }
+    case ipc::frame_type::packet:
+    case ipc::frame_type::packet_payload: {
       net::packet_record rec;
-      std::memcpy(&rec, f.payload.data(), sizeof rec);
+      std::span<const std::uint8_t> ip_packet;
+      if (f.type == ipc::frame_type::packet) {
+        if (f.payload.size() < sizeof rec) return true;
+        std::memcpy(&rec, f.payload.data(), sizeof rec);
+      } else {
+        net::snapshot_header sh;
+        if (f.payload.size() < sizeof sh) return true;
+        std::memcpy(&sh, f.payload.data(), sizeof sh);
+        rec = sh.rec;
+        const auto bytes = f.payload.subspan(sizeof sh);
+        if (sh.caplen <= bytes.size() && sh.l3_off < sh.caplen) {
+          ip_packet = bytes.subspan(sh.l3_off, sh.caplen - sh.l3_off);
+        }
+      }
       if (rec.seq != 0 && rec.seq <= h_.applied_seq.load(std::memory_order_relaxed)) {
         ++h_.replayed_skipped;  // already applied before a restart
         return true;
       }
-      if (!advance_clock(rec.ts_ns)) {
+      if (!advance_clock(rec.ts_ns) || !on_packet(rec, ip_packet)) {
         return false;
       }
-      on_packet(rec);
       h_.applied_seq.store(rec.seq, std::memory_order_relaxed);
       return true;
+    }
+    case ipc::frame_type::name_binding: {
+      ipc::name_binding_frame n{};
+      if (f.payload.size() < sizeof n) return true;
+      std::memcpy(&n, f.payload.data(), sizeof n);
+      return advance_clock(n.ts_ns) && on_name(n);
     }
     case ipc::frame_type::tick: {
       ipc::tick_frame t{};
@@ -161,9 +182,8 @@ bool shard::on_frame(const ipc::frame_view& f) {
     case ipc::frame_type::end_of_input:
       if (h_.end_of_input == 0) {
         h_.end_of_input = 1;
-        return end_of_input();
       }
-      return true;
+      return end_of_input();
     default:
       return true;
   }
@@ -178,55 +198,94 @@ bool shard::advance_clock(std::uint64_t ts) {
   if (h_.flow_interval_start == 0) {
     h_.flow_interval_start = iv;
   } else if (iv > h_.flow_interval_start) {
-    if (!run_cycle(cycle_kind::flows)) {
-      return false;
-    }
+    if (!run_cycle(cycle_kind::flows)) return false;
     h_.flow_interval_start = iv;
   }
   if (h_.next_sighting_ns == 0) {
     h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
+    h_.next_update_ns = ts - ts % update_interval_ns_ + update_interval_ns_;
+  }
+  if (ts >= h_.next_update_ns) {
+    if (!run_cycle(cycle_kind::asset_updates)) return false;
+    h_.next_update_ns = ts - ts % update_interval_ns_ + update_interval_ns_;
+    h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
   } else if (ts >= h_.next_sighting_ns) {
-    if (!run_cycle(cycle_kind::sightings)) {
-      return false;
-    }
+    if (!run_cycle(cycle_kind::new_assets)) return false;
     h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
   }
   if (ts >= h_.next_sweep_ns) {
-    sweep(ts);
+    sweep(ts, 1);
     h_.next_sweep_ns = ts + sweep_every_ns;
   }
   return true;
 }
 
-void shard::touch_asset(const net::ip_address& ip, const net::packet_record& rec,
-                        bool outbound) noexcept {
-  bool inserted = false;
-  asset_value* a = t_.assets.find_or_insert(asset_key{ip}, inserted);
-  if (a == nullptr) {
-    ++h_.asset_table_full;
-    return;
+shard::side shard::classify(std::uint8_t network, const net::ip_address& ip, const net::mac_address& mac,
+                            std::uint64_t ts) const noexcept {
+  const auto c = cls_.classify(network, ip);
+  if (c.cls == address_class::excluded) return {address_class::excluded, 0};
+  if (cls_.has_excluded_macs() && !mac.is_multicast() && cls_.excluded_mac(mac)) {
+    return {address_class::excluded, 0};
   }
-  if (inserted || rec.ts_ns < a->first_ns) {
+  if (t_.names.size() != 0) {
+    // Learnt addresses: of excluded MACs (any class), of monitored domains
+    // (external addresses only: monitored ranks below the internal classes).
+    auto& names = const_cast<name_table&>(t_.names);
+    if (const name_value* n = names.find(name_key{ip}); n != nullptr && n->expires_ns >= ts) {
+      if (n->kind == 2) return {address_class::excluded, 0};
+      if (n->kind == 1 && c.cls == address_class::external) return {address_class::monitored_external, n->site};
+    }
+  }
+  return {c.cls, c.index};
+}
+
+bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec,
+                        bool outbound) {
+  asset_key k{};
+  k.ip = ip;
+  k.network = network;
+  bool inserted = false;
+  asset_value* a = t_.assets.find_or_insert(k, inserted);
+  if (a == nullptr) {
+    // Full: report every pending delta and start the table over (the uplink
+    // merges the parts, nothing is lost).
+    ++h_.asset_table_full;
+    if (!run_cycle(cycle_kind::asset_updates)) return false;
+    t_.assets.clear();
+    a = t_.assets.find_or_insert(k, inserted);
+    if (a == nullptr) return true;
+  }
+  if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
   }
+  a->dirty = 1;
   a->last_ns = std::max(a->last_ns, rec.ts_ns);
+  a->seen_ns = std::max(a->seen_ns, rec.ts_ns);
   const bool ip_traffic = rec.l3 == static_cast<std::uint8_t>(net::l3_type::ipv4) ||
                           rec.l3 == static_cast<std::uint8_t>(net::l3_type::ipv6);
   if (!ip_traffic) {
-    return;  // ARP: presence only; bytes count IP traffic
+    return true;  // ARP: presence only; bytes count IP traffic
   }
   if (outbound) {
     a->bytes_out += rec.wire_len;
     ++a->packets_out;
     a->ttl_out = rec.ttl;
+    for (auto& t : a->ttls) {
+      if (t == rec.ttl) break;
+      if (t == 0) {
+        t = rec.ttl;
+        break;
+      }
+    }
   } else {
     a->bytes_in += rec.wire_len;
     ++a->packets_in;
   }
+  return true;
 }
 
-void shard::bind(const net::ip_address& ip, const net::mac_address& mac, std::uint8_t source,
-                 std::uint64_t ts) noexcept {
+void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac_address& mac,
+                 std::uint8_t source, std::uint64_t ts) noexcept {
   if (mac.is_zero() || mac.is_multicast()) {
     return;
   }
@@ -234,6 +293,7 @@ void shard::bind(const net::ip_address& ip, const net::mac_address& mac, std::ui
   k.ip = ip;
   k.mac = mac.to_u64();
   k.source = source;
+  k.network = network;
   bool inserted = false;
   binding_value* b = t_.bindings.find_or_insert(k, inserted);
   if (b == nullptr) {
@@ -247,32 +307,155 @@ void shard::bind(const net::ip_address& ip, const net::mac_address& mac, std::ui
   ++b->packets;
 }
 
-void shard::on_packet(const net::packet_record& rec) noexcept {
+report_value* shard::report_entry(const report_key& k) {
+  bool inserted = false;
+  report_value* r = t_.reports.find_or_insert(k, inserted);
+  if (r == nullptr) {
+    // Full: report the open interval so far and start over; the uplink sums
+    // the parts of one interval into one record.
+    ++h_.report_table_full;
+    ++h_.early_flow_flushes;
+    if (!run_cycle(cycle_kind::early_flows)) return nullptr;
+    r = t_.reports.find_or_insert(k, inserted);
+  }
+  return r;
+}
+
+void shard::move_connection(conn_value& c, const report_key& to) {
+  if (c.report_epoch == h_.flow_epoch && c.packets != 0) {
+    auto& from = t_.reports.at(c.report_slot).value;
+    from.packets -= std::min<std::uint64_t>(from.packets, c.packets);
+    from.packets_c2s -= std::min<std::uint64_t>(from.packets_c2s, c.packets_c2s);
+    from.bytes_c2s -= std::min(from.bytes_c2s, c.bytes_c2s);
+    from.bytes_s2c -= std::min(from.bytes_s2c, c.bytes_s2c);
+    const std::uint64_t first = c.first_ns;
+    const std::uint64_t last = c.last_ns;
+    const auto moved = c;
+    report_value* r = report_entry(to);
+    if (r == nullptr) return;
+    if (r->packets == 0 || first < r->first_ns) r->first_ns = first;
+    r->last_ns = std::max(r->last_ns, last);
+    r->packets += moved.packets;
+    r->packets_c2s += moved.packets_c2s;
+    r->bytes_c2s += moved.bytes_c2s;
+    r->bytes_s2c += moved.bytes_s2c;
+  }
+  c.report_epoch = ~0u;  // next packet looks its entry up again
+}
+
+bool shard::on_name(const ipc::name_binding_frame& n) {
+  net::ip_address ip;
+  std::memcpy(ip.b.data(), n.ip, 16);
+  bool inserted = false;
+  name_value* v = t_.names.find_or_insert(name_key{ip}, inserted);
+  if (v == nullptr) {
+    // Full: drop expired entries, then give up on this one (counted).
+    for (std::uint32_t i = 0; i < t_.names.capacity();) {
+      auto& s = t_.names.at(i);
+      if (s.used != 0 && s.value.expires_ns < h_.clock_ns && t_.names.erase_at(i)) continue;
+      ++i;
+    }
+    v = t_.names.find_or_insert(name_key{ip}, inserted);
+    if (v == nullptr) return true;
+  }
+  ++h_.names_learnt;
+  v->kind = 1;
+  v->site = n.site;
+  v->expires_ns = std::max(v->expires_ns, n.ts_ns + std::uint64_t{n.ttl_s} * ns);
+  if (n.source == 1) {
+    return true;  // DNS: applies to connections from now on
+  }
+  // SNI / Host: the connection that carried it is to this site, counts so far included.
+  net::ip_address peer;
+  std::memcpy(peer.b.data(), n.peer, 16);
+  const int c = std::memcmp(peer.b.data(), ip.b.data(), 16);
+  const bool peer_is_a = c < 0 || (c == 0 && n.peer_port <= n.port);
+  conn_key ck{};
+  ck.a = peer_is_a ? peer : ip;
+  ck.b = peer_is_a ? ip : peer;
+  ck.port_a = peer_is_a ? n.peer_port : n.port;
+  ck.port_b = peer_is_a ? n.port : n.peer_port;
+  ck.proto = n.proto;
+  conn_value* conn = t_.conns.find(ck);
+  if (conn == nullptr || conn->server_site_set != 0) return true;
+  const bool server_is_a = (conn->client_is_a == 0);
+  const net::ip_address& server = server_is_a ? ck.a : ck.b;
+  const net::ip_address& client = server_is_a ? ck.b : ck.a;
+  if (server != ip) return true;
+  const auto cs = classify(conn->network, client, {}, n.ts_ns);
+  const auto ss = cls_.classify(conn->network, server);
+  if (ss.cls != address_class::external) return true;  // internal classes rank above monitored
+  conn->server_site_set = 1;
+  conn->server_site = n.site;
+  report_key rk{};
+  if (keeps_address(cs.cls)) rk.client = client;
+  rk.server = server;
+  rk.client_class = static_cast<std::uint8_t>(cs.cls);
+  rk.server_class = static_cast<std::uint8_t>(address_class::monitored_external);
+  rk.client_site = cs.site;
+  rk.server_site = n.site;
+  rk.server_port = server_is_a ? ck.port_a : ck.port_b;
+  rk.proto = ck.proto;
+  rk.network = conn->network;
+  move_connection(*conn, rk);
+  return !stopped_;
+}
+
+bool shard::make_room_conns() {
+  // Evict the oldest connections: idle timeouts halved until a sixteenth of
+  // the table is free. Their counts are safe in the report entries; only the
+  // client/server decision is lost.
+  for (std::uint64_t div = 2; div <= 1024 && t_.conns.full(); div *= 2) {
+    const auto before = h_.conns_expired;
+    sweep(h_.clock_ns, div);
+    h_.conns_evicted += h_.conns_expired - before;
+    h_.conns_expired = before;
+  }
+  return !t_.conns.full();
+}
+
+bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_t> ip_packet) {
   ++h_.packets;
   const auto l3 = static_cast<net::l3_type>(rec.l3);
+  const std::uint8_t network = cls_.network_of(rec.port_id, rec.vlan[0], rec.vlan_count != 0);
   if (l3 == net::l3_type::arp) {
     // The ARP sender tells its own IP-MAC binding (requests, replies and
     // gratuitous announcements alike).
-    if (!rec.src_ip.is_unspecified() && cls_.classify(rec.src_ip) == address_class::inventoried) {
-      touch_asset(rec.src_ip, rec, true);
-      bind(rec.src_ip, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::ARP), rec.ts_ns);
+    if (!rec.src_ip.is_unspecified() &&
+        classify(network, rec.src_ip, rec.src_mac, rec.ts_ns).cls == address_class::inventoried) {
+      if (!touch_asset(rec.src_ip, network, rec, true)) return false;
+      bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::ARP), rec.ts_ns);
     }
-    return;
+    return true;
   }
   if (l3 != net::l3_type::ipv4 && l3 != net::l3_type::ipv6) {
     ++h_.non_ip;
-    return;
+    return true;
   }
-  const address_class cs = cls_.classify(rec.src_ip);
-  const address_class cd = cls_.classify(rec.dst_ip);
-  if (cs == address_class::inventoried) {
-    touch_asset(rec.src_ip, rec, true);
+  const side s = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns);
+  const side d = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns);
+  if (s.cls == address_class::excluded || d.cls == address_class::excluded) {
+    ++h_.excluded_packets;
+    if (s.cls == address_class::excluded && cls_.excluded_mac(rec.src_mac) && is_initial_ttl(rec.ttl)) {
+      // An excluded MAC's own address: excluded wherever it shows up (e.g.
+      // behind a router), for an hour after it was last seen.
+      bool ins = false;
+      if (auto* v = t_.names.find_or_insert(name_key{rec.src_ip}, ins)) {
+        v->kind = 2;
+        v->expires_ns = rec.ts_ns + 3600 * ns;
+      }
+    }
+  }
+  if (s.cls == address_class::inventoried) {
+    if (!touch_asset(rec.src_ip, network, rec, true)) return false;
     // The source MAC is the sender's own only if no router forwarded the
     // packet: its TTL is still one that stacks start with.
     if (is_initial_ttl(rec.ttl)) {
-      bind(rec.src_ip, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::IP_SOURCE), rec.ts_ns);
+      bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::IP_SOURCE), rec.ts_ns);
     }
-  } else if (cs == address_class::external && !rec.src_mac.is_multicast()) {
+  } else if ((s.cls == address_class::external || s.cls == address_class::monitored_external ||
+              (s.cls == address_class::non_inventoried && !is_initial_ttl(rec.ttl))) &&
+             !rec.src_mac.is_multicast()) {
     // Frames from outside the inventory arrive through a router: its MAC is
     // not the identity of the inventoried hosts it also forwards for.
     bool inserted = false;
@@ -280,12 +463,12 @@ void shard::on_packet(const net::packet_record& rec) noexcept {
       ++g->packets;
     }
   }
-  if (cd == address_class::inventoried && !rec.dst_ip.is_multicast()) {
-    touch_asset(rec.dst_ip, rec, false);
+  if (d.cls == address_class::inventoried && !rec.dst_ip.is_multicast()) {
+    if (!touch_asset(rec.dst_ip, network, rec, false)) return false;
   }
-  if (!tracked_individually(cs) && !tracked_individually(cd)) {
-    ++h_.external_only;
-    return;
+  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried) {
+    ++h_.external_only;  // no inventoried side: not tracked
+    return true;
   }
 
   // Connection: both directions under one canonical key.
@@ -302,24 +485,29 @@ void shard::on_packet(const net::packet_record& rec) noexcept {
   ck.proto = rec.ip_proto;
   bool inserted = false;
   conn_value* conn = t_.conns.find_or_insert(ck, inserted);
+  if (conn == nullptr && make_room_conns()) {
+    conn = t_.conns.find_or_insert(ck, inserted);
+  }
   bool sender_is_client;
   if (conn == nullptr) {
     ++h_.conn_table_full;
     sender_is_client = decide(rec).sender_is_client;
   } else {
     if (inserted) {
-      const direction d = decide(rec);
-      conn->client_is_a = (d.sender_is_client == src_is_a) ? 1 : 0;
-      conn->decided_by = d.decided_by;
+      const direction dir = decide(rec);
+      conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
+      conn->decided_by = dir.decided_by;
       conn->first_ns = rec.ts_ns;
-      conn->report_cycle = ~0u;
+      conn->report_epoch = ~0u;
+      conn->network = network;
     } else if (conn->decided_by < 2) {
       // A handshake seen after the first packet settles the roles.
-      const direction d = decide(rec);
-      if (d.decided_by == 2) {
-        conn->client_is_a = (d.sender_is_client == src_is_a) ? 1 : 0;
+      const direction dir = decide(rec);
+      if (dir.decided_by == 2 && (dir.sender_is_client == src_is_a) != (conn->client_is_a != 0)) {
+        conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
         conn->decided_by = 2;
-        conn->report_cycle = ~0u;
+        conn->report_epoch = ~0u;
+        conn->packets = 0;  // counts so far stay where they were reported
       }
     }
     conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
@@ -328,38 +516,47 @@ void shard::on_packet(const net::packet_record& rec) noexcept {
 
   // Report entry for this interval.
   report_value* r = nullptr;
-  const auto cycle32 = static_cast<std::uint32_t>(h_.cycle);
-  if (conn != nullptr && conn->report_cycle == cycle32) {
+  if (conn != nullptr && conn->report_epoch == h_.flow_epoch) {
     r = &t_.reports.at(conn->report_slot).value;
   } else {
+    const side& cs = sender_is_client ? s : d;
+    const side& ss = sender_is_client ? d : s;
     report_key rk{};
     const net::ip_address& cip = sender_is_client ? rec.src_ip : rec.dst_ip;
     const net::ip_address& sip = sender_is_client ? rec.dst_ip : rec.src_ip;
-    const address_class cc = sender_is_client ? cs : cd;
-    const address_class sc = sender_is_client ? cd : cs;
-    if (tracked_individually(cc)) rk.client = cip;
-    if (tracked_individually(sc)) rk.server = sip;
-    rk.client_class = static_cast<std::uint8_t>(cc);
-    rk.server_class = static_cast<std::uint8_t>(sc);
+    if (keeps_address(cs.cls)) rk.client = cip;
+    if (keeps_address(ss.cls)) rk.server = sip;
+    rk.client_class = static_cast<std::uint8_t>(cs.cls);
+    rk.server_class = static_cast<std::uint8_t>(ss.cls);
+    rk.client_site = cs.cls == address_class::monitored_external ? cs.site : 0;
+    rk.server_site = ss.cls == address_class::monitored_external ? ss.site : 0;
+    if (conn != nullptr && conn->server_site_set != 0 && ss.cls == address_class::external) {
+      // Named by its TLS SNI / HTTP Host earlier in this connection.
+      rk.server = sip;
+      rk.server_class = static_cast<std::uint8_t>(address_class::monitored_external);
+      rk.server_site = conn->server_site;
+    }
     rk.server_port = sender_is_client ? dp : sp;
     rk.proto = rec.ip_proto;
-    bool rins = false;
-    r = t_.reports.find_or_insert(rk, rins);
-    if (r == nullptr) {
-      ++h_.report_table_full;
-      return;
+    rk.network = network;
+    const std::uint32_t epoch = h_.flow_epoch;
+    r = report_entry(rk);
+    if (r == nullptr) return false;
+    if (h_.flow_epoch != epoch) {
+      // An early flush cleared the table while making room: this entry is new.
     }
-    if (rins) {
+    if (r->packets == 0) {
       r->first_ns = rec.ts_ns;
     }
     if (conn != nullptr) {
-      // Remember the slot: slots are stable until the table is reset, and a
-      // reset always comes with a new cycle number.
-      const auto* base = &t_.reports.at(0).value;
-      const auto* slot0 = reinterpret_cast<const std::uint8_t*>(base);
+      // Remember the slot: slots are stable until the table is cleared, and
+      // a clear always comes with a new epoch.
+      const auto* slot0 = reinterpret_cast<const std::uint8_t*>(&t_.reports.at(0).value);
       conn->report_slot = static_cast<std::uint32_t>(
           (reinterpret_cast<const std::uint8_t*>(r) - slot0) / sizeof(report_table::slot));
-      conn->report_cycle = cycle32;
+      conn->report_epoch = h_.flow_epoch;
+      conn->packets = conn->packets_c2s = 0;
+      conn->bytes_c2s = conn->bytes_s2c = 0;
     }
   }
   ++r->packets;
@@ -371,9 +568,37 @@ void shard::on_packet(const net::packet_record& rec) noexcept {
   }
   r->first_ns = std::min(r->first_ns, rec.ts_ns);
   r->last_ns = std::max(r->last_ns, rec.ts_ns);
+  if (conn != nullptr) {
+    ++conn->packets;
+    if (sender_is_client) {
+      ++conn->packets_c2s;
+      conn->bytes_c2s += rec.wire_len;
+    } else {
+      conn->bytes_s2c += rec.wire_len;
+    }
+    // Application: the classifier sees the first payload packets.
+    if (apps_ != nullptr && conn->app_state != 2 && !ip_packet.empty()) {
+      conn->app_state = 1;
+      const auto res = apps_->classify(conn_id(ck), rec.ts_ns, ip_packet, sender_is_client);
+      if (res.done) {
+        conn->app_state = 2;
+        conn->app_master = res.master;
+        conn->app_proto = res.app;
+        conn->app_category = res.category;
+        apps_->forget(conn_id(ck));
+      }
+    }
+    if (conn->app_state == 2 && r->app_known == 0) {
+      r->app_known = 1;
+      r->app_master = conn->app_master;
+      r->app_proto = conn->app_proto;
+      r->app_category = conn->app_category;
+    }
+  }
+  return true;
 }
 
-void shard::sweep(std::uint64_t now) noexcept {
+void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
   const auto& a = cfg_.aggregator;
   for (std::uint32_t i = 0; i < t_.conns.capacity();) {
     auto& s = t_.conns.at(i);
@@ -381,8 +606,9 @@ void shard::sweep(std::uint64_t now) noexcept {
       const std::uint64_t idle_s = s.key.proto == net::ipproto::tcp   ? a.tcp_idle_s
                                    : s.key.proto == net::ipproto::udp ? a.udp_idle_s
                                                                       : a.other_idle_s;
-      if (s.value.last_ns + idle_s * 1'000'000'000ULL < now) {
+      if (s.value.last_ns + idle_s * ns / div < now) {
         ++h_.conns_expired;
+        if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
         if (t_.conns.erase_at(i)) {
           continue;  // another entry moved into slot i
         }
@@ -397,6 +623,7 @@ bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
   const auto bytes = words.asBytes();
   auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), t, keep_waiting_);
   if (p == nullptr) {
+    stopped_ = true;
     return false;
   }
   std::memcpy(p, bytes.begin(), bytes.size());
@@ -412,10 +639,11 @@ bool shard::run_cycle(std::uint32_t kind) {
     h_.phase.store(static_cast<std::uint32_t>(phase::emitting));
   }
   kind = h_.cycle_kind;
-  if ((kind & (cycle_kind::flows | cycle_kind::final_)) != 0 && !emit_flows()) {
+  if ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) != 0 && !emit_flows()) {
     return false;
   }
-  if ((kind & (cycle_kind::sightings | cycle_kind::final_)) != 0 && !emit_sightings()) {
+  if ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) != 0 &&
+      !emit_sightings(kind)) {
     return false;
   }
   h_.phase.store(static_cast<std::uint32_t>(phase::resetting));
@@ -426,11 +654,33 @@ bool shard::run_cycle(std::uint32_t kind) {
 }
 
 void shard::reset(std::uint32_t kind) noexcept {
-  if ((kind & (cycle_kind::flows | cycle_kind::final_)) != 0) {
+  if ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) != 0 &&
+      t_.reports.size() != 0) {
     t_.reports.clear();
+    ++h_.flow_epoch;
   }
-  if ((kind & (cycle_kind::sightings | cycle_kind::final_)) != 0) {
-    t_.assets.clear();
+  if ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) != 0) {
+    const bool all = (kind & (cycle_kind::asset_updates | cycle_kind::final_)) != 0;
+    const std::uint64_t idle = cfg_.aggregator.asset_idle_s * ns;
+    for (std::uint32_t i = 0; i < t_.assets.capacity();) {
+      auto& s = t_.assets.at(i);
+      if (s.used != 0) {
+        auto& v = s.value;
+        if (all || v.reported == 0) {
+          if (v.dirty != 0 || v.reported == 0) {
+            const auto seen = v.seen_ns;
+            v = asset_value{};
+            v.seen_ns = seen;
+            v.reported = 1;
+          }
+        }
+        if (all && v.dirty == 0 && v.seen_ns + idle < h_.clock_ns) {
+          ++h_.assets_evicted;
+          if (t_.assets.erase_at(i)) continue;
+        }
+      }
+      ++i;
+    }
     t_.bindings.clear();
     t_.gateways.clear();
   }
@@ -439,8 +689,11 @@ void shard::reset(std::uint32_t kind) noexcept {
 bool shard::emit_flows() {
   std::vector<std::uint32_t> slots;
   slots.reserve(t_.reports.size());
-  t_.reports.for_each([&](std::uint32_t i, const report_key&, const report_value&) { slots.push_back(i); });
+  t_.reports.for_each([&](std::uint32_t i, const report_key&, const report_value& v) {
+    if (v.packets != 0) slots.push_back(i);
+  });
   const std::uint64_t base_id = h_.cycle << 20;
+  const std::uint64_t interval_end = h_.cycle_interval_start + flow_interval_ns_;
   for (std::size_t off = 0, chunk = 0; off < slots.size(); off += batch_max, ++chunk) {
     const std::size_t n = std::min(batch_max, slots.size() - off);
     capnp::MallocMessageBuilder mb;
@@ -452,15 +705,17 @@ bool shard::emit_flows() {
     for (std::size_t i = 0; i < n; ++i) {
       const auto& s = t_.reports.at(slots[off + i]);
       auto f = flows[static_cast<unsigned>(i)];
+      const auto cc = static_cast<address_class>(s.key.client_class);
+      const auto sc = static_cast<address_class>(s.key.server_class);
       f.setIntervalStart(h_.cycle_interval_start);
-      if (tracked_individually(static_cast<address_class>(s.key.client_class))) {
-        f.setClient(ip_bytes(s.key.client));
-      }
-      if (tracked_individually(static_cast<address_class>(s.key.server_class))) {
-        f.setServer(ip_bytes(s.key.server));
-      }
+      f.setIntervalEnd(interval_end);
+      if (keeps_address(cc)) f.setClient(ip_bytes(s.key.client));
+      if (keeps_address(sc)) f.setServer(ip_bytes(s.key.server));
       f.setClientClass(to_schema(s.key.client_class));
       f.setServerClass(to_schema(s.key.server_class));
+      if (cc == address_class::monitored_external) f.setClientName(cls_.monitored_name(s.key.client_site));
+      if (sc == address_class::monitored_external) f.setServerName(cls_.monitored_name(s.key.server_site));
+      f.setNetwork(cls_.network_name(s.key.network));
       f.setServerPort(s.key.server_port);
       f.setProtocol(s.key.proto);
       f.setPackets(s.value.packets);
@@ -469,6 +724,12 @@ bool shard::emit_flows() {
       f.setBytesServerToClient(s.value.bytes_s2c);
       f.setFirstSeen(s.value.first_ns);
       f.setLastSeen(s.value.last_ns);
+      if (apps_ != nullptr && s.value.app_known != 0) {
+        const auto names = apps_->describe(s.value.app_master, s.value.app_proto, s.value.app_category);
+        f.setAppFamily(names.family);
+        f.setAppService(names.service);
+        f.setApplication(names.application);
+      }
     }
     if (!write(ipc::frame_type::flow_batch, mb)) {
       return false;
@@ -477,11 +738,14 @@ bool shard::emit_flows() {
   return true;
 }
 
-bool shard::emit_sightings() {
+bool shard::emit_sightings(std::uint32_t kind) {
+  const bool all = (kind & (cycle_kind::asset_updates | cycle_kind::final_)) != 0;
   std::vector<std::uint32_t> assets;
   std::vector<std::uint32_t> bindings;
   std::vector<std::uint32_t> gateways;
-  t_.assets.for_each([&](std::uint32_t i, const auto&, const auto&) { assets.push_back(i); });
+  t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
+    if (v.dirty != 0 && (all || v.reported == 0)) assets.push_back(i);
+  });
   t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
   t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
   const std::size_t chunks =
@@ -505,6 +769,7 @@ bool shard::emit_sightings() {
         const auto& s = t_.assets.at(assets[i]);
         auto o = list[static_cast<unsigned>(i - lo)];
         o.setIp(ip_bytes(s.key.ip));
+        o.setNetwork(cls_.network_name(s.key.network));
         o.setFirstSeen(s.value.first_ns);
         o.setLastSeen(s.value.last_ns);
         o.setBytesIn(s.value.bytes_in);
@@ -512,6 +777,11 @@ bool shard::emit_sightings() {
         o.setPacketsIn(s.value.packets_in);
         o.setPacketsOut(s.value.packets_out);
         o.setTtlOut(s.value.ttl_out);
+        o.setIsNew(s.value.reported == 0);
+        unsigned nt = 0;
+        while (nt < 4 && s.value.ttls[nt] != 0) ++nt;
+        auto ttls = o.initTtls(nt);
+        for (unsigned t = 0; t < nt; ++t) ttls.set(t, s.value.ttls[t]);
       }
     }
     {
@@ -523,6 +793,7 @@ bool shard::emit_sightings() {
         o.setIp(ip_bytes(s.key.ip));
         o.setMac(s.key.mac);
         o.setSource(static_cast<schema::BindingSource>(s.key.source));
+        o.setNetwork(cls_.network_name(s.key.network));
         o.setFirstSeen(s.value.first_ns);
         o.setLastSeen(s.value.last_ns);
         o.setPackets(s.value.packets);
@@ -546,10 +817,11 @@ bool shard::end_of_input() {
   if (h_.end_of_reports_sent != 0) {
     return true;
   }
-  if (static_cast<phase>(h_.phase.load()) == phase::idle) {
+  if (h_.end_of_input != 2) {
     if (!run_cycle(cycle_kind::final_)) {
       return false;
     }
+    h_.end_of_input = 2;  // final cycle done
   }
   const ipc::end_of_reports_frame e{h_.batches};
   auto* p = out_.reserve(sizeof e, ipc::frame_type::end_of_reports, keep_waiting_);

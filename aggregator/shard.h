@@ -2,17 +2,26 @@
 // One aggregator shard: applies packet records to its tables and emits flow
 // and sighting batches to the uplink on the reporting cadence (packet time).
 // DPDK-free and process-free so it can be tested alone.
+//
+// Classes (common/config/classifier.h): flows are tracked when at least one
+// side is inventoried; excluded sides appear as "Excluded" and nothing about
+// them is kept; external sides fold into "External"; monitored sites keep
+// their address and name. Tables are bounded: a full report table is
+// reported early (the uplink merges the parts), a full asset table reports
+// its deltas and starts over, a full connection table evicts its oldest
+// connections; each is counted.
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "aggregator/state.h"
 #include "common/config/classifier.h"
 #include "common/config/config.h"
+#include "common/ipc/frame_types.h"
 #include "common/ipc/ring.h"
-#include "common/net/cidr.h"
 #include "common/net/packet_record.h"
 
 namespace capnp {
@@ -23,12 +32,37 @@ namespace tapsense::aggregator {
 
 using config::classifier;
 
+// Optional payload classifier (nDPI adapter): sees the first payload packets
+// of each connection, returns when it has an answer.
+class app_classifier {
+ public:
+  struct result {
+    std::uint16_t master = 0;
+    std::uint16_t app = 0;
+    std::uint16_t category = 0;
+    bool done = false;
+  };
+  virtual ~app_classifier() = default;
+  struct names {
+    std::string family;       // "Web Services"
+    std::string service;      // "HTTPS"
+    std::string application;  // "Google" (empty when no more specific than the service)
+  };
+  // `conn` identifies the connection (a hash of its key); `ip_packet` starts
+  // at the IP header; `client_to_server` tells the direction.
+  virtual result classify(std::uint64_t conn, std::uint64_t ts_ns, std::span<const std::uint8_t> ip_packet,
+                          bool client_to_server) = 0;
+  // The connection is gone (expired or evicted); forget its state.
+  virtual void forget(std::uint64_t conn) = 0;
+  virtual names describe(std::uint16_t master, std::uint16_t app, std::uint16_t category) = 0;
+};
+
 class shard {
  public:
   // `out` is the lossless ring to the uplink; `keep_waiting` tells a blocked
   // emission whether to go on waiting for room.
   shard(state_header& h, const config::config& cfg, ipc::ring& out, std::string producer,
-        std::function<bool()> keep_waiting);
+        std::function<bool()> keep_waiting, app_classifier* apps = nullptr);
 
   // Finishes a report cycle a previous incarnation left half done. Returns
   // false if stopped while emitting.
@@ -36,24 +70,35 @@ class shard {
 
   // Handles one frame from capture. Returns false if stopped while emitting.
   bool on_frame(const ipc::frame_view& f);
-  void on_packet(const net::packet_record& rec) noexcept;
 
   bool finished() const noexcept { return h_.end_of_reports_sent != 0; }
   const state_header& header() const noexcept { return h_; }
 
  private:
+  struct side {
+    config::address_class cls;
+    std::uint16_t site;
+  };
+  side classify(std::uint8_t network, const net::ip_address& ip, const net::mac_address& mac,
+                std::uint64_t ts) const noexcept;
+
+  bool on_packet(const net::packet_record& rec, std::span<const std::uint8_t> ip_packet);
+  bool on_name(const ipc::name_binding_frame& n);
   bool advance_clock(std::uint64_t ts_ns);
   bool run_cycle(std::uint32_t kind);
   bool emit_flows();
-  bool emit_sightings();
+  bool emit_sightings(std::uint32_t kind);
   void reset(std::uint32_t kind) noexcept;
   bool write(ipc::frame_type t, capnp::MessageBuilder& mb);
   bool end_of_input();
-  void sweep(std::uint64_t now) noexcept;
+  void sweep(std::uint64_t now, std::uint64_t scale_div) noexcept;
+  bool make_room_conns();
 
-  void touch_asset(const net::ip_address& ip, const net::packet_record& rec, bool outbound) noexcept;
-  void bind(const net::ip_address& ip, const net::mac_address& mac, std::uint8_t source,
+  bool touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec, bool outbound);
+  void bind(const net::ip_address& ip, std::uint8_t network, const net::mac_address& mac, std::uint8_t source,
             std::uint64_t ts) noexcept;
+  report_value* report_entry(const report_key& k);
+  void move_connection(conn_value& c, const report_key& to);
 
   state_header& h_;
   const config::config& cfg_;
@@ -62,8 +107,11 @@ class shard {
   ipc::ring_writer out_;
   std::string producer_;
   std::function<bool()> keep_waiting_;
+  app_classifier* apps_;
   std::uint64_t flow_interval_ns_;
   std::uint64_t sighting_interval_ns_;
+  std::uint64_t update_interval_ns_;
+  bool stopped_ = false;  // an emission gave up waiting
 };
 
 }  // namespace tapsense::aggregator

@@ -11,13 +11,15 @@ std::uint32_t pow2_capacity(std::uint32_t n) noexcept {
 }
 
 std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t reports,
-                   std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways) noexcept {
+                   std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways,
+                   std::uint32_t names) noexcept {
   auto align = [](std::size_t v) { return (v + 4095) & ~std::size_t{4095}; };
   h.conn_capacity = pow2_capacity(conns);
   h.report_capacity = pow2_capacity(reports);
   h.asset_capacity = pow2_capacity(assets);
   h.binding_capacity = pow2_capacity(bindings);
   h.gateway_capacity = pow2_capacity(gateways);
+  h.name_capacity = pow2_capacity(names);
   std::size_t off = align(sizeof(state_header));
   h.conn_offset = off;
   off = align(off + conn_table::bytes_for(h.conn_capacity));
@@ -29,6 +31,8 @@ std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t reports,
   off = align(off + binding_table::bytes_for(h.binding_capacity));
   h.gateway_offset = off;
   off = align(off + gateway_table::bytes_for(h.gateway_capacity));
+  h.name_offset = off;
+  off = align(off + name_table::bytes_for(h.name_capacity));
   h.total_bytes = off;
   return off;
 }
@@ -41,6 +45,7 @@ tables attach(state_header& h) noexcept {
       asset_table(base + h.asset_offset, h.asset_capacity, &h.asset_size),
       binding_table(base + h.binding_offset, h.binding_capacity, &h.binding_size),
       gateway_table(base + h.gateway_offset, h.gateway_capacity, &h.gateway_size),
+      name_table(base + h.name_offset, h.name_capacity, &h.name_size),
   };
 }
 

@@ -22,7 +22,7 @@
 namespace tapsense::aggregator {
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 1;
+inline constexpr std::uint32_t state_version = 2;
 
 using config::address_class;
 
@@ -40,15 +40,30 @@ static_assert(sizeof(conn_key) == 40);
 struct conn_value {
   std::uint64_t first_ns;
   std::uint64_t last_ns;
+  // What this connection added to its report entry in the current flow
+  // epoch, so a connection reclassified mid-flight (a monitored domain seen
+  // in its TLS SNI) can move its counts.
+  std::uint64_t bytes_c2s;
+  std::uint64_t bytes_s2c;
+  std::uint32_t packets;
+  std::uint32_t packets_c2s;
   std::uint32_t report_slot;      // cached slot of its report entry ...
-  std::uint32_t report_cycle;     // ... valid while the flow interval is this one
+  std::uint32_t report_epoch;     // ... valid while the report table holds this epoch
   std::uint8_t client_is_a;       // 1: endpoint a opened the connection
   std::uint8_t decided_by;        // 0 first packet, 1 ports, 2 handshake
-  std::uint8_t pad[6];
+  std::uint8_t server_site_set;   // 1: the server side is a monitored site (by name)
+  std::uint8_t network;
+  std::uint16_t server_site;
+  std::uint16_t app_master;       // nDPI result once known
+  std::uint16_t app_proto;
+  std::uint16_t app_category;
+  std::uint8_t app_state;         // 0 unknown, 1 detecting, 2 done
+  std::uint8_t pad[7];
 };
 
-// What a flow report aggregates: (client, server, server port, protocol).
-// External and excluded sides are all-zero addresses with their class.
+// What a flow report aggregates: (client, server, server port, protocol) in
+// a network. External and excluded sides are all-zero addresses with their
+// class; monitored sites keep the address and their site index.
 struct report_key {
   net::ip_address client;
   net::ip_address server;
@@ -56,9 +71,12 @@ struct report_key {
   std::uint8_t proto;
   std::uint8_t client_class;
   std::uint8_t server_class;
-  std::uint8_t pad[3];
+  std::uint8_t network;
+  std::uint16_t client_site;  // monitored site index (client_class == monitored)
+  std::uint16_t server_site;
+  std::uint8_t pad[2];
 };
-static_assert(sizeof(report_key) == 40);
+static_assert(sizeof(report_key) == 44);
 
 struct report_value {
   std::uint64_t packets;
@@ -67,28 +85,43 @@ struct report_value {
   std::uint64_t bytes_s2c;
   std::uint64_t first_ns;
   std::uint64_t last_ns;
+  std::uint16_t app_master;  // nDPI protocol ids of the first classified connection
+  std::uint16_t app_proto;
+  std::uint16_t app_category;
+  std::uint8_t app_known;
+  std::uint8_t pad[1];
 };
 
-// An inventoried IP since its last report (deltas).
+// An inventoried IP: totals since its last report (deltas) and whether this
+// shard reported it before (new assets are reported within asset_interval,
+// known ones every asset_update_interval).
 struct asset_key {
   net::ip_address ip;
+  std::uint8_t network;
+  std::uint8_t pad[3];
 };
+static_assert(sizeof(asset_key) == 20);
 struct asset_value {
-  std::uint64_t first_ns;
+  std::uint64_t first_ns;     // of the delta period
   std::uint64_t last_ns;
   std::uint64_t bytes_in;
   std::uint64_t bytes_out;
   std::uint64_t packets_in;
   std::uint64_t packets_out;
+  std::uint64_t seen_ns;      // last packet ever (for idle eviction)
+  std::uint8_t ttls[4];       // distinct TTLs of packets from the IP (NAT hint)
   std::uint8_t ttl_out;
-  std::uint8_t pad[7];
+  std::uint8_t reported;      // reported at least once by this shard
+  std::uint8_t dirty;         // deltas pending
+  std::uint8_t pad[1];
 };
 
 struct binding_key {
   net::ip_address ip;
   std::uint64_t mac;
   std::uint8_t source;  // schema::BindingSource
-  std::uint8_t pad[7];
+  std::uint8_t network;
+  std::uint8_t pad[6];
 };
 static_assert(sizeof(binding_key) == 32);
 struct binding_value {
@@ -104,13 +137,27 @@ struct gateway_value {
   std::uint64_t packets;
 };
 
+// Addresses learnt at run time: monitored sites matched by domain (DNS
+// answers, SNI, Host) and addresses of excluded MACs. Expire in packet time.
+struct name_key {
+  net::ip_address ip;
+};
+struct name_value {
+  std::uint64_t expires_ns;
+  std::uint16_t site;       // monitored site index
+  std::uint8_t kind;        // 1 monitored, 2 excluded
+  std::uint8_t pad[5];
+};
+
 enum class phase : std::uint32_t { idle = 0, emitting = 1, resetting = 2 };
 
 // What a report cycle covers (bits).
 namespace cycle_kind {
-inline constexpr std::uint32_t flows = 1;
-inline constexpr std::uint32_t sightings = 2;
-inline constexpr std::uint32_t final_ = 4;  // end of input: flush all, then end_of_reports
+inline constexpr std::uint32_t flows = 1;         // the flow interval ended: report and clear it
+inline constexpr std::uint32_t new_assets = 2;    // assets never reported yet
+inline constexpr std::uint32_t asset_updates = 4; // every asset with pending deltas
+inline constexpr std::uint32_t final_ = 8;        // end of input: flush all, then end_of_reports
+inline constexpr std::uint32_t early_flows = 16;  // report table full: flush the open interval early
 }  // namespace cycle_kind
 
 struct alignas(64) state_header {
@@ -122,12 +169,13 @@ struct alignas(64) state_header {
   std::uint32_t asset_capacity;
   std::uint32_t binding_capacity;
   std::uint32_t gateway_capacity;
-  std::uint32_t pad0;
+  std::uint32_t name_capacity;
   std::uint64_t conn_offset;
   std::uint64_t report_offset;
   std::uint64_t asset_offset;
   std::uint64_t binding_offset;
   std::uint64_t gateway_offset;
+  std::uint64_t name_offset;
   std::uint64_t total_bytes;
 
   // Table sizes (single writer: the aggregator).
@@ -136,16 +184,19 @@ struct alignas(64) state_header {
   std::uint32_t asset_size;
   std::uint32_t binding_size;
   std::uint32_t gateway_size;
-  std::uint32_t pad1;
+  std::uint32_t name_size;
 
   std::atomic<std::uint64_t> applied_seq;  // last packet ordinal applied
   std::uint64_t clock_ns;                  // packet time: max seen
   std::uint64_t flow_interval_start;       // start of the open flow interval (0: none yet)
-  std::uint64_t next_sighting_ns;          // when the next sighting report is due
+  std::uint64_t next_sighting_ns;          // next new-asset report
+  std::uint64_t next_update_ns;            // next report of every asset's deltas
   std::uint64_t next_sweep_ns;             // next idle-connection sweep
   std::atomic<std::uint32_t> phase;        // aggregator::phase
   std::uint32_t cycle_kind;
   std::uint64_t cycle;                     // report cycle number, batch ids derive from it
+  std::uint32_t flow_epoch;                // bumped each time the report table is cleared
+  std::uint32_t pad2;
   std::uint64_t cycle_interval_start;      // flow interval the emitting cycle reports
   std::uint32_t end_of_input;              // 1 once end_of_input was seen
   std::uint32_t end_of_reports_sent;       // 1 once end_of_reports is in the uplink ring
@@ -161,19 +212,26 @@ struct alignas(64) state_header {
   std::uint64_t asset_table_full;
   std::uint64_t binding_table_full;
   std::uint64_t conns_expired;
+  std::uint64_t conns_evicted;             // removed early because the table was full
+  std::uint64_t early_flow_flushes;        // report table full: interval reported in parts
+  std::uint64_t assets_evicted;            // idle assets removed after their last report
+  std::uint64_t excluded_packets;
+  std::uint64_t names_learnt;
   std::uint64_t restarts;
 };
 
 // Computes offsets for the given capacities (powers of two) and returns the
 // segment size. Used by the supervisor (create) and checked by the aggregator.
 std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t reports,
-                   std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways) noexcept;
+                   std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways,
+                   std::uint32_t names) noexcept;
 
 using conn_table = shm_table<conn_key, conn_value>;
 using report_table = shm_table<report_key, report_value>;
 using asset_table = shm_table<asset_key, asset_value>;
 using binding_table = shm_table<binding_key, binding_value>;
 using gateway_table = shm_table<gateway_key, gateway_value>;
+using name_table = shm_table<name_key, name_value>;
 
 // Views over a mapped state segment.
 struct tables {
@@ -182,6 +240,7 @@ struct tables {
   asset_table assets;
   binding_table bindings;
   gateway_table gateways;
+  name_table names;
 };
 tables attach(state_header& h) noexcept;
 

@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
     die(ts::exit_code::config, e.what());
   }
   if (!run_dir_opt.empty()) cfg.sensor.run_dir = run_dir_opt;
+  for (const auto& w : cfg.warnings) {
+    std::fprintf(stderr, "%s: warning: %s\n", prog, w.c_str());
+  }
 
   if (stats) {
     auto m = ts::control::request_stats(ts::ipc::names::control_endpoint(cfg.sensor.run_dir), 2000);
@@ -240,10 +243,11 @@ int main(int argc, char** argv) {
       ts::aggregator::state_header probe{};
       const auto& a = cfg.aggregator;
       const std::size_t bytes = ts::aggregator::layout(probe, a.flow_table, a.report_table, a.asset_table,
-                                                       a.asset_table * 2, 4096);
+                                                       a.asset_table * 2, 4096, a.name_table);
       auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), bytes);
       auto* h = new (seg.data()) ts::aggregator::state_header{};
-      ts::aggregator::layout(*h, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096);
+      ts::aggregator::layout(*h, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096,
+                             a.name_table);
       h->version = ts::aggregator::state_version;
       h->shard = k;
       h->magic = ts::aggregator::state_magic;

@@ -19,10 +19,13 @@ CREATE TABLE IF NOT EXISTS ip_sightings(
   bytes_in INTEGER, bytes_out INTEGER, packets_in INTEGER, packets_out INTEGER,
   ttl_out INTEGER,
   PRIMARY KEY(network, ip)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ip_ttls(
+  network TEXT NOT NULL, ip BLOB NOT NULL, ttl INTEGER NOT NULL,
+  PRIMARY KEY(network, ip, ttl)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bindings(
-  ip BLOB NOT NULL, mac INTEGER NOT NULL, source INTEGER NOT NULL,
+  network TEXT NOT NULL, ip BLOB NOT NULL, mac INTEGER NOT NULL, source INTEGER NOT NULL,
   first_seen INTEGER, last_seen INTEGER, packets INTEGER,
-  PRIMARY KEY(ip, mac, source)) WITHOUT ROWID;
+  PRIMARY KEY(network, ip, mac, source)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gateways(mac INTEGER PRIMARY KEY, packets INTEGER);
 CREATE TABLE IF NOT EXISTS flows(
   interval_start INTEGER NOT NULL, client BLOB NOT NULL, server BLOB NOT NULL,
@@ -30,13 +33,17 @@ CREATE TABLE IF NOT EXISTS flows(
   server_port INTEGER NOT NULL, protocol INTEGER NOT NULL,
   network TEXT NOT NULL DEFAULT '',
   packets INTEGER, packets_c2s INTEGER, bytes_c2s INTEGER, bytes_s2c INTEGER,
-  first_seen INTEGER, last_seen INTEGER,
-  PRIMARY KEY(interval_start, client, server, client_class, server_class, server_port, protocol, network)
+  first_seen INTEGER, last_seen INTEGER, interval_end INTEGER,
+  client_name TEXT NOT NULL DEFAULT '', server_name TEXT NOT NULL DEFAULT '',
+  app_family TEXT NOT NULL DEFAULT '', app_service TEXT NOT NULL DEFAULT '',
+  application TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(interval_start, client, server, client_class, server_class, server_port, protocol, network,
+              client_name, server_name)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS observations(
-  mac INTEGER NOT NULL, ip BLOB NOT NULL, source TEXT NOT NULL, field TEXT NOT NULL,
+  network TEXT NOT NULL, mac INTEGER NOT NULL, ip BLOB NOT NULL, source TEXT NOT NULL, field TEXT NOT NULL,
   value TEXT NOT NULL, confidence INTEGER, first_seen INTEGER, last_seen INTEGER, count INTEGER,
-  PRIMARY KEY(mac, ip, source, field, value)) WITHOUT ROWID;
+  PRIMARY KEY(network, mac, ip, source, field, value)) WITHOUT ROWID;
 )sql";
 
 // An empty Data may have a null pointer, which SQLite would bind as NULL;
@@ -57,12 +64,16 @@ inventory::inventory(const std::string& path)
       *db_, "INSERT OR IGNORE INTO applied_batches(producer, batch_id) VALUES(?, ?)");
   flow_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
     INSERT INTO flows(interval_start, client, server, client_class, server_class, server_port,
-                      protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen)
-    VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                      protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen,
+                      interval_end, client_name, server_name, app_family, app_service, application)
+    VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
     ON CONFLICT DO UPDATE SET
       packets = packets + excluded.packets, packets_c2s = packets_c2s + excluded.packets_c2s,
       bytes_c2s = bytes_c2s + excluded.bytes_c2s, bytes_s2c = bytes_s2c + excluded.bytes_s2c,
-      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)
+      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
+      app_family = CASE WHEN app_family = '' THEN excluded.app_family ELSE app_family END,
+      app_service = CASE WHEN app_service = '' THEN excluded.app_service ELSE app_service END,
+      application = CASE WHEN application = '' THEN excluded.application ELSE application END
   )sql");
   sighting_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
     INSERT INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
@@ -77,18 +88,20 @@ inventory::inventory(const std::string& path)
       packets_in = packets_in + excluded.packets_in, packets_out = packets_out + excluded.packets_out
   )sql");
   binding_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO bindings(ip, mac, source, first_seen, last_seen, packets) VALUES(?,?,?,?,?,?)
+    INSERT INTO bindings(ip, mac, source, first_seen, last_seen, packets, network) VALUES(?,?,?,?,?,?,?)
     ON CONFLICT DO UPDATE SET
       first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
       packets = packets + excluded.packets
   )sql");
+  ttl_ = std::make_unique<SQLite::Statement>(
+      *db_, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl) VALUES(?,?,?)");
   gateway_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
     INSERT INTO gateways(mac, packets) VALUES(?, 1)
     ON CONFLICT DO UPDATE SET packets = packets + 1
   )sql");
   observation_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO observations(mac, ip, source, field, value, confidence, first_seen, last_seen, count)
-    VALUES(?,?,?,?,?,?,?,?,1)
+    INSERT INTO observations(mac, ip, source, field, value, confidence, first_seen, last_seen, count, network)
+    VALUES(?,?,?,?,?,?,?,?,1,?)
     ON CONFLICT DO UPDATE SET
       confidence = max(confidence, excluded.confidence),
       first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
@@ -151,6 +164,12 @@ bool inventory::apply_flow_batch(kj::ArrayPtr<const capnp::word> words) {
       st.bind(12, static_cast<std::int64_t>(f.getBytesServerToClient()));
       st.bind(13, static_cast<std::int64_t>(f.getFirstSeen()));
       st.bind(14, static_cast<std::int64_t>(f.getLastSeen()));
+      st.bind(15, static_cast<std::int64_t>(f.getIntervalEnd()));
+      st.bind(16, f.getClientName().cStr());
+      st.bind(17, f.getServerName().cStr());
+      st.bind(18, f.getAppFamily().cStr());
+      st.bind(19, f.getAppService().cStr());
+      st.bind(20, f.getApplication().cStr());
       st.exec();
       st.reset();
     }
@@ -181,6 +200,13 @@ bool inventory::apply_sighting_batch(kj::ArrayPtr<const capnp::word> words) {
       st.bind(9, static_cast<int>(s.getTtlOut()));
       st.exec();
       st.reset();
+      for (auto t : s.getTtls()) {
+        ttl_->bind(1, s.getNetwork().cStr());
+        bind_blob(*ttl_, 2, s.getIp());
+        ttl_->bind(3, static_cast<int>(t));
+        ttl_->exec();
+        ttl_->reset();
+      }
     }
     for (auto bnd : b.getBindings()) {
       auto& st = *binding_;
@@ -190,6 +216,7 @@ bool inventory::apply_sighting_batch(kj::ArrayPtr<const capnp::word> words) {
       st.bind(4, static_cast<std::int64_t>(bnd.getFirstSeen()));
       st.bind(5, static_cast<std::int64_t>(bnd.getLastSeen()));
       st.bind(6, static_cast<std::int64_t>(bnd.getPackets()));
+      st.bind(7, bnd.getNetwork().cStr());
       st.exec();
       st.reset();
     }
@@ -213,6 +240,10 @@ bool inventory::apply_observation_batch(kj::ArrayPtr<const capnp::word> words) {
       return false;
     }
     for (auto o : b.getObservations()) {
+      if (filter_ && filter_(o.getMac(), o.getIp())) {
+        ++filtered_;
+        continue;  // about an excluded asset: never stored
+      }
       auto& st = *observation_;
       st.bind(1, static_cast<std::int64_t>(o.getMac()));
       bind_blob(st, 2, o.getIp());
@@ -222,6 +253,7 @@ bool inventory::apply_observation_batch(kj::ArrayPtr<const capnp::word> words) {
       st.bind(6, static_cast<int>(o.getConfidence()));
       st.bind(7, static_cast<std::int64_t>(o.getTs()));
       st.bind(8, static_cast<std::int64_t>(o.getTs()));
+      st.bind(9, o.getNetwork().cStr());
       st.exec();
       st.reset();
     }
@@ -230,6 +262,12 @@ bool inventory::apply_observation_batch(kj::ArrayPtr<const capnp::word> words) {
     ++invalid_;
     return false;
   }
+}
+
+std::uint64_t inventory::prune_flows(std::uint64_t before_ns) {
+  SQLite::Statement st(*db_, "DELETE FROM flows WHERE interval_end < ?");
+  st.bind(1, static_cast<std::int64_t>(before_ns));
+  return static_cast<std::uint64_t>(st.exec());
 }
 
 void inventory::mark_ended(const std::string& producer) {

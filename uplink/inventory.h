@@ -4,6 +4,7 @@
 // transaction, so a batch replayed after a crash (of the producer or of the
 // uplink) is applied once. The uplink releases ring space only after commit.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -48,6 +49,13 @@ class inventory {
 
   SQLite::Database& db() noexcept { return *db_; }
 
+  // Observations the filter returns true for (by MAC, 16-byte IP or empty)
+  // are dropped before they are stored: excluded assets keep no attributes.
+  void set_filter(std::function<bool(std::uint64_t, capnp::Data::Reader)> f) { filter_ = std::move(f); }
+  std::uint64_t filtered() const noexcept { return filtered_; }
+  // Deletes flows whose interval ended before `before_ns` (retention).
+  std::uint64_t prune_flows(std::uint64_t before_ns);
+
  private:
   bool claim(const std::string& producer, std::uint64_t id);
   std::unique_ptr<SQLite::Database> db_;
@@ -56,6 +64,9 @@ class inventory {
   std::unique_ptr<SQLite::Statement> sighting_;
   std::unique_ptr<SQLite::Statement> binding_;
   std::unique_ptr<SQLite::Statement> gateway_;
+  std::unique_ptr<SQLite::Statement> ttl_;
+  std::function<bool(std::uint64_t, capnp::Data::Reader)> filter_;
+  std::uint64_t filtered_ = 0;
   std::unique_ptr<SQLite::Statement> observation_;
   std::uint64_t applied_ = 0;
   std::uint64_t replayed_ = 0;

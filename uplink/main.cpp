@@ -2,6 +2,7 @@
 // observation batches (fingerprinter workers) into the inventory (SQLite in
 // the state directory) and writes the output files. The report path is
 // lossless: ring space is released only after the batches are committed.
+#include <cstring>
 #include <filesystem>
 
 #include "common/ipc/names.h"
@@ -68,10 +69,13 @@ int main(int argc, char** argv) {
   }
 
   std::uint64_t frames = 0;
+  std::uint64_t active_1h = 0;
   auto counters = [&] {
     ts::control::counter_list c{{"batches.applied", inv->batches_applied()},
                                 {"batches.replayed", inv->batches_replayed()},
                                 {"batches.invalid", inv->batches_invalid()},
+                                {"observations.excluded", inv->filtered()},
+                                {"active_assets_1h", active_1h},
                                 {"frames", frames}};
     for (const auto& p : producers) {
       const auto& h = p.ring.header();
@@ -80,16 +84,44 @@ int main(int argc, char** argv) {
     }
     return c;
   };
+  const bool live = cfg.capture.pcap.empty();
   const ts::config::classifier cls(cfg);
+  // Excluded assets keep no attributes: what the fingerprinter says about
+  // them is dropped before it is stored.
+  inv->set_filter([&](std::uint64_t mac, capnp::Data::Reader ip) {
+    if (mac != 0 && cls.excluded_mac(ts::net::mac_address::from_u64(mac))) return true;
+    if (ip.size() == 16) {
+      ts::net::ip_address a;
+      std::memcpy(a.b.data(), ip.begin(), 16);
+      return cls.excluded_ip(a);
+    }
+    return false;
+  });
   auto write_outputs = [&] {
+    const std::uint64_t now = newest_packet_time(inv->db());
+    // Retention bounds a long-running sensor's inventory; an offline
+    // analysis keeps every interval of its capture.
+    if (live && now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
+      inv->prune_flows(now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
+    }
     const auto assets = build_assets(inv->db(), cls);
     const auto na = write_assets_json(assets, out_dir + "/assets.json");
     const auto nf = write_flows_json(inv->db(), out_dir + "/flows.json");
-    return std::to_string(na) + " assets, " + std::to_string(nf) + " flows";
+    write_traffic_json(inv->db(), assets, out_dir + "/traffic.json");
+    if (cfg.uplink.ecs) {
+      write_flows_ecs(inv->db(), out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
+    }
+    auto st = status_of(assets, now);
+    st.sensor = cfg.sensor.name;
+    st.flows = nf;
+    write_status_json(st, out_dir + "/status.json");
+    active_1h = st.active_assets_1h;
+    return std::to_string(na) + " assets (" + std::to_string(st.active_assets_1h) + " active in the last hour), " +
+           std::to_string(nf) + " flows";
   };
 
-  const bool live = cfg.capture.pcap.empty();
-  std::uint64_t next_output = ts::util::mono_ns() + 60'000'000'000ULL;
+  const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
+  std::uint64_t next_output = ts::util::mono_ns() + output_every;
   ts::ipc::backoff bo;
   auto all_ended = [&] {
     return std::all_of(producers.begin(), producers.end(), [](const producer& p) { return p.ended; });
@@ -133,7 +165,7 @@ int main(int argc, char** argv) {
       ctx.service(counters);
       if (live && ts::util::mono_ns() >= next_output) {
         log->info("outputs: {}", write_outputs());
-        next_output = ts::util::mono_ns() + 60'000'000'000ULL;
+        next_output = ts::util::mono_ns() + output_every;
       }
       if (n == 0) {
         bo.pause();

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <stdexcept>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <stdexcept>
 #include <tuple>
 #include <unordered_map>
 
@@ -21,6 +21,8 @@ namespace tapsense::uplink {
 
 namespace {
 
+constexpr std::uint64_t ns = 1'000'000'000ULL;
+
 net::ip_address ip_from_blob(const SQLite::Column& c) {
   net::ip_address a;
   if (c.getBytes() == 16) {
@@ -29,13 +31,19 @@ net::ip_address ip_from_blob(const SQLite::Column& c) {
   return a;
 }
 
-struct ip_key_hash {
-  std::size_t operator()(const net::ip_address& a) const noexcept {
+// (network index, address): the identity of an address.
+struct naddr {
+  std::uint16_t net;
+  net::ip_address ip;
+  bool operator==(const naddr&) const = default;
+};
+struct naddr_hash {
+  std::size_t operator()(const naddr& a) const noexcept {
     std::uint64_t x;
     std::uint64_t y;
-    std::memcpy(&x, a.b.data(), 8);
-    std::memcpy(&y, a.b.data() + 8, 8);
-    return std::hash<std::uint64_t>{}(x * 31 + y);
+    std::memcpy(&x, a.ip.b.data(), 8);
+    std::memcpy(&y, a.ip.b.data() + 8, 8);
+    return std::hash<std::uint64_t>{}((x * 31 + y) * 131 + a.net);
   }
 };
 
@@ -60,6 +68,7 @@ struct sighting {
 };
 
 struct observation {
+  std::uint16_t net;
   std::uint64_t mac;
   std::optional<net::ip_address> ip;
   evidence_item e;
@@ -90,77 +99,115 @@ bool better_evidence(const evidence_item& a, const evidence_item& b) {
   return std::tie(a.confidence, a.last_seen) > std::tie(b.confidence, b.last_seen);
 }
 
+// Network names <-> small indices (0 is the default network "").
+struct networks {
+  std::vector<std::string> names{""};
+  std::uint16_t index(const std::string& n) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == n) return static_cast<std::uint16_t>(i);
+    }
+    names.push_back(n);
+    return static_cast<std::uint16_t>(names.size() - 1);
+  }
+  std::uint8_t classifier_index(const config::classifier& cls, std::uint16_t i) const {
+    for (std::size_t k = 0; k < cls.networks(); ++k) {
+      if (cls.network_name(static_cast<std::uint8_t>(k)) == names[i]) return static_cast<std::uint8_t>(k);
+    }
+    return 0;
+  }
+};
+
+std::string os_family(const std::string& label) {
+  // p0f labels: "Windows 7 or 8", "Linux 3.11 and newer", "Mac OS X", ...
+  const auto sp = label.find(' ');
+  return sp == std::string::npos ? label : label.substr(0, sp);
+}
+
 }  // namespace
 
 std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls) {
-  // Routers: MACs seen forwarding traffic from outside the inventory.
+  networks nets;
   std::unordered_map<std::uint64_t, bool> gateways;
   {
     SQLite::Statement st(db, "SELECT mac FROM gateways");
     while (st.executeStep()) gateways[static_cast<std::uint64_t>(st.getColumn(0).getInt64())] = true;
   }
-  std::unordered_map<net::ip_address, std::vector<binding>, ip_key_hash> bindings;
+  std::unordered_map<naddr, std::vector<binding>, naddr_hash> bindings;
   {
-    SQLite::Statement st(db, "SELECT ip, mac, source, first_seen, last_seen, packets FROM bindings");
+    SQLite::Statement st(db, "SELECT network, ip, mac, source, first_seen, last_seen, packets FROM bindings");
     while (st.executeStep()) {
-      const auto mac = static_cast<std::uint64_t>(st.getColumn(1).getInt64());
-      const auto src = static_cast<schema::BindingSource>(st.getColumn(2).getInt());
+      const auto mac = static_cast<std::uint64_t>(st.getColumn(2).getInt64());
+      const auto src = static_cast<schema::BindingSource>(st.getColumn(3).getInt());
       int t = ip_source;
       if (src == schema::BindingSource::ARP) t = arp;
       if (src == schema::BindingSource::DHCP) t = dhcp;
       if (t == ip_source && gateways.count(mac) != 0) continue;
-      bindings[ip_from_blob(st.getColumn(0))].push_back(
-          {mac, t, static_cast<std::uint64_t>(st.getColumn(3).getInt64()),
-           static_cast<std::uint64_t>(st.getColumn(4).getInt64()),
-           static_cast<std::uint64_t>(st.getColumn(5).getInt64())});
+      bindings[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}].push_back(
+          {mac, t, static_cast<std::uint64_t>(st.getColumn(4).getInt64()),
+           static_cast<std::uint64_t>(st.getColumn(5).getInt64()),
+           static_cast<std::uint64_t>(st.getColumn(6).getInt64())});
     }
   }
   std::vector<observation> observations;
   {
     SQLite::Statement st(db,
-        "SELECT mac, ip, source, field, value, confidence, first_seen, last_seen FROM observations");
+        "SELECT network, mac, ip, source, field, value, confidence, first_seen, last_seen FROM observations");
     while (st.executeStep()) {
       observation o;
-      o.mac = static_cast<std::uint64_t>(st.getColumn(0).getInt64());
-      if (st.getColumn(1).getBytes() == 16) o.ip = ip_from_blob(st.getColumn(1));
-      o.e.source = st.getColumn(2).getString();
-      o.e.field = st.getColumn(3).getString();
-      o.e.value = st.getColumn(4).getString();
-      o.e.confidence = static_cast<std::uint8_t>(st.getColumn(5).getInt());
-      o.e.first_seen = static_cast<std::uint64_t>(st.getColumn(6).getInt64());
-      o.e.last_seen = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
+      o.net = nets.index(st.getColumn(0).getString());
+      o.mac = static_cast<std::uint64_t>(st.getColumn(1).getInt64());
+      if (st.getColumn(2).getBytes() == 16) o.ip = ip_from_blob(st.getColumn(2));
+      o.e.source = st.getColumn(3).getString();
+      o.e.field = st.getColumn(4).getString();
+      o.e.value = st.getColumn(5).getString();
+      o.e.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
+      o.e.first_seen = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
+      o.e.last_seen = static_cast<std::uint64_t>(st.getColumn(8).getInt64());
       // DHCP tells IP-MAC bindings through observations (the fingerprinter
       // parses DHCP): a lease or a client's own address, or the address it asks for.
       if (o.mac != 0 && o.e.source == "dhcp" && (o.e.field == "ip" || o.e.field == "requested_ip")) {
         if (auto a = net::ip_address::parse(o.e.value)) {
-          bindings[*a].push_back({o.mac, o.e.field == "ip" ? dhcp : requested, o.e.first_seen,
-                                  o.e.last_seen, 1});
+          bindings[{o.net, *a}].push_back({o.mac, o.e.field == "ip" ? dhcp : requested, o.e.first_seen,
+                                           o.e.last_seen, 1});
         }
       }
       observations.push_back(std::move(o));
     }
   }
-  std::unordered_map<net::ip_address, sighting, ip_key_hash> sightings;
+  std::unordered_map<naddr, sighting, naddr_hash> sightings;
   {
     SQLite::Statement st(db,
-        "SELECT ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out FROM ip_sightings");
+        "SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out FROM ip_sightings");
     while (st.executeStep()) {
-      auto& s = sightings[ip_from_blob(st.getColumn(0))];
-      s.first_seen = static_cast<std::uint64_t>(st.getColumn(1).getInt64());
-      s.last_seen = static_cast<std::uint64_t>(st.getColumn(2).getInt64());
-      s.bytes_in = static_cast<std::uint64_t>(st.getColumn(3).getInt64());
-      s.bytes_out = static_cast<std::uint64_t>(st.getColumn(4).getInt64());
-      s.packets_in = static_cast<std::uint64_t>(st.getColumn(5).getInt64());
-      s.packets_out = static_cast<std::uint64_t>(st.getColumn(6).getInt64());
+      auto& s = sightings[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}];
+      s.first_seen = static_cast<std::uint64_t>(st.getColumn(2).getInt64());
+      s.last_seen = static_cast<std::uint64_t>(st.getColumn(3).getInt64());
+      s.bytes_in = static_cast<std::uint64_t>(st.getColumn(4).getInt64());
+      s.bytes_out = static_cast<std::uint64_t>(st.getColumn(5).getInt64());
+      s.packets_in = static_cast<std::uint64_t>(st.getColumn(6).getInt64());
+      s.packets_out = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
     }
   }
+  std::unordered_map<naddr, std::vector<std::uint8_t>, naddr_hash> ttls;
+  {
+    SQLite::Statement st(db, "SELECT network, ip, ttl FROM ip_ttls");
+    while (st.executeStep()) {
+      ttls[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}].push_back(
+          static_cast<std::uint8_t>(st.getColumn(2).getInt()));
+    }
+  }
+  auto inventoried = [&](std::uint16_t n, const net::ip_address& ip) {
+    return cls.inventoried(ip, nets.classifier_index(cls, n));
+  };
 
-  // Devices: one per MAC, else one per IP. Map key: (mac, ip) with ip unset for MAC assets.
-  std::map<std::pair<std::uint64_t, net::ip_address>, asset_view> assets;
-  std::unordered_map<net::ip_address, std::uint64_t, ip_key_hash> ip_owner;  // ip -> mac (0 none)
-  auto asset_for = [&](std::uint64_t mac, const net::ip_address& ip) -> asset_view& {
-    const auto key = mac != 0 ? std::pair{mac, net::ip_address{}} : std::pair{std::uint64_t{0}, ip};
-    auto& a = assets[key];
+  // Devices: one per (network, MAC), else one per (network, IP).
+  using key = std::tuple<std::uint16_t, std::uint64_t, net::ip_address>;
+  std::map<key, asset_view> assets;
+  std::unordered_map<naddr, std::uint64_t, naddr_hash> ip_owner;  // address -> mac (0 none)
+  auto asset_for = [&](std::uint16_t n, std::uint64_t mac, const net::ip_address& ip) -> asset_view& {
+    const key k = mac != 0 ? key{n, mac, net::ip_address{}} : key{n, 0, ip};
+    auto& a = assets[k];
+    a.network = nets.names[n];
     if (mac != 0) a.mac = net::mac_address::from_u64(mac);
     return a;
   };
@@ -169,8 +216,8 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     a.last_seen = std::max(a.last_seen, last);
   };
 
-  for (const auto& [ip, s] : sightings) {
-    auto bit = bindings.find(ip);
+  for (const auto& [na, s] : sightings) {
+    auto bit = bindings.find(na);
     const bool bound = bit != bindings.end() &&
                        std::any_of(bit->second.begin(), bit->second.end(),
                                    [](const binding& b) { return b.trust >= arp; });
@@ -178,48 +225,53 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     // broadcast) is not a device we discovered.
     if (s.packets_out == 0 && !bound) continue;
     const std::uint64_t mac = bit != bindings.end() ? resolve(bit->second, 0).value_or(0) : 0;
-    ip_owner[ip] = mac;
-    auto& a = asset_for(mac, ip);
-    a.ips.push_back(ip);
+    ip_owner[na] = mac;
+    auto& a = asset_for(na.net, mac, na.ip);
+    a.ips.push_back(na.ip);
     merge_time(a, s.first_seen, s.last_seen);
     a.bytes_in += s.bytes_in;
     a.bytes_out += s.bytes_out;
     a.packets_in += s.packets_in;
     a.packets_out += s.packets_out;
+    if (auto t = ttls.find(na); t != ttls.end()) {
+      a.ttls.insert(a.ttls.end(), t->second.begin(), t->second.end());
+    }
   }
   // Devices known only from DHCP (asked for an address; no traffic of theirs
   // seen yet) are devices on this segment all the same, unless every address
   // DHCP tells for them lies outside the inventory.
-  std::unordered_map<std::uint64_t, std::pair<bool, bool>> dhcp_addresses;  // mac -> (any, inventoried)
-  for (const auto& [ip, bs] : bindings) {
+  std::map<std::pair<std::uint16_t, std::uint64_t>, std::pair<bool, bool>> dhcp_addresses;
+  for (const auto& [na, bs] : bindings) {
     for (const auto& b : bs) {
       if (b.trust == dhcp || b.trust == requested) {
-        auto& d = dhcp_addresses[b.mac];
+        auto& d = dhcp_addresses[{na.net, b.mac}];
         d.first = true;
-        d.second = d.second || cls.inventoried(ip);
+        d.second = d.second || inventoried(na.net, na.ip);
       }
     }
   }
   for (const auto& o : observations) {
     if (o.mac != 0 && o.e.source == "dhcp") {
-      const auto d = dhcp_addresses.find(o.mac);
+      const auto d = dhcp_addresses.find({o.net, o.mac});
       if (d != dhcp_addresses.end() && d->second.first && !d->second.second &&
-          assets.count({o.mac, net::ip_address{}}) == 0) {
+          assets.count({o.net, o.mac, net::ip_address{}}) == 0) {
         continue;
       }
-      auto& a = asset_for(o.mac, {});
+      auto& a = asset_for(o.net, o.mac, {});
       merge_time(a, o.e.first_seen, o.e.last_seen);
     }
   }
   // Addresses of MAC assets that only DHCP told us about.
-  for (const auto& [ip, bs] : bindings) {
-    if (ip_owner.count(ip) != 0 || !cls.inventoried(ip)) continue;
+  for (const auto& [na, bs] : bindings) {
+    if (ip_owner.count(na) != 0 || !inventoried(na.net, na.ip)) continue;
+    const auto best = resolve(bs, 0);
     for (const auto& b : bs) {
-      if ((b.trust == dhcp || b.trust == requested) &&
-          assets.count({b.mac, net::ip_address{}}) != 0 && resolve(bs, 0) == b.mac) {
-        auto& a = assets[{b.mac, net::ip_address{}}];
-        if (std::find(a.ips.begin(), a.ips.end(), ip) == a.ips.end()) a.ips.push_back(ip);
-        ip_owner[ip] = b.mac;
+      if ((b.trust == dhcp || b.trust == requested) && best == b.mac) {
+        auto it = assets.find({na.net, b.mac, net::ip_address{}});
+        if (it == assets.end()) continue;
+        auto& a = it->second;
+        if (std::find(a.ips.begin(), a.ips.end(), na.ip) == a.ips.end()) a.ips.push_back(na.ip);
+        ip_owner[na] = b.mac;
       }
     }
   }
@@ -228,35 +280,32 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
   for (const auto& o : observations) {
     asset_view* a = nullptr;
     if (o.mac != 0) {
-      auto it = assets.find({o.mac, net::ip_address{}});
+      auto it = assets.find({o.net, o.mac, net::ip_address{}});
       if (it != assets.end()) a = &it->second;
     } else if (o.ip) {
-      auto owner = ip_owner.find(*o.ip);
+      const naddr na{o.net, *o.ip};
+      auto owner = ip_owner.find(na);
       if (owner == ip_owner.end()) continue;  // not an inventoried device
       std::uint64_t mac = owner->second;
-      if (auto bit = bindings.find(*o.ip); bit != bindings.end()) {
+      if (auto bit = bindings.find(na); bit != bindings.end()) {
         mac = resolve(bit->second, o.e.last_seen).value_or(mac);
       }
-      auto it = mac != 0 ? assets.find({mac, net::ip_address{}}) : assets.find({0, *o.ip});
+      auto it = mac != 0 ? assets.find({o.net, mac, net::ip_address{}}) : assets.find({o.net, 0, *o.ip});
       if (it != assets.end()) a = &it->second;
     }
-    if (a == nullptr) continue;
-    if (o.e.field == "ip" || o.e.field == "requested_ip") {
-      // Already reflected in the addresses; keep as evidence all the same.
-    }
-    a->evidence.push_back(o.e);
+    if (a != nullptr) a->evidence.push_back(o.e);
   }
 
   std::vector<asset_view> out;
   out.reserve(assets.size());
-  for (auto& [key, a] : assets) {
+  for (auto& [k, a] : assets) {
     // Current address: the most recently active one, IPv4 first.
     std::sort(a.ips.begin(), a.ips.end());
     a.ips.erase(std::unique(a.ips.begin(), a.ips.end()), a.ips.end());
     const net::ip_address* cur = nullptr;
     std::uint64_t cur_last = 0;
     for (const auto& ip : a.ips) {
-      const auto it = sightings.find(ip);
+      const auto it = sightings.find({std::get<0>(k), ip});
       const std::uint64_t last = it != sightings.end() ? it->second.last_seen : 0;
       const bool v4 = ip.is_v4();
       if (cur == nullptr || (v4 && !cur->is_v4()) || (v4 == cur->is_v4() && last > cur_last)) {
@@ -267,9 +316,11 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     if (cur != nullptr) a.ip = *cur;
     // Best value per field: highest confidence, then most recent.
     std::map<std::string, const evidence_item*> best;
+    std::set<std::string> os_families;
     for (const auto& e : a.evidence) {
       auto& b = best[e.field];
       if (b == nullptr || better_evidence(e, *b)) b = &e;
+      if (e.source == "p0f" && e.field == "os") os_families.insert(os_family(e.value));
     }
     auto pick = [&](const char* field) -> std::optional<std::string> {
       auto it = best.find(field);
@@ -280,17 +331,46 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     a.hostname = pick("hostname");
     a.os = pick("os");
     a.device_type = pick("device_type");
+    // NAT: one address, several TCP stacks (initial TTLs or hop distances,
+    // or OS families). The guide asks users to exclude such addresses by
+    // hand; we say which ones they are.
+    std::sort(a.ttls.begin(), a.ttls.end());
+    a.ttls.erase(std::unique(a.ttls.begin(), a.ttls.end()), a.ttls.end());
+    if (a.ttls.size() > 1 || os_families.size() > 1) {
+      a.nat = true;
+      std::string why;
+      if (a.ttls.size() > 1) {
+        why = "TCP TTLs";
+        for (auto t : a.ttls) why += " " + std::to_string(t);
+      }
+      if (os_families.size() > 1) {
+        if (!why.empty()) why += "; ";
+        why += "OS families";
+        for (const auto& f : os_families) why += " " + f;
+      }
+      a.evidence.push_back({"tapsense", "nat", why, 50, a.first_seen, a.last_seen});
+    }
     std::sort(a.evidence.begin(), a.evidence.end(), [](const auto& x, const auto& y) {
       return std::tie(x.source, x.field, x.value) < std::tie(y.source, y.field, y.value);
     });
     out.push_back(std::move(a));
   }
   std::sort(out.begin(), out.end(), [](const asset_view& x, const asset_view& y) {
+    if (x.network != y.network) return x.network < y.network;
     if (x.ip.has_value() != y.ip.has_value()) return x.ip.has_value();
     if (x.ip && *x.ip != *y.ip) return *x.ip < *y.ip;
     return x.mac < y.mac;
   });
   return out;
+}
+
+std::uint64_t newest_packet_time(SQLite::Database& db) {
+  SQLite::Statement st(db, "SELECT max(m) FROM (SELECT max(last_seen) AS m FROM ip_sightings "
+                           "UNION ALL SELECT max(last_seen) FROM flows)");
+  if (st.executeStep() && !st.getColumn(0).isNull()) {
+    return static_cast<std::uint64_t>(st.getColumn(0).getInt64());
+  }
+  return 0;
 }
 
 namespace {
@@ -307,6 +387,87 @@ std::size_t write_atomically(const std::string& path, F&& body) {
   }
   std::filesystem::rename(tmp, path);
   return n;
+}
+
+const char* class_text(int cls) {
+  switch (static_cast<schema::AddressClass>(cls)) {
+    case schema::AddressClass::INVENTORIED: return "inventoried";
+    case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
+    case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
+    case schema::AddressClass::EXCLUDED: return "excluded";
+    case schema::AddressClass::EXTERNAL: break;
+  }
+  return "external";
+}
+
+// What a flow side is called in the outputs: the address, "External" or "Excluded".
+std::string side_text(const SQLite::Column& ip, int cls) {
+  switch (static_cast<schema::AddressClass>(cls)) {
+    case schema::AddressClass::EXTERNAL: return "External";
+    case schema::AddressClass::EXCLUDED: return "Excluded";
+    default: break;
+  }
+  return ip.getBytes() == 16 ? ip_from_blob(ip).to_string() : std::string();
+}
+
+// One flow record read back from the inventory.
+struct flow_row {
+  std::uint64_t interval_start, interval_end;
+  std::string src, dst;
+  int src_class, dst_class;
+  std::optional<net::ip_address> src_ip, dst_ip;
+  std::string src_name, dst_name, network;
+  unsigned port, proto;
+  std::uint64_t packets, packets_c2s, bytes_c2s, bytes_s2c, first, last;
+  std::string family, service, application;
+};
+
+template <typename F>
+std::size_t each_flow(SQLite::Database& db, F&& f) {
+  SQLite::Statement st(db, R"sql(
+    SELECT interval_start, client, server, client_class, server_class, server_port, protocol,
+           network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen, interval_end,
+           client_name, server_name, app_family, app_service, application
+    FROM flows ORDER BY interval_start, network, client, server, server_port, protocol)sql");
+  std::size_t n = 0;
+  while (st.executeStep()) {
+    flow_row r;
+    r.interval_start = static_cast<std::uint64_t>(st.getColumn(0).getInt64());
+    r.src_class = st.getColumn(3).getInt();
+    r.dst_class = st.getColumn(4).getInt();
+    r.src = side_text(st.getColumn(1), r.src_class);
+    r.dst = side_text(st.getColumn(2), r.dst_class);
+    if (st.getColumn(1).getBytes() == 16) r.src_ip = ip_from_blob(st.getColumn(1));
+    if (st.getColumn(2).getBytes() == 16) r.dst_ip = ip_from_blob(st.getColumn(2));
+    r.port = static_cast<unsigned>(st.getColumn(5).getInt());
+    r.proto = static_cast<unsigned>(st.getColumn(6).getInt());
+    r.network = st.getColumn(7).getString();
+    r.packets = static_cast<std::uint64_t>(st.getColumn(8).getInt64());
+    r.packets_c2s = static_cast<std::uint64_t>(st.getColumn(9).getInt64());
+    r.bytes_c2s = static_cast<std::uint64_t>(st.getColumn(10).getInt64());
+    r.bytes_s2c = static_cast<std::uint64_t>(st.getColumn(11).getInt64());
+    r.first = static_cast<std::uint64_t>(st.getColumn(12).getInt64());
+    r.last = static_cast<std::uint64_t>(st.getColumn(13).getInt64());
+    r.interval_end = static_cast<std::uint64_t>(st.getColumn(14).getInt64());
+    r.src_name = st.getColumn(15).getString();
+    r.dst_name = st.getColumn(16).getString();
+    r.family = st.getColumn(17).getString();
+    r.service = st.getColumn(18).getString();
+    r.application = st.getColumn(19).getString();
+    f(r);
+    ++n;
+  }
+  return n;
+}
+
+std::optional<std::string> opt(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+// Service name when the application classifier had no answer: the protocol
+// and server port ("tcp/8080").
+std::string fallback_service(const flow_row& r) {
+  return protocol_name(r.proto) + (r.port != 0 ? "/" + std::to_string(r.port) : "");
 }
 }  // namespace
 
@@ -325,6 +486,7 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("os").value(a.os);
       w.key("device_type").value(a.device_type);
       w.key("class").value(a.asset_class);
+      w.key("network").value(opt(a.network));
       w.key("first_seen");
       a.first_seen ? w.value(util::rfc3339(a.first_seen)) : w.null();
       w.key("last_seen");
@@ -333,6 +495,7 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("bytes_out").value(a.bytes_out);
       w.key("packets_in").value(a.packets_in);
       w.key("packets_out").value(a.packets_out);
+      w.key("nat").value(a.nat);
       w.key("ips").begin_array();
       for (const auto& ip : a.ips) w.value(ip.to_string());
       w.end_array();
@@ -376,53 +539,187 @@ std::string protocol_name(unsigned p) {
 
 std::size_t write_flows_json(SQLite::Database& db, const std::string& path) {
   return write_atomically(path, [&](std::ostream& f) {
-    SQLite::Statement st(db, R"sql(
-      SELECT interval_start, client, server, client_class, server_class, server_port, protocol,
-             network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen
-      FROM flows ORDER BY interval_start, client, server, server_port, protocol)sql");
     util::json_writer w(f);
-    std::size_t n = 0;
-    auto side = [&](const SQLite::Column& ip, int cls) {
-      switch (static_cast<schema::AddressClass>(cls)) {
-        case schema::AddressClass::EXTERNAL: w.value("External"); return;
-        case schema::AddressClass::EXCLUDED: w.value("Excluded"); return;
-        default: break;
-      }
-      ip.getBytes() == 16 ? w.value(ip_from_blob(ip).to_string()) : w.null();
-    };
-    auto class_name = [](int cls) {
-      switch (static_cast<schema::AddressClass>(cls)) {
-        case schema::AddressClass::INVENTORIED: return "inventoried";
-        case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
-        case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
-        case schema::AddressClass::EXCLUDED: return "excluded";
-        case schema::AddressClass::EXTERNAL: break;
-      }
-      return "external";
-    };
     w.begin_array();
-    while (st.executeStep()) {
-      ++n;
+    const auto n = each_flow(db, [&](const flow_row& r) {
       w.begin_object();
-      w.key("interval_start").value(util::rfc3339(static_cast<std::uint64_t>(st.getColumn(0).getInt64())));
-      w.key("src_ip");
-      side(st.getColumn(1), st.getColumn(3).getInt());
-      w.key("dst_ip");
-      side(st.getColumn(2), st.getColumn(4).getInt());
-      w.key("dst_port").value(st.getColumn(5).getInt());
-      w.key("protocol").value(protocol_name(static_cast<unsigned>(st.getColumn(6).getInt())));
-      w.key("src_class").value(class_name(st.getColumn(3).getInt()));
-      w.key("dst_class").value(class_name(st.getColumn(4).getInt()));
-      w.key("packets").value(static_cast<std::uint64_t>(st.getColumn(8).getInt64()));
-      w.key("packets_src_to_dst").value(static_cast<std::uint64_t>(st.getColumn(9).getInt64()));
-      w.key("bytes_src_to_dst").value(static_cast<std::uint64_t>(st.getColumn(10).getInt64()));
-      w.key("bytes_dst_to_src").value(static_cast<std::uint64_t>(st.getColumn(11).getInt64()));
-      w.key("first_seen").value(util::rfc3339(static_cast<std::uint64_t>(st.getColumn(12).getInt64())));
-      w.key("last_seen").value(util::rfc3339(static_cast<std::uint64_t>(st.getColumn(13).getInt64())));
+      w.key("interval_start").value(util::rfc3339(r.interval_start));
+      w.key("interval_end").value(util::rfc3339(r.interval_end));
+      w.key("src_ip").value(r.src);
+      w.key("dst_ip").value(r.dst);
+      w.key("dst_port").value(r.port);
+      w.key("protocol").value(protocol_name(r.proto));
+      w.key("src_class").value(class_text(r.src_class));
+      w.key("dst_class").value(class_text(r.dst_class));
+      w.key("src_name").value(opt(r.src_name));
+      w.key("dst_name").value(opt(r.dst_name));
+      w.key("network").value(opt(r.network));
+      w.key("family").value(opt(r.family));
+      w.key("service").value(opt(r.service));
+      w.key("application").value(opt(r.application));
+      w.key("packets").value(r.packets);
+      w.key("packets_src_to_dst").value(r.packets_c2s);
+      w.key("bytes_src_to_dst").value(r.bytes_c2s);
+      w.key("bytes_dst_to_src").value(r.bytes_s2c);
+      w.key("first_seen").value(util::rfc3339(r.first));
+      w.key("last_seen").value(util::rfc3339(r.last));
+      w.end_object();
+    });
+    w.end_array();
+    return n;
+  });
+}
+
+std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const std::string& sensor) {
+  return write_atomically(path, [&](std::ostream& f) {
+    return each_flow(db, [&](const flow_row& r) {
+      // https://www.elastic.co/guide/en/ecs/current/ (event, source,
+      // destination, network, observer field sets). One document per line.
+      util::json_writer w(f, false);
+      w.begin_object();
+      w.key("@timestamp").value(util::rfc3339(r.interval_start));
+      w.key("ecs").begin_object().key("version").value("8.11.0").end_object();
+      w.key("event").begin_object();
+      w.key("kind").value("event");
+      w.key("category").begin_array().value("network").end_array();
+      w.key("type").begin_array().value("connection").end_array();
+      w.key("module").value("tapsense");
+      w.key("dataset").value("tapsense.flow");
+      w.key("start").value(util::rfc3339(r.first));
+      w.key("end").value(util::rfc3339(r.last));
+      w.end_object();
+      auto side = [&](const char* name, const std::optional<net::ip_address>& ip, const std::string& text,
+                      const std::string& site, std::uint64_t bytes, std::uint64_t packets, bool port) {
+        w.key(name).begin_object();
+        // ECS: `address` holds what we know of the side ("External" when
+        // outside addresses are not tracked), `ip` the address, `domain` a
+        // monitored site's configured name.
+        w.key("address").value(text);
+        if (ip) w.key("ip").value(ip->to_string());
+        if (!site.empty()) w.key("domain").value(site);
+        if (port) w.key("port").value(r.port);
+        w.key("bytes").value(bytes);
+        w.key("packets").value(packets);
+        w.end_object();
+      };
+      side("source", r.src_ip, r.src, r.src_name, r.bytes_c2s, r.packets_c2s, false);
+      side("destination", r.dst_ip, r.dst, r.dst_name, r.bytes_s2c, r.packets - r.packets_c2s, r.port != 0);
+      w.key("network").begin_object();
+      w.key("transport").value(protocol_name(r.proto));
+      if (!r.service.empty()) w.key("protocol").value(r.service);
+      if (!r.application.empty()) w.key("application").value(r.application);
+      w.key("bytes").value(r.bytes_c2s + r.bytes_s2c);
+      w.key("packets").value(r.packets);
+      if (!r.network.empty()) w.key("name").value(r.network);
+      w.end_object();
+      w.key("observer").begin_object().key("name").value(sensor).key("type").value("sensor").key("product").value("tapsense").end_object();
+      w.end_object();
+    });
+  });
+}
+
+std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_view>& assets,
+                               const std::string& path) {
+  // (network, ip) -> asset index
+  std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
+  for (std::size_t i = 0; i < assets.size(); ++i) {
+    for (const auto& ip : assets[i].ips) owner[{assets[i].network, ip}] = i;
+  }
+  struct row {
+    std::uint64_t ingress = 0;
+    std::uint64_t egress = 0;
+    std::uint64_t packets = 0;
+    std::uint64_t flows = 0;
+  };
+  // asset -> (family, service, role) -> totals
+  std::vector<std::map<std::tuple<std::string, std::string, std::string>, row>> summary(assets.size());
+  each_flow(db, [&](const flow_row& r) {
+    const std::string family = r.family.empty() ? "Unknown" : r.family;
+    const std::string service = r.service.empty() ? fallback_service(r) : r.service;
+    if (r.src_ip && r.src_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {
+      if (auto it = owner.find({r.network, *r.src_ip}); it != owner.end()) {
+        auto& x = summary[it->second][{family, service, "client"}];
+        x.ingress += r.bytes_s2c;
+        x.egress += r.bytes_c2s;
+        x.packets += r.packets;
+        ++x.flows;
+      }
+    }
+    if (r.dst_ip && r.dst_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {
+      if (auto it = owner.find({r.network, *r.dst_ip}); it != owner.end()) {
+        auto& x = summary[it->second][{family, service, "server"}];
+        x.ingress += r.bytes_c2s;
+        x.egress += r.bytes_s2c;
+        x.packets += r.packets;
+        ++x.flows;
+      }
+    }
+  });
+  return write_atomically(path, [&](std::ostream& f) {
+    util::json_writer w(f);
+    w.begin_array();
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < assets.size(); ++i) {
+      const auto& a = assets[i];
+      w.begin_object();
+      w.key("ip");
+      a.ip ? w.value(a.ip->to_string()) : w.null();
+      w.key("mac");
+      a.mac ? w.value(a.mac->to_string()) : w.null();
+      w.key("hostname").value(a.hostname);
+      w.key("network").value(opt(a.network));
+      std::uint64_t in = 0;
+      std::uint64_t out = 0;
+      w.key("traffic").begin_array();
+      for (const auto& [k, x] : summary[i]) {
+        w.begin_object();
+        w.key("family").value(std::get<0>(k));
+        w.key("service").value(std::get<1>(k));
+        w.key("role").value(std::get<2>(k));
+        w.key("ingress").value(x.ingress);
+        w.key("egress").value(x.egress);
+        w.key("total").value(x.ingress + x.egress);
+        w.key("packets").value(x.packets);
+        w.key("flows").value(x.flows);
+        w.end_object();
+        in += x.ingress;
+        out += x.egress;
+        ++n;
+      }
+      w.end_array();
+      w.key("ingress").value(in);
+      w.key("egress").value(out);
+      w.key("total").value(in + out);
       w.end_object();
     }
     w.end_array();
     return n;
+  });
+}
+
+sensor_status status_of(const std::vector<asset_view>& assets, std::uint64_t now_ns) {
+  sensor_status s;
+  s.packet_time_ns = now_ns;
+  s.assets = assets.size();
+  const std::uint64_t hour = 3600 * ns;
+  for (const auto& a : assets) {
+    if (now_ns != 0 && a.last_seen + hour >= now_ns) ++s.active_assets_1h;
+  }
+  return s;
+}
+
+void write_status_json(const sensor_status& s, const std::string& path) {
+  write_atomically(path, [&](std::ostream& f) {
+    util::json_writer w(f);
+    w.begin_object();
+    w.key("sensor").value(s.sensor);
+    w.key("packet_time");
+    s.packet_time_ns ? w.value(util::rfc3339(s.packet_time_ns)) : w.null();
+    w.key("assets").value(std::uint64_t{s.assets});
+    w.key("active_assets_1h").value(std::uint64_t{s.active_assets_1h});
+    w.key("flows").value(std::uint64_t{s.flows});
+    w.end_object();
+    return std::size_t{1};
   });
 }
 

@@ -1,12 +1,12 @@
 #pragma once
 // Views over the inventory for the output files.
 //
-// Assets are keyed by MAC when one is known for their IP (so DHCP churn does
-// not make new assets) and by IP otherwise. An IP's MAC comes from, in order
-// of trust: DHCP (lease, client address), ARP, then the source MAC of its own
-// packets unless that MAC is a router's (it forwards traffic from outside the
-// inventory too). Observations about an IP go to the device that held the IP
-// when the observation was made.
+// Assets are keyed by (network, MAC) when a MAC is known for their IP (so
+// DHCP churn does not make new assets) and by (network, IP) otherwise. An
+// IP's MAC comes from, in order of trust: DHCP (lease, client address), ARP,
+// then the source MAC of its own unrouted packets unless that MAC is a
+// router's. Observations about an IP go to the device that held the IP when
+// the observation was made.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +31,7 @@ struct evidence_item {
 };
 
 struct asset_view {
+  std::string network;
   std::optional<net::mac_address> mac;
   std::optional<net::ip_address> ip;     // the current address (latest; IPv4 preferred)
   std::vector<net::ip_address> ips;      // every address seen for the device
@@ -45,17 +46,35 @@ struct asset_view {
   std::optional<std::string> hostname;
   std::optional<std::string> os;
   std::optional<std::string> device_type;
+  bool nat = false;                      // several stacks behind one address
+  std::vector<std::uint8_t> ttls;        // distinct TTLs of its TCP packets
   std::vector<evidence_item> evidence;
 };
 
-// `cls` decides which addresses belong to the inventory (DHCP can tell
-// addresses outside it).
 std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls);
 
-// Writes the files atomically (temporary file, then rename). Return the
-// number of records written.
+// Packet time of the newest record in the inventory (0 when empty).
+std::uint64_t newest_packet_time(SQLite::Database& db);
+
+// Output files, each written atomically (temporary file, then rename).
+// Each returns the number of records written.
 std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::string& path);
 std::size_t write_flows_json(SQLite::Database& db, const std::string& path);
+// Flows as Elastic Common Schema documents, one per line.
+std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const std::string& sensor);
+// Per-asset traffic summary: family, service, client/server, ingress, egress, total.
+std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_view>& assets,
+                               const std::string& path);
+
+struct sensor_status {
+  std::string sensor;
+  std::uint64_t packet_time_ns = 0;
+  std::size_t assets = 0;
+  std::size_t active_assets_1h = 0;
+  std::size_t flows = 0;
+};
+sensor_status status_of(const std::vector<asset_view>& assets, std::uint64_t now_ns);
+void write_status_json(const sensor_status& s, const std::string& path);
 
 // "tcp", "udp", "icmp", ... or the protocol number as text.
 std::string protocol_name(unsigned proto);

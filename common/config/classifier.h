@@ -1,8 +1,20 @@
 #pragma once
-// Classifies addresses by the configured internal asset groups (the first
-// group that contains an address wins). Shared by the aggregator (per packet)
-// and the uplink (when it builds the inventory).
+// Classifies addresses by the configured asset classes, per packet in the
+// aggregator and again in the uplink and fingerprinter.
+//
+// Precedence when classes overlap (the first that applies wins):
+//   1. excluded        (IP ranges and MACs of [[excluded]] groups)
+//   2. inventoried     ([[internal]] groups with inventory = true, first listed wins)
+//   3. non-inventoried ([[internal]] groups with inventory = false)
+//   4. monitored external ([[monitored]] addresses; domains are matched at run
+//      time from DNS answers, TLS SNI and HTTP Host)
+//   5. external        (everything else: the single asset "External")
+// Internal groups apply to the sensor they name (or every sensor) and to the
+// network they name (or the default network). Networks are chosen per packet
+// by VLAN, then by sniffing interface.
 #include <cstdint>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/config/config.h"
@@ -18,23 +30,68 @@ enum class address_class : std::uint8_t {
   excluded = 4,
 };
 
+const char* class_name(address_class c) noexcept;
+
+struct classification {
+  address_class cls = address_class::external;
+  std::uint16_t index = 0;  // internal group or monitored site, by class
+};
+
 class classifier {
  public:
   explicit classifier(const config& cfg);
-  address_class classify(const net::ip_address& a) const noexcept {
-    const auto* g = ranges_.lookup(a);
-    if (g == nullptr) {
-      return address_class::external;
+
+  // Network of a packet: 0 is the default network, then [[network]] order + 1.
+  std::uint8_t network_of(std::uint16_t port_index, std::uint16_t outer_vlan, bool tagged) const noexcept;
+  const std::string& network_name(std::uint8_t n) const noexcept { return network_names_[n]; }
+  std::size_t networks() const noexcept { return network_names_.size(); }
+
+  classification classify(std::uint8_t network, const net::ip_address& a) const noexcept {
+    if (excluded_.contains(a)) {
+      return {address_class::excluded, 0};
     }
-    return inventory_[*g] ? address_class::inventoried : address_class::non_inventoried;
+    if (network < internal_.size()) {
+      if (const auto* g = internal_[network].lookup(a)) {
+        return {inventory_[*g] ? address_class::inventoried : address_class::non_inventoried, *g};
+      }
+    }
+    if (const auto* m = monitored_.lookup(a)) {
+      return {address_class::monitored_external, *m};
+    }
+    return {address_class::external, 0};
   }
-  bool inventoried(const net::ip_address& a) const noexcept {
-    return classify(a) == address_class::inventoried;
+  address_class class_of(std::uint8_t network, const net::ip_address& a) const noexcept {
+    return classify(network, a).cls;
   }
+  bool inventoried(const net::ip_address& a, std::uint8_t network = 0) const noexcept {
+    return class_of(network, a) == address_class::inventoried;
+  }
+  bool excluded_ip(const net::ip_address& a) const noexcept { return excluded_.contains(a); }
+  bool excluded_mac(const net::mac_address& m) const noexcept {
+    return !excluded_macs_.empty() && excluded_macs_.count(m.to_u64()) != 0;
+  }
+  bool has_excluded_macs() const noexcept { return !excluded_macs_.empty(); }
+
+  // Monitored sites: name by index; domains to match (lower case, "*." prefix
+  // for subdomains) with the site index they belong to.
+  const std::string& monitored_name(std::uint16_t i) const noexcept { return monitored_names_[i]; }
+  const std::vector<std::pair<std::string, std::uint16_t>>& monitored_domains() const noexcept {
+    return domains_;
+  }
+  // Site index whose domain matches `name` (lower case), or -1.
+  int match_domain(std::string_view name) const noexcept;
 
  private:
-  net::range_map<std::uint16_t> ranges_;
-  std::vector<bool> inventory_;
+  std::vector<net::range_map<std::uint16_t>> internal_;  // per network
+  std::vector<bool> inventory_;                          // per internal group
+  net::range_map<std::uint8_t> excluded_;
+  std::unordered_set<std::uint64_t> excluded_macs_;
+  net::range_map<std::uint16_t> monitored_;
+  std::vector<std::string> monitored_names_;
+  std::vector<std::pair<std::string, std::uint16_t>> domains_;
+  std::vector<std::string> network_names_;
+  std::vector<std::uint8_t> vlan_network_;   // 4096 entries, 0 = not mapped
+  std::vector<std::uint8_t> port_network_;   // per capture interface index
 };
 
 }  // namespace tapsense::config

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 
@@ -19,6 +21,10 @@ config_error::config_error(std::string f, std::uint32_t l, std::uint32_t c, std:
       line(l),
       column(c),
       message(std::move(m)) {}
+
+bool applies_to(const internal_group& g, const std::string& sensor) {
+  return g.sensors.empty() || std::find(g.sensors.begin(), g.sensors.end(), sensor) != g.sensors.end();
+}
 
 namespace {
 
@@ -132,10 +138,44 @@ class section {
   std::set<std::string> known_;
 };
 
+// Validates a list of ranges element by element, pointing at the bad one.
+void check_ranges(section& s, const toml::table& t, const char* key, const std::vector<std::string>& ranges,
+                  const std::string& what, bool allow_default) {
+  const auto* n = t.get(key);
+  if (n == nullptr) return;
+  const auto& arr = *n->as_array();
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    if (allow_default && ranges[i] == "default") continue;
+    std::string why;
+    if (!net::ip_range::parse(ranges[i], &why)) {
+      s.fail(arr[i], what + ": bad range: " + why);
+    }
+  }
+}
+
+bool valid_domain(const std::string& d) {
+  std::string_view v = d;
+  if (v.size() > 2 && v.substr(0, 2) == "*.") v.remove_prefix(2);
+  if (v.empty() || v.size() > 253) return false;
+  std::size_t label = 0;
+  for (char ch : v) {
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) return false;
+    if (++label > 63) return false;
+  }
+  return label != 0;
+}
+
 bool valid_level(const std::string& s) {
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   return levels.count(s) != 0;
 }
+
+void validate(config& c, const std::string& file);
 
 void read_config(const toml::table& root, const std::string& file, config& c) {
   section top(root, "", file);
@@ -211,6 +251,7 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     for (const auto& e : *arr) {
       section s(*e.as_table(), "internal", file);
       internal_group g;
+      g.line = e.source().begin.line;
       s.get("name", g.name);
       s.get("inventory", g.inventory);
       s.get("ranges", g.ranges);
@@ -221,17 +262,82 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
       if (g.type != "dhcp" && g.type != "static") {
         s.fail(*e.as_table()->get("type"), "internal.type must be \"dhcp\" or \"static\"");
       }
-      if (const auto* rn = e.as_table()->get("ranges")) {
-        const auto& ra = *rn->as_array();
-        for (std::size_t i = 0; i < ra.size(); ++i) {
-          std::string why;
-          if (!net::ip_range::parse(g.ranges[i], &why)) {
-            s.fail(ra[i], "internal '" + g.name + "': bad range: " + why);
-          }
+      if (g.ranges.empty()) s.fail_here("internal group '" + g.name + "' needs ranges (\"default\" for the default ranges)");
+      check_ranges(s, *e.as_table(), "ranges", g.ranges, "internal '" + g.name + "'", true);
+      s.done();
+      c.internal.push_back(std::move(g));
+    }
+  }
+  if (const auto* arr = top.array_of_tables("excluded")) {
+    for (const auto& e : *arr) {
+      section s(*e.as_table(), "excluded", file);
+      excluded_group g;
+      g.line = e.source().begin.line;
+      s.get("name", g.name);
+      s.get("ranges", g.ranges);
+      s.get("macs", g.macs);
+      if (g.name.empty()) s.fail_here("each [[excluded]] group needs a name");
+      if (g.ranges.empty() && g.macs.empty()) s.fail_here("excluded '" + g.name + "' needs ranges or macs");
+      check_ranges(s, *e.as_table(), "ranges", g.ranges, "excluded '" + g.name + "'", false);
+      if (const auto* mn = e.as_table()->get("macs")) {
+        const auto& ma = *mn->as_array();
+        for (std::size_t i = 0; i < ma.size(); ++i) {
+          const auto m = net::mac_address::parse(g.macs[i]);
+          if (!m) s.fail(ma[i], "excluded '" + g.name + "': '" + g.macs[i] + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+          g.macs[i] = m->to_string();
         }
       }
       s.done();
-      c.internal.push_back(std::move(g));
+      c.excluded.push_back(std::move(g));
+    }
+  }
+  if (const auto* arr = top.array_of_tables("monitored")) {
+    for (const auto& e : *arr) {
+      section s(*e.as_table(), "monitored", file);
+      monitored_group g;
+      g.line = e.source().begin.line;
+      s.get("name", g.name);
+      s.get("addresses", g.addresses);
+      s.get("domains", g.domains);
+      if (g.name.empty()) s.fail_here("each [[monitored]] site needs a name");
+      if (g.addresses.empty() && g.domains.empty()) s.fail_here("monitored '" + g.name + "' needs addresses or domains");
+      check_ranges(s, *e.as_table(), "addresses", g.addresses, "monitored '" + g.name + "'", false);
+      if (const auto* dn = e.as_table()->get("domains")) {
+        const auto& da = *dn->as_array();
+        for (std::size_t i = 0; i < da.size(); ++i) {
+          auto& d = g.domains[i];
+          std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+          if (!d.empty() && d.back() == '.') d.pop_back();
+          if (!valid_domain(d)) s.fail(da[i], "monitored '" + g.name + "': '" + d + "' is not a domain name (\"www.example.com\" or \"*.example.com\")");
+        }
+      }
+      s.done();
+      c.monitored.push_back(std::move(g));
+    }
+  }
+  if (const auto* arr = top.array_of_tables("network")) {
+    for (const auto& e : *arr) {
+      section s(*e.as_table(), "network", file);
+      network_section n;
+      n.line = e.source().begin.line;
+      s.get("name", n.name);
+      s.get("interfaces", n.interfaces);
+      if (const auto* vn = s.node("vlans")) {
+        const auto* va = vn->as_array();
+        if (va == nullptr) s.fail(*vn, "network.vlans must be an array of VLAN ids");
+        for (const auto& v : *va) {
+          if (!v.is_integer() || v.as_integer()->get() < 0 || v.as_integer()->get() > 4095) {
+            s.fail(v, "network.vlans must hold VLAN ids 0..4095");
+          }
+          n.vlans.push_back(static_cast<unsigned>(v.as_integer()->get()));
+        }
+      }
+      if (n.name.empty()) s.fail_here("each [[network]] needs a name");
+      for (const auto& o : c.networks) {
+        if (o.name == n.name) s.fail_here("network '" + n.name + "' is defined twice (first at line " + std::to_string(o.line) + ")");
+      }
+      s.done();
+      c.networks.push_back(std::move(n));
     }
   }
   if (const auto* t = top.table("aggregator")) {
@@ -242,10 +348,13 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get_int("asset_table", c.aggregator.asset_table, 256, 1u << 26);
     s.get_duration("flow_interval", c.aggregator.flow_interval_s, 1);
     s.get_duration("asset_interval", c.aggregator.asset_interval_s, 1);
+    s.get_duration("asset_update_interval", c.aggregator.asset_update_interval_s, 1);
+    s.get_duration("asset_idle_timeout", c.aggregator.asset_idle_s, 1);
     s.get_duration("tcp_idle_timeout", c.aggregator.tcp_idle_s, 1);
     s.get_duration("udp_idle_timeout", c.aggregator.udp_idle_s, 1);
     s.get_duration("other_idle_timeout", c.aggregator.other_idle_s, 1);
     s.get("report_ring_mb", c.aggregator.report_ring_mb, 1, 4096);
+    s.get_int("name_table", c.aggregator.name_table, 256, 1u << 24);
     s.done();
   }
   if (const auto* t = top.table("fingerprinter")) {
@@ -259,6 +368,9 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
   if (const auto* t = top.table("uplink")) {
     section s(*t, "uplink", file);
     s.get("database", c.uplink.database);
+    s.get_duration("flow_retention", c.uplink.flow_retention_s, 60);
+    s.get("ecs", c.uplink.ecs);
+    s.get_duration("output_interval", c.uplink.output_interval_s, 1);
     s.done();
   }
   if (const auto* t = top.table("supervisor")) {
@@ -270,6 +382,56 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.done();
   }
   top.done();
+  validate(c, file);
+}
+
+// Cross-section checks; problems that make the configuration wrong throw,
+// the rest become warnings the supervisor prints at start.
+void validate(config& c, const std::string& file) {
+  for (const auto& g : c.internal) {
+    if (!g.network.empty() &&
+        std::none_of(c.networks.begin(), c.networks.end(), [&](const network_section& n) { return n.name == g.network; })) {
+      throw config_error(file, g.line, 1, "internal '" + g.name + "' names network '" + g.network +
+                                              "', which no [[network]] defines");
+    }
+  }
+  for (const auto& n : c.networks) {
+    for (const auto& i : n.interfaces) {
+      if (!c.capture.interfaces.empty() &&
+          std::none_of(c.capture.interfaces.begin(), c.capture.interfaces.end(),
+                       [&](const interface_section& x) { return x.name == i; })) {
+        c.warnings.push_back("network '" + n.name + "' lists interface '" + i + "', which is not a sniffing interface");
+      }
+    }
+  }
+  // Overlapping inventoried ranges of one sensor: the first group wins.
+  struct piece {
+    const internal_group* g;
+    net::ip_range r;
+    std::string text;
+  };
+  std::vector<piece> pieces;
+  for (const auto& g : c.internal) {
+    if (!g.inventory || !applies_to(g, c.sensor.name)) continue;
+    for (const auto& r : g.ranges) {
+      if (r == "default") {
+        for (const char* d : default_internal_ranges) pieces.push_back({&g, *net::ip_range::parse(d), d});
+      } else {
+        pieces.push_back({&g, *net::ip_range::parse(r), r});
+      }
+    }
+  }
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    for (std::size_t j = i + 1; j < pieces.size(); ++j) {
+      const auto& a = pieces[i];
+      const auto& b = pieces[j];
+      if (a.g == b.g || a.g->network != b.g->network || !a.r.overlaps(b.r)) continue;
+      c.warnings.push_back(file + ":" + std::to_string(b.g->line) + ": inventoried ranges of internal '" +
+                           a.g->name + "' (" + a.text + ", line " + std::to_string(a.g->line) + ") and '" +
+                           b.g->name + "' (" + b.text + ") overlap; '" + a.g->name +
+                           "' wins there (the first group listed)");
+    }
+  }
 }
 
 }  // namespace
@@ -278,9 +440,7 @@ config defaults() {
   config c;
   internal_group g;
   g.name = "Default IP Ranges";
-  for (const char* r : default_internal_ranges) {
-    g.ranges.emplace_back(r);
-  }
+  g.ranges.emplace_back("default");
   c.internal.push_back(std::move(g));
   return c;
 }
@@ -355,6 +515,29 @@ std::string to_toml(const config& c) {
                                  {"sensors", strings(g.sensors)}});
   }
   root.insert("internal", std::move(groups));
+  if (!c.excluded.empty()) {
+    toml::array ex;
+    for (const auto& g : c.excluded) {
+      ex.push_back(toml::table{{"name", g.name}, {"ranges", strings(g.ranges)}, {"macs", strings(g.macs)}});
+    }
+    root.insert("excluded", std::move(ex));
+  }
+  if (!c.monitored.empty()) {
+    toml::array mo;
+    for (const auto& g : c.monitored) {
+      mo.push_back(toml::table{{"name", g.name}, {"addresses", strings(g.addresses)}, {"domains", strings(g.domains)}});
+    }
+    root.insert("monitored", std::move(mo));
+  }
+  if (!c.networks.empty()) {
+    toml::array nets;
+    for (const auto& n : c.networks) {
+      toml::array vl;
+      for (auto v : n.vlans) vl.push_back(static_cast<std::int64_t>(v));
+      nets.push_back(toml::table{{"name", n.name}, {"interfaces", strings(n.interfaces)}, {"vlans", std::move(vl)}});
+    }
+    root.insert("network", std::move(nets));
+  }
   const auto& a = c.aggregator;
   root.insert("aggregator", toml::table{{"shards", i64(a.shards)},
                                          {"flow_table", i64(a.flow_table)},
@@ -362,16 +545,22 @@ std::string to_toml(const config& c) {
                                          {"asset_table", i64(a.asset_table)},
                                          {"flow_interval", i64(a.flow_interval_s)},
                                          {"asset_interval", i64(a.asset_interval_s)},
+                                         {"asset_update_interval", i64(a.asset_update_interval_s)},
+                                         {"asset_idle_timeout", i64(a.asset_idle_s)},
                                          {"tcp_idle_timeout", i64(a.tcp_idle_s)},
                                          {"udp_idle_timeout", i64(a.udp_idle_s)},
                                          {"other_idle_timeout", i64(a.other_idle_s)},
-                                         {"report_ring_mb", i64(a.report_ring_mb)}});
+                                         {"report_ring_mb", i64(a.report_ring_mb)},
+                                         {"name_table", i64(a.name_table)}});
   const auto& f = c.fingerprinter;
   root.insert("fingerprinter", toml::table{{"workers", i64(f.workers)},
                                             {"p0f_db", f.p0f_db},
                                             {"ieee_dir", f.ieee_dir},
                                             {"report_ring_mb", i64(f.report_ring_mb)}});
-  root.insert("uplink", toml::table{{"database", c.uplink.database}});
+  root.insert("uplink", toml::table{{"database", c.uplink.database},
+                                     {"flow_retention", i64(c.uplink.flow_retention_s)},
+                                     {"ecs", c.uplink.ecs},
+                                     {"output_interval", i64(c.uplink.output_interval_s)}});
   const auto& s = c.supervisor;
   root.insert("supervisor", toml::table{{"heartbeat_ms", i64(s.heartbeat_ms)},
                                          {"hang_timeout_ms", i64(s.hang_timeout_ms)},

@@ -60,13 +60,46 @@ struct capture_section {
   unsigned dedup_window_us = 1000;
 };
 
+// An internal asset group (the guide's "Internal Assets"): ranges whose
+// addresses are inventoried (or, with inventory = false, tracked in flows
+// only). "default" in `ranges` stands for the default ranges.
 struct internal_group {
   std::string name;
   bool inventory = true;
-  std::vector<std::string> ranges;        // as written, validated
+  std::vector<std::string> ranges;        // as written, validated; "default" expands
   std::string type = "dhcp";              // "dhcp" or "static"
   std::string network;                    // named address space; empty: default
   std::vector<std::string> sensors;       // empty: every sensor
+  std::uint32_t line = 0;                 // where it was defined (for messages)
+};
+
+// Excluded assets: never inventoried, shown as "Excluded" in flows, nothing
+// about them kept.
+struct excluded_group {
+  std::string name;
+  std::vector<std::string> ranges;
+  std::vector<std::string> macs;          // normalised "aa:bb:cc:dd:ee:ff"
+  std::uint32_t line = 0;
+};
+
+// Monitored external assets: reported individually in flows (by name and the
+// address seen), never inventoried. Domains match through DNS answers, TLS
+// SNI and HTTP Host the sensor saw; "*.example.com" matches subdomains.
+struct monitored_group {
+  std::string name;
+  std::vector<std::string> addresses;     // IPs, CIDRs or ranges
+  std::vector<std::string> domains;       // lower case, no trailing dot
+  std::uint32_t line = 0;
+};
+
+// A named address space: traffic from these sniffing interfaces or VLANs
+// belongs to it, so the same IPs in two places are two assets (the guide's
+// cranes). Internal groups name the network they apply to.
+struct network_section {
+  std::string name;
+  std::vector<std::string> interfaces;    // capture interface names
+  std::vector<unsigned> vlans;            // outer VLAN ids
+  std::uint32_t line = 0;
 };
 
 struct aggregator_section {
@@ -76,10 +109,13 @@ struct aggregator_section {
   std::uint32_t asset_table = 1u << 16;   // inventoried IPs per shard
   std::uint64_t flow_interval_s = 1800;   // flow reports (merge window)
   std::uint64_t asset_interval_s = 300;   // new assets reported within this
+  std::uint64_t asset_update_interval_s = 1800;  // known assets: updates this often
+  std::uint64_t asset_idle_s = 3600;      // an asset silent this long leaves the shard's table
   std::uint64_t tcp_idle_s = 3600;
   std::uint64_t udp_idle_s = 120;
   std::uint64_t other_idle_s = 60;
   unsigned report_ring_mb = 16;
+  std::uint32_t name_table = 1u << 14;    // monitored addresses learnt from DNS per shard
 };
 
 struct fingerprinter_section {
@@ -91,6 +127,9 @@ struct fingerprinter_section {
 
 struct uplink_section {
   std::string database;                   // empty: <state_dir>/inventory.sqlite
+  std::uint64_t flow_retention_s = 7 * 86400;  // flows older than this (packet time) are pruned
+  bool ecs = true;                        // also write flows as ECS JSON lines
+  std::uint64_t output_interval_s = 60;   // live: rewrite the output files this often (wall time)
 };
 
 struct supervisor_section {
@@ -105,11 +144,19 @@ struct config {
   sensor_section sensor;
   capture_section capture;
   std::vector<internal_group> internal;   // precedence: order of appearance
+  std::vector<excluded_group> excluded;
+  std::vector<monitored_group> monitored;
+  std::vector<network_section> networks;
+  // Not errors, but worth saying at start (overlapping groups, ...).
+  std::vector<std::string> warnings;
   aggregator_section aggregator;
   fingerprinter_section fingerprinter;
   uplink_section uplink;
   supervisor_section supervisor;
 };
+
+// Whether an internal group applies to the sensor of this name.
+bool applies_to(const internal_group& g, const std::string& sensor);
 
 // Defaults, including the default internal group (RFC 1918 + fc00::/7).
 config defaults();

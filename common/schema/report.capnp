@@ -42,6 +42,8 @@ struct Flow {
   network @15 :Text;          # named network (address space); empty = default
   appFamily @16 :Text;        # e.g. "Web Services"
   appService @17 :Text;       # e.g. "HTTPS"
+  intervalEnd @18 :UInt64;    # end of the reporting interval
+  application @19 :Text;      # nDPI application when more specific than the service
 }
 
 struct FlowBatch {
@@ -69,6 +71,8 @@ struct Sighting {
   packetsOut @6 :UInt64;
   network @7 :Text;
   ttlOut @8 :UInt8;         # IP TTL of the last packet sent by the IP
+  ttls @9 :List(UInt8);     # distinct TTLs seen from the IP (several: NAT hint)
+  isNew @10 :Bool;          # first report of this IP by this producer
 }
 
 struct MacBinding {
@@ -78,6 +82,7 @@ struct MacBinding {
   firstSeen @3 :UInt64;
   lastSeen @4 :UInt64;
   packets @5 :UInt64;
+  network @6 :Text;
 }
 
 struct SightingBatch {
@@ -100,6 +105,7 @@ struct Observation {
   field @4 :Text;          # "vendor", "hostname", "os", ...
   value @5 :Text;
   confidence @6 :UInt8;    # 0..100
+  network @7 :Text;        # named network of the packet it came from; empty = default
 }
 
 struct ObservationBatch {

@@ -28,10 +28,10 @@ struct fixture : ::testing::Test {
   void SetUp() override {
     out.emplace(ipc::ring::create(ring_name, 1 << 20, true));
     state_header probe{};
-    const auto bytes = layout(probe, 4096, 4096, 1024, 2048, 1024);
+    const auto bytes = layout(probe, 4096, 4096, 1024, 2048, 1024, 1024);
     seg = ipc::segment::create(state_name, bytes);
     h = new (seg.data()) state_header{};
-    layout(*h, 4096, 4096, 1024, 2048, 1024);
+    layout(*h, 4096, 4096, 1024, 2048, 1024, 1024);
     h->magic = state_magic;
     h->version = state_version;
   }

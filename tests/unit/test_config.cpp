@@ -56,8 +56,7 @@ TEST(Config, DefaultsHaveTheDefaultInternalRanges) {
   const auto c = defaults();
   ASSERT_EQ(c.internal.size(), 1u);
   EXPECT_TRUE(c.internal[0].inventory);
-  EXPECT_EQ(c.internal[0].ranges,
-            (std::vector<std::string>{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}));
+  EXPECT_EQ(c.internal[0].ranges, (std::vector<std::string>{"default"}));
   EXPECT_EQ(c.aggregator.flow_interval_s, 1800u);
   EXPECT_EQ(c.aggregator.asset_interval_s, 300u);
 }
