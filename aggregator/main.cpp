@@ -4,12 +4,14 @@
 // the uplink on the reporting cadence.
 #include <cstdio>
 
+#include "aggregator/apps.h"
 #include "aggregator/shard.h"
 #include "aggregator/state.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
+#include "common/util/time.h"
 
 namespace ts = tapsense;
 using namespace tapsense::aggregator;
@@ -43,7 +45,22 @@ int main(int argc, char** argv) {
               h.packets, h.cycle);
   }
 
-  shard s(h, ctx.cfg(), *out, ctx.identity(), [&] { return !ctx.stopping(); });
+  std::unique_ptr<ndpi_classifier> apps;
+  if (ctx.cfg().aggregator.applications) {
+    try {
+      apps = std::make_unique<ndpi_classifier>();
+    } catch (const std::exception& e) {
+      log->warn("application classification unavailable: {}", e.what());
+    }
+  }
+  std::function<ts::control::counter_list()> counters_fn;
+  shard s(h, ctx.cfg(), *out, ctx.identity(),
+          [&] {
+            // Waiting for the uplink: stay visible to the supervisor meanwhile.
+            ctx.service(counters_fn);
+            return !ctx.stopping();
+          },
+          apps.get());
   auto counters = [&] {
     ts::control::counter_list c{
         {"packets", h.packets},
@@ -69,14 +86,45 @@ int main(int argc, char** argv) {
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
         {"in.drops", in->header().producer.drops.load(std::memory_order_relaxed)},
     };
+    if (apps) {
+      c.emplace_back("apps.detected", apps->detections());
+      c.emplace_back("apps.guessed", apps->guesses());
+      c.emplace_back("apps.evicted", apps->evictions());
+    }
     return c;
   };
+  counters_fn = counters;
 
   if (!s.recover()) {
     return ts::exit_code::ok;  // stopped while re-emitting
   }
   ts::ipc::ring_reader rd(*in);
   ts::ipc::backoff bo;
+  // Bounded tables: say what overflowing cost, at most once a minute.
+  std::uint64_t next_warn = 0;
+  std::uint64_t warned_evicted = h.conns_evicted;
+  std::uint64_t warned_early = h.early_flow_flushes;
+  std::uint64_t warned_assets = h.asset_table_full;
+  auto warn_overflow = [&] {
+    if (h.conns_evicted != warned_evicted) {
+      log->warn("connection table full: {} connections evicted early (their counts are kept, their "
+                "client/server roles are not); aggregator.flow_table is {}",
+                h.conns_evicted - warned_evicted, h.conn_capacity);
+      warned_evicted = h.conns_evicted;
+    }
+    if (h.early_flow_flushes != warned_early) {
+      log->warn("report table full: an interval was reported in {} extra parts (merged by the uplink); "
+                "aggregator.report_table is {}",
+                h.early_flow_flushes - warned_early, h.report_capacity);
+      warned_early = h.early_flow_flushes;
+    }
+    if (h.asset_table_full != warned_assets) {
+      log->warn("asset table full {} times: assets reported early and the table restarted; "
+                "aggregator.asset_table is {}",
+                h.asset_table_full - warned_assets, h.asset_capacity);
+      warned_assets = h.asset_table_full;
+    }
+  };
   while (!s.finished() && !ctx.stopping()) {
     unsigned n = 0;
     while (n < 512) {
@@ -95,6 +143,10 @@ int main(int argc, char** argv) {
     // Everything walked is applied to shared memory: hand the space back.
     rd.release();
     ctx.service(counters);
+    if (const auto now = ts::util::mono_ns(); now >= next_warn) {
+      warn_overflow();
+      next_warn = now + 60'000'000'000ULL;
+    }
     if (n == 0) {
       bo.pause();
     } else {
@@ -104,7 +156,11 @@ int main(int argc, char** argv) {
   ctx.heartbeat_now(counters());
   if (s.finished()) {
     ctx.done("end_of_reports", std::to_string(h.batches) + " batches");
-    log->info("shard {} done: {} packets, {} batches", k, h.packets, h.batches);
+    warn_overflow();
+    log->info("shard {} done: {} packets, {} batches; untracked {}, excluded {}; connections expired {}, "
+              "evicted {}; early flow reports {}; asset table restarts {}; idle assets evicted {}",
+              k, h.packets, h.batches, h.external_only, h.excluded_packets, h.conns_expired, h.conns_evicted,
+              h.early_flow_flushes, h.asset_table_full, h.assets_evicted);
   }
   return ts::exit_code::ok;
 }

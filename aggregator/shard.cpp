@@ -376,6 +376,7 @@ bool shard::on_name(const ipc::name_binding_frame& n) {
   ck.port_a = peer_is_a ? n.peer_port : n.port;
   ck.port_b = peer_is_a ? n.port : n.peer_port;
   ck.proto = n.proto;
+  ck.network = n.network;
   conn_value* conn = t_.conns.find(ck);
   if (conn == nullptr || conn->server_site_set != 0) return true;
   const bool server_is_a = (conn->client_is_a == 0);
@@ -483,6 +484,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   ck.port_a = src_is_a ? sp : dp;
   ck.port_b = src_is_a ? dp : sp;
   ck.proto = rec.ip_proto;
+  ck.network = network;
   bool inserted = false;
   conn_value* conn = t_.conns.find_or_insert(ck, inserted);
   if (conn == nullptr && make_room_conns()) {
@@ -725,7 +727,11 @@ bool shard::emit_flows() {
       f.setFirstSeen(s.value.first_ns);
       f.setLastSeen(s.value.last_ns);
       if (apps_ != nullptr && s.value.app_known != 0) {
-        const auto names = apps_->describe(s.value.app_master, s.value.app_proto, s.value.app_category);
+        auto names = apps_->describe(s.value.app_master, s.value.app_proto, s.value.app_category);
+        // The guide's service names: TLS to TCP 443 is HTTPS.
+        if (names.service == "TLS" && s.key.proto == net::ipproto::tcp && s.key.server_port == 443) {
+          names.service = "HTTPS";
+        }
         f.setAppFamily(names.family);
         f.setAppService(names.service);
         f.setApplication(names.application);

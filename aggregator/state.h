@@ -33,7 +33,8 @@ struct conn_key {
   std::uint16_t port_a;
   std::uint16_t port_b;
   std::uint8_t proto;
-  std::uint8_t pad[3];
+  std::uint8_t network;  // the same addresses in two networks are two connections
+  std::uint8_t pad[2];
 };
 static_assert(sizeof(conn_key) == 40);
 

@@ -71,10 +71,17 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
     }
   }
 
+  const std::uint32_t reason = (fp_.empty() && !opt_.payload_to_aggregator) ? 0 : snapshot_reason(rec);
   const std::size_t shard = agg_.empty() ? 0 : rec.flow_hash % agg_.size();
   if (!agg_.empty()) {
     ++shard_packets_[shard];
-    if (auto* p = reserve(agg_[shard], sizeof rec, frame_type::packet)) {
+    if (opt_.payload_to_aggregator && (reason & net::snapreason::flow_start) != 0) {
+      // One of the first payload packets of a flow direction: the aggregator
+      // gets it whole, in order with the flow's other packets, to classify
+      // the application.
+      write_payload(agg_[shard], rec, frame, off, net::snapreason::flow_start);
+      ++shard_written_[shard];
+    } else if (auto* p = reserve(agg_[shard], sizeof rec, frame_type::packet)) {
       std::memcpy(p, &rec, sizeof rec);
       ++shard_written_[shard];
     } else {
@@ -82,11 +89,40 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
       counters_.record_drops.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  if (!fp_.empty()) {
-    if (const std::uint32_t reason = snapshot_reason(rec); reason != 0) {
-      write_snapshot(rec, frame, off, reason);
-    }
+  if (!fp_.empty() && reason != 0) {
+    write_snapshot(rec, frame, off, reason);
   }
+}
+
+void dispatcher::write_payload(ipc::ring_writer& w, const net::packet_record& rec, net::bytes frame,
+                               const net::layer_offsets& off, std::uint32_t reason) noexcept {
+  const std::size_t start = off.l2;
+  std::size_t len = std::max<std::size_t>(start, off.end) - start;
+  len = std::min<std::size_t>(len, opt_.snaplen);
+  const auto total = static_cast<std::uint32_t>(sizeof(net::snapshot_header) + len);
+  auto* p = reserve(w, total, frame_type::packet_payload);
+  if (p == nullptr) {
+    // No room for the payload: the packet still counts.
+    if (auto* q = reserve(w, sizeof rec, frame_type::packet)) {
+      std::memcpy(q, &rec, sizeof rec);
+    } else {
+      w.count_drop(sizeof rec);
+      counters_.record_drops.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  net::snapshot_header h{};
+  h.rec = rec;
+  h.caplen = static_cast<std::uint16_t>(len);
+  auto rel = [&](std::uint16_t o) {
+    return static_cast<std::uint16_t>(std::min<std::size_t>(o >= start ? o - start : 0, len));
+  };
+  h.l3_off = rel(off.l3);
+  h.l4_off = rel(off.l4);
+  h.payload_off = rel(off.payload);
+  h.reason = reason;
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, frame.data() + start, len);
 }
 
 std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec) noexcept {

@@ -19,6 +19,8 @@ struct dispatch_options {
   unsigned snaplen = 2048;         // bytes of a packet kept in a snapshot
   unsigned payload_packets = 4;    // snapshots per flow direction with payload
   bool lossless = false;           // offline input: wait for ring space instead of dropping
+  bool payload_to_aggregator = true;  // first payload packets go to the aggregator with their
+                                      // payload (application classification)
 };
 
 // Single writer (the RX loop); read by the heartbeat through relaxed loads.
@@ -68,6 +70,8 @@ class dispatcher {
   void write_snapshot(const net::packet_record& rec, net::bytes frame,
                       const net::layer_offsets& off, std::uint32_t reason) noexcept;
   void tick_all(std::uint64_t ts_ns) noexcept;
+  void write_payload(ipc::ring_writer& w, const net::packet_record& rec, net::bytes frame,
+                     const net::layer_offsets& off, std::uint32_t reason) noexcept;
 
   dispatch_options opt_;
   std::vector<ipc::ring*> agg_rings_;

@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
   dopt.snaplen = cfg.capture.snaplen;
   dopt.payload_packets = cfg.capture.payload_packets;
   dopt.lossless = offline;
+  dopt.payload_to_aggregator = cfg.aggregator.applications;
   std::uint64_t ordinal = 0;
   std::uint64_t total_for_progress = total_packets;
   std::function<ts::control::counter_list()> counters_fn;

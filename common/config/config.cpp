@@ -355,6 +355,7 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get_duration("other_idle_timeout", c.aggregator.other_idle_s, 1);
     s.get("report_ring_mb", c.aggregator.report_ring_mb, 1, 4096);
     s.get_int("name_table", c.aggregator.name_table, 256, 1u << 24);
+    s.get("applications", c.aggregator.applications);
     s.done();
   }
   if (const auto* t = top.table("fingerprinter")) {
@@ -551,7 +552,8 @@ std::string to_toml(const config& c) {
                                          {"udp_idle_timeout", i64(a.udp_idle_s)},
                                          {"other_idle_timeout", i64(a.other_idle_s)},
                                          {"report_ring_mb", i64(a.report_ring_mb)},
-                                         {"name_table", i64(a.name_table)}});
+                                         {"name_table", i64(a.name_table)},
+                                         {"applications", a.applications}});
   const auto& f = c.fingerprinter;
   root.insert("fingerprinter", toml::table{{"workers", i64(f.workers)},
                                             {"p0f_db", f.p0f_db},

@@ -116,6 +116,7 @@ struct aggregator_section {
   std::uint64_t other_idle_s = 60;
   unsigned report_ring_mb = 16;
   std::uint32_t name_table = 1u << 14;    // monitored addresses learnt from DNS per shard
+  bool applications = true;               // classify each connection's application (nDPI)
 };
 
 struct fingerprinter_section {

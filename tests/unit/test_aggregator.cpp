@@ -79,7 +79,13 @@ struct fixture : ::testing::Test {
     std::uint16_t port;
     std::uint64_t interval, packets, c2s, s2c;
   };
+  struct sighting {
+    std::string ip;
+    bool is_new;
+    std::uint64_t packets_out;
+  };
   struct collected {
+    std::vector<sighting> sightings;
     std::vector<flow> flows;
     std::vector<std::uint64_t> ids;
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> assets;  // ip -> (in, out)
@@ -111,6 +117,7 @@ struct fixture : ::testing::Test {
         auto b = r.getRoot<schema::SightingBatch>();
         c.ids.push_back(b.getBatchId());
         for (auto x : b.getSightings()) {
+          c.sightings.push_back({ip(x.getIp()), x.getIsNew(), x.getPacketsOut()});
           auto& a = c.assets[ip(x.getIp())];
           a.first += x.getBytesIn();
           a.second += x.getBytesOut();
@@ -241,4 +248,45 @@ TEST_F(fixture, CrashWhileEmittingReplaysTheSameBatchIds) {
   EXPECT_EQ(first_ids.size(), 1u);
   EXPECT_EQ(static_cast<phase>(h->phase.load()), phase::idle);
   EXPECT_EQ(h->report_size, 0u);  // reported, then cleared
+}
+
+TEST_F(fixture, NewAssetsWithinFiveMinutesUpdatesEveryThirty) {
+  cfg.aggregator.asset_interval_s = 300;
+  cfg.aggregator.asset_update_interval_s = 1800;
+  auto s = make();
+  const std::uint64_t t0 = 1800 * 1000;  // on a 30-minute boundary
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 10, 100, net::tcpflag::syn));
+  // 5 minutes later: the new asset is reported (nothing else yet).
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 301, 100));
+  // Only the sender is followed here (its peer gets sightings too).
+  auto of10 = [](const collected& x) {
+    std::vector<sighting> v;
+    for (const auto& s2 : x.sightings) if (s2.ip == "192.168.1.10") v.push_back(s2);
+    return v;
+  };
+  auto c = drain();
+  c.sightings = of10(c);
+  ASSERT_EQ(c.sightings.size(), 1u);
+  EXPECT_EQ(c.sightings[0].ip, "192.168.1.10");
+  EXPECT_TRUE(c.sightings[0].is_new);
+  EXPECT_EQ(c.sightings[0].packets_out, 1u);
+  // Known now: further 5-minute boundaries do not report it again ...
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 602, 100));
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1201, 100));
+  c = drain();
+  c.sightings = of10(c);
+  EXPECT_TRUE(c.sightings.empty());
+  // ... until the 30-minute update, which carries everything since.
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1801, 100));
+  c = drain();
+  c.sightings = of10(c);
+  ASSERT_EQ(c.sightings.size(), 1u);
+  EXPECT_FALSE(c.sightings[0].is_new);
+  EXPECT_EQ(c.sightings[0].packets_out, 3u);  // the packets at +301, +602, +1201
+  // Silent assets are not reported again; the final flush sends what is pending.
+  end(s);
+  c = drain();
+  c.sightings = of10(c);
+  ASSERT_EQ(c.sightings.size(), 1u);
+  EXPECT_EQ(c.sightings[0].packets_out, 1u);  // the packet at +1801
 }
