@@ -22,11 +22,13 @@ int main(int argc, char** argv) {
   const auto k = static_cast<unsigned>(ctx.index());
 
   ts::ipc::segment state_seg;
-  std::optional<ts::ipc::ring> in;
+  std::vector<ts::ipc::ring> ins;  // one per capture lcore
   std::optional<ts::ipc::ring> out;
   try {
     state_seg = ts::ipc::segment::open(ts::ipc::names::aggregator_state(ctx.instance(), k));
-    in.emplace(ts::ipc::ring::open(ts::ipc::names::capture_to_aggregator(ctx.instance(), k)));
+    for (unsigned l = 0; l < std::max(1u, ctx.cfg().capture.lcores); ++l) {
+      ins.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_aggregator(ctx.instance(), l, k)));
+    }
     out.emplace(ts::ipc::ring::open(ts::ipc::names::aggregator_to_uplink(ctx.instance(), k)));
   } catch (const ts::ipc::segment_error& e) {
     return ctx.fatal(ts::exit_code::software, e.what());
@@ -38,9 +40,9 @@ int main(int argc, char** argv) {
                      "aggregator state segment " + state_seg.name() + " is not initialised for shard " +
                          std::to_string(k));
   }
-  if (h.packets != 0 || h.cycle != 0 || h.applied_seq.load() != 0) {
+  if (h.packets != 0 || h.cycle != 0 || h.applied_seq[0].load() != 0) {
     ++h.restarts;
-    in->header().consumer.restarts.fetch_add(1);
+    for (auto& in : ins) in.header().consumer.restarts.fetch_add(1);
     log->warn("re-attached to shard {} state: {} packets applied, cycle {}, resuming", k,
               h.packets, h.cycle);
   }
@@ -84,8 +86,10 @@ int main(int argc, char** argv) {
         {"cycle", h.cycle},
         {"restarts", h.restarts},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
-        {"in.drops", in->header().producer.drops.load(std::memory_order_relaxed)},
     };
+    for (std::size_t l = 0; l < ins.size(); ++l) {
+      c.emplace_back("in." + std::to_string(l) + ".drops", ins[l].header().producer.drops.load(std::memory_order_relaxed));
+    }
     if (apps) {
       c.emplace_back("apps.detected", apps->detections());
       c.emplace_back("apps.guessed", apps->guesses());
@@ -98,7 +102,8 @@ int main(int argc, char** argv) {
   if (!s.recover()) {
     return ts::exit_code::ok;  // stopped while re-emitting
   }
-  ts::ipc::ring_reader rd(*in);
+  std::vector<ts::ipc::ring_reader> readers;
+  for (auto& in : ins) readers.emplace_back(in);
   ts::ipc::backoff bo;
   // Bounded tables: say what overflowing cost, at most once a minute.
   std::uint64_t next_warn = 0;
@@ -127,21 +132,21 @@ int main(int argc, char** argv) {
   };
   while (!s.finished() && !ctx.stopping()) {
     unsigned n = 0;
-    while (n < 512) {
-      auto f = rd.next();
-      if (!f) {
-        break;
+    for (std::size_t l = 0; l < readers.size() && !s.finished(); ++l) {
+      auto& rd = readers[l];
+      for (unsigned i = 0; i < 512; ++i) {
+        auto f = rd.next();
+        if (!f) {
+          break;
+        }
+        ++n;
+        if (!s.on_frame(*f, static_cast<unsigned>(l)) || s.finished()) {
+          break;  // stopped while emitting, or done
+        }
       }
-      ++n;
-      if (!s.on_frame(*f)) {
-        break;  // stopped while emitting
-      }
-      if (s.finished()) {
-        break;
-      }
+      // Everything walked is applied to shared memory: hand the space back.
+      rd.release();
     }
-    // Everything walked is applied to shared memory: hand the space back.
-    rd.release();
     ctx.service(counters);
     if (const auto now = ts::util::mono_ns(); now >= next_warn) {
       warn_overflow();

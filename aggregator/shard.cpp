@@ -139,7 +139,8 @@ bool shard::recover() {
   return true;
 }
 
-bool shard::on_frame(const ipc::frame_view& f) {
+bool shard::on_frame(const ipc::frame_view& f, unsigned input) {
+  input &= 31;
   switch (f.type) {
     case ipc::frame_type::packet:
     case ipc::frame_type::packet_payload: {
@@ -158,14 +159,14 @@ bool shard::on_frame(const ipc::frame_view& f) {
           ip_packet = bytes.subspan(sh.l3_off, sh.caplen - sh.l3_off);
         }
       }
-      if (rec.seq != 0 && rec.seq <= h_.applied_seq.load(std::memory_order_relaxed)) {
+      if (rec.seq != 0 && rec.seq <= h_.applied_seq[input].load(std::memory_order_relaxed)) {
         ++h_.replayed_skipped;  // already applied before a restart
         return true;
       }
       if (!advance_clock(rec.ts_ns) || !on_packet(rec, ip_packet)) {
         return false;
       }
-      h_.applied_seq.store(rec.seq, std::memory_order_relaxed);
+      h_.applied_seq[input].store(rec.seq, std::memory_order_relaxed);
       return true;
     }
     case ipc::frame_type::name_binding: {
@@ -179,11 +180,18 @@ bool shard::on_frame(const ipc::frame_view& f) {
       std::memcpy(&t, f.payload.data(), std::min(sizeof t, f.payload.size()));
       return advance_clock(t.ts_ns);
     }
-    case ipc::frame_type::end_of_input:
+    case ipc::frame_type::end_of_input: {
+      // The input ends when every capture lcore feeding this shard says so.
+      h_.inputs_ended |= 1u << input;
+      const std::uint32_t all = h_.inputs >= 32 ? ~0u : (1u << std::max<std::uint32_t>(h_.inputs, 1)) - 1;
+      if ((h_.inputs_ended & all) != all) {
+        return true;
+      }
       if (h_.end_of_input == 0) {
         h_.end_of_input = 1;
       }
       return end_of_input();
+    }
     default:
       return true;
   }

@@ -68,8 +68,9 @@ class shard {
   // false if stopped while emitting.
   bool recover();
 
-  // Handles one frame from capture. Returns false if stopped while emitting.
-  bool on_frame(const ipc::frame_view& f);
+  // Handles one frame from capture lcore `input`'s ring. Returns false if
+  // stopped while emitting.
+  bool on_frame(const ipc::frame_view& f, unsigned input = 0);
 
   bool finished() const noexcept { return h_.end_of_reports_sent != 0; }
   const state_header& header() const noexcept { return h_; }

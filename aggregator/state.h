@@ -22,7 +22,7 @@
 namespace tapsense::aggregator {
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 2;
+inline constexpr std::uint32_t state_version = 3;
 
 using config::address_class;
 
@@ -187,7 +187,10 @@ struct alignas(64) state_header {
   std::uint32_t gateway_size;
   std::uint32_t name_size;
 
-  std::atomic<std::uint64_t> applied_seq;  // last packet ordinal applied
+  // Per capture lcore (input ring): last packet ordinal applied.
+  std::atomic<std::uint64_t> applied_seq[32];
+  std::uint32_t inputs;                    // capture lcores feeding this shard
+  std::uint32_t inputs_ended;              // bit per input that delivered end_of_input
   std::uint64_t clock_ns;                  // packet time: max seen
   std::uint64_t flow_interval_start;       // start of the open flow interval (0: none yet)
   std::uint64_t next_sighting_ns;          // next new-asset report

@@ -9,6 +9,26 @@ namespace tapsense::capture {
 
 using ipc::frame_type;
 
+namespace {
+// 64-bit hash of up to the first 256 bytes and the length: copies are
+// identical, so the first bytes tell them apart from different packets.
+std::uint64_t dedup_hash(net::bytes b, std::uint32_t len) noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+  const std::size_t n = std::min<std::size_t>(b.size(), 256);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, b.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+  }
+  std::uint64_t w = 0;
+  std::memcpy(&w, b.data() + i, n - i);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 29);
+}
+}  // namespace
+
 dispatcher::dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggregator_rings,
                        std::vector<ipc::ring*> fingerprinter_rings,
                        std::function<bool()> keep_waiting)
@@ -20,7 +40,8 @@ dispatcher::dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggr
       worker_written_(fp_rings_.size(), 0),
       keep_waiting_(std::move(keep_waiting)),
       flow_table_(flow_slots, flow_slot{0, 0}),
-      mac_table_(mac_slots, 0) {
+      mac_table_(mac_slots, 0),
+      dedup_table_(opt.dedup ? dedup_slots : 0, dedup_slot{0, 0}) {
   agg_.reserve(agg_rings_.size());
   for (auto* r : agg_rings_) {
     agg_.emplace_back(*r);
@@ -54,6 +75,28 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
   rec.seq = ordinal;
   counters_.packets.fetch_add(1, std::memory_order_relaxed);
   counters_.wire_bytes.fetch_add(rec.wire_len, std::memory_order_relaxed);
+  if (port < filters_.size() && filters_[port].erspan_only) {
+    const auto t = static_cast<net::tunnel_type>(rec.tunnel);
+    const bool tunnel = t == net::tunnel_type::gre || t == net::tunnel_type::gre_teb ||
+                        t == net::tunnel_type::erspan1 || t == net::tunnel_type::erspan2 ||
+                        t == net::tunnel_type::erspan3;
+    const auto& addrs = filters_[port].addresses;
+    if (!tunnel || std::find(addrs.begin(), addrs.end(), rec.tunnel_dst) == addrs.end()) {
+      counters_.not_for_erspan.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  if (!dedup_table_.empty() && ok && off.l3 < off.end) {
+    // The two copies a SPAN session of both directions delivers are the same
+    // bytes from the (inner) IP header on, a few microseconds apart.
+    const std::uint64_t h = dedup_hash(frame.subspan(off.l3, off.end - off.l3), rec.wire_len);
+    auto& slot = dedup_table_[h & (dedup_slots - 1)];
+    if (slot.hash == h && ts_ns >= slot.ts && ts_ns - slot.ts <= opt_.dedup_window_ns) {
+      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    slot = {h, ts_ns};
+  }
   if (!ok) {
     counters_.decode_failures.fetch_add(1, std::memory_order_relaxed);
   }

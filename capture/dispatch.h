@@ -21,6 +21,16 @@ struct dispatch_options {
   bool lossless = false;           // offline input: wait for ring space instead of dropping
   bool payload_to_aggregator = true;  // first payload packets go to the aggregator with their
                                       // payload (application classification)
+  bool dedup = true;               // drop identical copies seen within dedup_window_ns
+  std::uint64_t dedup_window_ns = 1'000'000;
+};
+
+// ERSPAN mode of a sniffing interface: only GRE/ERSPAN sent to one of the
+// addresses assigned to the interface is accepted; everything else it sees is
+// dropped (and counted). Default mode accepts everything.
+struct port_filter {
+  bool erspan_only = false;
+  std::vector<net::ip_address> addresses;
 };
 
 // Single writer (the RX loop); read by the heartbeat through relaxed loads.
@@ -33,6 +43,8 @@ struct alignas(64) dispatch_counters {
   std::atomic<std::uint64_t> record_drops{0};      // aggregator ring full (live input only)
   std::atomic<std::uint64_t> snapshot_drops{0};    // fingerprinter ring full
   std::atomic<std::uint64_t> snapshot_truncated{0};  // snapshot cut at snaplen
+  std::atomic<std::uint64_t> duplicates{0};        // identical copies dropped
+  std::atomic<std::uint64_t> not_for_erspan{0};    // ERSPAN-mode port: not a tunnel to our address
 };
 
 class dispatcher {
@@ -42,6 +54,9 @@ class dispatcher {
   // keep the process alive (heartbeats) and return false to give up.
   dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggregator_rings,
              std::vector<ipc::ring*> fingerprinter_rings, std::function<bool()> keep_waiting);
+
+  // Filters per input port index (ERSPAN mode); ports without one accept all.
+  void set_port_filters(std::vector<port_filter> f) { filters_ = std::move(f); }
 
   // Handles one captured frame. `wire_len` is the original length when known
   // (0: captured length); `ordinal` is the packet's 1-based sequence number
@@ -98,6 +113,14 @@ class dispatcher {
   // Source MACs seen: direct-mapped; an evicted MAC is snapshotted again.
   static constexpr std::size_t mac_slots = 1u << 14;
   std::vector<std::uint64_t> mac_table_;
+  // Recent packets for duplicate suppression: direct-mapped (hash, time).
+  struct dedup_slot {
+    std::uint64_t hash;
+    std::uint64_t ts;
+  };
+  static constexpr std::size_t dedup_slots = 1u << 16;
+  std::vector<dedup_slot> dedup_table_;
+  std::vector<port_filter> filters_;
 };
 
 }  // namespace tapsense::capture

@@ -3,8 +3,15 @@
 // decodes each frame, writes packet records to the aggregator shards and
 // payload snapshots to the fingerprinter workers, and signals the end of an
 // offline input downstream.
+//
+// RX runs on `capture.lcores` lcores. Each has its own rings to every
+// consumer (one producer per ring), its own dispatcher and counters, and a
+// share of the (port, queue) pairs; with several queues per NIC a symmetric
+// RSS key keeps both directions of a flow on one queue. Files are read by
+// lcore 0, in order, losslessly.
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
@@ -12,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "capture/dispatch.h"
@@ -19,6 +27,7 @@
 #include "capture/state.h"
 #include "common/ipc/names.h"
 #include "common/ipc/segment.h"
+#include "common/net/cidr.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
@@ -31,10 +40,6 @@ namespace {
 
 constexpr unsigned burst = 64;
 constexpr std::size_t linear_buf = 16384;  // enough for every header and a snapshot
-
-struct file_input {
-  ts::pcapfile::scan_result scan;
-};
 
 // Packet time of an mbuf: the PMD's RX timestamp (microseconds from net_pcap
 // in DPDK 22.11) or, for PMDs without one, the wall clock at the burst.
@@ -66,6 +71,75 @@ struct eal_guard {
   }
 };
 
+struct queue_ref {
+  std::uint16_t input;  // index among the configured inputs (record port_id)
+  std::uint16_t port;   // DPDK port
+  std::uint16_t queue;
+};
+
+// One RX lcore and everything it owns.
+struct rx_lcore {
+  unsigned index = 0;
+  std::vector<queue_ref> queues;
+  std::vector<ts::ipc::ring> agg_rings;
+  std::vector<ts::ipc::ring> fp_rings;
+  std::unique_ptr<dispatcher> disp;
+  std::uint64_t ordinal = 0;
+  std::uint64_t last_rx_ns = 0;
+  std::uint64_t last_idle_tick = 0;
+  alignas(64) std::uint8_t linear[linear_buf];
+};
+
+struct live_shared {
+  std::atomic<bool> stop{false};
+  capture_state* state = nullptr;
+  rx_timestamp tsfield;
+};
+
+// One pass over an lcore's queues; returns whether anything arrived.
+bool poll_once(rx_lcore& lc, live_shared& sh) {
+  rte_mbuf* bufs[burst];
+  const std::uint64_t now = ts::util::now_ns();
+  bool any = false;
+  for (const auto& q : lc.queues) {
+    const std::uint16_t n = rte_eth_rx_burst(q.port, q.queue, bufs, burst);
+    if (n == 0) {
+      continue;
+    }
+    any = true;
+    for (std::uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = bufs[i];
+      lc.disp->on_packet(packet_bytes(m, lc.linear), m->pkt_len, packet_time(m, sh.tsfield, now), q.input,
+                         ++lc.ordinal);
+    }
+    rte_pktmbuf_free_bulk(bufs, n);
+  }
+  if (any) {
+    lc.disp->publish();
+    sh.state->published_ordinal[lc.index].store(lc.ordinal, std::memory_order_release);
+    lc.last_rx_ns = now;
+  } else if (now - lc.last_rx_ns > 1'000'000'000ULL && now - lc.last_idle_tick > 1'000'000'000ULL) {
+    // Quiet link: packet time is wall time, so keep intervals closing.
+    lc.disp->tick(now);
+    lc.last_idle_tick = now;
+  }
+  return any;
+}
+
+// Worker lcores (live inputs only): RX until told to stop, then end of input.
+int worker_main(void* arg) {
+  auto* pair = static_cast<std::pair<rx_lcore*, live_shared*>*>(arg);
+  auto& lc = *pair->first;
+  auto& sh = *pair->second;
+  while (!sh.stop.load(std::memory_order_relaxed)) {
+    if (!poll_once(lc, sh)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+  lc.disp->end_of_input(lc.disp->last_ts_ns());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,70 +153,79 @@ int main(int argc, char** argv) {
 
   // --- inputs ---------------------------------------------------------
   std::vector<input> inputs;
-  std::vector<file_input> files;
+  std::vector<ts::pcapfile::scan_result> scans;
   std::uint64_t total_packets = 0;
   for (const auto& path : cfg.capture.pcap) {
     auto scan = ts::pcapfile::scan(path);
-    if (scan.error != ts::pcapfile::scan_error::none &&
-        scan.error != ts::pcapfile::scan_error::truncated) {
+    if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
       return ctx.fatal(ts::exit_code::input, scan.message);
     }
     if (scan.error == ts::pcapfile::scan_error::truncated) {
       log->warn("{}", scan.message);
     }
-    inputs.push_back({input_kind::file, path, "", 0, scan.packets});
+    inputs.push_back({input_kind::file, path, "", 0, scan.packets, 1, false});
     total_packets += scan.packets;
-    files.push_back({std::move(scan)});
+    scans.push_back(std::move(scan));
   }
+  std::vector<port_filter> filters(inputs.size());
   for (const auto& i : cfg.capture.interfaces) {
-    const auto kind = i.driver == "pci" ? input_kind::pci
-                      : i.driver == "pcap" ? input_kind::file
-                                           : input_kind::af_packet;
-    if (kind == input_kind::file) {
+    const auto kind = i.driver == "pci" ? input_kind::pci : input_kind::af_packet;
+    if (i.driver == "pcap") {
       return ctx.fatal(ts::exit_code::config, "interface driver pcap: list capture files under capture.pcap");
     }
-    inputs.push_back({kind, i.name, "", 0, 0});
+    inputs.push_back({kind, i.name, "", 0, 0, i.rx_queues, false});
+    port_filter f;
+    if (i.mode == "erspan") {
+      f.erspan_only = true;
+      if (auto r = ts::net::ip_range::parse(i.erspan_address)) {
+        f.addresses.push_back(r->first);
+      }
+    }
+    filters.push_back(std::move(f));
   }
   if (inputs.empty()) {
     return ctx.fatal(ts::exit_code::config, "nothing to capture: set capture.pcap or [[capture.interface]]");
   }
-  const bool offline = !files.empty() && files.size() == inputs.size();
+  const bool offline = !scans.empty() && scans.size() == inputs.size();
+  // The supervisor resolved capture.lcores (1 for files: they are read in order).
+  const unsigned lcores = std::clamp(cfg.capture.lcores, 1u, max_lcores);
 
   // --- shared memory ---------------------------------------------------
-  std::vector<ts::ipc::ring> agg_rings;
-  std::vector<ts::ipc::ring> fp_rings;
+  std::vector<std::unique_ptr<rx_lcore>> lcs;
+  for (unsigned l = 0; l < lcores; ++l) {
+    lcs.push_back(std::make_unique<rx_lcore>());
+    lcs.back()->index = l;
+  }
   ts::ipc::segment state_seg;
-  capture_state* state = nullptr;
+  live_shared shared;
   if (!rx_and_drop) {
     try {
-      for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
-        agg_rings.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_aggregator(ctx.instance(), k)));
-      }
-      for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
-        fp_rings.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), j)));
+      for (unsigned l = 0; l < lcores; ++l) {
+        auto& lc = *lcs[l];
+        for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
+          lc.agg_rings.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_aggregator(ctx.instance(), l, k)));
+        }
+        for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
+          lc.fp_rings.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), l, j)));
+        }
       }
       state_seg = ts::ipc::segment::open(ts::ipc::names::capture_state(ctx.instance()));
-      state = static_cast<capture_state*>(state_seg.data());
+      shared.state = static_cast<capture_state*>(state_seg.data());
     } catch (const ts::ipc::segment_error& e) {
       return ctx.fatal(ts::exit_code::software, e.what());
     }
-    if (state->magic != state_magic) {
+    if (shared.state->magic != state_magic) {
       return ctx.fatal(ts::exit_code::software, "capture state segment is not initialised");
     }
-    if (state->end_of_input_sent.load() != 0) {
+    if (shared.state->end_of_input_sent.load() != 0) {
       log->info("end of input already delivered; nothing left to do");
       ctx.done("end_of_input", "already sent");
       return ts::exit_code::ok;
     }
   }
-  const std::uint64_t resume = state ? state->published_ordinal.load() : 0;
-  if (resume != 0) {
-    state->restarts.fetch_add(1);
-    log->warn("restarted: resuming after packet {}", resume);
-  }
 
   // --- EAL and ports ----------------------------------------------------
-  auto eal_args = eal_arguments(cfg, inputs, "tapsense-" + ctx.instance());
+  auto eal_args = eal_arguments(cfg, inputs, "tapsense-" + ctx.instance(), lcores);
   std::vector<char*> eal_argv;
   for (auto& s : eal_args) {
     eal_argv.push_back(s.data());
@@ -162,46 +245,106 @@ int main(int argc, char** argv) {
                      std::string("cannot create mbuf pool: ") + rte_strerror(rte_errno));
   }
   if (auto err = start_ports(inputs, pool, 1024); !err.empty()) {
-    return ctx.fatal(inputs.front().kind == input_kind::file ? ts::exit_code::input
-                                                             : ts::exit_code::unavailable,
-                     err);
+    return ctx.fatal(offline ? ts::exit_code::input : ts::exit_code::unavailable, err);
   }
-  const rx_timestamp tsfield = lookup_rx_timestamp();
+  shared.tsfield = lookup_rx_timestamp();
+  for (const auto& in : inputs) {
+    if (in.kind != input_kind::file) {
+      log->info("sniffing {} ({}): {} RX queue(s){}", in.name, in.devname, in.rx_queues,
+                in.rss ? ", symmetric RSS" : "");
+    }
+  }
 
-  std::vector<ts::ipc::ring*> agg_ptrs;
-  std::vector<ts::ipc::ring*> fp_ptrs;
-  for (auto& r : agg_rings) agg_ptrs.push_back(&r);
-  for (auto& r : fp_rings) fp_ptrs.push_back(&r);
+  // Spread (port, queue) pairs over the lcores.
+  {
+    unsigned next = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      for (unsigned q = 0; q < inputs[i].rx_queues; ++q) {
+        lcs[next % lcores]->queues.push_back(
+            {static_cast<std::uint16_t>(i), inputs[i].port, static_cast<std::uint16_t>(q)});
+        ++next;
+      }
+    }
+  }
   dispatch_options dopt;
   dopt.snaplen = cfg.capture.snaplen;
   dopt.payload_packets = cfg.capture.payload_packets;
   dopt.lossless = offline;
   dopt.payload_to_aggregator = cfg.aggregator.applications;
-  std::uint64_t ordinal = 0;
-  std::uint64_t total_for_progress = total_packets;
+  dopt.dedup = cfg.capture.dedup;
+  dopt.dedup_window_ns = std::uint64_t{cfg.capture.dedup_window_us} * 1000;
   std::function<ts::control::counter_list()> counters_fn;
-  dispatcher disp(dopt, agg_ptrs, fp_ptrs, [&] {
-    // Waiting for a consumer: stay visible to the supervisor meanwhile.
-    ctx.service(counters_fn, {ordinal, total_for_progress});
-    return !ctx.stopping();
-  });
+  std::uint64_t progress = 0;
+  for (auto& lcp : lcs) {
+    auto& lc = *lcp;
+    std::vector<ts::ipc::ring*> agg_ptrs;
+    std::vector<ts::ipc::ring*> fp_ptrs;
+    for (auto& r : lc.agg_rings) agg_ptrs.push_back(&r);
+    for (auto& r : lc.fp_rings) fp_ptrs.push_back(&r);
+    std::function<bool()> keep;
+    if (lc.index == 0) {
+      // Lcore 0 owns the control channel: while it waits for a consumer it
+      // stays visible to the supervisor.
+      keep = [&] {
+        ctx.service(counters_fn, {progress, total_packets});
+        return !ctx.stopping() || !offline;
+      };
+    } else {
+      keep = [] { return true; };
+    }
+    lc.disp = std::make_unique<dispatcher>(dopt, agg_ptrs, fp_ptrs, keep);
+    lc.disp->set_port_filters(filters);
+    if (shared.state != nullptr) {
+      lc.ordinal = shared.state->published_ordinal[lc.index].load();
+    }
+  }
+  const std::uint64_t resume = lcs[0]->ordinal;
+  if (resume != 0 && offline) {
+    shared.state->restarts.fetch_add(1);
+    log->warn("restarted: resuming after packet {}", resume);
+  }
 
   std::uint64_t lost_in_pmd = 0;
   auto counters = [&] {
     ts::control::counter_list c;
-    const auto& dc = disp.counters();
-    c.emplace_back("rx.packets", dc.packets.load(std::memory_order_relaxed));
-    c.emplace_back("rx.wire_bytes", dc.wire_bytes.load(std::memory_order_relaxed));
-    c.emplace_back("rx.decode_failures", dc.decode_failures.load(std::memory_order_relaxed));
-    c.emplace_back("rx.non_ip", dc.non_ip.load(std::memory_order_relaxed));
-    c.emplace_back("snapshots", dc.snapshots.load(std::memory_order_relaxed));
-    c.emplace_back("snapshots.truncated", dc.snapshot_truncated.load(std::memory_order_relaxed));
-    c.emplace_back("drops.record_ring_full", dc.record_drops.load(std::memory_order_relaxed));
-    c.emplace_back("drops.snapshot_ring_full", dc.snapshot_drops.load(std::memory_order_relaxed));
+    std::uint64_t tot[10] = {};
+    std::vector<std::uint64_t> anomalies(ts::net::anomaly_count, 0);
+    for (const auto& lcp : lcs) {
+      const auto& dc = lcp->disp->counters();
+      const std::uint64_t v[10] = {dc.packets.load(std::memory_order_relaxed),
+                                   dc.wire_bytes.load(std::memory_order_relaxed),
+                                   dc.decode_failures.load(std::memory_order_relaxed),
+                                   dc.non_ip.load(std::memory_order_relaxed),
+                                   dc.snapshots.load(std::memory_order_relaxed),
+                                   dc.snapshot_truncated.load(std::memory_order_relaxed),
+                                   dc.record_drops.load(std::memory_order_relaxed),
+                                   dc.snapshot_drops.load(std::memory_order_relaxed),
+                                   dc.duplicates.load(std::memory_order_relaxed),
+                                   dc.not_for_erspan.load(std::memory_order_relaxed)};
+      for (int i = 0; i < 10; ++i) tot[i] += v[i];
+      if (lcs.size() > 1) {
+        const auto p = "lcore." + std::to_string(lcp->index) + ".";
+        c.emplace_back(p + "rx.packets", v[0]);
+        c.emplace_back(p + "duplicates", v[8]);
+        c.emplace_back(p + "drops.record_ring_full", v[6]);
+        c.emplace_back(p + "drops.snapshot_ring_full", v[7]);
+      }
+      for (std::size_t a = 0; a < ts::net::anomaly_count; ++a) anomalies[a] += lcp->disp->anomalies().n[a];
+    }
+    c.emplace_back("rx.packets", tot[0]);
+    c.emplace_back("rx.wire_bytes", tot[1]);
+    c.emplace_back("rx.decode_failures", tot[2]);
+    c.emplace_back("rx.non_ip", tot[3]);
+    c.emplace_back("snapshots", tot[4]);
+    c.emplace_back("snapshots.truncated", tot[5]);
+    c.emplace_back("drops.record_ring_full", tot[6]);
+    c.emplace_back("drops.snapshot_ring_full", tot[7]);
+    c.emplace_back("duplicates", tot[8]);
+    c.emplace_back("drops.not_for_erspan_address", tot[9]);
     c.emplace_back("drops.pmd", lost_in_pmd);
     for (std::size_t a = 0; a < ts::net::anomaly_count; ++a) {
-      if (const auto v = disp.anomalies().n[a]; v != 0) {
-        c.emplace_back(std::string("anomaly.") + ts::net::anomaly_name(static_cast<ts::net::anomaly>(a)), v);
+      if (anomalies[a] != 0) {
+        c.emplace_back(std::string("anomaly.") + ts::net::anomaly_name(static_cast<ts::net::anomaly>(a)), anomalies[a]);
       }
     }
     for (const auto& in : inputs) {
@@ -214,22 +357,38 @@ int main(int argc, char** argv) {
         c.emplace_back(p + "rx_nombuf", st.rx_nombuf);
       }
     }
-    for (std::size_t k = 0; k < agg_rings.size(); ++k) {
-      c.emplace_back("shard." + std::to_string(k) + ".packets", disp.packets_to_shard(k));
+    if (!lcs.empty()) {
+      for (std::size_t k = 0; k < lcs[0]->agg_rings.size(); ++k) {
+        std::uint64_t n = 0;
+        for (const auto& lcp : lcs) n += lcp->disp->packets_to_shard(k);
+        c.emplace_back("shard." + std::to_string(k) + ".packets", n);
+      }
+      for (const auto& lcp : lcs) {
+        for (const auto& r : lcp->agg_rings) {
+          c.emplace_back("ring" + r.name().substr(r.name().rfind(".cap-")) + ".drops",
+                         r.header().producer.drops.load(std::memory_order_relaxed));
+        }
+        for (const auto& r : lcp->fp_rings) {
+          c.emplace_back("ring" + r.name().substr(r.name().rfind(".cap-")) + ".drops",
+                         r.header().producer.drops.load(std::memory_order_relaxed));
+        }
+      }
     }
     return c;
   };
   counters_fn = counters;
 
-  rte_mbuf* bufs[burst];
-  alignas(64) static std::uint8_t linear[linear_buf];
   const auto start_ns = ts::util::mono_ns();
   std::uint64_t wire_bytes = 0;
 
   if (offline) {
+    // --- files: lcore 0, in order, losslessly ------------------------------
+    auto& lc = *lcs[0];
+    rte_mbuf* bufs[burst];
+    std::uint64_t ordinal = 0;
     for (std::size_t f = 0; f < inputs.size() && !ctx.stopping(); ++f) {
       const auto& in = inputs[f];
-      const auto& fixes = files[f].scan.fixes;
+      const auto& fixes = scans[f].fixes;
       std::size_t fix = 0;
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
@@ -274,16 +433,18 @@ int main(int argc, char** argv) {
           if (fix < fixes.size() && fixes[fix].index == file_index && fixes[fix].caplen == m->pkt_len) {
             wire = fixes[fix].orig_len;
           }
-          disp.on_packet(packet_bytes(m, linear), wire, packet_time(m, tsfield, 0), in.port, ordinal);
+          lc.disp->on_packet(packet_bytes(m, lc.linear), wire, packet_time(m, shared.tsfield, 0),
+                             static_cast<std::uint16_t>(f), ordinal);
         }
         rte_pktmbuf_free_bulk(bufs, n);
+        progress = ordinal;
         if (!rx_and_drop) {
-          disp.publish();
-          state->published_ordinal.store(ordinal, std::memory_order_release);
+          lc.disp->publish();
+          shared.state->published_ordinal[0].store(ordinal, std::memory_order_release);
           ctx.service(counters, {ordinal, total_packets});
           if (cfg.capture.offline_rate != 0) {
             // Replay no faster than offline_rate packets/s.
-            const auto due = start_ns + ordinal * 1'000'000'000ULL / cfg.capture.offline_rate;
+            const auto due = start_ns + (ordinal - resume) * 1'000'000'000ULL / cfg.capture.offline_rate;
             const auto now = ts::util::mono_ns();
             if (due > now) {
               std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
@@ -296,62 +457,58 @@ int main(int argc, char** argv) {
       const double secs = static_cast<double>(ts::util::mono_ns() - start_ns) / 1e9;
       std::printf("rx-and-drop: %lu packets, %lu bytes in %.3f s: %.0f packets/s, %.3f Gbit/s\n",
                   static_cast<unsigned long>(ordinal), static_cast<unsigned long>(wire_bytes), secs,
-                  static_cast<double>(ordinal) / secs,
-                  static_cast<double>(wire_bytes) * 8 / secs / 1e9);
+                  static_cast<double>(ordinal) / secs, static_cast<double>(wire_bytes) * 8 / secs / 1e9);
       return ts::exit_code::ok;
     }
     if (ctx.stopping()) {
       log->info("stopped before the end of the input");
     }
-    if (!disp.end_of_input(disp.last_ts_ns())) {
+    // End of input on every ring of every lcore index the consumers read.
+    if (!lc.disp->end_of_input(lc.disp->last_ts_ns())) {
       return ts::exit_code::ok;  // stopped while waiting for room
     }
-    state->end_of_input_sent.store(1);
+    shared.state->end_of_input_sent.store(1);
     ctx.heartbeat_now(counters(), {ordinal, total_packets});
     ctx.done("end_of_input", std::to_string(ordinal) + " packets");
-    log->info("end of input after {} packets", ordinal);
+    log->info("end of input after {} packets; {} duplicate copies dropped",
+              ordinal, lc.disp->counters().duplicates.load());
     return ts::exit_code::ok;
   }
 
-  // --- live -------------------------------------------------------------
-  std::uint64_t last_rx_ns = ts::util::now_ns();
-  std::uint64_t last_idle_tick = 0;
-  ordinal = resume;
+  // --- live ---------------------------------------------------------------
+  std::vector<std::pair<rx_lcore*, live_shared*>> args;
+  args.reserve(lcs.size());
+  for (auto& lcp : lcs) args.emplace_back(lcp.get(), &shared);
+  {
+    unsigned l = 1;
+    unsigned id;
+    RTE_LCORE_FOREACH_WORKER(id) {
+      if (l < lcs.size()) {
+        rte_eal_remote_launch(worker_main, &args[l], id);
+        ++l;
+      }
+    }
+  }
+  auto& lc0 = *lcs[0];
   while (!ctx.stopping()) {
-    const std::uint64_t now = ts::util::now_ns();
-    bool any = false;
-    for (const auto& in : inputs) {
-      const std::uint16_t n = rte_eth_rx_burst(in.port, 0, bufs, burst);
-      if (n == 0) {
-        continue;
-      }
-      any = true;
-      for (std::uint16_t i = 0; i < n; ++i) {
-        rte_mbuf* m = bufs[i];
-        disp.on_packet(packet_bytes(m, linear), m->pkt_len, packet_time(m, tsfield, now), in.port, ++ordinal);
-      }
-      rte_pktmbuf_free_bulk(bufs, n);
-    }
-    if (any) {
-      disp.publish();
-      state->published_ordinal.store(ordinal, std::memory_order_release);
-      last_rx_ns = now;
-    } else if (now - last_rx_ns > 1'000'000'000ULL && now - last_idle_tick > 1'000'000'000ULL) {
-      // Quiet link: packet time is wall time, so keep intervals closing.
-      disp.tick(now);
-      last_idle_tick = now;
-    }
-    ctx.service(counters, {ordinal, 0});
-    if (!any) {
+    if (!poll_once(lc0, shared)) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
+    std::uint64_t done = 0;
+    for (const auto& lcp : lcs) done += lcp->disp->counters().packets.load(std::memory_order_relaxed);
+    progress = done;
+    ctx.service(counters, {done, 0});
   }
-  // Stop: hand over what we have and tell the consumers nothing more comes.
+  // Stop: every lcore hands over what it has and tells its consumers that
+  // nothing more comes.
+  shared.stop.store(true);
   ctx.stop_flag().store(false);
-  if (disp.end_of_input(disp.last_ts_ns())) {
-    state->end_of_input_sent.store(1);
+  const bool ended = lc0.disp->end_of_input(lc0.disp->last_ts_ns());
+  rte_eal_mp_wait_lcore();
+  if (ended) {
+    shared.state->end_of_input_sent.store(1);
   }
-  ctx.heartbeat_now(counters(), {ordinal, 0});
-  ctx.done("end_of_input", std::to_string(ordinal) + " packets");
+  ctx.heartbeat_now(counters(), {progress, 0});
+  ctx.done("end_of_input", std::to_string(progress) + " packets");
   return ts::exit_code::ok;
 }

@@ -56,11 +56,15 @@ std::string cpu_list() {
 }  // namespace
 
 std::vector<std::string> eal_arguments(const config::config& cfg, std::vector<input>& inputs,
-                                       const std::string& file_prefix) {
+                                       const std::string& file_prefix, unsigned lcores) {
   std::vector<std::string> a{"tapsense-capture"};
-  // One lcore, free to run on any CPU the sensor was given: on small machines
+  // RX lcores free to run on any CPU the sensor was given: on small machines
   // the kernel places the other stages better than a fixed pin would.
-  a.push_back("--lcores=0@(" + cpu_list() + ")");
+  std::string lc = "--lcores=";
+  for (unsigned l = 0; l < std::max(1u, lcores); ++l) {
+    lc += (l ? "," : "") + std::to_string(l) + "@(" + cpu_list() + ")";
+  }
+  a.push_back(lc);
   a.push_back("--file-prefix=" + file_prefix);
   a.push_back("--no-telemetry");
   a.push_back("--log-level=*:error");
@@ -85,8 +89,10 @@ std::vector<std::string> eal_arguments(const config::config& cfg, std::vector<in
       case input_kind::af_packet:
         in.devname = "net_af_packet" + std::to_string(vdev++);
         // The default of 512 frames overflows on a tcpreplay burst (NOTES.md).
-        a.push_back("--vdev=" + in.devname + ",iface=" + in.name +
-                    ",qpairs=1,blocksz=65536,framesz=2048,framecnt=32768");
+        // Several queues: the kernel's PACKET_FANOUT hash, which is
+        // symmetric (flow_keys are ordered), keeps both directions together.
+        a.push_back("--vdev=" + in.devname + ",iface=" + in.name + ",qpairs=" + std::to_string(in.rx_queues) +
+                    ",blocksz=65536,framesz=2048,framecnt=32768");
         break;
       case input_kind::pci:
         in.devname = in.name;
@@ -105,6 +111,15 @@ std::vector<std::string> eal_arguments(const config::config& cfg, std::vector<in
   return a;
 }
 
+namespace {
+// Symmetric Toeplitz key: 0x6d5a repeated gives the same hash for both
+// directions of a flow, so RSS queues keep flows whole.
+std::uint8_t symmetric_rss_key[40] = {
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a};
+}  // namespace
+
 std::string start_ports(std::vector<input>& inputs, rte_mempool* pool, unsigned rx_desc) {
   for (auto& in : inputs) {
     std::uint16_t port = 0;
@@ -117,7 +132,22 @@ std::string start_ports(std::vector<input>& inputs, rte_mempool* pool, unsigned 
     if (rte_eth_dev_info_get(port, &info) != 0) {
       return "cannot query port " + in.devname;
     }
-    if (int rc = rte_eth_dev_configure(port, 1, 1, &conf); rc != 0) {
+    if (in.rx_queues > info.max_rx_queues) {
+      in.rx_queues = std::max<unsigned>(1, info.max_rx_queues);
+    }
+    if (in.rx_queues > 1 && in.kind == input_kind::pci && info.flow_type_rss_offloads != 0) {
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_key = symmetric_rss_key;
+      conf.rx_adv_conf.rss_conf.rss_key_len = sizeof symmetric_rss_key;
+      conf.rx_adv_conf.rss_conf.rss_hf =
+          (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+      in.rss = true;
+    } else if (in.kind == input_kind::pci) {
+      in.rx_queues = 1;  // without RSS one queue keeps both directions together
+    }
+    const auto nq = static_cast<std::uint16_t>(in.rx_queues);
+    const std::uint16_t ntx = in.kind == input_kind::af_packet ? nq : 1;
+    if (int rc = rte_eth_dev_configure(port, nq, ntx, &conf); rc != 0) {
       return "cannot configure " + in.devname + ": " + rte_strerror(-rc);
     }
     std::uint16_t nb_rx = static_cast<std::uint16_t>(rx_desc);
@@ -125,11 +155,15 @@ std::string start_ports(std::vector<input>& inputs, rte_mempool* pool, unsigned 
     rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rx, &nb_tx);
     const int socket = rte_eth_dev_socket_id(port);
     const unsigned sock = socket < 0 ? 0 : static_cast<unsigned>(socket);
-    if (int rc = rte_eth_rx_queue_setup(port, 0, nb_rx, sock, nullptr, pool); rc != 0) {
-      return "cannot set up RX queue of " + in.devname + ": " + rte_strerror(-rc);
+    for (std::uint16_t q = 0; q < nq; ++q) {
+      if (int rc = rte_eth_rx_queue_setup(port, q, nb_rx, sock, nullptr, pool); rc != 0) {
+        return "cannot set up RX queue of " + in.devname + ": " + rte_strerror(-rc);
+      }
     }
-    if (int rc = rte_eth_tx_queue_setup(port, 0, nb_tx, sock, nullptr); rc != 0) {
-      return "cannot set up TX queue of " + in.devname + ": " + rte_strerror(-rc);
+    for (std::uint16_t q = 0; q < ntx; ++q) {
+      if (int rc = rte_eth_tx_queue_setup(port, q, nb_tx, sock, nullptr); rc != 0) {
+        return "cannot set up TX queue of " + in.devname + ": " + rte_strerror(-rc);
+      }
     }
     if (int rc = rte_eth_dev_start(port); rc != 0) {
       return "cannot start " + in.devname + ": " + rte_strerror(-rc);

@@ -20,13 +20,15 @@ struct input {
   std::string devname;    // DPDK device name ("net_pcap0", "0000:03:00.0")
   std::uint16_t port = 0;
   std::uint64_t packets = 0;  // files: records in the file (from the scan)
+  unsigned rx_queues = 1;
+  bool rss = false;           // several queues spread by a symmetric RSS hash
 };
 
 // Builds the EAL argument vector (argv[0] included). Files are referenced
 // through links in the run directory, so paths with commas or '=' cannot break
 // DPDK's devargs syntax.
 std::vector<std::string> eal_arguments(const config::config& cfg, std::vector<input>& inputs,
-                                       const std::string& file_prefix);
+                                       const std::string& file_prefix, unsigned lcores);
 
 // True when hugepages are set up and free (else EAL runs with --no-huge).
 bool hugepages_available();

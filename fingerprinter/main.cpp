@@ -1,6 +1,7 @@
 // tapsense-fingerprinter: one worker. Parses the payload snapshots capture
 // selected (discovery protocols, TCP SYNs, first payload packets of flows)
 // and sends what they say about each device to the uplink.
+#include <algorithm>
 #include <optional>
 
 #include "common/fp/oui.h"
@@ -21,10 +22,12 @@ int main(int argc, char** argv) {
   const auto& cfg = ctx.cfg();
   const auto j = static_cast<unsigned>(ctx.index());
 
-  std::optional<ts::ipc::ring> in;
+  std::vector<ts::ipc::ring> ins;  // one per capture lcore
   std::optional<ts::ipc::ring> out;
   try {
-    in.emplace(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), j)));
+    for (unsigned l = 0; l < std::max(1u, cfg.capture.lcores); ++l) {
+      ins.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), l, j)));
+    }
     out.emplace(ts::ipc::ring::open(ts::ipc::names::fingerprinter_to_uplink(ctx.instance(), j)));
   } catch (const ts::ipc::segment_error& e) {
     return ctx.fatal(ts::exit_code::software, e.what());
@@ -58,36 +61,40 @@ int main(int argc, char** argv) {
         {"p0f.matches", c.p0f_matches},     {"vendor_lookups", c.vendor_lookups},
         {"observations", em.emitted()},     {"observations.repeats", em.suppressed()},
         {"batches", em.batches()},
-        {"in.drops", in->header().producer.drops.load(std::memory_order_relaxed)},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)}};
   };
 
-  ts::ipc::ring_reader rd(*in);
+  std::vector<ts::ipc::ring_reader> readers;
+  for (auto& in : ins) readers.emplace_back(in);
+  std::vector<bool> ended(readers.size(), false);
   ts::ipc::backoff bo;
   bool finished = false;
   std::uint64_t last_flush = ts::util::mono_ns();
   while (!finished && !ctx.stopping()) {
     unsigned n = 0;
-    bool eoi = false;
-    while (n < 512) {
-      auto f = rd.next();
-      if (!f) break;
-      ++n;
-      if (f->type == ts::ipc::frame_type::snapshot && f->payload.size() >= sizeof(ts::net::snapshot_header)) {
-        ts::net::snapshot_header h;
-        std::memcpy(&h, f->payload.data(), sizeof h);
-        an.on_snapshot(h, f->payload.subspan(sizeof h));
-      } else if (f->type == ts::ipc::frame_type::end_of_input) {
-        eoi = true;
-        break;
+    for (std::size_t l = 0; l < readers.size(); ++l) {
+      if (ended[l]) continue;
+      for (unsigned i = 0; i < 512; ++i) {
+        auto f = readers[l].next();
+        if (!f) break;
+        ++n;
+        if (f->type == ts::ipc::frame_type::snapshot && f->payload.size() >= sizeof(ts::net::snapshot_header)) {
+          ts::net::snapshot_header h;
+          std::memcpy(&h, f->payload.data(), sizeof h);
+          an.on_snapshot(h, f->payload.subspan(sizeof h));
+        } else if (f->type == ts::ipc::frame_type::end_of_input) {
+          ended[l] = true;
+          break;
+        }
       }
     }
     const auto now = ts::util::mono_ns();
     // Observations leave before their snapshots are released: a crash in
     // between replays the snapshots, and repeats of a fact are harmless.
+    const bool eoi = std::all_of(ended.begin(), ended.end(), [](bool e) { return e; });
     if (eoi) {
       if (!em.end_of_reports()) break;
-      rd.release();
+      for (auto& rd : readers) rd.release();
       finished = true;
       break;
     }
@@ -96,7 +103,7 @@ int main(int argc, char** argv) {
       last_flush = now;
     }
     if (em.pending() == 0) {
-      rd.release();
+      for (auto& rd : readers) rd.release();
     }
     ctx.service(counters);
     if (n == 0) {

@@ -192,6 +192,15 @@ int main(int argc, char** argv) {
   const unsigned spare = cores > 1 ? cores - 1 : 1;
   if (cfg.aggregator.shards == 0) cfg.aggregator.shards = std::max(1u, (spare + 1) / 2);
   if (cfg.fingerprinter.workers == 0) cfg.fingerprinter.workers = std::max(1u, spare / 4);
+  if (!cfg.capture.pcap.empty()) {
+    cfg.capture.lcores = 1;  // files are read in order by one lcore
+  } else if (cfg.capture.lcores == 0) {
+    // One RX lcore per four cores, never more than the RX queues to poll.
+    unsigned queues = 0;
+    for (const auto& i : cfg.capture.interfaces) queues += i.rx_queues;
+    cfg.capture.lcores = std::clamp(cores / 4, 1u, std::max(1u, queues));
+  }
+  cfg.capture.lcores = std::min(cfg.capture.lcores, ts::capture::max_lcores);
   if (cfg.sensor.instance.empty()) {
     cfg.sensor.instance = offline ? "ts" + std::to_string(::getpid()) : cfg.sensor.name;
   }
@@ -214,8 +223,9 @@ int main(int argc, char** argv) {
   lo.file_level = cfg.sensor.log_level;
   ts::log::init(lo);
   auto log = ts::log::get("supervisor");
-  log->info("sensor {} instance {}: {} cores, {} aggregator shard(s), {} fingerprinter worker(s)",
-            cfg.sensor.name, cfg.sensor.instance, cores, cfg.aggregator.shards, cfg.fingerprinter.workers);
+  log->info("sensor {} instance {}: {} cores, {} RX lcore(s), {} aggregator shard(s), {} fingerprinter worker(s)",
+            cfg.sensor.name, cfg.sensor.instance, cores, cfg.capture.lcores, cfg.aggregator.shards,
+            cfg.fingerprinter.workers);
 
   const std::string effective = cfg.sensor.run_dir + "/effective.toml";
   {
@@ -236,8 +246,10 @@ int main(int argc, char** argv) {
   std::vector<ts::ipc::ring> rings;
   try {
     for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
-      rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_aggregator(inst, k),
-                                            mb(cfg.capture.packet_ring_mb), false));
+      for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
+        rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_aggregator(inst, l, k),
+                                              mb(cfg.capture.packet_ring_mb), false));
+      }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::aggregator_to_uplink(inst, k),
                                             mb(cfg.aggregator.report_ring_mb), true));
       ts::aggregator::state_header probe{};
@@ -250,13 +262,16 @@ int main(int argc, char** argv) {
                              a.name_table);
       h->version = ts::aggregator::state_version;
       h->shard = k;
+      h->inputs = cfg.capture.lcores;
       h->magic = ts::aggregator::state_magic;
       segments.push_back(seg.name());
       keep.push_back(std::move(seg));
     }
     for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
-      rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, j),
-                                            mb(cfg.capture.snapshot_ring_mb), false));
+      for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
+        rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, l, j),
+                                              mb(cfg.capture.snapshot_ring_mb), false));
+      }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::fingerprinter_to_uplink(inst, j),
                                             mb(cfg.fingerprinter.report_ring_mb), true));
     }

@@ -212,6 +212,7 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get("packet_ring_mb", c.capture.packet_ring_mb, 1, 4096);
     s.get("snapshot_ring_mb", c.capture.snapshot_ring_mb, 1, 4096);
     s.get("mbufs", c.capture.mbufs, 1023, 1u << 22);
+    s.get("lcores", c.capture.lcores, 0, 32);
     s.get("eal_args", c.capture.eal_args);
     s.get("offline_rate", c.capture.offline_rate, 0, 1ULL << 40);
     s.get("dedup", c.capture.dedup);
@@ -491,6 +492,7 @@ std::string to_toml(const config& c) {
                   {"packet_ring_mb", i64(c.capture.packet_ring_mb)},
                   {"snapshot_ring_mb", i64(c.capture.snapshot_ring_mb)},
                   {"mbufs", i64(c.capture.mbufs)},
+                  {"lcores", i64(c.capture.lcores)},
                   {"eal_args", strings(c.capture.eal_args)},
                   {"offline_rate", i64(c.capture.offline_rate)},
                   {"dedup", c.capture.dedup},

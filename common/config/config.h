@@ -54,6 +54,7 @@ struct capture_section {
   unsigned packet_ring_mb = 32;
   unsigned snapshot_ring_mb = 32;
   unsigned mbufs = 16383;
+  unsigned lcores = 0;                    // RX lcores; 0: sized from cores
   std::vector<std::string> eal_args;      // extra EAL arguments
   std::uint64_t offline_rate = 0;         // packets/s cap when reading files; 0: unthrottled
   bool dedup = true;                      // drop identical copies (SPAN both directions)

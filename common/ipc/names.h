@@ -17,11 +17,12 @@ inline std::string segment(std::string_view instance, std::string_view what) {
   s += what;
   return s;
 }
-inline std::string capture_to_aggregator(std::string_view instance, unsigned shard) {
-  return segment(instance, "cap-agg." + std::to_string(shard));
+// One ring per (capture lcore, consumer): every ring keeps a single producer.
+inline std::string capture_to_aggregator(std::string_view instance, unsigned lcore, unsigned shard) {
+  return segment(instance, "cap-agg." + std::to_string(lcore) + "." + std::to_string(shard));
 }
-inline std::string capture_to_fingerprinter(std::string_view instance, unsigned worker) {
-  return segment(instance, "cap-fp." + std::to_string(worker));
+inline std::string capture_to_fingerprinter(std::string_view instance, unsigned lcore, unsigned worker) {
+  return segment(instance, "cap-fp." + std::to_string(lcore) + "." + std::to_string(worker));
 }
 inline std::string aggregator_to_uplink(std::string_view instance, unsigned shard) {
   return segment(instance, "agg-up." + std::to_string(shard));

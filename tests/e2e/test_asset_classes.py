@@ -75,7 +75,7 @@ class Model:
 
 def check_common(what, model, pcap, out, assets, flows):
     # Bytes per pair, classes and names of every flow.
-    truth = model.expected_pairs(pcap)
+    truth = model.expected_pairs(t.dedup(pcap))
     ours = t.flow_pair_bytes(flows)
     diff = {k: (ours.get(k), v) for k, v in truth.items() if ours.get(k) != v}
     extra = {k: v for k, v in ours.items() if k not in truth}

@@ -50,7 +50,7 @@ def run():
     # Cadence.
     cfg = t.write_config(work, t.ALL_INTERNAL + '\n[aggregator]\nflow_interval = "1m"\n')
     _, flows, _ = t.run_sensor(pcap, os.path.join(work, "minutes"), config=cfg)
-    truth = minute_pairs(pcap)
+    truth = minute_pairs(t.dedup(pcap))
     ours = collections.Counter()
     seen = set()
     from datetime import datetime, timezone
@@ -82,7 +82,7 @@ def run():
                 "name_table = 256\n")
     small_out = os.path.join(work, "small")
     small_assets, small_flows, _ = t.run_sensor(pcap, small_out, config=cfg_small)
-    pairs_truth = t.tshark_ip_pair_bytes(pcap)
+    pairs_truth = t.tshark_ip_pair_bytes(t.dedup(pcap))
     for what, fl in (("default tables", big_flows), ("small tables", small_flows)):
         got = t.flow_pair_bytes(fl)
         diff = [(k, got.get(k), v) for k, v in pairs_truth.items() if got.get(k) != v]

@@ -118,6 +118,30 @@ def is_internal(ip, nets=DEFAULT_INTERNAL):
     return any(a.version == n.version and a in n for n in nets)
 
 
+_DEDUP = {}
+
+
+def dedup(pcap):
+    """The capture without the identical copies the sensor drops by default
+    (same bytes within 1 ms), as editcap -w removes them: the independent
+    reference for byte counts."""
+    if pcap not in _DEDUP:
+        need("editcap")
+        out = os.path.join(tmpdir("tapsense-dedup-"), "dedup.pcap")
+        subprocess.run(["editcap", "-w", "0.001", pcap, out], check=True, capture_output=True)
+        _DEDUP[pcap] = out
+    return _DEDUP[pcap]
+
+
+def editcap_duplicates(pcap):
+    need("editcap")
+    p = subprocess.run(["editcap", "-w", "0.001", pcap, os.path.join(tmpdir(), "d.pcap")],
+                       capture_output=True, text=True, check=True)
+    out = p.stdout + p.stderr  # editcap reports on stderr
+    m = re.search(r"(\d+) packets skipped", out)
+    return int(m.group(1)) if m else 0
+
+
 def tshark_ip_pair_bytes(pcap, side=lambda ip: ip):
     """Bytes (frame.len) per unordered pair of IP addresses, as tshark sees the
     outermost IP header; `side` maps an address to its reported name."""
