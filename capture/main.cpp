@@ -237,6 +237,8 @@ int main(int argc, char** argv) {
                      std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno));
   }
   eal.up = true;
+  log->info("EAL memory: {}", std::find(eal_args.begin(), eal_args.end(), "--no-huge") == eal_args.end()
+                                  ? "hugepages" : "no hugepages (--no-huge)");
   rte_mempool* pool = rte_pktmbuf_pool_create("tapsense_mbufs", cfg.capture.mbufs, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE,
                                               static_cast<int>(rte_socket_id()));

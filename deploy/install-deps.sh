@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git
   # libraries (DESIGN.md section 10); never libboost-dev (it pulls Boost 1.74)
-  dpdk-dev libdpdk-dev libpcap-dev
+  dpdk dpdk-dev libdpdk-dev libpcap-dev python3-pyelftools
   libboost1.81-dev
   libzmq3-dev cppzmq-dev
   capnproto libcapnp-dev
