@@ -13,7 +13,13 @@ case "${1:-1024}" in
   *[!0-9]*) echo "usage: hugepages.sh [MEGABYTES] | --clear | --show" >&2; exit 2 ;;
 esac
 mb=${1:-1024}
-dpdk-hugepages.py --pagesize 2M --setup "${mb}M"
+# Some systems (containers) have no /dev/hugepages to mount on.
+mkdir -p /dev/hugepages
+dpdk-hugepages.py --pagesize 2M --reserve "${mb}M"
+if ! grep -q " hugetlbfs " /proc/mounts; then
+  mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages || {
+    echo "hugepages: cannot mount hugetlbfs on /dev/hugepages" >&2; exit 1; }
+fi
 have=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo)
 if [ "$have" -lt $((mb / 2)) ]; then
   echo "hugepages: only $have 2 MB pages could be reserved (asked $((mb / 2))); memory is fragmented" >&2
