@@ -60,6 +60,7 @@ struct state {
   std::size_t outer_ip_end = 0;   // end of the first IP datagram (tells the real frame size)
   std::uint8_t layers = 0;        // encapsulation layers entered (tunnels and pseudowires)
   bool l2_here = false;           // the current encapsulation level has its own Ethernet header
+  bool l3_set = false;            // some L3/L4 fields were filled (by an outer header)
 
   void truncated(anomaly a) noexcept {
     an.add(a);
@@ -67,9 +68,18 @@ struct state {
   }
 };
 
+// The layers of the outermost packet are instantiated with Top = true: that
+// chain has no cycle, so it inlines into decode_frame and the common packet
+// (Ethernet, VLAN, IP, TCP/UDP) costs no calls. Tunnel payloads go through
+// the out-of-line tunnel decoders into the Top = false instantiation, which
+// may recurse (bounded by max_tunnel_depth).
+template <bool Top>
 void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t erspan_vlan) noexcept;
+template <bool Top>
 void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept;
+template <bool Top>
 void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept;
+template <bool Top>
 void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept;
 
 // Forgets the L3/L4 fields of an outer packet: the innermost header replaces them.
@@ -86,22 +96,30 @@ void clear_l3(packet_record& r) noexcept {
   r.flags &= static_cast<std::uint8_t>(~(pktflag::has_ports | pktflag::arp_request | pktflag::arp_reply));
 }
 
-// An IP header at `pos` was accepted: it becomes the record's L3.
-void accept_ip(state& s, std::size_t pos, l3_type t, const ip_address& src, const ip_address& dst,
-               std::uint8_t ttl) noexcept {
+// An IP header at `pos` was accepted: it becomes the record's L3. (With
+// Top, it is the first header of a frame that starts with Ethernet: the
+// record is still zeroed and nothing outside it was a fragment.)
+template <bool Top>
+[[gnu::always_inline]] inline void accept_ip(state& s, std::size_t pos, l3_type t, const ip_address& src,
+                                             const ip_address& dst, std::uint8_t ttl) noexcept {
   auto& r = s.rec;
-  clear_l3(r);
+  if (!Top && s.l3_set) {
+    clear_l3(r);  // an outer header's fields
+  }
+  s.l3_set = true;
   r.l3 = static_cast<std::uint8_t>(t);
   r.src_ip = src;
   r.dst_ip = dst;
   r.ttl = ttl;
-  if (!s.l2_here) {
+  if (!Top && !s.l2_here) {
     // Carried without Ethernet: the snapshot starts at the IP header.
     s.off.l2 = u16(pos);
     r.ethertype = t == l3_type::ipv4 ? ethertype_ipv4 : ethertype_ipv6;
   }
   s.off.l3 = s.off.l4 = s.off.payload = u16(pos);
-  s.frag.innermost = false;  // a fragmented header outside this one is no longer innermost
+  if (!Top) {
+    s.frag.innermost = false;  // a fragmented header outside this one is no longer innermost
+  }
 }
 
 void note_fragment(state& s, std::uint8_t family, const ip_address& src, const ip_address& dst,
@@ -150,16 +168,17 @@ bool enter(state& s, tunnel_type t, std::uint32_t id, std::size_t inner) noexcep
 
 // IPv4 or IPv6 by the version nibble (MPLS payloads, ERSPAN III IP frames).
 // False when the byte is absent or names neither.
+template <bool Top>
 bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (!fits(limit, pos, 1)) {
     return false;
   }
   switch (s.base[pos] >> 4) {
     case 4:
-      decode_ipv4(s, pos, limit);
+      decode_ipv4<Top>(s, pos, limit);
       return true;
     case 6:
-      decode_ipv6(s, pos, limit);
+      decode_ipv6<Top>(s, pos, limit);
       return true;
     default:
       return false;
@@ -167,7 +186,7 @@ bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept
 }
 
 // VXLAN (RFC 7348): flags(8) reserved(24) VNI(24) reserved(8), then Ethernet.
-void decode_vxlan(state& s, std::size_t pos, std::size_t limit) noexcept {
+[[gnu::noinline]] void decode_vxlan(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (!fits(limit, pos, 8)) {
     s.truncated(anomaly::truncated_vxlan);
     return;
@@ -178,13 +197,13 @@ void decode_vxlan(state& s, std::size_t pos, std::size_t limit) noexcept {
     return;
   }
   if (enter(s, tunnel_type::vxlan, load_be24(p + 4), pos + 8)) {
-    decode_ethernet(s, pos + 8, limit, 0);
+    decode_ethernet<false>(s, pos + 8, limit, 0);
   }
 }
 
 // GENEVE (RFC 8926): ver(2) optlen(6) O C rsvd(6) protocol(16) VNI(24) rsvd(8),
 // then optlen*4 bytes of options.
-void decode_geneve(state& s, std::size_t pos, std::size_t limit) noexcept {
+[[gnu::noinline]] void decode_geneve(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (!fits(limit, pos, 8)) {
     s.truncated(anomaly::truncated_geneve);
     return;
@@ -206,18 +225,18 @@ void decode_geneve(state& s, std::size_t pos, std::size_t limit) noexcept {
     return;
   }
   if (proto == ethertype_teb) {
-    decode_ethernet(s, inner, limit, 0);
+    decode_ethernet<false>(s, inner, limit, 0);
   } else if (proto == ethertype_ipv4) {
-    decode_ipv4(s, inner, limit);
+    decode_ipv4<false>(s, inner, limit);
   } else {
-    decode_ipv6(s, inner, limit);
+    decode_ipv6<false>(s, inner, limit);
   }
 }
 
 // ERSPAN type II (8 bytes) or III (12, plus 8 with the O bit), chosen by the
 // version nibble. Both keep the mirrored VLAN and the session id in their
 // first four bytes: ver(4) vlan(12) cos(3) en/bso(2) t(1) session(10).
-void decode_erspan(state& s, std::size_t pos, std::size_t limit) noexcept {
+[[gnu::noinline]] void decode_erspan(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (!fits(limit, pos, 4)) {
     s.truncated(anomaly::truncated_erspan);
     return;
@@ -260,14 +279,14 @@ void decode_erspan(state& s, std::size_t pos, std::size_t limit) noexcept {
     return;
   }
   if (frame_type == 0) {
-    decode_ethernet(s, inner, limit, vlan);
-  } else if (!decode_ip_by_version(s, inner, limit)) {
+    decode_ethernet<false>(s, inner, limit, vlan);
+  } else if (!decode_ip_by_version<false>(s, inner, limit)) {
     s.an.add(anomaly::unsupported_erspan);
   }
 }
 
 // GRE version 0 (RFC 2784 with RFC 2890 key and sequence number).
-void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
+[[gnu::noinline]] void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (!fits(limit, pos, 4)) {
     s.truncated(anomaly::truncated_gre);
     return;
@@ -294,17 +313,17 @@ void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
   switch (proto) {
     case ethertype_ipv4:
       if (enter(s, tunnel_type::gre, key_value, inner)) {
-        decode_ipv4(s, inner, limit);
+        decode_ipv4<false>(s, inner, limit);
       }
       return;
     case ethertype_ipv6:
       if (enter(s, tunnel_type::gre, key_value, inner)) {
-        decode_ipv6(s, inner, limit);
+        decode_ipv6<false>(s, inner, limit);
       }
       return;
     case ethertype_teb:
       if (enter(s, tunnel_type::gre_teb, key_value, inner)) {
-        decode_ethernet(s, inner, limit, 0);
+        decode_ethernet<false>(s, inner, limit, 0);
       }
       return;
     case ethertype_erspan:
@@ -312,7 +331,7 @@ void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
         decode_erspan(s, inner, limit);
       } else if (enter(s, tunnel_type::erspan1, key_value, inner)) {
         // Type I has no ERSPAN header and no sequence number: Ethernet follows.
-        decode_ethernet(s, inner, limit, 0);
+        decode_ethernet<false>(s, inner, limit, 0);
       }
       return;
     case ethertype_erspan3:
@@ -321,7 +340,7 @@ void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
     case ethertype_mpls:
     case ethertype_mpls_multicast:
       if (enter(s, tunnel_type::gre, key_value, inner)) {
-        decode_mpls(s, inner, limit);
+        decode_mpls<false>(s, inner, limit);
       }
       return;
     default:
@@ -331,8 +350,28 @@ void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
   }
 }
 
+// IPv4 or IPv6 (protocol 4 / 41) carried directly in IP.
+[[gnu::noinline]] void decode_ip_in_ip(state& s, std::size_t pos, std::size_t limit, bool v6) noexcept {
+  if (!enter(s, tunnel_type::ip_in_ip, 0, pos)) {
+    return;
+  }
+  if (v6) {
+    decode_ipv6<false>(s, pos, limit);
+  } else {
+    decode_ipv4<false>(s, pos, limit);
+  }
+}
+
+// An Ethernet pseudowire after its control word (counted as a layer, not a tunnel).
+[[gnu::noinline]] void decode_pseudowire(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (enter(s, tunnel_type::none, 0, pos)) {
+    decode_ethernet<false>(s, pos, limit, 0);
+  }
+}
+
 // `limit` is the end of the IP datagram within the capture; `ip_payload_len`
 // the L4 length by the IP header (may exceed what was captured).
+template <bool Top>
 void decode_l4(state& s, std::size_t pos, std::size_t limit, std::size_t ip_payload_len,
                std::uint8_t proto) noexcept {
   auto& rec = s.rec;
@@ -415,15 +454,11 @@ void decode_l4(state& s, std::size_t pos, std::size_t limit, std::size_t ip_payl
       return;
     case ipproto_ipip:
       rec.l4_payload = u16(ip_payload_len);
-      if (enter(s, tunnel_type::ip_in_ip, 0, pos)) {
-        decode_ipv4(s, pos, limit);
-      }
+      decode_ip_in_ip(s, pos, limit, false);
       return;
     case ipproto_ipv6:
       rec.l4_payload = u16(ip_payload_len);
-      if (enter(s, tunnel_type::ip_in_ip, 0, pos)) {
-        decode_ipv6(s, pos, limit);
-      }
+      decode_ip_in_ip(s, pos, limit, true);
       return;
     default:
       rec.l4_payload = u16(ip_payload_len);
@@ -431,6 +466,7 @@ void decode_l4(state& s, std::size_t pos, std::size_t limit, std::size_t ip_payl
   }
 }
 
+template <bool Top>
 void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept {
   auto& rec = s.rec;
   auto& off = s.off;
@@ -455,7 +491,7 @@ void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept {
   }
   const ip_address src = ip_address::from_v4(p + 12);
   const ip_address dst = ip_address::from_v4(p + 16);
-  accept_ip(s, pos, l3_type::ipv4, src, dst, p[8]);
+  accept_ip<Top>(s, pos, l3_type::ipv4, src, dst, p[8]);
   std::size_t total = load_be16(p + 2);
   if (total < ihl) {
     // TSO/LRO captures on the sending host can carry total length 0.
@@ -467,8 +503,8 @@ void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (inner < end) {
     rec.flags |= pktflag::truncated;
   }
-  if (s.outer_ip_end == 0) {
-    s.outer_ip_end = end;
+  if (Top || s.outer_ip_end == 0) {
+    s.outer_ip_end = end;  // the first IP header of the frame tells its size
   }
   s.end = inner;
   if (!fits(limit, pos, ihl)) {
@@ -491,7 +527,7 @@ void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept {
     rec.l4_payload = u16(total - ihl);
     return;
   }
-  decode_l4(s, pos + ihl, inner, total - ihl, proto);
+  decode_l4<Top>(s, pos + ihl, inner, total - ihl, proto);
 }
 
 bool is_ipv6_extension(std::uint8_t nh) noexcept {
@@ -499,6 +535,7 @@ bool is_ipv6_extension(std::uint8_t nh) noexcept {
          nh == 140;
 }
 
+template <bool Top>
 void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept {
   auto& rec = s.rec;
   auto& off = s.off;
@@ -517,7 +554,7 @@ void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept {
   }
   const ip_address src = ip_address::from_v6(p + 8);
   const ip_address dst = ip_address::from_v6(p + 24);
-  accept_ip(s, pos, l3_type::ipv6, src, dst, p[7]);
+  accept_ip<Top>(s, pos, l3_type::ipv6, src, dst, p[7]);
   std::size_t payload_len = load_be16(p + 4);
   if (payload_len == 0) {
     payload_len = limit - pos - 40;  // jumbogram or LRO capture
@@ -527,8 +564,8 @@ void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept {
   if (inner < end) {
     rec.flags |= pktflag::truncated;
   }
-  if (s.outer_ip_end == 0) {
-    s.outer_ip_end = end;
+  if (Top || s.outer_ip_end == 0) {
+    s.outer_ip_end = end;  // the first IP header of the frame tells its size
   }
   s.end = inner;
   off.l4 = off.payload = u16(pos + 40);
@@ -572,13 +609,14 @@ void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept {
     rec.ip_proto = nh;
     return;
   }
-  decode_l4(s, hpos, inner, end - hpos, nh);
+  decode_l4<Top>(s, hpos, inner, end - hpos, nh);
 }
 
 void decode_arp(state& s, std::size_t pos, std::size_t limit) noexcept {
   auto& rec = s.rec;
   // A frame whose EtherType says ARP is an ARP packet, whatever its state.
   clear_l3(rec);
+  s.l3_set = true;
   s.off.l3 = s.off.l4 = s.off.payload = u16(pos);
   rec.l3 = static_cast<std::uint8_t>(l3_type::arp);
   if (!fits(limit, pos, 8)) {
@@ -605,6 +643,7 @@ void decode_arp(state& s, std::size_t pos, std::size_t limit) noexcept {
 }
 
 // An MPLS label stack (RFC 3032), then what the bottom label carries.
+template <bool Top>
 void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept {
   for (std::uint8_t n = 0;; ++n) {
     if (n >= s.opt.max_mpls_labels) {
@@ -635,30 +674,29 @@ void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept {
       s.truncated(anomaly::truncated_mpls);
       return;
     }
-    if (enter(s, tunnel_type::none, 0, pos + 4)) {
-      decode_ethernet(s, pos + 4, limit, 0);
-    }
+    decode_pseudowire(s, pos + 4, limit);
     return;
   }
-  if (!decode_ip_by_version(s, pos, limit)) {
+  if (!decode_ip_by_version<Top>(s, pos, limit)) {
     s.an.add(anomaly::unsupported_mpls);
   }
 }
 
+template <bool Top>
 void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t limit) noexcept {
   switch (type) {
     case ethertype_ipv4:
-      decode_ipv4(s, pos, limit);
+      decode_ipv4<Top>(s, pos, limit);
       return;
     case ethertype_ipv6:
-      decode_ipv6(s, pos, limit);
+      decode_ipv6<Top>(s, pos, limit);
       return;
     case ethertype_arp:
       decode_arp(s, pos, limit);
       return;
     case ethertype_mpls:
     case ethertype_mpls_multicast:
-      decode_mpls(s, pos, limit);
+      decode_mpls<Top>(s, pos, limit);
       return;
     default:
       // A non-IP frame (LLDP, CDP, 802.3 LLC...): nothing of an outer IP
@@ -671,6 +709,7 @@ void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t
 
 // Ethernet II with its 802.1Q/802.1ad tags. `erspan_vlan` (non-zero) is the
 // VLAN an ERSPAN header reported for an untagged mirrored frame.
+template <bool Top>
 void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t erspan_vlan) noexcept {
   auto& rec = s.rec;
   auto& off = s.off;
@@ -684,8 +723,10 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
   s.end = limit;
   rec.dst_mac = mac_address::from_bytes(p);
   rec.src_mac = mac_address::from_bytes(p + 6);
-  rec.vlan[0] = rec.vlan[1] = 0;
-  rec.vlan_count = 0;
+  if (!Top) {
+    rec.vlan[0] = rec.vlan[1] = 0;
+    rec.vlan_count = 0;
+  }
   std::uint16_t type = load_be16(p + 12);
   std::size_t at = pos + ethernet_header;
   rec.ethertype = type;
@@ -712,13 +753,13 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
     rec.vlan[0] = erspan_vlan;
     rec.vlan_count = 1;
   }
-  decode_ethertype(s, type, at, limit);
+  decode_ethertype<Top>(s, type, at, limit);
 }
 
 }  // namespace
 
-bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
-                  fragment_info& frag, anomaly_counters& an, const decode_options& opt) noexcept {
+[[gnu::flatten]] bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
+                                   fragment_info& frag, anomaly_counters& an, const decode_options& opt) noexcept {
   rec = packet_record{};
   frag = fragment_info{};
   const std::size_t caplen = frame.size();
@@ -731,7 +772,7 @@ bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer
     return false;
   }
   state s{frame.data(), rec, off, frag, an, opt, caplen};
-  decode_ethernet(s, 0, caplen, 0);
+  decode_ethernet<true>(s, 0, caplen, 0);
   if (s.outer_ip_end > rec.wire_len) {
     // A capture cut short still tells the real frame size through the outer
     // IP length (the inner one may be a truncated mirror's).
