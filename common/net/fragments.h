@@ -45,7 +45,7 @@ struct fragment_tracker_counters {
 // (consumers must not look for an L4 header in such a packet); tcp_flags,
 // tcp_window, l4_payload, wire_len and times stay the packet's own.
 //
-// Memory: `entries` x 160 bytes (2.5 MiB by default), 4-way set associative;
+// Memory: `entries` x 144 bytes (2.25 MiB by default), 4-way set associative;
 // the oldest entry of a full set is replaced. A later fragment that arrives
 // before its first fragment stays unattributed (capture cannot wait).
 class fragment_tracker {
@@ -92,6 +92,7 @@ class fragment_tracker {
     std::uint8_t tunnel_depth;
     std::uint8_t has_ports;
   };
+  static_assert(sizeof(entry) == 144);
   static constexpr std::size_t ways = 4;
 
   void on_fragment(packet_record& rec, const fragment_info& frag) noexcept;
