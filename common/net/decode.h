@@ -29,7 +29,9 @@
 //   GENEVE/ERSPAN III with an IP payload) leaves the MACs and VLANs of the
 //   last Ethernet header seen, i.e. the outer ones. When an inner Ethernet
 //   frame carries no 802.1Q tag, the VLAN field of the ERSPAN II/III header
-//   (the mirrored port's VLAN) becomes vlan[0], if non-zero.
+//   (the mirrored port's VLAN) becomes vlan[0], if non-zero. ethertype is
+//   the innermost Ethernet header's (0x8847 for MPLS over Ethernet), or for
+//   a packet carried without Ethernet 0x0800/0x86dd by its IP version.
 //   tunnel/tunnel_src/tunnel_dst/tunnel_id describe the OUTERMOST tunnel:
 //   type, the addresses of the IP header carrying it, and the ERSPAN session
 //   id, the VXLAN/GENEVE VNI or the GRE key (0 when absent). tunnel_depth is
