@@ -26,27 +26,366 @@ constexpr std::uint16_t ethertype_vlan = 0x8100;
 constexpr std::uint16_t ethertype_qinq = 0x88a8;
 constexpr std::uint16_t ethertype_qinq_old = 0x9100;
 constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
+constexpr std::uint16_t ethertype_mpls = 0x8847;
+constexpr std::uint16_t ethertype_mpls_multicast = 0x8848;
+constexpr std::uint16_t ethertype_teb = 0x6558;      // transparent Ethernet bridging
+constexpr std::uint16_t ethertype_erspan = 0x88be;   // ERSPAN type I and II
+constexpr std::uint16_t ethertype_erspan3 = 0x22eb;  // ERSPAN type III
 
-struct cursor {
-  const std::uint8_t* base;
-  std::size_t size;  // bytes we may read (captured, possibly trimmed to IP end)
-};
+constexpr std::uint8_t ipproto_ipip = 4;
+constexpr std::uint8_t ipproto_ipv6 = 41;
+
+constexpr std::size_t ethernet_header = 14;
+
+// GRE flags and version (RFC 2784, RFC 2890).
+constexpr std::uint16_t gre_checksum = 0x8000;
+constexpr std::uint16_t gre_routing = 0x4000;
+constexpr std::uint16_t gre_key = 0x2000;
+constexpr std::uint16_t gre_sequence = 0x1000;
+constexpr std::uint16_t gre_version = 0x0007;
 
 std::uint16_t u16(std::size_t v) noexcept { return static_cast<std::uint16_t>(std::min<std::size_t>(v, 0xffff)); }
 
-void decode_l4(cursor c, std::size_t pos, std::size_t ip_payload_len, std::uint8_t proto,
-               packet_record& rec, layer_offsets& off, anomaly_counters& an) noexcept {
+// Everything one decode needs, passed by reference down the layers. Positions
+// are offsets into the frame; each layer is bounded by a `limit` (capture end,
+// enclosing IP end, UDP end) that never exceeds the captured length.
+struct state {
+  const std::uint8_t* base;
+  packet_record& rec;
+  layer_offsets& off;
+  fragment_info& frag;
+  anomaly_counters& an;
+  const decode_options& opt;
+  std::size_t end;                // end of meaningful bytes of the innermost layer
+  std::size_t outer_ip_end = 0;   // end of the first IP datagram (tells the real frame size)
+  std::uint8_t layers = 0;        // encapsulation layers entered (tunnels and pseudowires)
+  bool l2_here = false;           // the current encapsulation level has its own Ethernet header
+  bool l3_set = false;            // some L3/L4 fields were filled (by an outer header)
+
+  void truncated(anomaly a) noexcept {
+    an.add(a);
+    rec.flags |= pktflag::truncated;
+  }
+};
+
+// The layers of the outermost packet are instantiated with Top = true: that
+// chain has no cycle, so it inlines into decode_frame and the common packet
+// (Ethernet, VLAN, IP, TCP/UDP) costs no calls. Tunnel payloads go through
+// the out-of-line tunnel decoders into the Top = false instantiation, which
+// may recurse (bounded by max_tunnel_depth).
+template <bool Top>
+void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t erspan_vlan) noexcept;
+template <bool Top>
+void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept;
+template <bool Top>
+void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept;
+template <bool Top>
+void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept;
+
+// Forgets the L3/L4 fields of an outer packet: the innermost header replaces them.
+void clear_l3(packet_record& r) noexcept {
+  r.src_ip = {};
+  r.dst_ip = {};
+  r.ttl = 0;
+  r.ip_proto = 0;
+  r.src_port = 0;
+  r.dst_port = 0;
+  r.tcp_flags = 0;
+  r.tcp_window = 0;
+  r.l4_payload = 0;
+  r.flags &= static_cast<std::uint8_t>(~(pktflag::has_ports | pktflag::arp_request | pktflag::arp_reply));
+}
+
+// An IP header at `pos` was accepted: it becomes the record's L3. (With
+// Top, it is the first header of a frame that starts with Ethernet: the
+// record is still zeroed and nothing outside it was a fragment.)
+template <bool Top>
+[[gnu::always_inline]] inline void accept_ip(state& s, std::size_t pos, l3_type t, const ip_address& src,
+                                             const ip_address& dst, std::uint8_t ttl) noexcept {
+  auto& r = s.rec;
+  if (!Top && s.l3_set) {
+    clear_l3(r);  // an outer header's fields
+  }
+  s.l3_set = true;
+  r.l3 = static_cast<std::uint8_t>(t);
+  r.src_ip = src;
+  r.dst_ip = dst;
+  r.ttl = ttl;
+  if (!Top && !s.l2_here) {
+    // Carried without Ethernet: the snapshot starts at the IP header.
+    s.off.l2 = u16(pos);
+    r.ethertype = t == l3_type::ipv4 ? ethertype_ipv4 : ethertype_ipv6;
+  }
+  s.off.l3 = s.off.l4 = s.off.payload = u16(pos);
+  if (!Top) {
+    s.frag.innermost = false;  // a fragmented header outside this one is no longer innermost
+  }
+}
+
+void note_fragment(state& s, std::uint8_t family, const ip_address& src, const ip_address& dst,
+                   std::uint32_t id, std::uint8_t proto, std::uint32_t offset, bool more,
+                   std::size_t l3) noexcept {
+  s.rec.flags |= pktflag::fragment;
+  if (s.frag.kind != fragment_info::none) {
+    return;  // the outermost fragmented header is the one later fragments show
+  }
+  s.frag.src = src;
+  s.frag.dst = dst;
+  s.frag.id = id;
+  s.frag.offset = offset;
+  s.frag.l3 = u16(l3);
+  s.frag.proto = proto;
+  s.frag.family = family;
+  s.frag.kind = offset == 0 ? fragment_info::first : fragment_info::later;
+  s.frag.more = more;
+  s.frag.innermost = true;
+}
+
+// Enters an encapsulation whose payload starts at `inner`. `t` is none for a
+// pseudowire (counted for the depth cap, not a tunnel). False when the depth
+// cap stops decoding.
+bool enter(state& s, tunnel_type t, std::uint32_t id, std::size_t inner) noexcept {
+  s.off.payload = u16(inner);  // opaque from here if nothing inside decodes
+  if (s.layers >= s.opt.max_tunnel_depth) {
+    s.an.add(anomaly::tunnel_depth_exceeded);
+    return false;
+  }
+  ++s.layers;
+  s.l2_here = false;
+  if (t != tunnel_type::none) {
+    auto& r = s.rec;
+    if (r.tunnel == static_cast<std::uint8_t>(tunnel_type::none)) {
+      // The outermost tunnel: the IP header accepted last is the one carrying it.
+      r.tunnel = static_cast<std::uint8_t>(t);
+      r.tunnel_id = id;
+      r.tunnel_src = r.src_ip;
+      r.tunnel_dst = r.dst_ip;
+    }
+    ++r.tunnel_depth;
+  }
+  return true;
+}
+
+// IPv4 or IPv6 by the version nibble (MPLS payloads, ERSPAN III IP frames).
+// False when the byte is absent or names neither.
+template <bool Top>
+bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 1)) {
+    return false;
+  }
+  switch (s.base[pos] >> 4) {
+    case 4:
+      decode_ipv4<Top>(s, pos, limit);
+      return true;
+    case 6:
+      decode_ipv6<Top>(s, pos, limit);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// VXLAN (RFC 7348): flags(8) reserved(24) VNI(24) reserved(8), then Ethernet.
+[[gnu::noinline]] void decode_vxlan(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 8)) {
+    s.truncated(anomaly::truncated_vxlan);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  if ((p[0] & 0x08) == 0) {  // the I flag: a valid VNI
+    s.an.add(anomaly::unsupported_vxlan);
+    return;
+  }
+  if (enter(s, tunnel_type::vxlan, load_be24(p + 4), pos + 8)) {
+    decode_ethernet<false>(s, pos + 8, limit, 0);
+  }
+}
+
+// GENEVE (RFC 8926): ver(2) optlen(6) O C rsvd(6) protocol(16) VNI(24) rsvd(8),
+// then optlen*4 bytes of options.
+[[gnu::noinline]] void decode_geneve(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 8)) {
+    s.truncated(anomaly::truncated_geneve);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  const std::uint16_t proto = load_be16(p + 2);
+  if ((p[0] >> 6) != 0 ||
+      (proto != ethertype_teb && proto != ethertype_ipv4 && proto != ethertype_ipv6)) {
+    s.an.add(anomaly::unsupported_geneve);
+    return;
+  }
+  const std::size_t hlen = 8 + static_cast<std::size_t>(p[0] & 0x3f) * 4;
+  if (!fits(limit, pos, hlen)) {
+    s.truncated(anomaly::truncated_geneve);
+    return;
+  }
+  const std::size_t inner = pos + hlen;
+  if (!enter(s, tunnel_type::geneve, load_be24(p + 4), inner)) {
+    return;
+  }
+  if (proto == ethertype_teb) {
+    decode_ethernet<false>(s, inner, limit, 0);
+  } else if (proto == ethertype_ipv4) {
+    decode_ipv4<false>(s, inner, limit);
+  } else {
+    decode_ipv6<false>(s, inner, limit);
+  }
+}
+
+// ERSPAN type II (8 bytes) or III (12, plus 8 with the O bit), chosen by the
+// version nibble. Both keep the mirrored VLAN and the session id in their
+// first four bytes: ver(4) vlan(12) cos(3) en/bso(2) t(1) session(10).
+[[gnu::noinline]] void decode_erspan(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 4)) {
+    s.truncated(anomaly::truncated_erspan);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  const unsigned version = p[0] >> 4;
+  const std::uint16_t vlan = load_be16(p) & 0x0fff;
+  const std::uint32_t session = load_be16(p + 2) & 0x03ff;
+  std::size_t hlen = 8;
+  tunnel_type t = tunnel_type::erspan2;
+  unsigned frame_type = 0;  // 0 Ethernet, 2 IP (type III only)
+  if (version == 1) {
+    if (!fits(limit, pos, hlen)) {
+      s.truncated(anomaly::truncated_erspan);
+      return;
+    }
+  } else if (version == 2) {
+    if (!fits(limit, pos, 12)) {
+      s.truncated(anomaly::truncated_erspan);
+      return;
+    }
+    // Byte 10-11: P(1) FT(5) HW ID(6) D(1) Gra(2) O(1).
+    frame_type = (p[10] >> 2) & 0x1fu;
+    hlen = (p[11] & 0x01) != 0 ? 20 : 12;  // O: 8-byte platform-specific subheader
+    t = tunnel_type::erspan3;
+    if (frame_type != 0 && frame_type != 2) {
+      s.an.add(anomaly::unsupported_erspan);
+      return;
+    }
+    if (!fits(limit, pos, hlen)) {
+      s.truncated(anomaly::truncated_erspan);
+      return;
+    }
+  } else {
+    s.an.add(anomaly::unsupported_erspan);
+    return;
+  }
+  const std::size_t inner = pos + hlen;
+  if (!enter(s, t, session, inner)) {
+    return;
+  }
+  if (frame_type == 0) {
+    decode_ethernet<false>(s, inner, limit, vlan);
+  } else if (!decode_ip_by_version<false>(s, inner, limit)) {
+    s.an.add(anomaly::unsupported_erspan);
+  }
+}
+
+// GRE version 0 (RFC 2784 with RFC 2890 key and sequence number).
+[[gnu::noinline]] void decode_gre(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 4)) {
+    s.truncated(anomaly::truncated_gre);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  const std::uint16_t flags = load_be16(p);
+  const std::uint16_t proto = load_be16(p + 2);
+  // Version 1 is PPTP's enhanced GRE (PPP payloads); the routing field of
+  // RFC 1701 is obsolete and of variable length.
+  if ((flags & (gre_version | gre_routing)) != 0) {
+    s.an.add(anomaly::unsupported_gre);
+    return;
+  }
+  const bool checksum = (flags & gre_checksum) != 0;
+  const bool key = (flags & gre_key) != 0;
+  const bool sequence = (flags & gre_sequence) != 0;
+  const std::size_t hlen = 4 + (checksum ? 4u : 0u) + (key ? 4u : 0u) + (sequence ? 4u : 0u);
+  if (!fits(limit, pos, hlen)) {
+    s.truncated(anomaly::truncated_gre);
+    return;
+  }
+  const std::uint32_t key_value = key ? load_be32(p + (checksum ? 8 : 4)) : 0;
+  const std::size_t inner = pos + hlen;
+  switch (proto) {
+    case ethertype_ipv4:
+      if (enter(s, tunnel_type::gre, key_value, inner)) {
+        decode_ipv4<false>(s, inner, limit);
+      }
+      return;
+    case ethertype_ipv6:
+      if (enter(s, tunnel_type::gre, key_value, inner)) {
+        decode_ipv6<false>(s, inner, limit);
+      }
+      return;
+    case ethertype_teb:
+      if (enter(s, tunnel_type::gre_teb, key_value, inner)) {
+        decode_ethernet<false>(s, inner, limit, 0);
+      }
+      return;
+    case ethertype_erspan:
+      if (sequence) {
+        decode_erspan(s, inner, limit);
+      } else if (enter(s, tunnel_type::erspan1, key_value, inner)) {
+        // Type I has no ERSPAN header and no sequence number: Ethernet follows.
+        decode_ethernet<false>(s, inner, limit, 0);
+      }
+      return;
+    case ethertype_erspan3:
+      decode_erspan(s, inner, limit);
+      return;
+    case ethertype_mpls:
+    case ethertype_mpls_multicast:
+      if (enter(s, tunnel_type::gre, key_value, inner)) {
+        decode_mpls<false>(s, inner, limit);
+      }
+      return;
+    default:
+      s.off.payload = u16(inner);
+      s.an.add(anomaly::unsupported_gre);
+      return;
+  }
+}
+
+// IPv4 or IPv6 (protocol 4 / 41) carried directly in IP.
+[[gnu::noinline]] void decode_ip_in_ip(state& s, std::size_t pos, std::size_t limit, bool v6) noexcept {
+  if (!enter(s, tunnel_type::ip_in_ip, 0, pos)) {
+    return;
+  }
+  if (v6) {
+    decode_ipv6<false>(s, pos, limit);
+  } else {
+    decode_ipv4<false>(s, pos, limit);
+  }
+}
+
+// An Ethernet pseudowire after its control word (counted as a layer, not a tunnel).
+[[gnu::noinline]] void decode_pseudowire(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (enter(s, tunnel_type::none, 0, pos)) {
+    decode_ethernet<false>(s, pos, limit, 0);
+  }
+}
+
+// `limit` is the end of the IP datagram within the capture; `ip_payload_len`
+// the L4 length by the IP header (may exceed what was captured).
+template <bool Top>
+void decode_l4(state& s, std::size_t pos, std::size_t limit, std::size_t ip_payload_len,
+               std::uint8_t proto) noexcept {
+  auto& rec = s.rec;
+  auto& off = s.off;
   rec.ip_proto = proto;
   off.l4 = u16(pos);
   off.payload = u16(pos);
   switch (proto) {
     case ipproto::tcp: {
-      if (!fits(c.size, pos, 20)) {
-        an.add(anomaly::truncated_tcp);
-        rec.flags |= pktflag::truncated;
+      if (!fits(limit, pos, 20)) {
+        s.truncated(anomaly::truncated_tcp);
         return;
       }
-      const std::uint8_t* p = c.base + pos;
+      const std::uint8_t* p = s.base + pos;
       const std::size_t hlen = static_cast<std::size_t>(p[12] >> 4) * 4;
       rec.src_port = load_be16(p);
       rec.dst_port = load_be16(p + 2);
@@ -54,14 +393,13 @@ void decode_l4(cursor c, std::size_t pos, std::size_t ip_payload_len, std::uint8
       rec.tcp_window = load_be16(p + 14);
       rec.flags |= pktflag::has_ports;
       if (hlen < 20 || hlen > ip_payload_len) {
-        an.add(anomaly::bad_tcp_header_length);
+        s.an.add(anomaly::bad_tcp_header_length);
         return;
       }
-      if (!fits(c.size, pos, hlen)) {
+      if (!fits(limit, pos, hlen)) {
         // Options cut off by the capture: no payload bytes to offer.
-        an.add(anomaly::truncated_tcp);
-        rec.flags |= pktflag::truncated;
-        off.payload = u16(c.size);
+        s.truncated(anomaly::truncated_tcp);
+        off.payload = u16(limit);
       } else {
         off.payload = u16(pos + hlen);
       }
@@ -69,100 +407,127 @@ void decode_l4(cursor c, std::size_t pos, std::size_t ip_payload_len, std::uint8
       return;
     }
     case ipproto::udp: {
-      if (!fits(c.size, pos, 8)) {
-        an.add(anomaly::truncated_udp);
-        rec.flags |= pktflag::truncated;
+      if (!fits(limit, pos, 8)) {
+        s.truncated(anomaly::truncated_udp);
         return;
       }
-      const std::uint8_t* p = c.base + pos;
+      const std::uint8_t* p = s.base + pos;
       rec.src_port = load_be16(p);
       rec.dst_port = load_be16(p + 2);
       rec.flags |= pktflag::has_ports;
       const std::size_t ulen = load_be16(p + 4);
       off.payload = u16(pos + 8);
+      std::size_t udp_len = ip_payload_len;
       // UDP length 0 is legal for IPv6 jumbograms; otherwise trust the smaller.
       if (ulen != 0 && (ulen < 8 || ulen > ip_payload_len)) {
-        an.add(anomaly::bad_udp_length);
+        s.an.add(anomaly::bad_udp_length);
         rec.l4_payload = u16(ip_payload_len >= 8 ? ip_payload_len - 8 : 0);
-        return;
+      } else {
+        if (ulen != 0) {
+          udp_len = ulen;
+        }
+        rec.l4_payload = u16(udp_len - 8);
       }
-      rec.l4_payload = u16((ulen == 0 ? ip_payload_len : ulen) - 8);
+      const std::size_t udp_limit = udp_len >= 8 ? std::min(limit, pos + udp_len) : limit;
+      if (rec.dst_port == s.opt.vxlan_port && s.opt.vxlan_port != 0) {
+        decode_vxlan(s, pos + 8, udp_limit);
+      } else if (rec.dst_port == s.opt.geneve_port && s.opt.geneve_port != 0) {
+        decode_geneve(s, pos + 8, udp_limit);
+      }
       return;
     }
     case ipproto::icmp:
     case ipproto::icmpv6: {
-      if (!fits(c.size, pos, 4)) {
-        an.add(anomaly::truncated_icmp);
-        rec.flags |= pktflag::truncated;
+      if (!fits(limit, pos, 4)) {
+        s.truncated(anomaly::truncated_icmp);
         return;
       }
-      rec.src_port = c.base[pos];      // type
-      rec.dst_port = c.base[pos + 1];  // code
+      rec.src_port = s.base[pos];      // type
+      rec.dst_port = s.base[pos + 1];  // code
       off.payload = u16(pos + 4);
       rec.l4_payload = u16(ip_payload_len >= 4 ? ip_payload_len - 4 : 0);
       return;
     }
+    case ipproto::gre:
+      rec.l4_payload = u16(ip_payload_len);
+      decode_gre(s, pos, limit);
+      return;
+    case ipproto_ipip:
+      rec.l4_payload = u16(ip_payload_len);
+      decode_ip_in_ip(s, pos, limit, false);
+      return;
+    case ipproto_ipv6:
+      rec.l4_payload = u16(ip_payload_len);
+      decode_ip_in_ip(s, pos, limit, true);
+      return;
     default:
       rec.l4_payload = u16(ip_payload_len);
       return;
   }
 }
 
-// Returns the IP end offset (for trimming Ethernet padding), or 0 on failure.
-std::size_t decode_ipv4(cursor c, std::size_t pos, packet_record& rec, layer_offsets& off,
-                        anomaly_counters& an) noexcept {
-  off.l3 = u16(pos);
-  rec.l3 = static_cast<std::uint8_t>(l3_type::ipv4);
-  if (!fits(c.size, pos, 20)) {
-    an.add(anomaly::truncated_ipv4);
-    rec.flags |= pktflag::truncated;
-    return 0;
+template <bool Top>
+void decode_ipv4(state& s, std::size_t pos, std::size_t limit) noexcept {
+  auto& rec = s.rec;
+  auto& off = s.off;
+  if (rec.l3 == static_cast<std::uint8_t>(l3_type::none)) {
+    // The first L3 header is named even when it turns out broken.
+    off.l3 = off.l4 = off.payload = u16(pos);
+    rec.l3 = static_cast<std::uint8_t>(l3_type::ipv4);
   }
-  const std::uint8_t* p = c.base + pos;
+  if (!fits(limit, pos, 20)) {
+    s.truncated(anomaly::truncated_ipv4);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
   if ((p[0] >> 4) != 4) {
-    an.add(anomaly::bad_ipv4_version);
-    return 0;
+    s.an.add(anomaly::bad_ipv4_version);
+    return;
   }
   const std::size_t ihl = static_cast<std::size_t>(p[0] & 0x0f) * 4;
-  std::size_t total = load_be16(p + 2);
   if (ihl < 20) {
-    an.add(anomaly::bad_ipv4_header_length);
-    return 0;
+    s.an.add(anomaly::bad_ipv4_header_length);
+    return;
   }
-  rec.ttl = p[8];
-  rec.src_ip = ip_address::from_v4(p + 12);
-  rec.dst_ip = ip_address::from_v4(p + 16);
+  const ip_address src = ip_address::from_v4(p + 12);
+  const ip_address dst = ip_address::from_v4(p + 16);
+  accept_ip<Top>(s, pos, l3_type::ipv4, src, dst, p[8]);
+  std::size_t total = load_be16(p + 2);
   if (total < ihl) {
     // TSO/LRO captures on the sending host can carry total length 0.
-    an.add(anomaly::bad_ipv4_total_length);
-    total = c.size - pos;
+    s.an.add(anomaly::bad_ipv4_total_length);
+    total = std::max(limit - pos, ihl);
   }
-  if (!fits(c.size, pos, ihl)) {
-    an.add(anomaly::truncated_ipv4);
+  const std::size_t end = pos + total;
+  const std::size_t inner = std::min(limit, end);
+  if (inner < end) {
     rec.flags |= pktflag::truncated;
-    return 0;
+  }
+  if (Top || s.outer_ip_end == 0) {
+    s.outer_ip_end = end;  // the first IP header of the frame tells its size
+  }
+  s.end = inner;
+  if (!fits(limit, pos, ihl)) {
+    // Options cut short: the addresses are known, nothing beyond.
+    s.truncated(anomaly::truncated_ipv4);
+    off.l4 = off.payload = u16(inner);
+    return;
   }
   const std::uint16_t frag = load_be16(p + 6);
-  const std::uint16_t frag_off = frag & 0x1fff;
+  const std::uint32_t frag_off = static_cast<std::uint32_t>(frag & 0x1fff) * 8;
   const bool more_frags = (frag & 0x2000) != 0;
   const std::uint8_t proto = p[9];
   if (frag_off != 0 || more_frags) {
-    rec.flags |= pktflag::fragment;
-  }
-  const std::size_t end = pos + total;
-  cursor inner{c.base, std::min(c.size, end)};
-  if (inner.size < end) {
-    rec.flags |= pktflag::truncated;
+    note_fragment(s, 4, src, dst, load_be16(p + 4), proto, frag_off, more_frags, pos);
   }
   if (frag_off != 0) {
     rec.flags |= pktflag::later_fragment;
     rec.ip_proto = proto;
     off.l4 = off.payload = u16(pos + ihl);
     rec.l4_payload = u16(total - ihl);
-    return end;
+    return;
   }
-  decode_l4(inner, pos + ihl, total - ihl, proto, rec, off, an);
-  return end;
+  decode_l4<Top>(s, pos + ihl, inner, total - ihl, proto);
 }
 
 bool is_ipv6_extension(std::uint8_t nh) noexcept {
@@ -170,57 +535,65 @@ bool is_ipv6_extension(std::uint8_t nh) noexcept {
          nh == 140;
 }
 
-std::size_t decode_ipv6(cursor c, std::size_t pos, packet_record& rec, layer_offsets& off,
-                        anomaly_counters& an, const decode_options& opt) noexcept {
-  off.l3 = u16(pos);
-  rec.l3 = static_cast<std::uint8_t>(l3_type::ipv6);
-  if (!fits(c.size, pos, 40)) {
-    an.add(anomaly::truncated_ipv6);
-    rec.flags |= pktflag::truncated;
-    return 0;
+template <bool Top>
+void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept {
+  auto& rec = s.rec;
+  auto& off = s.off;
+  if (rec.l3 == static_cast<std::uint8_t>(l3_type::none)) {
+    off.l3 = off.l4 = off.payload = u16(pos);
+    rec.l3 = static_cast<std::uint8_t>(l3_type::ipv6);
   }
-  const std::uint8_t* p = c.base + pos;
+  if (!fits(limit, pos, 40)) {
+    s.truncated(anomaly::truncated_ipv6);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
   if ((p[0] >> 4) != 6) {
-    an.add(anomaly::bad_ipv6_version);
-    return 0;
+    s.an.add(anomaly::bad_ipv6_version);
+    return;
   }
+  const ip_address src = ip_address::from_v6(p + 8);
+  const ip_address dst = ip_address::from_v6(p + 24);
+  accept_ip<Top>(s, pos, l3_type::ipv6, src, dst, p[7]);
   std::size_t payload_len = load_be16(p + 4);
   if (payload_len == 0) {
-    payload_len = c.size - pos - 40;  // jumbogram or LRO capture
+    payload_len = limit - pos - 40;  // jumbogram or LRO capture
   }
-  rec.ttl = p[7];
-  rec.src_ip = ip_address::from_v6(p + 8);
-  rec.dst_ip = ip_address::from_v6(p + 24);
   const std::size_t end = pos + 40 + payload_len;
-  cursor inner{c.base, std::min(c.size, end)};
-  if (inner.size < end) {
+  const std::size_t inner = std::min(limit, end);
+  if (inner < end) {
     rec.flags |= pktflag::truncated;
   }
+  if (Top || s.outer_ip_end == 0) {
+    s.outer_ip_end = end;  // the first IP header of the frame tells its size
+  }
+  s.end = inner;
+  off.l4 = off.payload = u16(pos + 40);
   std::uint8_t nh = p[6];
   std::size_t hpos = pos + 40;
   for (std::uint8_t depth = 0; is_ipv6_extension(nh); ++depth) {
-    if (depth >= opt.max_ipv6_extensions) {
-      an.add(anomaly::ipv6_extension_depth_exceeded);
+    if (depth >= s.opt.max_ipv6_extensions) {
+      s.an.add(anomaly::ipv6_extension_depth_exceeded);
       rec.ip_proto = nh;
-      return end;
+      return;
     }
-    if (!fits(inner.size, hpos, 8)) {
-      an.add(anomaly::truncated_ipv6_extension);
+    if (!fits(inner, hpos, 8)) {
+      s.truncated(anomaly::truncated_ipv6_extension);
       rec.ip_proto = nh;
-      rec.flags |= pktflag::truncated;
-      return end;
+      return;
     }
-    const std::uint8_t* e = c.base + hpos;
+    const std::uint8_t* e = s.base + hpos;
     std::size_t elen;
     if (nh == 44) {  // fragment header: fixed 8 bytes
       const std::uint16_t fo = load_be16(e + 2);
-      rec.flags |= pktflag::fragment;
-      if ((fo & 0xfff8) != 0) {
+      const std::uint32_t frag_off = fo & 0xfff8u;
+      note_fragment(s, 6, src, dst, load_be32(e + 4), e[0], frag_off, (fo & 1) != 0, pos);
+      if (frag_off != 0) {
         rec.flags |= pktflag::later_fragment;
         rec.ip_proto = e[0];
-        off.l4 = off.payload = u16(hpos + 8);
+        off.l4 = off.payload = u16(std::min(hpos + 8, inner));
         rec.l4_payload = u16(end > hpos + 8 ? end - hpos - 8 : 0);
-        return end;
+        return;
       }
       elen = 8;
     } else if (nh == 51) {  // AH: length in 4-byte units, minus 2
@@ -232,32 +605,33 @@ std::size_t decode_ipv6(cursor c, std::size_t pos, packet_record& rec, layer_off
     hpos += elen;
   }
   if (hpos > end) {
-    an.add(anomaly::truncated_ipv6_extension);
-    return end;
-  }
-  decode_l4(inner, hpos, end - hpos, nh, rec, off, an);
-  return end;
-}
-
-void decode_arp(cursor c, std::size_t pos, packet_record& rec, layer_offsets& off,
-                anomaly_counters& an) noexcept {
-  off.l3 = u16(pos);
-  rec.l3 = static_cast<std::uint8_t>(l3_type::arp);
-  if (!fits(c.size, pos, 8)) {
-    an.add(anomaly::truncated_arp);
-    rec.flags |= pktflag::truncated;
+    s.an.add(anomaly::truncated_ipv6_extension);
+    rec.ip_proto = nh;
     return;
   }
-  const std::uint8_t* p = c.base + pos;
+  decode_l4<Top>(s, hpos, inner, end - hpos, nh);
+}
+
+void decode_arp(state& s, std::size_t pos, std::size_t limit) noexcept {
+  auto& rec = s.rec;
+  // A frame whose EtherType says ARP is an ARP packet, whatever its state.
+  clear_l3(rec);
+  s.l3_set = true;
+  s.off.l3 = s.off.l4 = s.off.payload = u16(pos);
+  rec.l3 = static_cast<std::uint8_t>(l3_type::arp);
+  if (!fits(limit, pos, 8)) {
+    s.truncated(anomaly::truncated_arp);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
   const std::uint16_t htype = load_be16(p);
   const std::uint16_t ptype = load_be16(p + 2);
   if (htype != 1 || ptype != ethertype_ipv4 || p[4] != 6 || p[5] != 4) {
-    an.add(anomaly::unsupported_arp);
+    s.an.add(anomaly::unsupported_arp);
     return;
   }
-  if (!fits(c.size, pos, 28)) {
-    an.add(anomaly::truncated_arp);
-    rec.flags |= pktflag::truncated;
+  if (!fits(limit, pos, 28)) {
+    s.truncated(anomaly::truncated_arp);
     return;
   }
   const std::uint16_t op = load_be16(p + 6);
@@ -265,80 +639,159 @@ void decode_arp(cursor c, std::size_t pos, packet_record& rec, layer_offsets& of
   rec.src_mac = mac_address::from_bytes(p + 8);
   rec.src_ip = ip_address::from_v4(p + 14);
   rec.dst_ip = ip_address::from_v4(p + 24);
-  off.l4 = off.payload = u16(pos + 28);
+  s.off.l4 = s.off.payload = u16(pos + 28);
+}
+
+// An MPLS label stack (RFC 3032), then what the bottom label carries.
+template <bool Top>
+void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept {
+  for (std::uint8_t n = 0;; ++n) {
+    if (n >= s.opt.max_mpls_labels) {
+      s.an.add(anomaly::mpls_depth_exceeded);
+      s.off.payload = u16(pos);
+      return;
+    }
+    if (!fits(limit, pos, 4)) {
+      s.truncated(anomaly::truncated_mpls);
+      s.off.payload = u16(pos);
+      return;
+    }
+    const bool bottom = (s.base[pos + 2] & 0x01) != 0;
+    pos += 4;
+    if (bottom) {
+      break;
+    }
+  }
+  s.off.payload = u16(pos);
+  if (!fits(limit, pos, 1)) {
+    s.truncated(anomaly::truncated_mpls);
+    return;
+  }
+  // No protocol field: the first nibble tells IP versions from the
+  // pseudowire control word (RFC 4385), which is followed by Ethernet.
+  if ((s.base[pos] >> 4) == 0) {
+    if (!fits(limit, pos, 4)) {
+      s.truncated(anomaly::truncated_mpls);
+      return;
+    }
+    decode_pseudowire(s, pos + 4, limit);
+    return;
+  }
+  if (!decode_ip_by_version<Top>(s, pos, limit)) {
+    s.an.add(anomaly::unsupported_mpls);
+  }
+}
+
+template <bool Top>
+void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t limit) noexcept {
+  switch (type) {
+    case ethertype_ipv4:
+      decode_ipv4<Top>(s, pos, limit);
+      return;
+    case ethertype_ipv6:
+      decode_ipv6<Top>(s, pos, limit);
+      return;
+    case ethertype_arp:
+      decode_arp(s, pos, limit);
+      return;
+    case ethertype_mpls:
+    case ethertype_mpls_multicast:
+      decode_mpls<Top>(s, pos, limit);
+      return;
+    default:
+      // A non-IP frame (LLDP, CDP, 802.3 LLC...): nothing of an outer IP
+      // packet describes it.
+      clear_l3(s.rec);
+      s.rec.l3 = static_cast<std::uint8_t>(l3_type::other);
+      return;
+  }
+}
+
+// Ethernet II with its 802.1Q/802.1ad tags. `erspan_vlan` (non-zero) is the
+// VLAN an ERSPAN header reported for an untagged mirrored frame.
+template <bool Top>
+void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t erspan_vlan) noexcept {
+  auto& rec = s.rec;
+  auto& off = s.off;
+  if (!fits(limit, pos, ethernet_header)) {
+    s.truncated(anomaly::truncated_ethernet);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  off.l2 = u16(pos);
+  s.l2_here = true;
+  s.end = limit;
+  rec.dst_mac = mac_address::from_bytes(p);
+  rec.src_mac = mac_address::from_bytes(p + 6);
+  if (!Top) {
+    rec.vlan[0] = rec.vlan[1] = 0;
+    rec.vlan_count = 0;
+  }
+  std::uint16_t type = load_be16(p + 12);
+  std::size_t at = pos + ethernet_header;
+  rec.ethertype = type;
+  off.l3 = off.l4 = off.payload = u16(at);
+  while (type == ethertype_vlan || type == ethertype_qinq || type == ethertype_qinq_old) {
+    if (rec.vlan_count >= s.opt.max_vlan_depth) {
+      s.an.add(anomaly::vlan_depth_exceeded);
+      return;
+    }
+    if (!fits(limit, at, 4)) {
+      s.truncated(anomaly::truncated_vlan);
+      return;
+    }
+    if (rec.vlan_count < 2) {
+      rec.vlan[rec.vlan_count] = load_be16(s.base + at) & 0x0fff;
+    }
+    ++rec.vlan_count;
+    type = load_be16(s.base + at + 2);
+    at += 4;
+    rec.ethertype = type;
+    off.l3 = off.l4 = off.payload = u16(at);
+  }
+  if (rec.vlan_count == 0 && erspan_vlan != 0) {
+    rec.vlan[0] = erspan_vlan;
+    rec.vlan_count = 1;
+  }
+  decode_ethertype<Top>(s, type, at, limit);
 }
 
 }  // namespace
 
-bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
-                  anomaly_counters& an, const decode_options& opt) noexcept {
+[[gnu::flatten]] bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
+                                   fragment_info& frag, anomaly_counters& an, const decode_options& opt) noexcept {
   rec = packet_record{};
+  frag = fragment_info{};
   const std::size_t caplen = frame.size();
   rec.wire_len = std::max<std::uint32_t>(wire_len, static_cast<std::uint32_t>(caplen));
   off = layer_offsets{};
   off.end = u16(caplen);
-  cursor c{frame.data(), caplen};
-  if (caplen < 14) {
+  if (caplen < ethernet_header) {
     an.add(anomaly::truncated_ethernet);
     off.l3 = off.l4 = off.payload = off.end;
     return false;
   }
-  rec.dst_mac = mac_address::from_bytes(c.base);
-  rec.src_mac = mac_address::from_bytes(c.base + 6);
-  std::uint16_t ethertype = load_be16(c.base + 12);
-  std::size_t pos = 14;
-  while (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
-         ethertype == ethertype_qinq_old) {
-    if (rec.vlan_count >= opt.max_vlan_depth) {
-      an.add(anomaly::vlan_depth_exceeded);
-      off.l3 = off.l4 = off.payload = u16(pos);
-      return true;
-    }
-    if (!fits(caplen, pos, 4)) {
-      an.add(anomaly::truncated_vlan);
-      rec.flags |= pktflag::truncated;
-      off.l3 = off.l4 = off.payload = u16(pos);
-      return true;
-    }
-    if (rec.vlan_count < 2) {
-      rec.vlan[rec.vlan_count] = load_be16(c.base + pos) & 0x0fff;
-    }
-    ++rec.vlan_count;
-    ethertype = load_be16(c.base + pos + 2);
-    pos += 4;
+  state s{frame.data(), rec, off, frag, an, opt, caplen};
+  decode_ethernet<true>(s, 0, caplen, 0);
+  if (s.outer_ip_end > rec.wire_len) {
+    // A capture cut short still tells the real frame size through the outer
+    // IP length (the inner one may be a truncated mirror's).
+    rec.wire_len = static_cast<std::uint32_t>(s.outer_ip_end);
   }
-  off.l3 = off.l4 = off.payload = u16(pos);
-  rec.ethertype = ethertype;
-  std::size_t ip_end = 0;
-  switch (ethertype) {
-    case ethertype_ipv4:
-      ip_end = decode_ipv4(c, pos, rec, off, an);
-      break;
-    case ethertype_ipv6:
-      ip_end = decode_ipv6(c, pos, rec, off, an, opt);
-      break;
-    case ethertype_arp:
-      decode_arp(c, pos, rec, off, an);
-      break;
-    default:
-      rec.l3 = static_cast<std::uint8_t>(l3_type::other);
-      break;
-  }
-  if (ip_end != 0) {
-    // Ethernet padding is not payload; a cut-short capture still tells the
-    // real frame size through the IP length.
-    if (ip_end < caplen) {
-      off.end = u16(ip_end);
-    } else if (ip_end > rec.wire_len) {
-      rec.wire_len = static_cast<std::uint32_t>(ip_end);
-    }
-  }
-  // Offsets never point past the bytes we have.
+  // Ethernet padding is not payload; offsets never point past the bytes we have.
+  off.end = u16(std::min(s.end, caplen));
+  off.l2 = std::min(off.l2, off.end);
   off.l3 = std::min(off.l3, off.end);
   off.l4 = std::min(off.l4, off.end);
   off.payload = std::min(off.payload, off.end);
   rec.flow_hash = symmetric_flow_hash(rec);
   return true;
+}
+
+bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
+                  anomaly_counters& an, const decode_options& opt) noexcept {
+  fragment_info frag;
+  return decode_frame(frame, wire_len, rec, off, frag, an, opt);
 }
 
 namespace {
