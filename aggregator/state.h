@@ -15,11 +15,14 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "aggregator/table.h"
+#include "common/ipc/shm_table.h"
 #include "common/config/classifier.h"
 #include "common/net/addr.h"
 
 namespace tapsense::aggregator {
+
+using ipc::hash_bytes;
+using ipc::shm_table;
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
 inline constexpr std::uint32_t state_version = 3;

@@ -69,10 +69,13 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
                            std::uint16_t port, std::uint64_t ordinal) noexcept {
   net::packet_record rec;
   net::layer_offsets off;
-  const bool ok = net::decode_frame(frame, wire_len, rec, off, anomalies_);
+  net::fragment_info frag;
+  const bool ok = net::decode_frame(frame, wire_len, rec, off, frag, anomalies_);
   rec.ts_ns = ts_ns;
   rec.port_id = port;
   rec.seq = ordinal;
+  // Before sharding: a later fragment must land with its first fragment's flow.
+  fragments_.on_packet(rec, frag);
   counters_.packets.fetch_add(1, std::memory_order_relaxed);
   counters_.wire_bytes.fetch_add(rec.wire_len, std::memory_order_relaxed);
   if (port < filters_.size() && filters_[port].erspan_only) {

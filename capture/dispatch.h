@@ -11,6 +11,7 @@
 
 #include "common/ipc/ring.h"
 #include "common/net/decode.h"
+#include "common/net/fragments.h"
 #include "common/net/snapshot.h"
 
 namespace tapsense::capture {
@@ -76,6 +77,7 @@ class dispatcher {
 
   const dispatch_counters& counters() const noexcept { return counters_; }
   const net::anomaly_counters& anomalies() const noexcept { return anomalies_; }
+  const net::fragment_tracker_counters& fragments() const noexcept { return fragments_.counters(); }
   std::uint64_t last_ts_ns() const noexcept { return last_ts_; }
   std::uint64_t packets_to_shard(std::size_t k) const noexcept { return shard_packets_[k]; }
 
@@ -99,6 +101,8 @@ class dispatcher {
   std::function<bool()> keep_waiting_;
   dispatch_counters counters_;
   net::anomaly_counters anomalies_;
+  // Later IP fragments get their first fragment's flow (ports, inner packet).
+  net::fragment_tracker fragments_;
   std::uint64_t last_ts_ = 0;
   std::uint64_t last_tick_s_ = 0;
 

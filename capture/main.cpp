@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
   auto counters = [&] {
     ts::control::counter_list c;
     std::uint64_t tot[10] = {};
+    std::uint64_t frag[4] = {};
     std::vector<std::uint64_t> anomalies(ts::net::anomaly_count, 0);
     for (const auto& lcp : lcs) {
       const auto& dc = lcp->disp->counters();
@@ -332,6 +333,11 @@ int main(int argc, char** argv) {
         c.emplace_back(p + "drops.snapshot_ring_full", v[7]);
       }
       for (std::size_t a = 0; a < ts::net::anomaly_count; ++a) anomalies[a] += lcp->disp->anomalies().n[a];
+      const auto& fc = lcp->disp->fragments();
+      frag[0] += fc.tracked;
+      frag[1] += fc.attributed;
+      frag[2] += fc.unattributed;
+      frag[3] += fc.evicted;
     }
     c.emplace_back("rx.packets", tot[0]);
     c.emplace_back("rx.wire_bytes", tot[1]);
@@ -344,6 +350,10 @@ int main(int argc, char** argv) {
     c.emplace_back("duplicates", tot[8]);
     c.emplace_back("drops.not_for_erspan_address", tot[9]);
     c.emplace_back("drops.pmd", lost_in_pmd);
+    c.emplace_back("fragments.tracked", frag[0]);
+    c.emplace_back("fragments.attributed", frag[1]);
+    c.emplace_back("fragments.unattributed", frag[2]);
+    c.emplace_back("fragments.evicted", frag[3]);
     for (std::size_t a = 0; a < ts::net::anomaly_count; ++a) {
       if (anomalies[a] != 0) {
         c.emplace_back(std::string("anomaly.") + ts::net::anomaly_name(static_cast<ts::net::anomaly>(a)), anomalies[a]);

@@ -6,6 +6,19 @@
 
 namespace tapsense::fingerprinter {
 
+analyzer::analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& out, state_header* state)
+    : oui_(oui), p0f_(p0f), out_(out), state_(state) {
+  if (state_ == nullptr) {
+    constexpr std::uint32_t capacity = 1u << 14;
+    local_state_.assign(state_bytes(capacity), 0);
+    state_ = reinterpret_cast<state_header*>(local_state_.data());
+    state_->magic = state_magic;
+    state_->version = state_version;
+    state_->capacity = capacity;
+  }
+  conns_ = attach(*state_);
+}
+
 void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
   ++c_.snapshots;
   const auto& rec = h.rec;
@@ -22,14 +35,33 @@ void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
     return;
   }
   const std::size_t caplen = std::min<std::size_t>(h.caplen, packet.size());
-  if (rec.ip_proto == net::ipproto::udp && h.payload_off <= caplen &&
-      ((rec.src_port == 68 && rec.dst_port == 67) || (rec.src_port == 67 && rec.dst_port == 68) ||
-       (rec.src_port == 67 && rec.dst_port == 67))) {
+  if ((rec.flags & net::pktflag::fragment) != 0) {
+    // A fragment: parse the datagram once it is whole.
+    if (h.l3_off >= caplen) return;
+    const auto r = reasm_.add(packet.subspan(h.l3_off, caplen - h.l3_off), rec.ts_ns);
+    if (r.status == net::reassembly_status::complete && r.proto == net::ipproto::udp && r.payload.size() >= 8) {
+      ++c_.reassembled;
+      const auto* u = r.payload.data();
+      const std::size_t ulen = std::min<std::size_t>(net::load_be16(u + 4), r.payload.size());
+      if (ulen >= 8) {
+        udp(h, net::load_be16(u), net::load_be16(u + 2), r.payload.subspan(8, ulen - 8));
+      }
+    }
+    if (r.status != net::reassembly_status::not_fragment) return;
+  }
+  if (rec.ip_proto == net::ipproto::udp && h.payload_off <= caplen) {
     // The UDP payload, bounded by the UDP length (not the capture).
-    dhcp(h, packet.subspan(h.payload_off, std::min<std::size_t>(caplen - h.payload_off, rec.l4_payload)));
+    udp(h, rec.src_port, rec.dst_port,
+        packet.subspan(h.payload_off, std::min<std::size_t>(caplen - h.payload_off, rec.l4_payload)));
   }
   if (rec.ip_proto == net::ipproto::tcp && (rec.tcp_flags & net::tcpflag::syn) != 0 && h.l3_off < caplen) {
     tcp_syn(h, packet.subspan(h.l3_off, caplen - h.l3_off));
+  }
+}
+
+void analyzer::udp(const net::snapshot_header& h, std::uint16_t sport, std::uint16_t dport, net::bytes payload) {
+  if ((sport == 68 && dport == 67) || (sport == 67 && dport == 68) || (sport == 67 && dport == 67)) {
+    dhcp(h, payload);
   }
 }
 
@@ -68,24 +100,6 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   }
 }
 
-namespace {
-// Key of a TCP connection seen from its client.
-std::uint64_t conn_key(const net::ip_address& cli, std::uint16_t cport, const net::ip_address& srv,
-                       std::uint16_t sport) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&](const void* p, std::size_t n) {
-    const auto* b = static_cast<const std::uint8_t*>(p);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
-  };
-  mix(cli.b.data(), 16);
-  mix(&cport, 2);
-  mix(srv.b.data(), 16);
-  mix(&sport, 2);
-  return h;
-}
-constexpr std::size_t syn_mss_cap = 1u << 16;
-}  // namespace
-
 void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
   if (p0f_ == nullptr) {
     return;
@@ -98,11 +112,31 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
   const auto& r = h.rec;
   std::uint16_t syn_mss = 0;
   if (!sig->syn_ack) {
-    if (syn_mss_.size() >= syn_mss_cap) syn_mss_.clear();
-    syn_mss_[conn_key(r.src_ip, r.src_port, r.dst_ip, r.dst_port)] = sig->mss;
-  } else if (auto it = syn_mss_.find(conn_key(r.dst_ip, r.dst_port, r.src_ip, r.src_port));
-             it != syn_mss_.end()) {
-    syn_mss = it->second;
+    const conn_key k{r.src_ip, r.dst_ip, r.src_port, r.dst_port};
+    bool inserted = false;
+    conn_value* v = conns_.find_or_insert(k, inserted);
+    if (v == nullptr) {
+      // Full: forget connections quiet for two minutes, or all if need be.
+      for (std::uint32_t i = 0; i < conns_.capacity();) {
+        auto& slot = conns_.at(i);
+        if (slot.used != 0 && slot.value.seen_ns + 120'000'000'000ULL < r.ts_ns) {
+          ++state_->evicted;
+          if (conns_.erase_at(i)) continue;
+        }
+        ++i;
+      }
+      if (conns_.full()) {
+        state_->evicted += conns_.size();
+        conns_.clear();
+      }
+      v = conns_.find_or_insert(k, inserted);
+    }
+    if (v != nullptr) {
+      v->syn_mss = sig->mss;
+      v->seen_ns = r.ts_ns;
+    }
+  } else if (const conn_value* v = conns_.find(conn_key{r.dst_ip, r.src_ip, r.dst_port, r.src_port})) {
+    syn_mss = v->syn_mss;
   }
   const auto v = fp::match(*p0f_, *sig, syn_mss);
   if (!v) {

@@ -3,10 +3,13 @@
 // calls for and records what it found, with where it came from.
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "common/net/bytes.h"
+#include "common/net/fragments.h"
 #include "common/net/snapshot.h"
 #include "fingerprinter/observations.h"
+#include "fingerprinter/state.h"
 
 namespace tapsense::fp {
 class oui_registry;
@@ -22,6 +25,7 @@ struct analyzer_counters {
   std::uint64_t tcp_signatures = 0;
   std::uint64_t p0f_matches = 0;
   std::uint64_t vendor_lookups = 0;
+  std::uint64_t reassembled = 0;
 };
 
 // Confidence scale (0-100) of each kind of evidence.
@@ -41,23 +45,33 @@ inline constexpr std::uint8_t raw = 10;
 class analyzer {
  public:
   // The registry and database may be null (then that evidence is skipped).
-  analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& out) noexcept
-      : oui_(oui), p0f_(p0f), out_(out) {}
+  // `state` is the worker's shared-memory state (may be null in tests: then
+  // a process-local table is used).
+  analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& out, state_header* state = nullptr);
 
   void on_snapshot(const net::snapshot_header& h, net::bytes packet);
   const analyzer_counters& counters() const noexcept { return c_; }
+  const net::reassembly_counters& reassembly() const noexcept { return reasm_.counters(); }
 
  private:
+  // One UDP datagram's payload (bounded by the UDP length), from a packet or
+  // reassembled from fragments.
+  void udp(const net::snapshot_header& h, std::uint16_t sport, std::uint16_t dport, net::bytes payload);
   void dhcp(const net::snapshot_header& h, net::bytes payload);
   void tcp_syn(const net::snapshot_header& h, net::bytes ip_packet);
 
   const fp::oui_registry* oui_;
   const fp::p0f_db* p0f_;
+  emitter& out_;
   // MSS of each connection's SYN: p0f's SYN+ACK signatures compare the
   // window against it ("mss*N"). Both directions of a flow reach the same
-  // worker (symmetric sharding). Bounded: cleared when it grows too large.
-  std::unordered_map<std::uint64_t, std::uint16_t> syn_mss_;
-  emitter& out_;
+  // worker (symmetric sharding). In shared memory: a restarted worker still
+  // knows the SYNs it saw before.
+  std::vector<std::uint8_t> local_state_;  // when no shared state is given
+  state_header* state_;
+  conn_table conns_;
+  // Discovery protocols that arrive fragmented (large mDNS, DHCP, DNS).
+  net::reassembler reasm_;
   analyzer_counters c_;
 };
 

@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
 
   std::vector<ts::ipc::ring> ins;  // one per capture lcore
   std::optional<ts::ipc::ring> out;
+  ts::ipc::segment state_seg;
   try {
+    state_seg = ts::ipc::segment::open(ts::ipc::names::fingerprinter_state(ctx.instance(), j));
     for (unsigned l = 0; l < std::max(1u, cfg.capture.lcores); ++l) {
       ins.push_back(ts::ipc::ring::open(ts::ipc::names::capture_to_fingerprinter(ctx.instance(), l, j)));
     }
@@ -52,7 +54,12 @@ int main(int argc, char** argv) {
     ctx.service(counters);
     return !ctx.stopping();
   });
-  analyzer an(oui ? &*oui : nullptr, p0f ? &*p0f : nullptr, em);
+  auto* st = static_cast<state_header*>(state_seg.data());
+  if (st->magic != state_magic || st->version != state_version ||
+      state_bytes(st->capacity) > state_seg.size()) {
+    return ctx.fatal(ts::exit_code::software, "fingerprinter state segment " + state_seg.name() + " is not initialised");
+  }
+  analyzer an(oui ? &*oui : nullptr, p0f ? &*p0f : nullptr, em, st);
   counters = [&] {
     const auto& c = an.counters();
     return ts::control::counter_list{
@@ -61,6 +68,9 @@ int main(int argc, char** argv) {
         {"p0f.matches", c.p0f_matches},     {"vendor_lookups", c.vendor_lookups},
         {"observations", em.emitted()},     {"observations.repeats", em.suppressed()},
         {"batches", em.batches()},
+        {"fragments.reassembled", c.reassembled},
+        {"fragments.dropped", an.reassembly().overlaps + an.reassembly().inconsistent + an.reassembly().too_big +
+                                   an.reassembly().timed_out + an.reassembly().evicted},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)}};
   };
 

@@ -40,9 +40,14 @@ void emitter::add(observation o) {
     h = fnv(h, s->data(), s->size());
     h = fnv(h, "\0", 1);
   }
-  if (!seen_.insert(h).second) {
-    ++suppressed_;
-    return;
+  constexpr std::uint64_t refresh_ns = 1800ULL * 1'000'000'000ULL;
+  auto [it, fresh] = seen_.try_emplace(h, o.ts);
+  if (!fresh) {
+    if (o.ts < it->second + refresh_ns) {
+      ++suppressed_;
+      return;
+    }
+    it->second = o.ts;
   }
   if (seen_.size() > seen_cap) {
     seen_.clear();

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "common/ipc/ring.h"
@@ -50,7 +50,10 @@ class emitter {
   std::string producer_;
   std::function<bool()> keep_waiting_;
   std::vector<observation> pending_;
-  std::unordered_set<std::uint64_t> seen_;
+  // Facts already sent, with the packet time they were last sent: repeats
+  // are suppressed, but a fact still true is sent again every refresh
+  // interval so its last_seen means something.
+  std::unordered_map<std::uint64_t, std::uint64_t> seen_;
   std::uint64_t batch_base_;
   std::uint64_t batches_ = 0;
   std::uint64_t emitted_ = 0;

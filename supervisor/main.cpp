@@ -20,6 +20,7 @@
 
 #include "aggregator/state.h"
 #include "capture/state.h"
+#include "fingerprinter/state.h"
 #include "common/config/config.h"
 #include "common/control/channel.h"
 #include "common/ipc/names.h"
@@ -268,6 +269,17 @@ int main(int argc, char** argv) {
       keep.push_back(std::move(seg));
     }
     for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
+      {
+        constexpr std::uint32_t capacity = 1u << 16;
+        auto seg = ts::ipc::segment::create(ts::ipc::names::fingerprinter_state(inst, j),
+                                            ts::fingerprinter::state_bytes(capacity));
+        auto* fh = new (seg.data()) ts::fingerprinter::state_header{};
+        fh->version = ts::fingerprinter::state_version;
+        fh->capacity = capacity;
+        fh->magic = ts::fingerprinter::state_magic;
+        segments.push_back(seg.name());
+        keep.push_back(std::move(seg));
+      }
       for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
         rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, l, j),
                                               mb(cfg.capture.snapshot_ring_mb), false));

@@ -288,7 +288,9 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
       if (owner == ip_owner.end()) continue;  // not an inventoried device
       std::uint64_t mac = owner->second;
       if (auto bit = bindings.find(na); bit != bindings.end()) {
-        mac = resolve(bit->second, o.e.last_seen).value_or(mac);
+        // Who held the address when the fact was first seen: replays of a
+        // fact (a restarted fingerprinter) move last_seen, never first_seen.
+        mac = resolve(bit->second, o.e.first_seen).value_or(mac);
       }
       auto it = mac != 0 ? assets.find({o.net, mac, net::ip_address{}}) : assets.find({o.net, 0, *o.ip});
       if (it != assets.end()) a = &it->second;

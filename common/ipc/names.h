@@ -34,6 +34,10 @@ inline std::string fingerprinter_to_uplink(std::string_view instance, unsigned w
 inline std::string aggregator_state(std::string_view instance, unsigned shard) {
   return segment(instance, "agg-state." + std::to_string(shard));
 }
+// A fingerprinter worker's per-connection state (survives its restart).
+inline std::string fingerprinter_state(std::string_view instance, unsigned worker) {
+  return segment(instance, "fp-state." + std::to_string(worker));
+}
 // Capture's progress through offline inputs (survives a capture restart).
 inline std::string capture_state(std::string_view instance) {
   return segment(instance, "cap-state");

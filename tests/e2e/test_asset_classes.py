@@ -58,24 +58,21 @@ class Model:
 
     def expected_pairs(self, pcap):
         pairs = {}
-        rows = t.tshark_fields(pcap, "ip or ipv6", ["eth.src", "eth.dst", "ip.src", "ip.dst", "ipv6.src",
-                                                    "ipv6.dst", "frame.len"])
-        for r in rows:
-            r += [""] * (7 - len(r))
-            esrc, edst = r[0], r[1]
-            src, dst = (r[2], r[3]) if r[2] else (r[4], r[5])
+        rows = t.innermost_ip_rows(pcap, ["eth.src", "eth.dst"])
+        for src, dst, length, _, esrc, edst in rows:
+            esrc, edst = esrc.split(",")[-1], edst.split(",")[-1]  # innermost Ethernet
             a = self.side(src, esrc)
             b = self.side(dst, edst)
             if a[1] != "inventoried" and b[1] != "inventoried":
                 continue
             key = tuple(sorted((a[0], b[0])))
-            pairs[key] = pairs.get(key, 0) + int(r[6])
+            pairs[key] = pairs.get(key, 0) + length
         return pairs
 
 
 def check_common(what, model, pcap, out, assets, flows):
     # Bytes per pair, classes and names of every flow.
-    truth = model.expected_pairs(t.dedup(pcap))
+    truth = model.expected_pairs(pcap)
     ours = t.flow_pair_bytes(flows)
     diff = {k: (ours.get(k), v) for k, v in truth.items() if ours.get(k) != v}
     extra = {k: v for k, v in ours.items() if k not in truth}

@@ -4,9 +4,12 @@
 // is replayed by every test run.
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <string>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -25,11 +28,12 @@ int main(int argc, char** argv) {
     }
     for (const auto& p : paths) {
       std::ifstream f(p, std::ios::binary);
-      std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
       // Exactly the allocation libFuzzer gives: reads past the end are caught
       // by the sanitizer build.
-      std::vector<std::uint8_t> copy(bytes);
-      LLVMFuzzerTestOneInput(copy.empty() ? nullptr : copy.data(), copy.size());
+      const auto copy = std::make_unique<std::uint8_t[]>(bytes.size() + 1);
+      std::memcpy(copy.get(), bytes.data(), bytes.size());
+      LLVMFuzzerTestOneInput(bytes.empty() ? nullptr : copy.get(), bytes.size());
       ++files;
     }
   }

@@ -142,21 +142,107 @@ def editcap_duplicates(pcap):
     return int(m.group(1)) if m else 0
 
 
-def tshark_ip_pair_bytes(pcap, side=lambda ip: ip):
-    """Bytes (frame.len) per unordered pair of IP addresses, as tshark sees the
-    outermost IP header; `side` maps an address to its reported name."""
-    pairs = {}
-    rows = tshark_fields(pcap, "ip or ipv6", ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "frame.len"])
+def innermost_ip_rows(pcap, extra_fields=(), dedup=True):
+    """Per IP frame: (src, dst, frame.len, time, extra...) of the innermost IP
+    header that is not quoted inside an ICMP error, the way the sensor
+    decapsulates tunnels. Fragments of one datagram all count for the pair of
+    the reassembled datagram (tshark shows the inner layers only on the frame
+    that completes it).
+
+    dedup: drop copies of a packet seen within 1 ms, a copy being the same
+    IP packet (inner addresses, IP id, length and checksum, L4 checksums) in
+    a frame of the same length -- what the sensor drops by default. Built
+    from tshark's dissection, not from the sensor's code."""
+    fields = ["frame.protocols", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "frame.len", "ip.id",
+              "ip.flags.mf", "ip.frag_offset", "ipv6.fraghdr.ident", "frame.time_epoch", "ip.len",
+              "ip.checksum", "ipv6.plen", "tcp.checksum", "udp.checksum", "icmp.checksum",
+              "icmpv6.checksum", "ip.ttl", "ipv6.hlim", "tcp.seq_raw", "tcp.ack_raw", "tcp.window_size_value",
+              "ipv6.fraghdr.offset"]
+    base = len(fields)
+    fields += list(extra_fields)
+    rows = tshark_fields(pcap, "ip or ipv6", fields, occurrence="a")
+    out = []
+    groups = {}
+    last_seen = {}
     for r in rows:
-        r += [""] * (5 - len(r))
-        src, dst = (r[0], r[1]) if r[0] else (r[2], r[3])
-        if not src or not dst:
+        r += [""] * (len(fields) - len(r))
+        layers = r[0].split(":")
+        v4 = v6 = 0
+        last = None
+        for layer in layers:
+            if layer in ("icmp", "icmpv6"):
+                break
+            if layer == "ip":
+                v4 += 1
+                last = ("ip", v4)
+            elif layer == "ipv6":
+                v6 += 1
+                last = ("ipv6", v6)
+        if last is None:
             continue
+        # A tunnel carrying a non-IP frame (ARP inside GRE): the inner packet
+        # is what counts, and it is not IP traffic.
+        eth_layers = [i for i, layer in enumerate(layers) if layer == "eth"]
+        ip_layers = [i for i, layer in enumerate(layers) if layer in ("ip", "ipv6")]
+        first_icmp = next((i for i, layer in enumerate(layers) if layer in ("icmp", "icmpv6")), len(layers))
+        ip_layers = [i for i in ip_layers if i < first_icmp]
+        if eth_layers and ip_layers and eth_layers[-1] > ip_layers[-1] and eth_layers[-1] < first_icmp:
+            continue
+        srcs, dsts = (r[1], r[2]) if last[0] == "ip" else (r[3], r[4])
+        srcs, dsts = srcs.split(","), dsts.split(",")
+        k = last[1] - 1
+        if k >= len(srcs) or k >= len(dsts) or not srcs[k]:
+            continue
+        if dedup:
+            def pick(v):
+                parts = v.split(",")
+                return parts[k] if k < len(parts) else ""
+            if last[0] == "ip":
+                ident = ("4", pick(r[6]), pick(r[11]), pick(r[12]), pick(r[18]))
+            else:
+                ident = ("6", pick(r[13]), pick(r[19]), r[9], r[23])
+            key = (r[5], srcs[k], dsts[k]) + ident + tuple(r[14:18]) + tuple(r[20:23])
+            ts = float(r[10])
+            prev = last_seen.get(key)
+            last_seen[key] = ts
+            if prev is not None and 0 <= ts - prev <= 0.001:
+                continue
+        row = [srcs[k], dsts[k], int(r[5]), float(r[10])] + r[base:]
+        # The outermost IP header's fragment identity, when it is a fragment.
+        outer_src = (r[1] or r[3]).split(",")[0]
+        outer_dst = (r[2] or r[4]).split(",")[0]
+        frag = None
+        mf = r[7].split(",")[0] if r[7] else ""
+        off = r[8].split(",")[0] if r[8] else ""
+        if (mf in ("1", "True") or (off not in ("", "0"))) and r[6]:
+            frag = (outer_src, outer_dst, r[6].split(",")[0])
+        elif r[9]:
+            frag = (outer_src, outer_dst, r[9].split(",")[0])
+        if frag is not None:
+            depth = len(layers)
+            g = groups.setdefault(frag, {"rows": [], "best": None, "depth": -1})
+            g["rows"].append(row)
+            if depth > g["depth"]:
+                g["depth"], g["best"] = depth, (row[0], row[1])
+        out.append(row)
+    for g in groups.values():
+        for row in g["rows"]:
+            row[0], row[1] = g["best"]
+    return out
+
+
+def tshark_ip_pair_bytes(pcap, side=lambda ip: ip, dedup=True):
+    """Bytes (frame.len) per unordered pair of IP addresses (the innermost
+    header, as the sensor counts), without the copies the sensor drops by
+    default (dedup=False: every frame); `side` maps an address to its
+    reported name (None drops the packet)."""
+    pairs = {}
+    for src, dst, length, _ in innermost_ip_rows(pcap, dedup=dedup):
         a, b = side(src), side(dst)
         if a is None or b is None:
             continue
         key = tuple(sorted((a, b)))
-        pairs[key] = pairs.get(key, 0) + int(r[4])
+        pairs[key] = pairs.get(key, 0) + length
     return pairs
 
 

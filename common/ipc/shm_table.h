@@ -10,7 +10,7 @@
 #include <cstring>
 #include <type_traits>
 
-namespace tapsense::aggregator {
+namespace tapsense::ipc {
 
 inline std::uint64_t hash_bytes(const void* p, std::size_t n) noexcept {
   // 64-bit multiply-mix over 8-byte words; keys are small and fixed-size.
@@ -146,4 +146,4 @@ class shm_table {
   std::uint32_t* size_ = nullptr;
 };
 
-}  // namespace tapsense::aggregator
+}  // namespace tapsense::ipc
