@@ -1,5 +1,7 @@
 #include "common/proto/http.h"
 
+#include "common/proto/smb.h"
+
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -407,14 +409,84 @@ std::string_view realm_of(std::string_view v) noexcept {
   return {};
 }
 
+// RFC 4648 base64 (standard alphabet, '=' padding optional), into `out`;
+// false on a character outside the alphabet or a dangling sextet.
+bool base64_decode(std::string_view in, std::vector<std::uint8_t>& out) {
+  out.clear();
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z') {
+      v = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      v = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      v = c - '0' + 52;
+    } else if (c == '+') {
+      v = 62;
+    } else if (c == '/') {
+      v = 63;
+    } else if (c == '=') {
+      break;
+    } else {
+      return false;
+    }
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+    }
+  }
+  return bits < 6;
+}
+
+// "NTLM <base64>" or "Negotiate <base64>" (RFC 4559): the NTLMSSP message
+// in it, raw or SPNEGO-wrapped, as facts about the sender (the client in
+// Authorization, the server in WWW-Authenticate).
+void auth_ntlm_facts(std::string_view value, const packet_view& pkt, fact_sink& sink) {
+  constexpr std::size_t max_token = 16 * 1024;
+  const auto sp = value.find(' ');
+  if (sp == std::string_view::npos) {
+    return;
+  }
+  const std::string_view scheme = value.substr(0, sp);
+  if (!iequals(scheme, "NTLM") && !iequals(scheme, "Negotiate")) {
+    return;
+  }
+  const std::string_view token = trim(value.substr(sp + 1));
+  if (token.size() > max_token) {
+    return;
+  }
+  std::vector<std::uint8_t> blob;
+  if (!base64_decode(token, blob)) {
+    return;
+  }
+  smb_error err = smb_error::none;
+  const auto ntlm = find_ntlmssp(blob, err);
+  if (ntlm.empty()) {
+    return;
+  }
+  ntlm_message n;
+  parse_ntlmssp(ntlm, n);
+  ntlm_facts(n, pkt, sink);
+}
+
 }  // namespace
 
-void http_facts(const http_message& m, const packet_view& /*pkt*/, fact_sink& sink) {
+void http_facts(const http_message& m, const packet_view& pkt, fact_sink& sink) {
   if (m.kind == http_kind::none || m.error == http_error::incomplete ||
       m.error == http_error::not_http || m.error == http_error::head_too_long) {
     return;
   }
   emitter out(sink);
+  for (const auto& h : m.header_list()) {
+    if (iequals(h.name, "authorization") || iequals(h.name, "proxy-authorization") ||
+        iequals(h.name, "www-authenticate") || iequals(h.name, "proxy-authenticate")) {
+      auth_ntlm_facts(h.value, pkt, sink);
+    }
+  }
   if (m.kind == http_kind::request) {
     out.add(subject::sender, "user_agent", m.user_agent, 90);
     if (!istarts_with(m.user_agent, "Mozilla/")) {

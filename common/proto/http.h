@@ -154,6 +154,12 @@ std::size_t http_products(std::string_view value, std::span<std::string_view> ou
 //   x_powered_by = X-Powered-By; software = its tokens        sender    (80)
 //   http_realm = realm of WWW-Authenticate (device models
 //                often live there: Basic realm="NETGEAR R7000") sender  (70)
+// Any message (source "ntlmssp", see smb.h ntlm_facts): NTLM carried in
+// Authorization / Proxy-Authorization (the client's NEGOTIATE and
+// AUTHENTICATE) or WWW-Authenticate / Proxy-Authenticate (the server's
+// CHALLENGE) as "NTLM <base64>" or "Negotiate <base64>" (SPNEGO):
+//   ntlm_version, netbios_name, ntlm_domain, dns_hostname, dns_domain,
+//   dns_forest, ntlm_target, ntlm_user                        sender
 // Nothing for not_http, incomplete or head_too_long.
 void http_facts(const http_message& m, const packet_view& pkt, fact_sink& sink);
 

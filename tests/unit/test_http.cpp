@@ -323,6 +323,87 @@ TEST(Http, ResponseFacts) {
   EXPECT_TRUE(digest.has(subject::sender, "http_realm", "router")) << digest.dump();
 }
 
+std::string base64(const std::vector<std::uint8_t>& v) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); i += 3) {
+    const std::uint32_t n = (std::uint32_t{v[i]} << 16) | (i + 1 < v.size() ? std::uint32_t{v[i + 1]} << 8 : 0) |
+                            (i + 2 < v.size() ? v[i + 2] : 0);
+    out += a[(n >> 18) & 63];
+    out += a[(n >> 12) & 63];
+    out += i + 1 < v.size() ? a[(n >> 6) & 63] : '=';
+    out += i + 2 < v.size() ? a[n & 63] : '=';
+  }
+  return out;
+}
+
+// An NTLMSSP CHALLENGE: target name "SP", AV pairs NbComputerName "TFDSP",
+// DnsComputerName "tfdsp.sp.local", Version 6.1.7601.
+std::vector<std::uint8_t> ntlm_challenge() {
+  std::vector<std::uint8_t> v = {'N', 'T', 'L', 'M', 'S', 'S', 'P', 0, 2, 0, 0, 0};
+  auto le16 = [&v](unsigned x) {
+    v.push_back(static_cast<std::uint8_t>(x));
+    v.push_back(static_cast<std::uint8_t>(x >> 8));
+  };
+  auto le32 = [&](std::uint32_t x) {
+    le16(x & 0xffff);
+    le16(x >> 16);
+  };
+  auto utf16 = [](std::string_view s) {
+    std::vector<std::uint8_t> out;
+    for (char c : s) {
+      out.push_back(static_cast<std::uint8_t>(c));
+      out.push_back(0);
+    }
+    return out;
+  };
+  const auto target = utf16("SP");
+  std::vector<std::uint8_t> info;
+  for (const auto& [id, text] : {std::pair<unsigned, std::string_view>{1, "TFDSP"}, {3, "tfdsp.sp.local"}}) {
+    const auto t = utf16(text);
+    info.push_back(static_cast<std::uint8_t>(id));
+    info.push_back(0);
+    info.push_back(static_cast<std::uint8_t>(t.size()));
+    info.push_back(0);
+    info.insert(info.end(), t.begin(), t.end());
+  }
+  info.insert(info.end(), {0, 0, 0, 0});
+  le16(static_cast<unsigned>(target.size()));
+  le16(static_cast<unsigned>(target.size()));
+  le32(56);
+  le32(0xa2898205);  // UNICODE, TARGET_INFO, VERSION, ...
+  v.insert(v.end(), 16, 0x5a);  // challenge + reserved
+  le16(static_cast<unsigned>(info.size()));
+  le16(static_cast<unsigned>(info.size()));
+  le32(static_cast<std::uint32_t>(56 + target.size()));
+  v.insert(v.end(), {6, 1, 0xb1, 0x1d, 0, 0, 0, 15});
+  v.insert(v.end(), target.begin(), target.end());
+  v.insert(v.end(), info.begin(), info.end());
+  return v;
+}
+
+TEST(Http, NtlmInAuthenticationHeaders) {
+  http_message m;
+  const std::string resp = "HTTP/1.1 401 Unauthorized\r\nServer: Microsoft-IIS/7.5\r\nWWW-Authenticate: Negotiate\r\n"
+                           "WWW-Authenticate: NTLM " + base64(ntlm_challenge()) + "\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_EQ(parse(resp, m), http_error::none);
+  test_sink sink;
+  proto::http_facts(m, tcp(80, 49162), sink);
+  EXPECT_TRUE(sink.has(subject::sender, "ntlm_version", "6.1.7601")) << sink.dump();
+  EXPECT_TRUE(sink.has(subject::sender, "netbios_name", "TFDSP"));
+  EXPECT_TRUE(sink.has(subject::sender, "dns_hostname", "tfdsp.sp.local"));
+  EXPECT_TRUE(sink.has(subject::sender, "ntlm_target", "SP"));
+  EXPECT_TRUE(sink.has(subject::sender, "software", "Microsoft-IIS/7.5"));
+  // Garbage tokens, other schemes and oversized tokens give nothing.
+  for (const std::string& bad : {std::string("NTLM !!!!"), std::string("NTLM TlRMTVNTUAAB="), std::string("Basic dXNlcjpwYXNz"),
+                                 "NTLM " + std::string(20000, 'A'), std::string("NTLM")}) {
+    ASSERT_EQ(parse("GET / HTTP/1.1\r\nAuthorization: " + bad + "\r\n\r\n", m), http_error::none);
+    test_sink none;
+    proto::http_facts(m, tcp(49162, 80), none);
+    EXPECT_TRUE(none.facts.empty()) << bad << "\n" << none.dump();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 
@@ -341,7 +422,8 @@ TEST(Http, AgreesWithTsharkOnSharedCaptures) {
   std::size_t total_expected = 0;
   std::size_t total_found = 0;
   for (const char* name : {"http-ua/windowsupdate_over_http.pcap", "vlan/http-vlan-0.pcap", "dhcp/1kxun.pcap",
-                           "tcp-syn-os/sites.pcapng", "dns/var-services-std-ports.pcap", "mdns/iphone.pcap"}) {
+                           "tcp-syn-os/sites.pcapng", "dns/var-services-std-ports.pcap", "mdns/iphone.pcap",
+                           "gre/erspan.pcap"}) {
     SCOPED_TRACE(name);
     const std::string path = names_test::shared_pcaps() + "/" + name;
     // Ours: every TCP direction's prefix, message after message while the
@@ -369,15 +451,45 @@ TEST(Http, AgreesWithTsharkOnSharedCaptures) {
     }
     const auto have = names_test::triples(sink.facts);
     // tshark's: User-Agent of requests (sender), Host (receiver), Server of
-    // responses (sender), over TCP (SSDP is ssdp's).
+    // responses (sender), NTLM in authentication headers (sender), over TCP
+    // (SSDP is ssdp's).
     names_test::agreement agr;
     agr.capture = name;
-    const auto rows = names_test::tshark_rows(path, "http && tcp",
-                                              {"ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "http.user_agent",
-                                               "http.host", "http.server"});
+    const auto rows = names_test::tshark_rows(
+        path, "http && tcp",
+        {"ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "http.user_agent", "http.host", "http.server",
+         "ntlmssp.version.major", "ntlmssp.version.minor", "ntlmssp.version.build_number", "ntlmssp.auth.hostname",
+         "ntlmssp.auth.domain", "ntlmssp.auth.username", "ntlmssp.challenge.target_info.nb_computer_name",
+         "ntlmssp.challenge.target_info.nb_domain_name", "ntlmssp.challenge.target_info.dns_computer_name",
+         "ntlmssp.challenge.target_info.dns_domain_name", "ntlmssp.challenge.target_info.dns_tree_name"});
     for (const auto& r : rows) {
-      const std::string src = names_test::tshark_unescape(!r[0].empty() ? r[0] : r[1]);
-      const std::string dst = names_test::tshark_unescape(!r[2].empty() ? r[2] : r[3]);
+      // Tunnelled packets list outer and inner addresses: the inner is last.
+      const std::string src = names_test::split(!r[0].empty() ? r[0] : r[1], names_test::agg).back();
+      const std::string dst = names_test::split(!r[2].empty() ? r[2] : r[3], names_test::agg).back();
+      auto values = [&](std::size_t col) {
+        std::vector<std::string> v;
+        for (const auto& x : names_test::split(r[col], names_test::agg)) {
+          const std::string u = names_test::tshark_unescape(x);
+          if (!u.empty() && u != "NULL") {  // tshark's "NULL" is an empty NTLM string
+            v.push_back(u);
+          }
+        }
+        return v;
+      };
+      const auto majors = values(7);
+      const auto minors = values(8);
+      const auto builds = values(9);
+      for (std::size_t i = 0; i < majors.size() && i < minors.size() && i < builds.size(); ++i) {
+        agr.expect(triple(src, "ntlm_version", majors[i] + "." + minors[i] + "." + builds[i]));
+      }
+      const std::pair<std::size_t, const char*> ntlm_fields[] = {
+          {10, "netbios_name"}, {11, "ntlm_domain"},  {12, "ntlm_user"},  {13, "netbios_name"},
+          {14, "ntlm_domain"},  {15, "dns_hostname"}, {16, "dns_domain"}, {17, "dns_forest"}};
+      for (const auto& [col, field] : ntlm_fields) {
+        for (const auto& v : values(col)) {
+          agr.expect(triple(src, field, v));
+        }
+      }
       for (const auto& ua : names_test::split(r[4], names_test::agg)) {
         if (!ua.empty()) {
           agr.expect(triple(src, "user_agent", names_test::tshark_unescape(ua)));
