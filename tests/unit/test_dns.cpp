@@ -614,6 +614,29 @@ TEST(Llmnr, QueriesAndAnswers) {
   EXPECT_EQ(s2.facts.size(), 2u);
 }
 
+TEST(Dns, WriteFuzzSeeds) {
+  if (names_test::seed_dir() == nullptr) {
+    GTEST_SKIP() << "TAPSENSE_WRITE_SEEDS not set";
+  }
+  names_test::write_seed("dns", unicast_response());
+  names_test::write_seed("dns", mdns_announcement());
+  builder ptr;
+  ptr.header(2, 0x8180, 1, 1, 0, 0).question("34.216.184.93.in-addr.arpa", dns_type::ptr);
+  ptr.rr("", dns_type::ptr, 3600, 1, 12).name("host.example.com").end_rr();
+  names_test::write_seed("dns", ptr.b);
+  builder probe;
+  probe.header(0, 0, 1, 0, 1, 0).question("Apple-TV.local", dns_type::any, 0x8001);
+  probe.rr("", dns_type::a, 120, 1, 12).a("192.168.1.20").end_rr();
+  names_test::write_seed("dns", probe.b);
+  builder llmnr;
+  llmnr.header(0x5a5a, 0x8000, 1, 1, 0, 0).question("kevin-PC", dns_type::any);
+  llmnr.rr("", dns_type::aaaa, 30, 1, 12).aaaa("fe80::4568:efbc:40b1:1346").end_rr();
+  names_test::write_seed("dns", llmnr.b);
+  builder loop;
+  loop.header(1, 0, 1, 0, 0, 0).u8(1).raw("a").u16(0xc00c).u16(1).u16(1);
+  names_test::write_seed("dns", loop.b);
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 

@@ -404,6 +404,17 @@ TEST(Http, NtlmInAuthenticationHeaders) {
   }
 }
 
+TEST(Http, WriteFuzzSeeds) {
+  if (names_test::seed_dir() == nullptr) {
+    GTEST_SKIP() << "TAPSENSE_WRITE_SEEDS not set";
+  }
+  names_test::write_seed("http", request);
+  names_test::write_seed("http", responses);
+  names_test::write_seed("http", "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM " + base64(ntlm_challenge()) +
+                                     "\r\nContent-Length: 0\r\n\r\n");
+  names_test::write_seed("http", "GET / HTTP/1.0\nHost: a\nUser-Agent: curl/8.0\n\n");
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 

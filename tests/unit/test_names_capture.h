@@ -560,6 +560,30 @@ inline std::size_t json_frame(const boost::json::value& packet) {
   return n.empty() ? 0 : std::stoul(n);
 }
 
+// ---- Fuzz seeds ----
+
+// Where WriteFuzzSeeds tests put their seeds: $TAPSENSE_WRITE_SEEDS/<target>/
+// (unset: the tests skip). The corpora under tests/fuzz/corpus/ were made
+// this way from the hand-built fixtures, never from capture bytes:
+//   TAPSENSE_WRITE_SEEDS=tests/fuzz/corpus build/tests/unit_dns --gtest_filter='*WriteFuzzSeeds*'
+inline const char* seed_dir() { return std::getenv("TAPSENSE_WRITE_SEEDS"); }
+
+inline void write_seed(const std::string& target, const std::vector<std::uint8_t>& data) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (auto b : data) {
+    h = (h ^ b) * 1099511628211ull;
+  }
+  char name[32];
+  std::snprintf(name, sizeof name, "seed-%012llx", static_cast<unsigned long long>(h & 0xffffffffffffull));
+  const std::filesystem::path dir = std::filesystem::path(seed_dir()) / target;
+  std::filesystem::create_directories(dir);
+  std::ofstream f(dir / name, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+inline void write_seed(const std::string& target, std::string_view text) {
+  write_seed(target, std::vector<std::uint8_t>(text.begin(), text.end()));
+}
+
 // ---- Agreement ----
 
 // Expected triples from tshark, and which of them the parsers produced.

@@ -535,6 +535,26 @@ TEST(Nbdgm, RandomMutationsStayInBounds) {
   }
 }
 
+TEST(Nbns, WriteFuzzSeeds) {
+  if (names_test::seed_dir() == nullptr) {
+    GTEST_SKIP() << "TAPSENSE_WRITE_SEEDS not set";
+  }
+  // One corpus for both parsers: the fuzz target feeds each input to both.
+  names_test::write_seed("nbns", registration("KEVIN-PC", 0x00, false, "192.168.5.41"));
+  names_test::write_seed("nbns", registration("WORKGROUP", 0x1e, true, "192.168.5.41", 8));
+  names_test::write_seed("nbns", node_status());
+  builder q;
+  q.u16(0x8001).u16(0x0110).u16(1).u16(0).u16(0).u16(0).nbname("WPAD", 0).u16(0x20).u16(1);
+  names_test::write_seed("nbns", q.b);
+  names_test::write_seed("nbns", browser_datagram("NVR9", "VIGILANT_GROUP", 0x1d,
+                                                  announcement(0x01, "NVR9", 6, 1, 0x00011007, "Video recorder")));
+  names_test::write_seed("nbns", browser_datagram("SANJI", "\x01\x02__MSBROWSE__\x02", 0x01,
+                                                  announcement(0x0c, "WORKGROUP", 4, 9, 0x80001000, "SANJI")));
+  builder e;
+  e.u8(0x08).u8(1).le32(0x20010f03).le32(123456).le32(0).raw("MACBOOKAIR-E1D0").u8(0);
+  names_test::write_seed("nbns", browser_datagram("MACBOOKAIR-E1D0", "WORKGROUP", 0x1e, e.b));
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 

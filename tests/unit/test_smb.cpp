@@ -762,6 +762,22 @@ TEST(Smb, NtlmWithoutVersionAndUnicodeNames) {
   EXPECT_EQ(proto::smb_string_utf8(odd), "\xef\xbf\xbd" "A\xef\xbf\xbd");
 }
 
+TEST(Smb, WriteFuzzSeeds) {
+  if (names_test::seed_dir() == nullptr) {
+    GTEST_SKIP() << "TAPSENSE_WRITE_SEEDS not set";
+  }
+  // Stream prefixes as the fingerprinter passes them: framed messages.
+  names_test::write_seed("smb", session_request);
+  names_test::write_seed("smb", cat({frame(smb1_negotiate_request), frame(smb1_setup_request)}));
+  names_test::write_seed("smb", cat({frame(smb1_negotiate_response), frame(smb1_setup_response)}));
+  names_test::write_seed("smb", frame(smb1_ext_setup(false, neg_token_init(ntlm_negotiate(5, 1, 2600)))));
+  names_test::write_seed("smb", frame(smb1_ext_setup(
+                                    true, neg_token_resp(ntlm_challenge("W2K3", "CORP", "w2k3.corp", "corp", 5, 2, 3790)))));
+  names_test::write_seed("smb", cat({frame(smb2_negotiate_request), frame(smb2_setup_negotiate),
+                                     frame(smb2_setup_authenticate)}));
+  names_test::write_seed("smb", cat({frame(smb2_negotiate_response), frame(smb2_setup_challenge)}));
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 

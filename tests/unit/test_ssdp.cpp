@@ -198,6 +198,15 @@ TEST(Ssdp, SearchResponseFacts) {
                        "http://192.168.5.49:2869/upnphost/udhisapi.dll?content=uuid:9319395a-4d03-4750-bb1b-4663933ab812"));
 }
 
+TEST(Ssdp, WriteFuzzSeeds) {
+  if (names_test::seed_dir() == nullptr) {
+    GTEST_SKIP() << "TAPSENSE_WRITE_SEEDS not set";
+  }
+  names_test::write_seed("ssdp", notify);
+  names_test::write_seed("ssdp", msearch);
+  names_test::write_seed("ssdp", response);
+}
+
 // ---------------------------------------------------------------------------
 // Agreement with tshark
 
