@@ -492,7 +492,13 @@ void http_facts(const http_message& m, const packet_view& pkt, fact_sink& sink) 
     if (!istarts_with(m.user_agent, "Mozilla/")) {
       software(out, m.user_agent, 70);
     }
-    out.add(subject::receiver, "http_host", m.host, 70);
+    // A request to a proxy (absolute-form target, CONNECT) names the
+    // origin in Host, not the receiver.
+    const bool via_proxy = m.method == "CONNECT" || istarts_with(m.target, "http://") ||
+                           istarts_with(m.target, "https://");
+    if (!via_proxy) {
+      out.add(subject::receiver, "http_host", m.host, 70);
+    }
     return;
   }
   out.add(subject::sender, "server", m.server, 90);

@@ -147,7 +147,8 @@ std::size_t http_products(std::string_view value, std::span<std::string_view> ou
 //   software = each product token of the User-Agent, unless
 //              it starts with "Mozilla/" (browser strings
 //              need interpretation, left to the rules)        sender    (70)
-//   http_host = Host                                          receiver  (70)
+//   http_host = Host (not for requests to a proxy: absolute-form
+//               target or CONNECT)                            receiver  (70)
 // Response (server = sender):
 //   server = Server                                           sender    (90)
 //   software = each product token of Server                   sender    (80)

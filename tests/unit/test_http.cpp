@@ -300,6 +300,15 @@ TEST(Http, RequestFacts) {
   EXPECT_TRUE(browser.has(subject::sender, "user_agent",
                           "Mozilla/5.0 (X11; Linux i686; rv:5.0) Gecko/20100101 Firefox/5.0"));
   EXPECT_EQ(browser.facts.size(), 2u) << browser.dump();
+  // Through a proxy, Host names the origin, not the receiver.
+  for (const char* line : {"GET http://example.com/ HTTP/1.1", "CONNECT example.com:443 HTTP/1.1"}) {
+    const std::string text = std::string(line) + "\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n";
+    ASSERT_EQ(parse(text, m), http_error::none);  // m's views point into text
+    test_sink proxy;
+    proto::http_facts(m, tcp(50000, 3128), proxy);
+    EXPECT_FALSE(proxy.has(subject::receiver, "http_host", "example.com")) << line;
+    EXPECT_TRUE(proxy.has(subject::sender, "user_agent", "curl/8.0"));
+  }
 }
 
 TEST(Http, ResponseFacts) {
@@ -312,7 +321,8 @@ TEST(Http, ResponseFacts) {
   EXPECT_TRUE(sink.has(subject::sender, "software", "OpenSSL/1.1.1f"));
   EXPECT_TRUE(sink.has(subject::sender, "x_powered_by", "PHP/7.4.3"));
   EXPECT_TRUE(sink.has(subject::sender, "software", "PHP/7.4.3"));
-  ASSERT_EQ(parse(responses.substr(*m.message_len), m), http_error::none);
+  const std::string second = responses.substr(*m.message_len);
+  ASSERT_EQ(parse(second, m), http_error::none);
   test_sink auth;
   proto::http_facts(m, tcp(80, 50000), auth);
   EXPECT_TRUE(auth.has(subject::sender, "http_realm", "NETGEAR R7000")) << auth.dump();
@@ -397,7 +407,8 @@ TEST(Http, NtlmInAuthenticationHeaders) {
   // Garbage tokens, other schemes and oversized tokens give nothing.
   for (const std::string& bad : {std::string("NTLM !!!!"), std::string("NTLM TlRMTVNTUAAB="), std::string("Basic dXNlcjpwYXNz"),
                                  "NTLM " + std::string(20000, 'A'), std::string("NTLM")}) {
-    ASSERT_EQ(parse("GET / HTTP/1.1\r\nAuthorization: " + bad + "\r\n\r\n", m), http_error::none);
+    const std::string text = "GET / HTTP/1.1\r\nAuthorization: " + bad + "\r\n\r\n";
+    ASSERT_EQ(parse(text, m), http_error::none);
     test_sink none;
     proto::http_facts(m, tcp(49162, 80), none);
     EXPECT_TRUE(none.facts.empty()) << bad << "\n" << none.dump();

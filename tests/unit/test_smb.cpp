@@ -107,6 +107,13 @@ bytes_t frame(const bytes_t& payload, unsigned type = 0x00) {
   return f;
 }
 
+// A framed message kept alive for the whole run: smb_message holds views
+// into the buffer it parsed.
+const bytes_t& kept_frame(const bytes_t& payload, unsigned type = 0x00) {
+  static std::deque<bytes_t> store;
+  return store.emplace_back(frame(payload, type));
+}
+
 // ---- DER / SPNEGO ----
 
 bytes_t tlv(unsigned tag, const bytes_t& content) {
@@ -425,7 +432,7 @@ TEST(Smb, StreamPrefixesAreIncompleteUntilTheFrameIsWhole) {
 TEST(Smb, EveryTruncationOfEveryMessageIsSafe) {
   for (const bytes_t* full : all_messages()) {
     smb_message whole;
-    ASSERT_EQ(parse_smb(frame(*full), whole), smb_error::none) << proto::smb_error_name(whole.error);
+    ASSERT_EQ(parse_smb(kept_frame(*full), whole), smb_error::none) << proto::smb_error_name(whole.error);
     test_sink all;
     proto::smb_facts(whole, tcp(50000, 445), all);
     for (std::size_t len = 0; len < full->size(); ++len) {
@@ -454,7 +461,7 @@ TEST(Smb, FramingAndNonSmbStreams) {
   EXPECT_EQ(parse_smb(bytes_t{0, 0, 1}, m), smb_error::incomplete);
   const std::string http = "GET / HTTP/1.1\r\n\r\n";
   EXPECT_EQ(parse_smb(bytes_t(http.begin(), http.end()), m), smb_error::not_smb);
-  EXPECT_EQ(parse_smb(frame({'x', 'S', 'M', 'B', 0, 0}), m), smb_error::not_smb);
+  EXPECT_EQ(parse_smb(kept_frame({'x', 'S', 'M', 'B', 0, 0}), m), smb_error::not_smb);
   // Keep-alive and positive session response: control packets, no SMB.
   ASSERT_EQ(parse_smb(bytes_t{0x85, 0, 0, 0}, m), smb_error::none);
   EXPECT_EQ(m.frame_len, 4u);
@@ -466,9 +473,9 @@ TEST(Smb, FramingAndNonSmbStreams) {
   ASSERT_EQ(parse_smb(bytes_t{0x00, 0x12, 0x34, 0x56, 0xfe}, m), smb_error::incomplete);
   EXPECT_EQ(m.frame_len, 4u + 0x123456u);
   // Encrypted and compressed SMB3.
-  ASSERT_EQ(parse_smb(frame(cat({{0xfd, 'S', 'M', 'B'}, bytes_t(48, 0)})), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(cat({{0xfd, 'S', 'M', 'B'}, bytes_t(48, 0)})), m), smb_error::none);
   EXPECT_EQ(m.version, smb_version::encrypted);
-  ASSERT_EQ(parse_smb(frame(cat({{0xfc, 'S', 'M', 'B'}, bytes_t(12, 0)})), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(cat({{0xfc, 'S', 'M', 'B'}, bytes_t(12, 0)})), m), smb_error::none);
   EXPECT_EQ(m.version, smb_version::compressed);
   // Zero-length session message.
   ASSERT_EQ(parse_smb(bytes_t{0, 0, 0, 0}, m), smb_error::none);
@@ -480,26 +487,26 @@ TEST(Smb, HostileOffsetsAndLengths) {
   // SMB2 security buffer offset past the end.
   auto bad = smb2_setup_challenge;
   bad[64 + 4] = 0xf0;
-  EXPECT_EQ(parse_smb(frame(bad), m), smb_error::bad_offset);
+  EXPECT_EQ(parse_smb(kept_frame(bad), m), smb_error::bad_offset);
   EXPECT_FALSE(m.has_ntlm);
   // Security buffer length past the end.
   bad = smb2_setup_challenge;
   bad[64 + 7] = 0x7f;
-  EXPECT_EQ(parse_smb(frame(bad), m), smb_error::bad_offset);
+  EXPECT_EQ(parse_smb(kept_frame(bad), m), smb_error::bad_offset);
   // SMB1 byte count past the end.
   bad = smb1_setup_response;
   bad[32 + 1 + 6] = 0xff;
-  EXPECT_EQ(parse_smb(frame(bad), m), smb_error::truncated_smb);
+  EXPECT_EQ(parse_smb(kept_frame(bad), m), smb_error::truncated_smb);
   // SMB1 security blob length past the byte block.
   auto ext = smb1_ext_setup(false, neg_token_init(ntlm_negotiate(6, 1, 7601)));
   ext[32 + 1 + 14] = 0xff;
-  EXPECT_EQ(parse_smb(frame(ext), m), smb_error::bad_offset);
+  EXPECT_EQ(parse_smb(kept_frame(ext), m), smb_error::bad_offset);
   // SMB2 compound with a next-command offset that is not a header.
   auto compound = smb2(5, false, 0, bytes_t(56, 0), 64);
   compound = cat({compound, bytes_t(64, 0x41)});
-  EXPECT_EQ(parse_smb(frame(compound), m), smb_error::truncated_smb);
+  EXPECT_EQ(parse_smb(kept_frame(compound), m), smb_error::truncated_smb);
   // A session setup failure response (ERROR body) is not read as a setup.
-  ASSERT_EQ(parse_smb(frame(smb2(1, true, 0xc000006d, {9, 0, 0, 0, 0, 0, 0, 0, 0})), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb2(1, true, 0xc000006d, {9, 0, 0, 0, 0, 0, 0, 0, 0})), m), smb_error::none);
   EXPECT_FALSE(m.is_session_setup);
 }
 
@@ -620,7 +627,7 @@ TEST(Smb, SessionRequestNamesBothEnds) {
 
 TEST(Smb, Smb1NegotiateAndSessionSetup) {
   smb_message m;
-  ASSERT_EQ(parse_smb(frame(smb1_negotiate_request), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb1_negotiate_request), m), smb_error::none);
   EXPECT_EQ(m.version, smb_version::smb1);
   EXPECT_TRUE(m.is_negotiate);
   EXPECT_FALSE(m.response);
@@ -630,7 +637,7 @@ TEST(Smb, Smb1NegotiateAndSessionSetup) {
   EXPECT_TRUE(s.has(subject::sender, "smb_dialects", "PC NETWORK PROGRAM 1.0,LANMAN1.0,NT LM 0.12,SMB 2.002,SMB 2.???"))
       << s.dump();
 
-  ASSERT_EQ(parse_smb(frame(smb1_negotiate_response), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb1_negotiate_response), m), smb_error::none);
   EXPECT_TRUE(m.response);
   EXPECT_EQ(m.dialect, 2);
   EXPECT_EQ(m.capabilities, 0x0001e3fcu);
@@ -640,7 +647,7 @@ TEST(Smb, Smb1NegotiateAndSessionSetup) {
   EXPECT_TRUE(s.has(subject::sender, "workgroup", "WORKGROUP")) << s.dump();
   EXPECT_TRUE(s.has(subject::sender, "netbios_name", "JOHN-PC"));
 
-  ASSERT_EQ(parse_smb(frame(smb1_setup_request), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb1_setup_request), m), smb_error::none);
   EXPECT_TRUE(m.is_session_setup);
   EXPECT_EQ(proto::smb_string_utf8(m.account), "guest");
   s = facts_of(frame(smb1_setup_request));
@@ -681,7 +688,7 @@ TEST(Smb, Smb1ExtendedSecurityCarriesNtlm) {
 
 TEST(Smb, Smb2NegotiateFieldsAndFacts) {
   smb_message m;
-  ASSERT_EQ(parse_smb(frame(smb2_negotiate_request), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb2_negotiate_request), m), smb_error::none);
   EXPECT_EQ(m.version, smb_version::smb2);
   EXPECT_TRUE(m.is_negotiate);
   ASSERT_EQ(m.dialect_count, 5);
@@ -691,7 +698,7 @@ TEST(Smb, Smb2NegotiateFieldsAndFacts) {
   EXPECT_TRUE(s.has(subject::sender, "smb_dialects", "0x0202,0x0210,0x0300,0x0302,0x0311")) << s.dump();
   EXPECT_TRUE(s.has(subject::sender, "smb_client_guid", "9ec99638-2283-11eb-b7bb-005056992e14"));
 
-  ASSERT_EQ(parse_smb(frame(smb2_negotiate_response), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb2_negotiate_response), m), smb_error::none);
   EXPECT_TRUE(m.response);
   EXPECT_EQ(m.dialect, 0x0311);
   EXPECT_FALSE(m.security_blob.empty());
@@ -703,14 +710,14 @@ TEST(Smb, Smb2NegotiateFieldsAndFacts) {
 
 TEST(Smb, Smb2SessionSetupNtlmExchange) {
   smb_message m;
-  ASSERT_EQ(parse_smb(frame(smb2_setup_negotiate), m), smb_error::none);
+  ASSERT_EQ(parse_smb(kept_frame(smb2_setup_negotiate), m), smb_error::none);
   EXPECT_TRUE(m.is_session_setup);
   ASSERT_TRUE(m.has_ntlm);
   EXPECT_EQ(m.ntlm.type, 1u);
   auto s = facts_of(frame(smb2_setup_negotiate));
   EXPECT_TRUE(s.has(subject::sender, "ntlm_version", "10.0.19041")) << s.dump();
 
-  ASSERT_EQ(parse_smb(frame(smb2_setup_challenge), m), smb_error::none) << proto::smb_error_name(m.error);
+  ASSERT_EQ(parse_smb(kept_frame(smb2_setup_challenge), m), smb_error::none) << proto::smb_error_name(m.error);
   ASSERT_TRUE(m.has_ntlm);
   EXPECT_EQ(m.ntlm.type, 2u);
   EXPECT_TRUE(m.ntlm.has_timestamp);
@@ -727,7 +734,7 @@ TEST(Smb, Smb2SessionSetupNtlmExchange) {
     EXPECT_EQ(f.source, "ntlmssp");
   }
 
-  ASSERT_EQ(parse_smb(frame(smb2_setup_authenticate), m), smb_error::none) << proto::smb_error_name(m.error);
+  ASSERT_EQ(parse_smb(kept_frame(smb2_setup_authenticate), m), smb_error::none) << proto::smb_error_name(m.error);
   EXPECT_EQ(m.ntlm.type, 3u);
   s = facts_of(frame(smb2_setup_authenticate));
   EXPECT_TRUE(s.has(subject::sender, "ntlm_version", "10.0.19041")) << s.dump();
