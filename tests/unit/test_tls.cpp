@@ -1,0 +1,972 @@
+// TLS ClientHello / ServerHello / certificate parsers and the JA3, JA4,
+// JA3S, JA4S renderers. Broken input first (every truncation, every record
+// split, hostile lengths), then renderer tables from the specifications,
+// then hand-built handshakes shown to tshark, then agreement with tshark and
+// nDPI on every TLS handshake of the shared captures.
+//
+// Every fixture here is built by the code below; no bytes are copied from
+// the shared captures.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/proto/digest.h"
+#include "common/proto/tls.h"
+#include "tests/unit/test_tls_capture.h"
+
+using namespace tapsense;
+using namespace tapsense::proto;
+using testcap::from_hex;
+
+namespace {
+
+using bytes_t = std::vector<std::uint8_t>;
+
+// ---------------------------------------------------------------------------
+// Builders
+
+void put16(bytes_t& v, std::size_t x) {
+  v.push_back(static_cast<std::uint8_t>(x >> 8));
+  v.push_back(static_cast<std::uint8_t>(x));
+}
+void put24(bytes_t& v, std::size_t x) {
+  v.push_back(static_cast<std::uint8_t>(x >> 16));
+  put16(v, x & 0xffff);
+}
+void append(bytes_t& v, const bytes_t& w) { v.insert(v.end(), w.begin(), w.end()); }
+bytes_t text(std::string_view s) { return bytes_t(s.begin(), s.end()); }
+
+struct ext {
+  std::uint16_t type;
+  bytes_t body;
+};
+
+bytes_t u16_vector(const std::vector<std::uint16_t>& vals) {
+  bytes_t b;
+  put16(b, vals.size() * 2);
+  for (auto x : vals) {
+    put16(b, x);
+  }
+  return b;
+}
+ext sni_ext(std::string_view host) {
+  bytes_t b;
+  put16(b, host.size() + 3);
+  b.push_back(0);
+  put16(b, host.size());
+  append(b, text(host));
+  return {0x0000, b};
+}
+ext alpn_ext(const std::vector<std::string>& names) {
+  bytes_t list;
+  for (const auto& n : names) {
+    list.push_back(static_cast<std::uint8_t>(n.size()));
+    append(list, text(n));
+  }
+  bytes_t b;
+  put16(b, list.size());
+  append(b, list);
+  return {0x0010, b};
+}
+ext versions_ext(const std::vector<std::uint16_t>& vals) {
+  bytes_t b;
+  b.push_back(static_cast<std::uint8_t>(vals.size() * 2));
+  for (auto x : vals) {
+    put16(b, x);
+  }
+  return {0x002b, b};
+}
+
+bytes_t handshake(std::uint8_t type, const bytes_t& body) {
+  bytes_t m{type};
+  put24(m, body.size());
+  append(m, body);
+  return m;
+}
+
+bytes_t ext_block(const std::vector<ext>& exts) {
+  bytes_t e;
+  for (const auto& x : exts) {
+    put16(e, x.type);
+    put16(e, x.body.size());
+    append(e, x.body);
+  }
+  bytes_t b;
+  put16(b, e.size());
+  append(b, e);
+  return b;
+}
+
+bytes_t client_hello(std::uint16_t legacy, const std::vector<std::uint16_t>& ciphers,
+                     const std::vector<ext>& exts, bool with_ext_block = true) {
+  bytes_t b;
+  put16(b, legacy);
+  for (int i = 0; i < 32; ++i) {
+    b.push_back(static_cast<std::uint8_t>(i * 7));
+  }
+  b.push_back(32);  // session id
+  for (int i = 0; i < 32; ++i) {
+    b.push_back(static_cast<std::uint8_t>(0xa0 + i));
+  }
+  append(b, u16_vector(ciphers));
+  b.push_back(1);  // compression methods: null
+  b.push_back(0);
+  if (with_ext_block) {
+    append(b, ext_block(exts));
+  }
+  return handshake(1, b);
+}
+
+// Wraps handshake bytes into records of at most `max_fragment` bytes.
+bytes_t records(const bytes_t& hs, std::size_t max_fragment = 16384, std::uint8_t type = 22,
+                std::uint16_t version = 0x0301) {
+  bytes_t out;
+  std::size_t off = 0;
+  do {
+    const std::size_t n = std::min(max_fragment, hs.size() - off);
+    out.push_back(type);
+    put16(out, version);
+    put16(out, n);
+    out.insert(out.end(), hs.begin() + static_cast<std::ptrdiff_t>(off),
+               hs.begin() + static_cast<std::ptrdiff_t>(off + n));
+    off += n;
+  } while (off < hs.size());
+  return out;
+}
+
+// The JA4 specification's example client (technical_details/JA4.md), with
+// GREASE added in every list the way Chrome sends it.
+const std::vector<std::uint16_t> spec_ciphers = {0x0a0a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f,
+                                                 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014,
+                                                 0x009c, 0x009d, 0x002f, 0x0035};
+const std::vector<std::uint16_t> spec_sigalgs = {0x0403, 0x0804, 0x0401, 0x0503,
+                                                 0x0805, 0x0501, 0x0806, 0x0601};
+
+bytes_t spec_client_hello_msg(std::string_view host = "www.example.com") {
+  std::vector<ext> exts;
+  exts.push_back({0x2a2a, {}});
+  exts.push_back({0x001b, from_hex("020002")});
+  exts.push_back(sni_ext(host));
+  exts.push_back({0x0033, from_hex("0029 4a4a 0001 00 001d 0020" + std::string(64, '1'))});
+  exts.push_back(alpn_ext({"h2", "http/1.1"}));
+  exts.push_back({0x4469, from_hex("0003 026832")});
+  exts.push_back({0x0017, {}});
+  exts.push_back({0x002d, from_hex("0101")});
+  exts.push_back({0x000d, u16_vector(spec_sigalgs)});
+  exts.push_back({0x0005, from_hex("0100000000")});
+  exts.push_back({0x0023, {}});
+  exts.push_back({0x0012, {}});
+  exts.push_back(versions_ext({0x5a5a, 0x0304, 0x0303}));
+  exts.push_back({0xff01, from_hex("00")});
+  exts.push_back({0x000b, from_hex("0100")});
+  exts.push_back({0x000a, u16_vector({0x4a4a, 0x001d, 0x0017, 0x0018})});
+  exts.push_back({0x3a3a, from_hex("00")});
+  exts.push_back({0x0015, bytes_t(40, 0)});
+  return client_hello(0x0303, spec_ciphers, exts);
+}
+
+const char* const spec_ja3_string =
+    "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,"
+    "27-0-51-16-17513-23-45-13-5-35-18-43-65281-11-10-21,29-23-24,0";
+
+// DER builder for certificates.
+bytes_t der(std::uint8_t tag, const bytes_t& content) {
+  bytes_t v{tag};
+  const std::size_t n = content.size();
+  if (n < 0x80) {
+    v.push_back(static_cast<std::uint8_t>(n));
+  } else if (n < 0x100) {
+    v.push_back(0x81);
+    v.push_back(static_cast<std::uint8_t>(n));
+  } else {
+    v.push_back(0x82);
+    put16(v, n);
+  }
+  append(v, content);
+  return v;
+}
+bytes_t cat(std::initializer_list<bytes_t> parts) {
+  bytes_t v;
+  for (const auto& p : parts) {
+    append(v, p);
+  }
+  return v;
+}
+bytes_t rdn(const bytes_t& oid, std::uint8_t string_tag, const bytes_t& value) {
+  return der(0x31, der(0x30, cat({der(0x06, oid), der(string_tag, value)})));
+}
+const bytes_t oid_c = from_hex("550406");
+const bytes_t oid_o = from_hex("55040a");
+const bytes_t oid_ou = from_hex("55040b");
+const bytes_t oid_cn = from_hex("550403");
+
+bytes_t name(const std::vector<bytes_t>& rdns) {
+  bytes_t v;
+  for (const auto& r : rdns) {
+    append(v, r);
+  }
+  return der(0x30, v);
+}
+
+bytes_t certificate(const bytes_t& issuer, const bytes_t& subject, const bytes_t& extensions) {
+  const bytes_t alg = der(0x30, cat({der(0x06, from_hex("2a864886f70d01010b")), der(0x05, {})}));
+  const bytes_t validity = der(
+      0x30, cat({der(0x17, text("230101000000Z")), der(0x17, text("340101000000Z"))}));
+  const bytes_t spki =
+      der(0x30, cat({der(0x30, cat({der(0x06, from_hex("2a8648ce3d0201")),
+                                    der(0x06, from_hex("2a8648ce3d030107"))})),
+                     der(0x03, bytes_t(66, 0x04))}));
+  bytes_t tbs_content = cat({der(0xa0, der(0x02, from_hex("02"))), der(0x02, from_hex("0123")),
+                             alg, issuer, validity, subject, spki});
+  if (!extensions.empty()) {
+    append(tbs_content, der(0xa3, der(0x30, extensions)));
+  }
+  return der(0x30, cat({der(0x30, tbs_content), alg, der(0x03, bytes_t(72, 0x55))}));
+}
+
+bytes_t san_extension(const std::vector<std::string>& dns) {
+  bytes_t names;
+  for (const auto& d : dns) {
+    append(names, der(0x82, text(d)));
+  }
+  append(names, der(0x87, from_hex("c0000201")));  // an iPAddress, skipped
+  return der(0x30, cat({der(0x06, from_hex("551d11")), der(0x04, der(0x30, names))}));
+}
+
+const bytes_t leaf_cert = certificate(
+    name({rdn(oid_c, 0x13, text("US")), rdn(oid_o, 0x13, text("Example CA Inc")),
+          rdn(oid_cn, 0x13, text("Example Issuing CA 1"))}),
+    name({rdn(oid_c, 0x13, text("US")), rdn(oid_o, 0x0c, text("Example Org")),
+          rdn(oid_ou, 0x0c, text("Web Services")), rdn(oid_cn, 0x0c, text("www.example.com"))}),
+    cat({der(0x30, cat({der(0x06, from_hex("551d13")), der(0x01, from_hex("ff")),
+                        der(0x04, der(0x30, {}))})),
+         san_extension({"www.example.com", "example.com", "*.cdn.example.com"})}));
+
+const bytes_t ca_cert = certificate(name({rdn(oid_cn, 0x13, text("Example Root"))}),
+                                    name({rdn(oid_cn, 0x13, text("Example Issuing CA 1"))}), {});
+
+bytes_t server_hello(std::uint16_t legacy, std::uint16_t cipher, const std::vector<ext>& exts,
+                     bool hrr = false) {
+  bytes_t b;
+  put16(b, legacy);
+  if (hrr) {
+    append(b, from_hex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"));
+  } else {
+    for (int i = 0; i < 32; ++i) {
+      b.push_back(static_cast<std::uint8_t>(0x40 + i));
+    }
+  }
+  b.push_back(0);  // empty session id
+  put16(b, cipher);
+  b.push_back(0);
+  append(b, ext_block(exts));
+  return handshake(2, b);
+}
+
+bytes_t certificate_msg(const std::vector<bytes_t>& certs) {
+  bytes_t list;
+  for (const auto& c : certs) {
+    put24(list, c.size());
+    append(list, c);
+  }
+  bytes_t body;
+  put24(body, list.size());
+  append(body, list);
+  return handshake(11, body);
+}
+
+// A TLS 1.2 server flight: ServerHello, Certificate, ServerHelloDone.
+bytes_t tls12_server_flight() {
+  bytes_t hs = server_hello(0x0303, 0xc02f,
+                            {{0xff01, from_hex("00")},
+                             {0x0000, {}},
+                             {0x000b, from_hex("0100")},
+                             {0x0023, {}},
+                             {0x0010, from_hex("000302" "6832")}});
+  append(hs, certificate_msg({leaf_cert, ca_cert}));
+  append(hs, handshake(14, {}));
+  return hs;
+}
+
+bytes_t cut(const bytes_t& v, std::size_t n) {
+  return bytes_t(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+struct fact_list : fact_sink {
+  std::vector<fact> facts;
+  void add(fact f) override { facts.push_back(std::move(f)); }
+  std::string get(std::string_view field) const {
+    for (const auto& f : facts) {
+      if (f.field == field) {
+        return f.value;
+      }
+    }
+    return "<absent>";
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Broken input
+
+TEST(Tls, EveryTruncationIsIncompleteUntilTheHelloIsWhole) {
+  const bytes_t msg = spec_client_hello_msg();
+  tls_client_hello whole;
+  // One record, records of 100 and of 7 bytes (as a TLS stack fragmenting).
+  for (std::size_t frag : {16384u, 300u, 100u, 31u}) {
+    const bytes_t stream = records(msg, frag);
+    ASSERT_EQ(parse_tls_client_hello(stream, whole), tls_error::none) << frag;
+    for (std::size_t len = 0; len < stream.size(); ++len) {
+      const bytes_t c = cut(stream, len);  // exact-size buffer for the sanitizers
+      tls_client_hello h;
+      ASSERT_EQ(parse_tls_client_hello(c, h), tls_error::incomplete) << frag << "/" << len;
+      EXPECT_FALSE(h.fingerprintable());
+    }
+    EXPECT_EQ(ja3_string(whole), spec_ja3_string) << frag;
+    EXPECT_EQ(ja4(whole), "t13d1516h2_8daaf6152771_e5627efa2ab1") << frag;
+  }
+}
+
+TEST(Tls, RecordSplitAnywhereGivesTheSameFeatures) {
+  const bytes_t msg = spec_client_hello_msg();
+  tls_client_hello ref;
+  ASSERT_EQ(parse_tls_client_hello(records(msg), ref), tls_error::none);
+  for (std::size_t at = 1; at < msg.size(); ++at) {
+    bytes_t stream = records(cut(msg, at));
+    append(stream, records(bytes_t(msg.begin() + static_cast<std::ptrdiff_t>(at), msg.end())));
+    tls_client_hello h;
+    ASSERT_EQ(parse_tls_client_hello(stream, h), tls_error::none) << at;
+    ASSERT_EQ(ja3_string(h), ja3_string(ref)) << at;
+    ASSERT_EQ(ja4_raw(h), ja4_raw(ref)) << at;
+    ASSERT_EQ(h.sni.view(), "www.example.com");
+  }
+}
+
+TEST(Tls, WhatFollowsTheHelloIsIgnored) {
+  bytes_t stream = records(spec_client_hello_msg());
+  append(stream, from_hex("140303000101 1703030010") );
+  append(stream, bytes_t(16, 0xee));
+  tls_client_hello h;
+  EXPECT_EQ(parse_tls_client_hello(stream, h), tls_error::none);
+  EXPECT_TRUE(h.fingerprintable());
+}
+
+TEST(Tls, NotTlsIsRefusedFromTheFirstBytes) {
+  tls_client_hello h;
+  for (const char* hex : {"47", "474554202f20", "16", "1604", "8001", "160300", "17030300050000000000",
+                          "5353482d322e302d"}) {
+    const bytes_t v = from_hex(hex);
+    const tls_error e = parse_tls_client_hello(v, h);
+    if (v.size() >= 1 && v[0] == 0x16 && (v.size() < 2 || v[1] == 3)) {
+      EXPECT_EQ(e, tls_error::incomplete) << hex;
+    } else {
+      EXPECT_EQ(e, tls_error::not_tls) << hex;
+    }
+  }
+  // An SSLv2-format hello (0x80 length, type 1) is not parsed.
+  EXPECT_EQ(parse_tls_client_hello(from_hex("802e0103010015000000100000040000ff"), h),
+            tls_error::not_tls);
+}
+
+TEST(Tls, HostileRecordAndMessageLengths) {
+  tls_client_hello h;
+  // A record longer than 2^14 + 2048.
+  EXPECT_EQ(parse_tls_client_hello(from_hex("1603014801 01"), h), tls_error::bad_record_length);
+  // A handshake message claiming 16 MiB.
+  EXPECT_EQ(parse_tls_client_hello(from_hex("1603010004 01ffffff"), h),
+            tls_error::bad_message_length);
+  // The first message is a ServerHello.
+  EXPECT_EQ(parse_tls_client_hello(records(server_hello(0x0303, 0x1301, {})), h),
+            tls_error::unexpected_message);
+  // An alert before the hello is whole.
+  bytes_t s = records(cut(spec_client_hello_msg(), 50));
+  append(s, from_hex("15030100020228"));
+  EXPECT_EQ(parse_tls_client_hello(s, h), tls_error::unexpected_record);
+  // One-byte records: the message needs more than 64 of them.
+  EXPECT_EQ(parse_tls_client_hello(records(spec_client_hello_msg(), 1), h),
+            tls_error::too_many_records);
+  // ...but a short message in a few small records is fine.
+  const bytes_t small = client_hello(0x0303, {0x002f}, {}, false);
+  EXPECT_EQ(parse_tls_client_hello(records(small, 2), h), tls_error::none);
+  EXPECT_EQ(ja3_string(h), "771,47,,,");
+  // Empty handshake records are skipped.
+  bytes_t e = from_hex("1603010000 1603010000");
+  append(e, records(small));
+  EXPECT_EQ(parse_tls_client_hello(e, h), tls_error::none);
+}
+
+TEST(Tls, HostileVectorsInsideTheHello) {
+  tls_client_hello h;
+  // Odd cipher suite length.
+  {
+    bytes_t b = from_hex("0303");
+    append(b, bytes_t(32, 1));
+    append(b, from_hex("00 0003 130113 0100"));
+    EXPECT_EQ(parse_tls_client_hello(records(handshake(1, b)), h), tls_error::bad_vector_length);
+    EXPECT_FALSE(h.fingerprintable());
+  }
+  // Cipher suites running past the message.
+  {
+    bytes_t b = from_hex("0303");
+    append(b, bytes_t(32, 1));
+    append(b, from_hex("00 00ff 1301"));
+    EXPECT_EQ(parse_tls_client_hello(records(handshake(1, b)), h), tls_error::truncated_hello);
+  }
+  // Session id longer than the rest.
+  {
+    bytes_t b = from_hex("0303");
+    append(b, bytes_t(32, 1));
+    append(b, from_hex("ff 0002"));
+    EXPECT_EQ(parse_tls_client_hello(records(handshake(1, b)), h), tls_error::truncated_hello);
+  }
+  // An extension longer than the extension block: the walk stops, the
+  // extensions before it are kept.
+  {
+    bytes_t b = from_hex("0303");
+    append(b, bytes_t(32, 1));
+    append(b, from_hex("00 0002 1301 0100 000d 0017 0000 ff01 0001 00 0010 00ff"));
+    EXPECT_EQ(parse_tls_client_hello(records(handshake(1, b)), h), tls_error::truncated_hello);
+    ASSERT_EQ(h.extensions.n, 2);
+    EXPECT_EQ(h.extensions.v[1], 0xff01);
+  }
+  // A half extension header at the end of the block.
+  {
+    bytes_t b = from_hex("0303");
+    append(b, bytes_t(32, 1));
+    append(b, from_hex("00 0002 1301 0100 0006 0017 0000 ff01"));
+    EXPECT_EQ(parse_tls_client_hello(records(handshake(1, b)), h), tls_error::truncated_hello);
+  }
+  // SNI list longer than its extension; odd supported_groups; an ALPN name
+  // past its list; supported_versions with an odd length. Each drops that
+  // extension's values, names the problem, and the walk goes on.
+  struct bad_ext {
+    ext e;
+    tls_error want;
+  };
+  const bad_ext bad[] = {
+      {{0x0000, from_hex("0010 00 000d 61")}, tls_error::bad_extension},
+      {{0x0000, from_hex("0004 00 0009 6162")}, tls_error::bad_extension},
+      {{0x000a, from_hex("0003 001d00")}, tls_error::bad_vector_length},
+      {{0x000a, from_hex("0008 001d")}, tls_error::bad_extension},
+      {{0x000d, from_hex("0001 04")}, tls_error::bad_vector_length},
+      {{0x000b, from_hex("05 00")}, tls_error::bad_extension},
+      {{0x0010, from_hex("0003 0568")}, tls_error::bad_extension},
+      {{0x002b, from_hex("03 030403")}, tls_error::bad_vector_length},
+      {{0x002b, from_hex("09 0304")}, tls_error::bad_extension},
+  };
+  for (const auto& b : bad) {
+    const bytes_t m = client_hello(0x0303, {0x1301}, {b.e, {0x0017, {}}});
+    EXPECT_EQ(parse_tls_client_hello(records(m), h), b.want) << std::hex << b.e.type;
+    ASSERT_EQ(h.extensions.n, 2);  // the walk went on past the bad one
+    EXPECT_FALSE(h.fingerprintable());
+  }
+}
+
+TEST(Tls, ListsPastTheirCapacityAreFlagged) {
+  std::vector<std::uint16_t> many;
+  for (std::uint16_t i = 0; i < 600; ++i) {
+    many.push_back(static_cast<std::uint16_t>(0x1000 + i));
+  }
+  tls_client_hello h;
+  EXPECT_EQ(parse_tls_client_hello(records(client_hello(0x0303, many, {})), h),
+            tls_error::list_overflow);
+  EXPECT_EQ(h.ciphers.n, tls_max_ciphers);
+  EXPECT_TRUE(h.ciphers.overflow);
+  EXPECT_FALSE(h.fingerprintable());
+  std::vector<ext> exts;
+  for (std::uint16_t i = 0; i < 120; ++i) {
+    exts.push_back({static_cast<std::uint16_t>(0x7000 + i), {}});
+  }
+  exts.push_back(sni_ext("late.example"));
+  EXPECT_EQ(parse_tls_client_hello(records(client_hello(0x0303, {0x1301}, exts)), h),
+            tls_error::list_overflow);
+  EXPECT_EQ(h.extensions.n, tls_max_extensions);
+  EXPECT_EQ(h.sni.view(), "late.example");  // still read
+}
+
+TEST(Tls, RandomMutationsStayInBounds) {
+  std::uint32_t state = 2024;
+  auto rnd = [&state](std::uint32_t n) {
+    state = state * 1664525u + 1013904223u;
+    return (state >> 8) % n;
+  };
+  const bytes_t client = records(spec_client_hello_msg(), 200);
+  const bytes_t server = records(tls12_server_flight(), 500);
+  std::size_t errors = 0;
+  for (int round = 0; round < 20000; ++round) {
+    bytes_t v = round % 2 == 0 ? client : server;
+    for (std::uint32_t k = 0, n = 1 + rnd(6); k < n; ++k) {
+      v[rnd(static_cast<std::uint32_t>(v.size()))] =
+          static_cast<std::uint8_t>(rnd(3) == 0 ? 0xff : rnd(256));
+    }
+    if (rnd(2) == 0) {
+      v.resize(rnd(static_cast<std::uint32_t>(v.size() + 1)));
+    }
+    v.shrink_to_fit();
+    tls_client_hello c;
+    tls_server_hello s;
+    errors += parse_tls_client_hello(v, c) != tls_error::none;
+    errors += parse_tls_server_hello(v, s) != tls_error::none;
+    (void)ja3(c);
+    (void)ja4(c);
+    (void)ja3s(s);
+    (void)ja4s(s);
+    ASSERT_LE(c.sni.n, c.sni.b.size());
+  }
+  EXPECT_GT(errors, 0u);
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+TEST(Tls, X509NamesAndSans) {
+  tls_certificate c;
+  ASSERT_EQ(parse_x509_names(leaf_cert, c), tls_error::none);
+  EXPECT_EQ(c.subject_cn.view(), "www.example.com");
+  EXPECT_EQ(c.subject_o.view(), "Example Org");
+  EXPECT_EQ(c.subject_ou.view(), "Web Services");
+  EXPECT_EQ(c.issuer_cn.view(), "Example Issuing CA 1");
+  EXPECT_EQ(c.issuer_o.view(), "Example CA Inc");
+  EXPECT_EQ(c.san_dns.view(), "www.example.com,example.com,*.cdn.example.com");
+  EXPECT_EQ(c.san_count, 3);
+  // BMPString and a v1 certificate without the version field or extensions.
+  const bytes_t bmp = from_hex("00e90074006500200063006f");  // "été co" without the accent pair
+  const bytes_t v1 = [&] {
+    bytes_t full = certificate(name({rdn(oid_cn, 0x1e, from_hex("004100e9"))}),
+                               name({rdn(oid_cn, 0x1e, bmp)}), {});
+    return full;
+  }();
+  ASSERT_EQ(parse_x509_names(v1, c), tls_error::none);
+  EXPECT_EQ(c.issuer_cn.view(), "A\xc3\xa9");
+  EXPECT_EQ(c.subject_cn.view(), "\xc3\xa9te co");
+}
+
+TEST(Tls, X509EveryTruncationAndAbsurdLengths) {
+  tls_certificate c;
+  for (std::size_t len = 0; len < leaf_cert.size(); ++len) {
+    const bytes_t v = cut(leaf_cert, len);
+    EXPECT_EQ(parse_x509_names(v, c), tls_error::bad_certificate) << len;
+  }
+  // Absurd and indefinite lengths at the top and deep inside.
+  for (const char* hex : {"3084ffffffff", "3080", "3085010000000000", "30", "308101", "1f8101",
+                          "3003 3001 02"}) {
+    EXPECT_EQ(parse_x509_names(from_hex(hex), c), tls_error::bad_certificate) << hex;
+  }
+  bytes_t deep = leaf_cert;
+  // The issuer's first SET claims 2^32 - 1 bytes.
+  const bytes_t issuer_set = from_hex("310b3009");
+  auto at = std::search(deep.begin(), deep.end(), issuer_set.begin(), issuer_set.end());
+  ASSERT_NE(at, deep.end());
+  *(at + 1) = 0x84;
+  EXPECT_EQ(parse_x509_names(deep, c), tls_error::bad_certificate);
+}
+
+// ---------------------------------------------------------------------------
+// ServerHello
+
+TEST(Tls, ServerHelloAndLeafCertificateAtEveryLength) {
+  const bytes_t flight = tls12_server_flight();
+  for (std::size_t frag : {16384u, 700u, 64u}) {
+    const bytes_t stream = records(flight, frag, 22, 0x0303);
+    tls_server_hello full;
+    ASSERT_EQ(parse_tls_server_hello(stream, full), tls_error::none);
+    ASSERT_EQ(full.cert_state, tls_cert_state::parsed) << tls_error_name(full.cert_error);
+    EXPECT_EQ(full.cert.subject_cn.view(), "www.example.com");
+    EXPECT_EQ(full.cert.issuer_cn.view(), "Example Issuing CA 1");
+    EXPECT_EQ(ja3s_string(full), "771,49199,65281-0-11-35-16");
+    EXPECT_EQ(full.alpn.view(), "h2");
+    bool saw_pending = false;
+    for (std::size_t len = 0; len < stream.size(); ++len) {
+      const bytes_t c = cut(stream, len);
+      tls_server_hello h;
+      const tls_error e = parse_tls_server_hello(c, h);
+      if (e == tls_error::incomplete) {
+        EXPECT_EQ(h.cert_state, tls_cert_state::pending);
+        continue;
+      }
+      ASSERT_EQ(e, tls_error::none) << frag << "/" << len;
+      EXPECT_EQ(ja3s_string(h), ja3s_string(full));
+      // Once the SH is whole the certificate is pending until the leaf is
+      // whole (the CA certificate after it is not needed).
+      if (h.cert_state == tls_cert_state::pending) {
+        saw_pending = true;
+      } else {
+        ASSERT_EQ(h.cert_state, tls_cert_state::parsed) << frag << "/" << len;
+        EXPECT_EQ(h.cert.subject_cn.view(), "www.example.com");
+      }
+    }
+    EXPECT_TRUE(saw_pending);
+  }
+}
+
+TEST(Tls, ServerWithoutCertificateInClear) {
+  tls_server_hello h;
+  // TLS 1.3: supported_versions says 0x0304.
+  bytes_t s13 = records(server_hello(0x0303, 0x1301, {{0x0033, from_hex("001d0020" + std::string(64, '2'))},
+                                                    {0x002b, from_hex("0304")}}),
+                        16384, 22, 0x0303);
+  append(s13, from_hex("140303000101"));
+  ASSERT_EQ(parse_tls_server_hello(s13, h), tls_error::none);
+  EXPECT_EQ(h.cert_state, tls_cert_state::absent);
+  EXPECT_EQ(h.version(), 0x0304);
+  EXPECT_EQ(ja3s_string(h), "771,4865,51-43");
+  // sha256("0033,002b") starts 234ea6891581 (Python hashlib).
+  EXPECT_EQ(ja4s(h), "t130200_1301_234ea6891581");
+  // Resumption: change_cipher_spec right after the ServerHello.
+  bytes_t res = records(server_hello(0x0303, 0xc02f, {{0xff01, from_hex("00")}}), 16384, 22, 0x0303);
+  ASSERT_EQ(parse_tls_server_hello(res, h), tls_error::none);
+  EXPECT_EQ(h.cert_state, tls_cert_state::pending);  // could still come
+  append(res, from_hex("140303000101"));
+  ASSERT_EQ(parse_tls_server_hello(res, h), tls_error::none);
+  EXPECT_EQ(h.cert_state, tls_cert_state::absent);
+  // Anonymous or PSK: the next message is not a Certificate.
+  bytes_t psk = server_hello(0x0303, 0x00a8, {});
+  append(psk, handshake(14, {}));
+  ASSERT_EQ(parse_tls_server_hello(records(psk), h), tls_error::none);
+  EXPECT_EQ(h.cert_state, tls_cert_state::absent);
+  // HelloRetryRequest.
+  ASSERT_EQ(parse_tls_server_hello(
+                records(server_hello(0x0303, 0x1301, {{0x002b, from_hex("0304")}}, true)), h),
+            tls_error::none);
+  EXPECT_TRUE(h.hello_retry_request);
+  EXPECT_EQ(h.cert_state, tls_cert_state::absent);
+}
+
+TEST(Tls, BrokenCertificateMessages) {
+  tls_server_hello h;
+  const bytes_t sh = server_hello(0x0303, 0xc02f, {});
+  struct bad_case {
+    const char* name;
+    bytes_t msg;
+  };
+  bytes_t bad_der = leaf_cert;
+  bad_der[1] = 0x84;  // top-level length 4 bytes of garbage
+  const bad_case cases[] = {
+      // list length larger than the message
+      {"list>msg", handshake(11, from_hex("0000ff 000001 30"))},
+      // certificate length larger than the list
+      {"cert>list", handshake(11, from_hex("000004 0000ff 3000"))},
+      // zero-length certificate
+      {"empty cert", handshake(11, from_hex("000003 000000"))},
+      // DER garbage of the announced length
+      {"garbage der", certificate_msg({from_hex("0102030405")})},
+      {"absurd der", certificate_msg({bad_der})},
+  };
+  for (const auto& c : cases) {
+    bytes_t flight = sh;
+    append(flight, c.msg);
+    ASSERT_EQ(parse_tls_server_hello(records(flight), h), tls_error::none) << c.name;
+    EXPECT_EQ(h.cert_state, tls_cert_state::malformed) << c.name;
+    EXPECT_EQ(h.cert_error, tls_error::bad_certificate) << c.name;
+    EXPECT_FALSE(ja3s(h).empty());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Renderers, table-driven, straight from the features.
+
+tls_client_hello features(std::uint16_t legacy, std::vector<std::uint16_t> ciphers,
+                          std::vector<std::uint16_t> exts, std::vector<std::uint16_t> groups,
+                          std::vector<std::uint8_t> pf, std::vector<std::uint16_t> sigs,
+                          std::vector<std::uint16_t> versions, bool sni,
+                          std::vector<std::string> alpn) {
+  tls_client_hello h;
+  h.legacy_version = legacy;
+  for (auto c : ciphers) {
+    h.ciphers.push(c);
+  }
+  for (auto e : exts) {
+    h.extensions.push(e);
+  }
+  for (auto g : groups) {
+    h.groups.push(g);
+  }
+  for (auto p : pf) {
+    h.point_formats.push(p);
+  }
+  for (auto s : sigs) {
+    h.sig_algs.push(s);
+  }
+  for (auto v : versions) {
+    h.versions.push(v);
+  }
+  h.has_sni = sni;
+  h.has_alpn = !alpn.empty();
+  for (const auto& a : alpn) {
+    auto& t = h.alpn[h.alpn_count++];
+    t.n = static_cast<std::uint8_t>(a.size());
+    std::copy(a.begin(), a.end(), t.b.begin());
+  }
+  return h;
+}
+
+TEST(Tls, Ja4Table) {
+  const std::vector<std::uint16_t> spec_exts = {0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017,
+                                                0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b,
+                                                0xff01, 0x000b, 0x000a, 0x0015};
+  std::vector<std::uint16_t> grease_exts = spec_exts;
+  grease_exts.insert(grease_exts.begin(), 0x0a0a);
+  grease_exts.push_back(0xfafa);
+  std::vector<std::uint16_t> grease_sigs = spec_sigalgs;
+  grease_sigs.insert(grease_sigs.begin() + 3, 0x1a1a);
+  struct row {
+    const char* what;
+    tls_client_hello h;
+    const char* ja4;
+    const char* ja4_r;  // nullptr: not checked
+  };
+  const row rows[] = {
+      // JA4.md "Example" and "Raw Output".
+      {"spec example",
+       features(0x0303, spec_ciphers, grease_exts, {}, {}, grease_sigs, {0x6a6a, 0x0304, 0x0303},
+                true, {"h2", "http/1.1"}),
+       "t13d1516h2_8daaf6152771_e5627efa2ab1",
+       "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_"
+       "0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,0804,0401,0503,"
+       "0805,0501,0806,0601"},
+      // JA4.md: without signature algorithms the list is hashed without '_'.
+      {"no sigalgs",
+       features(0x0303, spec_ciphers, spec_exts, {}, {}, {}, {0x0304}, true, {"h2"}),
+       "t13d1516h2_8daaf6152771_6d807ffa2a79", nullptr},
+      {"tls1.2, IP, no alpn",
+       features(0x0303, {0xc02f, 0x002f}, {0x000a, 0x000b}, {}, {}, {}, {}, false, {}),
+       "t12i020200_", nullptr},
+      {"http/1.1", features(0x0301, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"http/1.1"}),
+       "t10i0101h1_", nullptr},
+      {"one char", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"h"}),
+       "t12i0101hh_", nullptr},
+      // JA4.md ALPN examples with non-alphanumeric bytes.
+      {"0xab", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"\xab"}),
+       "t12i0101ab_", nullptr},
+      {"0xabcd", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"\xab\xcd"}),
+       "t12i0101ad_", nullptr},
+      {"0x30ab", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"0\xab"}),
+       "t12i01013b_", nullptr},
+      {"0x3031abcd", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"01\xab\xcd"}),
+       "t12i01013d_", nullptr},
+      {"0x30abcd31", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {"0\xab\xcd" "1"}),
+       "t12i010101_", nullptr},
+      {"empty alpn name", features(0x0303, {0x002f}, {0x0010}, {}, {}, {}, {}, false, {""}),
+       "t12i010100_", nullptr},
+      // No ciphers, no extensions: twelve zeros each.
+      {"empty", features(0x0300, {}, {}, {}, {}, {}, {}, false, {}),
+       "ts3i000000_000000000000_000000000000", nullptr},
+      // Only SNI and ALPN: the sorted list is empty.
+      {"only sni+alpn", features(0x0303, {0x1301}, {0x0000, 0x0010}, {}, {}, {}, {}, true, {"h2"}),
+       "t12d0102h2_", nullptr},
+      // Unknown or draft versions are "00"; GREASE-only supported_versions
+      // falls back to the legacy version.
+      {"draft version", features(0x0303, {0x1301}, {0x002b}, {}, {}, {}, {0x7f1c}, true, {}),
+       "t00d010100_", nullptr},
+      {"grease versions", features(0x0303, {0x1301}, {0x002b}, {}, {}, {}, {0x0a0a}, true, {}),
+       "t12d010100_", nullptr},
+      {"sslv3 + dtls names", features(0xfefd, {0x1301}, {}, {}, {}, {}, {}, true, {}),
+       "td2d010000_", nullptr},
+  };
+  for (const auto& r : rows) {
+    const std::string got = ja4(r.h);
+    EXPECT_EQ(got.substr(0, std::string(r.ja4).size()), r.ja4) << r.what << ": " << got;
+    EXPECT_EQ(got.size(), 36u) << r.what;
+    if (r.ja4_r != nullptr) {
+      EXPECT_EQ(ja4_raw(r.h), r.ja4_r) << r.what;
+    }
+  }
+  // Counts stop at 99 (more than 96 extensions overflow the list, so the
+  // hello is not fingerprintable anyway).
+  std::vector<std::uint16_t> many;
+  for (std::uint16_t i = 0; i < 150; ++i) {
+    many.push_back(static_cast<std::uint16_t>(i + 1));
+  }
+  EXPECT_EQ(ja4(features(0x0303, many, many, {}, {}, {}, {}, false, {})).substr(0, 10),
+            "t12i999600");
+  EXPECT_EQ(ja4(features(0x0304, {1}, {}, {}, {}, {}, {}, false, {}), tls_transport::quic)
+                .substr(0, 10),
+            "q13i010000");
+}
+
+TEST(Tls, Ja3Table) {
+  struct row {
+    const char* what;
+    tls_client_hello h;
+    const char* ja3_string;
+  };
+  const row rows[] = {
+      {"grease everywhere",
+       features(0x0303, {0x0a0a, 0x1301, 0xc02b}, {0x1a1a, 0x0000, 0x000a, 0x000b, 0x2a2a},
+                {0x3a3a, 0x001d, 0x0017}, {0, 1, 2}, {0x4a4a}, {0x5a5a}, true, {}),
+       "771,4865-49195,0-10-11,29-23,0-1-2"},
+      {"no extensions", features(0x0301, {0x002f, 0x0035, 0x000a}, {}, {}, {}, {}, {}, false, {}),
+       "769,47-53-10,,,"},
+      {"sslv3", features(0x0300, {0x0004}, {}, {}, {}, {}, {}, false, {}), "768,4,,,"},
+      {"nothing", features(0x0303, {}, {}, {}, {}, {}, {}, false, {}), "771,,,,"},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(ja3_string(r.h), r.ja3_string) << r.what;
+    EXPECT_EQ(ja3(r.h), md5_hex(r.ja3_string)) << r.what;
+  }
+  // The md5 is lower-case hex of 32 digits.
+  EXPECT_EQ(ja3(rows[1].h).size(), 32u);
+}
+
+TEST(Tls, Ja3sAndJa4sTable) {
+  tls_server_hello h;
+  h.legacy_version = 0x0303;
+  h.cipher = 0xc030;
+  for (std::uint16_t e : std::initializer_list<std::uint16_t>{0x0005, 0x0017, 0xff01, 0x0000}) {
+    h.extensions.push(e);
+  }
+  // JA4S.md example.
+  EXPECT_EQ(ja4s(h), "t120400_c030_4e8089b08790");
+  EXPECT_EQ(ja3s_string(h), "771,49200,5-23-65281-0");
+  h.extensions.push(0x0a0a);
+  EXPECT_EQ(ja3s_string(h), "771,49200,5-23-65281-0");  // GREASE removed from JA3S
+  tls_server_hello none;
+  none.legacy_version = 0x0301;
+  none.cipher = 0x002f;
+  EXPECT_EQ(ja3s_string(none), "769,47,");
+  EXPECT_EQ(ja4s(none), "t100000_002f_000000000000");
+}
+
+TEST(Tls, Facts) {
+  tls_client_hello h;
+  ASSERT_EQ(parse_tls_client_hello(records(spec_client_hello_msg()), h), tls_error::none);
+  fact_list sink;
+  tls_client_facts(h, packet_view{}, sink);
+  EXPECT_EQ(sink.get("sni"), "www.example.com");
+  EXPECT_EQ(sink.get("ja3_string"), spec_ja3_string);
+  EXPECT_EQ(sink.get("ja3"), md5_hex(spec_ja3_string));
+  EXPECT_EQ(sink.get("ja4"), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+  EXPECT_EQ(sink.get("alpn"), "h2,http/1.1");
+  for (const auto& f : sink.facts) {
+    EXPECT_EQ(f.source, "tls");
+    EXPECT_EQ(f.about, subject::sender);
+  }
+  // A hello that is not fingerprintable gives its SNI only.
+  tls_client_hello broken = h;
+  broken.error = tls_error::bad_extension;
+  fact_list s2;
+  tls_client_facts(broken, packet_view{}, s2);
+  ASSERT_EQ(s2.facts.size(), 1u);
+  EXPECT_EQ(s2.facts[0].field, "sni");
+
+  tls_server_hello sh;
+  ASSERT_EQ(parse_tls_server_hello(records(tls12_server_flight()), sh), tls_error::none);
+  fact_list s3;
+  tls_server_facts(sh, packet_view{}, s3);
+  EXPECT_EQ(s3.get("ja3s_string"), "771,49199,65281-0-11-35-16");
+  EXPECT_EQ(s3.get("ja3s"), md5_hex("771,49199,65281-0-11-35-16"));
+  EXPECT_EQ(s3.get("cert_subject_cn"), "www.example.com");
+  EXPECT_EQ(s3.get("cert_subject_o"), "Example Org");
+  EXPECT_EQ(s3.get("cert_subject_ou"), "Web Services");
+  EXPECT_EQ(s3.get("cert_issuer_cn"), "Example Issuing CA 1");
+  EXPECT_EQ(s3.get("cert_san"), "www.example.com,example.com,*.cdn.example.com");
+  // sha256("ff01,0000,000b,0023,0010") starts 4527d988f689 (Python hashlib).
+  EXPECT_EQ(s3.get("ja4s"), "t1205h2_c02f_4527d988f689");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Hand-built handshakes shown to tshark: JA3, JA3S, SNI and certificate
+// names must agree on the odd cases too (GREASE everywhere, no extensions,
+// a hello split over records and segments, BMPString names).
+
+struct conversation {
+  bytes_t client;  // client-to-server stream
+  bytes_t server;  // server-to-client stream
+  std::size_t client_segment = 1460;
+};
+
+std::vector<std::vector<std::uint8_t>> conversation_frames(const conversation& c,
+                                                           std::uint16_t cport) {
+  const std::uint32_t cli = 0x0a000001;
+  const std::uint32_t srv = 0x0a000002;
+  std::vector<std::vector<std::uint8_t>> f;
+  f.push_back(testcap::tcp_frame(cli, cport, srv, 443, 1000, 0x02, {}));
+  f.push_back(testcap::tcp_frame(srv, 443, cli, cport, 5000, 0x12, {}));
+  for (std::size_t off = 0; off < c.client.size(); off += c.client_segment) {
+    const std::size_t n = std::min(c.client_segment, c.client.size() - off);
+    f.push_back(testcap::tcp_frame(cli, cport, srv, 443, static_cast<std::uint32_t>(1001 + off),
+                                   0x18, bytes_t(c.client.begin() + static_cast<std::ptrdiff_t>(off),
+                                                 c.client.begin() + static_cast<std::ptrdiff_t>(off + n))));
+  }
+  for (std::size_t off = 0; off < c.server.size(); off += 1400) {
+    const std::size_t n = std::min<std::size_t>(1400, c.server.size() - off);
+    f.push_back(testcap::tcp_frame(srv, 443, cli, cport, static_cast<std::uint32_t>(5001 + off),
+                                   0x18, bytes_t(c.server.begin() + static_cast<std::ptrdiff_t>(off),
+                                                 c.server.begin() + static_cast<std::ptrdiff_t>(off + n))));
+  }
+  return f;
+}
+
+TEST(Tls, SyntheticHandshakesAgreeWithTshark) {
+  if (!testcap::have_tshark()) {
+    GTEST_SKIP() << "tshark absent";
+  }
+  std::vector<conversation> convs;
+  // 1: the spec client in 3 records and 4 segments, a TLS 1.2 server flight.
+  convs.push_back({records(spec_client_hello_msg(), 150), records(tls12_server_flight(), 900, 22, 0x0303), 100});
+  // 2: GREASE in every list, no SNI, odd extensions.
+  convs.push_back({records(client_hello(0x0303, {0xfafa, 0x00ff, 0x1301, 0x5600},
+                                        {{0x0a0a, from_hex("00")},
+                                         {0x000a, u16_vector({0x1a1a, 0x0017, 0x6a6a})},
+                                         {0x000b, from_hex("03000102")},
+                                         {0x002b, from_hex("04 2a2a 0304")},
+                                         {0xfe0d, from_hex("0000")}})),
+                   records(server_hello(0x0303, 0x1301, {{0x002b, from_hex("0304")}, {0x0033, from_hex("001d0020" + std::string(64, '3'))}}), 16384, 22, 0x0303)});
+  // 3: an old client without extensions; a server with a BMPString subject.
+  {
+    bytes_t sh = server_hello(0x0301, 0x002f, {});
+    append(sh, certificate_msg({certificate(name({rdn(oid_cn, 0x1e, from_hex("0041004200430044"))}),
+                                            name({rdn(oid_o, 0x1e, from_hex("00e9006c00e8007600650073")),
+                                                  rdn(oid_cn, 0x0c, text("old.example"))}),
+                                            {})}));
+    convs.push_back({records(client_hello(0x0301, {0x002f, 0x0035, 0x000a}, {}, false)), records(sh, 16384, 22, 0x0301)});
+  }
+  std::vector<std::vector<std::uint8_t>> frames;
+  for (std::size_t i = 0; i < convs.size(); ++i) {
+    auto f = conversation_frames(convs[i], static_cast<std::uint16_t>(40000 + i));
+    frames.insert(frames.end(), f.begin(), f.end());
+  }
+  const std::string path = testcap::temp_path("tapsense_tls");
+  testcap::write_pcap(path, frames);
+  const auto hello_rows = testcap::tshark_fields(
+      path, "tls.handshake.type == 1",
+      {"tcp.srcport", "tls.handshake.ja3", "tls.handshake.ja3_full",
+       "tls.handshake.extensions_server_name"}, "", 'a', '|');
+  const auto server_rows = testcap::tshark_fields(
+      path, "tls.handshake.type == 2",
+      {"tcp.dstport", "tls.handshake.ja3s", "tls.handshake.ja3s_full"}, "", 'a', '|');
+  const std::string pdml = testcap::run("tshark -r '" + path + "' -Y 'tls.handshake.type == 11' -T pdml 2>/dev/null");
+  if (std::getenv("TAPSENSE_KEEP_PCAP") == nullptr) { std::filesystem::remove(path); } else { std::cout << path << "\n"; }
+  ASSERT_EQ(hello_rows.size(), convs.size());
+  ASSERT_EQ(server_rows.size(), convs.size());
+  for (std::size_t i = 0; i < convs.size(); ++i) {
+    SCOPED_TRACE("conversation " + std::to_string(i + 1));
+    tls_client_hello h;
+    ASSERT_EQ(parse_tls_client_hello(convs[i].client, h), tls_error::none);
+    EXPECT_EQ(hello_rows[i][0], std::to_string(40000 + i));
+    EXPECT_EQ(ja3(h), hello_rows[i][1]);
+    EXPECT_EQ(ja3_string(h), hello_rows[i][2]);
+    EXPECT_EQ(h.sni.view(), hello_rows[i][3]);
+    tls_server_hello s;
+    ASSERT_EQ(parse_tls_server_hello(convs[i].server, s), tls_error::none);
+    EXPECT_EQ(ja3s(s), server_rows[i][1]);
+    EXPECT_EQ(ja3s_string(s), server_rows[i][2]);
+  }
+  // Certificate names as tshark shows them.
+  EXPECT_NE(pdml.find("id-at-commonName=www.example.com"), std::string::npos);
+  EXPECT_NE(pdml.find("id-at-organizationalUnitName=Web Services"), std::string::npos);
+  // tshark's RDN summaries show BMPString bytes raw; its bmpString field decodes them.
+  EXPECT_NE(pdml.find("name=\"x509sat.bmpString\" showname=\"bmpString: ABCD\""), std::string::npos);
+  EXPECT_NE(pdml.find("showname=\"bmpString: \xc3\xa9l\xc3\xa8ves\""), std::string::npos);
+  tls_server_hello s3;
+  ASSERT_EQ(parse_tls_server_hello(convs[2].server, s3), tls_error::none);
+  ASSERT_EQ(s3.cert_state, tls_cert_state::parsed);
+  EXPECT_EQ(s3.cert.issuer_cn.view(), "ABCD");
+  EXPECT_EQ(s3.cert.subject_o.view(), "\xc3\xa9l\xc3\xa8ves");
+  EXPECT_EQ(s3.cert.subject_cn.view(), "old.example");
+}
