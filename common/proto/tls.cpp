@@ -16,7 +16,6 @@ namespace {
 
 using net::bytes;
 
-constexpr std::uint8_t content_change_cipher_spec = 20;
 constexpr std::uint8_t content_handshake = 22;
 constexpr std::size_t record_header = 5;
 // TLSCiphertext.length may reach 2^14 + 2048 (RFC 5246 6.2.3); anything

@@ -869,6 +869,47 @@ TEST(Tls, Facts) {
 
 }  // namespace
 
+// The fuzzer's seeds, built from the fixtures above. Checked here so a seed
+// never silently stops being what it claims; written out when
+// TAPSENSE_WRITE_FUZZ_SEEDS names a directory (tests/fuzz/corpus/tls/).
+TEST(Tls, FuzzSeeds) {
+  struct seed {
+    const char* name;
+    bytes_t bytes;
+  };
+  bytes_t ccs_after = records(spec_client_hello_msg());
+  append(ccs_after, from_hex("140303000101"));
+  const std::vector<seed> seeds = {
+      {"client-spec-1record", records(spec_client_hello_msg())},
+      {"client-spec-5records", records(spec_client_hello_msg(), 100)},
+      {"client-no-ext", records(client_hello(0x0301, {0x002f, 0x0035}, {}, false))},
+      {"client-then-ccs", ccs_after},
+      {"client-message-only", spec_client_hello_msg()},
+      {"server-tls12-flight", records(tls12_server_flight(), 16384, 22, 0x0303)},
+      {"server-tls12-flight-small-records", records(tls12_server_flight(), 300, 22, 0x0303)},
+      {"server-tls13", records(server_hello(0x0303, 0x1301, {{0x002b, from_hex("0304")}}))},
+      {"server-hrr", records(server_hello(0x0303, 0x1301, {{0x002b, from_hex("0304")}}, true))},
+      {"cert-leaf", leaf_cert},
+      {"cert-ca", ca_cert},
+  };
+  const char* dir = std::getenv("TAPSENSE_WRITE_FUZZ_SEEDS");
+  for (const auto& s : seeds) {
+    tls_client_hello c;
+    tls_server_hello h;
+    tls_certificate cert;
+    const bool ok = parse_tls_client_hello(s.bytes, c) == tls_error::none ||
+                    parse_tls_client_hello_message(s.bytes, c) == tls_error::none ||
+                    parse_tls_server_hello(s.bytes, h) == tls_error::none ||
+                    parse_x509_names(s.bytes, cert) == tls_error::none;
+    EXPECT_TRUE(ok) << s.name;
+    if (dir != nullptr) {
+      std::ofstream f(std::string(dir) + "/seed-" + s.name, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(s.bytes.data()),
+              static_cast<std::streamsize>(s.bytes.size()));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Hand-built handshakes shown to tshark: JA3, JA3S, SNI and certificate
 // names must agree on the odd cases too (GREASE everywhere, no extensions,
