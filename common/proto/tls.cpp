@@ -1140,7 +1140,7 @@ std::string ja4s(const tls_server_hello& h, tls_transport t) {
   return s;
 }
 
-void tls_client_facts(const tls_client_hello& h, const packet_view& /*pkt*/, fact_sink& sink) {
+void tls_client_facts(const tls_client_hello& h, const packet_view& pkt, fact_sink& sink) {
   if (!h.sni.empty()) {
     sink.add(make_fact("sni", printable(h.sni.view()), 90));
   }
@@ -1150,7 +1150,9 @@ void tls_client_facts(const tls_client_hello& h, const packet_view& /*pkt*/, fac
   const std::string raw = ja3_string(h);
   sink.add(make_fact("ja3", md5_hex(raw), 100));
   sink.add(make_fact("ja3_string", raw, 100));
-  sink.add(make_fact("ja4", ja4(h), 100));
+  // A hello carried over UDP came from QUIC CRYPTO frames.
+  sink.add(make_fact("ja4", ja4(h, pkt.ip_proto == 17 ? tls_transport::quic : tls_transport::tcp),
+                     100));
   if (h.alpn_count > 0) {
     sink.add(make_fact("alpn", h.alpn_list(), 90));
   }

@@ -275,7 +275,9 @@ std::string ja4s(const tls_server_hello& h, tls_transport t = tls_transport::tcp
 // Facts (facts.h). `pkt` is the packet that completed the message; the
 // sender is the client for tls_client_facts and the server for
 // tls_server_facts. Nothing is emitted for a hello that is not
-// fingerprintable, apart from the SNI when it was read.
+// fingerprintable, apart from the SNI when it was read. JA4's transport
+// character is 'q' when pkt.ip_proto is UDP (a hello from QUIC CRYPTO
+// frames, see parse_tls_client_hello_message), else 't'.
 //   client: tls/sni (90), tls/ja3 (100), tls/ja3_string (100), tls/ja4 (100),
 //           tls/alpn (90, "h2,http/1.1")
 //   server: tls/ja3s (100), tls/ja3s_string (100), tls/ja4s (100),

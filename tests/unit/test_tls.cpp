@@ -844,6 +844,14 @@ TEST(Tls, Facts) {
     EXPECT_EQ(f.source, "tls");
     EXPECT_EQ(f.about, subject::sender);
   }
+  // The same hello from QUIC CRYPTO frames (UDP): JA4 starts with 'q'.
+  tls_client_hello q;
+  ASSERT_EQ(parse_tls_client_hello_message(spec_client_hello_msg(), q), tls_error::none);
+  packet_view udp;
+  udp.ip_proto = 17;
+  fact_list sq;
+  tls_client_facts(q, udp, sq);
+  EXPECT_EQ(sq.get("ja4"), "q13d1516h2_8daaf6152771_e5627efa2ab1");
   // A hello that is not fingerprintable gives its SNI only.
   tls_client_hello broken = h;
   broken.error = tls_error::bad_extension;
