@@ -1098,7 +1098,6 @@ std::string xml_unescape(std::string_view s) {
       const bool hex = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X');
       const unsigned long cp =
           std::stoul(std::string(ent.substr(hex ? 2 : 1)), nullptr, hex ? 16 : 10);
-      tls_text t;
       if (cp < 0x80) {
         out += static_cast<char>(cp);
       } else {
