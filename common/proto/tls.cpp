@@ -795,20 +795,38 @@ void server_certificate(const record_walk& w, std::size_t at, tls_server_hello& 
   cursor c(hs, at + 1, hs.size());
   const std::uint32_t msg_len = c.u24();
   // certificate_list<0..2^24-1>, each ASN.1Cert<1..2^24-1> (RFC 5246 7.4.2).
-  cursor msg(hs, at + 4, hs.size());
-  if (!msg.has(6)) {
-    wait();
+  // Only the first (leaf) certificate is needed, not the whole message.
+  const std::size_t msg_end = at + 4 + std::size_t{msg_len};
+  const bool whole = hs.size() >= msg_end;
+  cursor msg(hs, at + 4, std::min(hs.size(), msg_end));
+  auto broken = [&h]() {
+    h.cert_state = tls_cert_state::malformed;
+    h.cert_error = tls_error::bad_certificate;
+  };
+  if (!msg.has(3)) {
+    whole ? broken() : wait();
     return;
   }
   const std::uint32_t list_len = msg.u24();
+  if (list_len == 0) {
+    h.cert_state = tls_cert_state::absent;  // an empty chain
+    return;
+  }
+  if (std::size_t{list_len} + 3 > msg_len) {
+    broken();
+    return;
+  }
+  if (!msg.has(3)) {
+    whole ? broken() : wait();
+    return;
+  }
   const std::uint32_t cert_len = msg.u24();
-  if (list_len + 3 > msg_len || cert_len + 3 > list_len || cert_len == 0) {
-    h.cert_state = tls_cert_state::malformed;
-    h.cert_error = tls_error::bad_certificate;
+  if (cert_len == 0 || std::size_t{cert_len} + 3 > list_len) {
+    broken();
     return;
   }
   if (!msg.has(cert_len)) {
-    wait();
+    wait();  // lengths are consistent, so the message is not whole yet
     return;
   }
   if (read_certificate(msg.take(cert_len), h.cert)) {

@@ -627,6 +627,11 @@ TEST(Tls, ServerWithoutCertificateInClear) {
   append(psk, handshake(14, {}));
   ASSERT_EQ(parse_tls_server_hello(records(psk), h), tls_error::none);
   EXPECT_EQ(h.cert_state, tls_cert_state::absent);
+  // An empty certificate list.
+  bytes_t empty = server_hello(0x0303, 0xc02f, {});
+  append(empty, handshake(11, from_hex("000000")));
+  ASSERT_EQ(parse_tls_server_hello(records(empty), h), tls_error::none);
+  EXPECT_EQ(h.cert_state, tls_cert_state::absent);
   // HelloRetryRequest.
   ASSERT_EQ(parse_tls_server_hello(
                 records(server_hello(0x0303, 0x1301, {{0x002b, from_hex("0304")}}, true)), h),
@@ -651,6 +656,9 @@ TEST(Tls, BrokenCertificateMessages) {
       {"cert>list", handshake(11, from_hex("000004 0000ff 3000"))},
       // zero-length certificate
       {"empty cert", handshake(11, from_hex("000003 000000"))},
+      // a message too short for its list length
+      {"short message", handshake(11, from_hex("0000"))},
+      {"short list", handshake(11, from_hex("000002 0000"))},
       // DER garbage of the announced length
       {"garbage der", certificate_msg({from_hex("0102030405")})},
       {"absurd der", certificate_msg({bad_der})},
