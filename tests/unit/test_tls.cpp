@@ -1029,6 +1029,289 @@ TEST(Tls, SyntheticHandshakesAgreeWithTshark) {
 }
 
 // ---------------------------------------------------------------------------
+// QUIC Initial decryption, test-only (RFC 9000, RFC 9001), so the JA4 of
+// ClientHellos carried by QUIC can be checked too: the parser's
+// parse_tls_client_hello_message() is what a QUIC parser would call on the
+// reassembled CRYPTO stream. AES-128 and HKDF here are written for this test
+// and checked against FIPS-197 and RFC 9001 appendix A; the GCM tag is not
+// verified (nothing here needs to trust the packet).
+
+namespace quic {
+
+constexpr std::uint8_t sbox[256] = {
+    0x63, 0x7c, 0x77, 0x7b, 0xf2, 0x6b, 0x6f, 0xc5, 0x30, 0x01, 0x67, 0x2b, 0xfe, 0xd7, 0xab, 0x76,
+    0xca, 0x82, 0xc9, 0x7d, 0xfa, 0x59, 0x47, 0xf0, 0xad, 0xd4, 0xa2, 0xaf, 0x9c, 0xa4, 0x72, 0xc0,
+    0xb7, 0xfd, 0x93, 0x26, 0x36, 0x3f, 0xf7, 0xcc, 0x34, 0xa5, 0xe5, 0xf1, 0x71, 0xd8, 0x31, 0x15,
+    0x04, 0xc7, 0x23, 0xc3, 0x18, 0x96, 0x05, 0x9a, 0x07, 0x12, 0x80, 0xe2, 0xeb, 0x27, 0xb2, 0x75,
+    0x09, 0x83, 0x2c, 0x1a, 0x1b, 0x6e, 0x5a, 0xa0, 0x52, 0x3b, 0xd6, 0xb3, 0x29, 0xe3, 0x2f, 0x84,
+    0x53, 0xd1, 0x00, 0xed, 0x20, 0xfc, 0xb1, 0x5b, 0x6a, 0xcb, 0xbe, 0x39, 0x4a, 0x4c, 0x58, 0xcf,
+    0xd0, 0xef, 0xaa, 0xfb, 0x43, 0x4d, 0x33, 0x85, 0x45, 0xf9, 0x02, 0x7f, 0x50, 0x3c, 0x9f, 0xa8,
+    0x51, 0xa3, 0x40, 0x8f, 0x92, 0x9d, 0x38, 0xf5, 0xbc, 0xb6, 0xda, 0x21, 0x10, 0xff, 0xf3, 0xd2,
+    0xcd, 0x0c, 0x13, 0xec, 0x5f, 0x97, 0x44, 0x17, 0xc4, 0xa7, 0x7e, 0x3d, 0x64, 0x5d, 0x19, 0x73,
+    0x60, 0x81, 0x4f, 0xdc, 0x22, 0x2a, 0x90, 0x88, 0x46, 0xee, 0xb8, 0x14, 0xde, 0x5e, 0x0b, 0xdb,
+    0xe0, 0x32, 0x3a, 0x0a, 0x49, 0x06, 0x24, 0x5c, 0xc2, 0xd3, 0xac, 0x62, 0x91, 0x95, 0xe4, 0x79,
+    0xe7, 0xc8, 0x37, 0x6d, 0x8d, 0xd5, 0x4e, 0xa9, 0x6c, 0x56, 0xf4, 0xea, 0x65, 0x7a, 0xae, 0x08,
+    0xba, 0x78, 0x25, 0x2e, 0x1c, 0xa6, 0xb4, 0xc6, 0xe8, 0xdd, 0x74, 0x1f, 0x4b, 0xbd, 0x8b, 0x8a,
+    0x70, 0x3e, 0xb5, 0x66, 0x48, 0x03, 0xf6, 0x0e, 0x61, 0x35, 0x57, 0xb9, 0x86, 0xc1, 0x1d, 0x9e,
+    0xe1, 0xf8, 0x98, 0x11, 0x69, 0xd9, 0x8e, 0x94, 0x9b, 0x1e, 0x87, 0xe9, 0xce, 0x55, 0x28, 0xdf,
+    0x8c, 0xa1, 0x89, 0x0d, 0xbf, 0xe6, 0x42, 0x68, 0x41, 0x99, 0x2d, 0x0f, 0xb0, 0x54, 0xbb, 0x16};
+
+using block = std::array<std::uint8_t, 16>;
+
+struct aes128 {
+  std::array<std::uint8_t, 176> rk{};
+  explicit aes128(const std::uint8_t* key) {
+    std::copy(key, key + 16, rk.begin());
+    std::uint8_t rcon = 1;
+    for (std::size_t i = 16; i < 176; i += 4) {
+      std::uint8_t t[4] = {rk[i - 4], rk[i - 3], rk[i - 2], rk[i - 1]};
+      if (i % 16 == 0) {
+        const std::uint8_t first = t[0];
+        t[0] = static_cast<std::uint8_t>(sbox[t[1]] ^ rcon);
+        t[1] = sbox[t[2]];
+        t[2] = sbox[t[3]];
+        t[3] = sbox[first];
+        rcon = static_cast<std::uint8_t>((rcon << 1) ^ ((rcon & 0x80) ? 0x1b : 0));
+      }
+      for (std::size_t k = 0; k < 4; ++k) {
+        rk[i + k] = static_cast<std::uint8_t>(rk[i + k - 16] ^ t[k]);
+      }
+    }
+  }
+  static std::uint8_t xt(std::uint8_t x) {
+    return static_cast<std::uint8_t>((x << 1) ^ ((x & 0x80) ? 0x1b : 0));
+  }
+  block encrypt(block s) const {
+    for (std::size_t i = 0; i < 16; ++i) {
+      s[i] ^= rk[i];
+    }
+    for (std::size_t round = 1; round <= 10; ++round) {
+      block t;
+      for (std::size_t c = 0; c < 4; ++c) {
+        for (std::size_t r = 0; r < 4; ++r) {
+          t[4 * c + r] = sbox[s[4 * ((c + r) % 4) + r]];  // SubBytes + ShiftRows
+        }
+      }
+      if (round != 10) {
+        for (std::size_t c = 0; c < 4; ++c) {
+          const std::uint8_t a0 = t[4 * c], a1 = t[4 * c + 1], a2 = t[4 * c + 2], a3 = t[4 * c + 3];
+          const std::uint8_t all = static_cast<std::uint8_t>(a0 ^ a1 ^ a2 ^ a3);
+          t[4 * c] = static_cast<std::uint8_t>(a0 ^ all ^ xt(static_cast<std::uint8_t>(a0 ^ a1)));
+          t[4 * c + 1] = static_cast<std::uint8_t>(a1 ^ all ^ xt(static_cast<std::uint8_t>(a1 ^ a2)));
+          t[4 * c + 2] = static_cast<std::uint8_t>(a2 ^ all ^ xt(static_cast<std::uint8_t>(a2 ^ a3)));
+          t[4 * c + 3] = static_cast<std::uint8_t>(a3 ^ all ^ xt(static_cast<std::uint8_t>(a3 ^ a0)));
+        }
+      }
+      for (std::size_t i = 0; i < 16; ++i) {
+        s[i] = static_cast<std::uint8_t>(t[i] ^ rk[16 * round + i]);
+      }
+    }
+    return s;
+  }
+};
+
+bytes_t hmac_sha256(const bytes_t& key, const bytes_t& msg) {
+  bytes_t k = key;
+  if (k.size() > 64) {
+    sha256 h;
+    h.update(k);
+    const auto d = h.final();
+    k.assign(d.begin(), d.end());
+  }
+  k.resize(64, 0);
+  bytes_t ipad(64), opad(64);
+  for (std::size_t i = 0; i < 64; ++i) {
+    ipad[i] = static_cast<std::uint8_t>(k[i] ^ 0x36);
+    opad[i] = static_cast<std::uint8_t>(k[i] ^ 0x5c);
+  }
+  sha256 in;
+  in.update(ipad);
+  in.update(msg);
+  const auto inner = in.final();
+  sha256 out;
+  out.update(opad);
+  out.update(std::span<const std::uint8_t>(inner));
+  const auto d = out.final();
+  return bytes_t(d.begin(), d.end());
+}
+
+// HKDF-Expand-Label (RFC 8446 7.1) with an empty context, one block is enough.
+bytes_t expand_label(const bytes_t& secret, std::string_view label, std::size_t len) {
+  const std::string full = "tls13 " + std::string(label);
+  bytes_t info = {static_cast<std::uint8_t>(len >> 8), static_cast<std::uint8_t>(len),
+                  static_cast<std::uint8_t>(full.size())};
+  append(info, text(full));
+  info.push_back(0);
+  info.push_back(1);  // T(1) counter
+  bytes_t t = hmac_sha256(secret, info);
+  t.resize(len);
+  return t;
+}
+
+struct keys {
+  bytes_t key, iv, hp;
+};
+
+keys client_initial_keys(const bytes_t& dcid) {
+  // QUIC v1 initial salt (RFC 9001 5.2).
+  const bytes_t salt = from_hex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
+  const bytes_t initial = hmac_sha256(salt, dcid);  // HKDF-Extract
+  const bytes_t client = expand_label(initial, "client in", 32);
+  return {expand_label(client, "quic key", 16), expand_label(client, "quic iv", 12),
+          expand_label(client, "quic hp", 16)};
+}
+
+bool varint(const bytes_t& b, std::size_t& at, std::uint64_t& v) {
+  if (at >= b.size()) {
+    return false;
+  }
+  const std::size_t n = std::size_t{1} << (b[at] >> 6);
+  if (b.size() - at < n) {
+    return false;
+  }
+  v = b[at] & 0x3fu;
+  for (std::size_t i = 1; i < n; ++i) {
+    v = (v << 8) | b[at + i];
+  }
+  at += n;
+  return true;
+}
+
+using pieces_t = std::map<std::uint64_t, bytes_t>;
+
+// Adds the CRYPTO frames of a client's QUIC v1 Initial packet (the first
+// packet of the UDP payload) to `pieces`, by offset. False when not one.
+bool initial_crypto(const bytes_t& p, pieces_t& pieces) {
+  if (p.size() < 7 || (p[0] & 0xf0) != 0xc0 || net::load_be32(p.data() + 1) != 1) {
+    return false;
+  }
+  std::size_t at = 5;
+  const std::size_t dcid_len = p[at++];
+  if (p.size() - at < dcid_len + 1) {
+    return false;
+  }
+  const bytes_t dcid(p.begin() + static_cast<std::ptrdiff_t>(at),
+                     p.begin() + static_cast<std::ptrdiff_t>(at + dcid_len));
+  at += dcid_len;
+  at += 1 + p[at];  // source connection id
+  std::uint64_t token_len = 0, length = 0;
+  if (!varint(p, at, token_len) || p.size() - at < token_len) {
+    return false;
+  }
+  at += token_len;
+  if (!varint(p, at, length) || p.size() - at < length || length < 20) {
+    return false;
+  }
+  const std::size_t pn_off = at;
+  const keys k = client_initial_keys(dcid);
+  bytes_t pkt(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(pn_off + length));
+  block sample;
+  std::copy(pkt.begin() + static_cast<std::ptrdiff_t>(pn_off + 4),
+            pkt.begin() + static_cast<std::ptrdiff_t>(pn_off + 20), sample.begin());
+  const block mask = aes128(k.hp.data()).encrypt(sample);
+  pkt[0] = static_cast<std::uint8_t>(pkt[0] ^ (mask[0] & 0x0f));
+  const std::size_t pn_len = (pkt[0] & 3u) + 1;
+  std::uint64_t pn = 0;
+  for (std::size_t i = 0; i < pn_len; ++i) {
+    pkt[pn_off + i] = static_cast<std::uint8_t>(pkt[pn_off + i] ^ mask[1 + i]);
+    pn = (pn << 8) | pkt[pn_off + i];
+  }
+  // AES-128-GCM decryption is CTR from inc32(J0); J0 = nonce || 1.
+  block ctr{};
+  for (std::size_t i = 0; i < 12; ++i) {
+    ctr[i] = k.iv[i];
+  }
+  for (std::size_t i = 0; i < 8; ++i) {
+    ctr[11 - i] = static_cast<std::uint8_t>(ctr[11 - i] ^ (pn >> (8 * i)));
+  }
+  const aes128 aes(k.key.data());
+  const std::size_t begin = pn_off + pn_len;
+  const std::size_t end = pn_off + length - 16;  // minus the tag
+  bytes_t plain;
+  for (std::size_t off = begin, n = 2; off < end; off += 16, ++n) {
+    ctr[12] = static_cast<std::uint8_t>(n >> 24);
+    ctr[13] = static_cast<std::uint8_t>(n >> 16);
+    ctr[14] = static_cast<std::uint8_t>(n >> 8);
+    ctr[15] = static_cast<std::uint8_t>(n);
+    const block ks = aes.encrypt(ctr);
+    for (std::size_t i = 0; i < 16 && off + i < end; ++i) {
+      plain.push_back(static_cast<std::uint8_t>(pkt[off + i] ^ ks[i]));
+    }
+  }
+  // Frames: PADDING, PING, ACK, CRYPTO (possibly out of order).
+  std::size_t f = 0;
+  while (f < plain.size()) {
+    std::uint64_t type = 0;
+    if (!varint(plain, f, type)) {
+      return false;
+    }
+    if (type == 0x00 || type == 0x01) {
+      continue;
+    }
+    if (type == 0x02 || type == 0x03) {
+      std::uint64_t v = 0, ranges = 0;
+      if (!varint(plain, f, v) || !varint(plain, f, v) || !varint(plain, f, ranges) ||
+          !varint(plain, f, v)) {
+        return false;
+      }
+      for (std::uint64_t r = 0; r < 2 * ranges + (type == 0x03 ? 3 : 0); ++r) {
+        if (!varint(plain, f, v)) {
+          return false;
+        }
+      }
+      continue;
+    }
+    if (type != 0x06) {
+      return false;
+    }
+    std::uint64_t offset = 0, len = 0;
+    if (!varint(plain, f, offset) || !varint(plain, f, len) || plain.size() - f < len) {
+      return false;
+    }
+    pieces[offset] = bytes_t(plain.begin() + static_cast<std::ptrdiff_t>(f),
+                             plain.begin() + static_cast<std::ptrdiff_t>(f + len));
+    f += len;
+  }
+  return true;
+}
+
+// The CRYPTO stream contiguous from offset 0.
+bytes_t contiguous(const pieces_t& pieces) {
+  bytes_t stream;
+  for (const auto& [offset, data] : pieces) {
+    if (offset > stream.size()) {
+      break;
+    }
+    if (offset + data.size() > stream.size()) {
+      stream.insert(stream.end(), data.begin() + static_cast<std::ptrdiff_t>(stream.size() - offset),
+                    data.end());
+    }
+  }
+  return stream;
+}
+
+
+}  // namespace quic
+
+TEST(Tls, QuicTestCryptoMatchesItsVectors) {
+  // FIPS-197 appendix C.1.
+  const bytes_t key = from_hex("000102030405060708090a0b0c0d0e0f");
+  quic::block pt;
+  const bytes_t ptv = from_hex("00112233445566778899aabbccddeeff");
+  std::copy(ptv.begin(), ptv.end(), pt.begin());
+  const quic::block ct = quic::aes128(key.data()).encrypt(pt);
+  EXPECT_EQ(to_hex(ct), "69c4e0d86a7b0430d8cdb78070b4c55a");
+  // RFC 4231 test case 2.
+  EXPECT_EQ(to_hex(quic::hmac_sha256(text("Jefe"), text("what do ya want for nothing?"))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 9001 appendix A.1.
+  const quic::keys k = quic::client_initial_keys(from_hex("8394c8f03e515708"));
+  EXPECT_EQ(to_hex(k.key), "1f369613dd76d5467730efcbe3b1a22d");
+  EXPECT_EQ(to_hex(k.iv), "fa044b2f42a3fd3b46fb255c");
+  EXPECT_EQ(to_hex(k.hp), "9f50449e04a0e810283a1e9933adedd2");
+}
+
+// ---------------------------------------------------------------------------
 // Agreement on the shared captures.
 //
 // Every TCP direction is fed to the parsers the way the fingerprinter will:
@@ -1042,8 +1325,8 @@ TEST(Tls, SyntheticHandshakesAgreeWithTshark) {
 //   - every TCP flow in nDPI's result file: our JA4 equals its JA4, our JA3
 //     its JA3C, our JA3S its JA3S, our certificate names its Issuer/Subject;
 //     and every JA4 nDPI lists for the capture is produced by some hello.
-// ClientHellos inside QUIC (UDP) are counted and reported as a gap: they
-// need QUIC Initial decryption, which is not part of this parser.
+// ClientHellos inside QUIC (UDP) are decrypted by the test-only code above
+// and compared the same way (tshark ja3/SNI, nDPI q-JA4 and JA3C).
 
 // The captures holding TLS handshakes (surveyed with
 // `tshark -Y "tls.handshake.type==1||tls.handshake.type==2"` over MANIFEST.tsv).
@@ -1218,22 +1501,33 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::vector<ndpi_flow> ndpi_tcp_flows(const std::string& path) {
+std::vector<ndpi_flow> ndpi_flows(const std::string& path, const std::string& proto) {
   std::vector<ndpi_flow> flows;
   for (const auto& line : testcap::lines(testcap::slurp(path))) {
-    const auto tcp = line.find("\tTCP ");
-    if (tcp == std::string::npos || line.find(" <-> ") == std::string::npos) {
+    const auto at = line.find("\t" + proto + " ");
+    // "a <-> b" for flows seen both ways, "a -> b" for one-way flows.
+    if (at == std::string::npos ||
+        (line.find(" <-> ") == std::string::npos && line.find(" -> ") == std::string::npos)) {
       continue;
     }
-    std::istringstream in(line.substr(tcp + 5));
+    std::istringstream in(line.substr(at + proto.size() + 2));
     std::string a, arrow, b;
     in >> a >> arrow >> b;
+    // "[v6]:port" or "v4:port", the address re-rendered our way (nDPI's
+    // inet_ntop writes "b00c::43fe" where RFC 5952 and tshark say "b00c:0:43fe").
     auto strip = [](std::string e) {
+      std::string addr, port;
       if (!e.empty() && e[0] == '[') {
         const auto close = e.find(']');
-        e = e.substr(1, close - 1) + e.substr(close + 1);
+        addr = e.substr(1, close - 1);
+        port = e.substr(close + 2);
+      } else {
+        const auto colon = e.rfind(':');
+        addr = e.substr(0, colon);
+        port = e.substr(colon + 1);
       }
-      return e;
+      const auto ip = net::ip_address::parse(addr);
+      return (ip ? ip->to_string() : addr) + ":" + port;
     };
     ndpi_flow f;
     f.a = strip(a);
@@ -1285,18 +1579,22 @@ std::map<std::string, std::string> ndpi_dn(const std::string& s) {
 //      whenever the server_name extension is present;
 //   2. for a first ALPN of "http/1.1" it prints "ht", the first two
 //      characters, where the specification says "h1" (first and last);
-//      later nDPI fixed this (alpn_original_last).
+//      later nDPI fixed this (alpn_original_last);
+//   3. for hellos in QUIC it prints '0' as the ALPN's last character ("h0"
+//      for "h3").
 // We follow the specification. This renders our hello the nDPI way, so the
 // test can tell an explained difference from a real one.
 bool numeric_ip(std::string_view s) {
   return !s.empty() && net::ip_address::parse(s).has_value();
 }
-std::string ndpi_style_ja4(const tls_client_hello& h) {
-  std::string s = ja4(h);
+std::string ndpi_style_ja4(const tls_client_hello& h, tls_transport t = tls_transport::tcp) {
+  std::string s = ja4(h, t);
   if (h.has_sni && numeric_ip(h.sni.view())) {
     s[3] = 'i';
   }
-  if (h.alpn_count > 0 && h.alpn[0].n > 2) {
+  if (t == tls_transport::quic && h.alpn_count > 0) {
+    s[9] = '0';
+  } else if (h.alpn_count > 0 && h.alpn[0].n > 2) {
     s[8] = h.alpn[0].b[0];
     s[9] = h.alpn[0].b[1];
   }
@@ -1356,8 +1654,32 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
       }
     }
 
+    // QUIC: the client's first Initial packets of every UDP flow, decrypted
+    // by the test-only code above; the hello parsed as a bare message.
+    std::map<std::string, tls_client_hello> quic_clients;
+    {
+      std::map<std::string, quic::pieces_t> pieces;
+      for (const auto& p : packets) {
+        const auto d = testcap::decode(p);
+        if (!d.ok || d.rec.ip_proto != net::ipproto::udp || d.off.payload >= d.off.end) {
+          continue;
+        }
+        const bytes_t payload(d.frame.begin() + d.off.payload, d.frame.begin() + d.off.end);
+        const std::string key = testcap::flow_key(d.rec.src_ip.to_string(), std::to_string(d.rec.src_port),
+                                                  d.rec.dst_ip.to_string(), std::to_string(d.rec.dst_port));
+        if (quic_clients.count(key) != 0 || !quic::initial_crypto(payload, pieces[key])) {
+          continue;
+        }
+        const bytes_t stream = quic::contiguous(pieces[key]);
+        tls_client_hello h;
+        if (parse_tls_client_hello_message(stream, h) == tls_error::none) {
+          quic_clients[key] = h;
+        }
+      }
+    }
+
     // tshark: ClientHellos.
-    tally ja3_t, ja3s_t, sni_t, cert_t, ja4_n, ja3_n, ja3s_n, cert_n, ja4_set;
+    tally ja3_t, ja3s_t, sni_t, cert_t, ja4_n, ja3_n, ja3s_n, cert_n, ja4_set, quic_t, quic_n;
     auto fields = addr_fields;
     fields.insert(fields.end(), {"frame.number", "tcp.stream", "tls.handshake.ja3",
                                  "tls.handshake.ja3_full", "tls.handshake.extensions_server_name"});
@@ -1387,8 +1709,27 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
       EXPECT_EQ(tshark_client_keys.count(key), 1u)
           << "we parsed a ClientHello in " << key << " (frame " << c.frame << "); tshark did not";
     }
-    const std::size_t quic_hellos =
-        testcap::tshark_fields(path, "tls.handshake.type == 1 && udp && !tcp", {"frame.number"}).size();
+    // tshark: ClientHellos in QUIC.
+    fields = {"ip.src", "ipv6.src", "udp.srcport", "ip.dst", "ipv6.dst", "udp.dstport",
+              "frame.number", "tls.handshake.ja3", "tls.handshake.ja3_full",
+              "tls.handshake.extensions_server_name"};
+    for (const auto& r : testcap::tshark_fields(path, "tls.handshake.type == 1 && udp && !tcp",
+                                                fields, "", 'a', '|')) {
+      const std::string key = row_key(r, 0);
+      const auto it = quic_clients.find(key);
+      if (it == quic_clients.end()) {
+        ADD_FAILURE() << "frame " << r[6] << ": tshark sees a QUIC ClientHello in " << key
+                      << ", we do not";
+        quic_t.check(false);
+        continue;
+      }
+      const bool same = ja3(it->second) == r[7] && ja3_string(it->second) == r[8] &&
+                        it->second.sni.view() == r[9];
+      quic_t.check(same);
+      EXPECT_EQ(ja3(it->second), r[7]) << "frame " << r[6];
+      EXPECT_EQ(ja3_string(it->second), r[8]) << "frame " << r[6];
+      EXPECT_EQ(it->second.sni.view(), r[9]) << "frame " << r[6];
+    }
 
     // tshark: ServerHellos.
     fields = addr_fields;
@@ -1456,7 +1797,12 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
       our_ja4s.insert(ja4(c.h));
       our_ndpi_style.insert(ndpi_style_ja4(c.h));
     }
+    for (const auto& [key, h] : quic_clients) {
+      our_ja4s.insert(ja4(h, tls_transport::quic));
+      our_ndpi_style.insert(ndpi_style_ja4(h, tls_transport::quic));
+    }
     std::size_t explained_flows = 0;
+    std::size_t explained_quic = 0;
     std::size_t explained_listed = 0;
     std::size_t ndpi_quic_ja4 = 0;
     std::set<std::string> ndpi_ja4s;
@@ -1468,8 +1814,7 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
       }
       for (const auto& j : ndpi_ja4s) {
         if (j[0] == 'q') {
-          ++ndpi_quic_ja4;  // QUIC: see above
-          continue;
+          ++ndpi_quic_ja4;
         }
         if (our_ja4s.count(j) == 0 && our_ndpi_style.count(j) == 1) {
           ++explained_listed;
@@ -1478,7 +1823,26 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
         ja4_set.check(our_ja4s.count(j) == 1);
         EXPECT_EQ(our_ja4s.count(j), 1u) << "nDPI JA4 " << j << " produced by no ClientHello";
       }
-      for (const auto& f : ndpi_tcp_flows(ndpi_path)) {
+      for (const auto& f : ndpi_flows(ndpi_path, "UDP")) {
+        if (f.ja4.empty()) {
+          continue;
+        }
+        const auto ab = quic_clients.find(f.a + ">" + f.b);
+        const auto ba = quic_clients.find(f.b + ">" + f.a);
+        const auto c = ab != quic_clients.end() ? ab : ba;
+        SCOPED_TRACE("nDPI QUIC flow " + f.a + ">" + f.b);
+        ASSERT_NE(c, quic_clients.end());
+        EXPECT_EQ(ja3(c->second), f.ja3c);
+        if (ja4(c->second, tls_transport::quic) != f.ja4 &&
+            ndpi_style_ja4(c->second, tls_transport::quic) == f.ja4) {
+          ++explained_quic;
+          continue;
+        }
+        quic_n.check(ja4(c->second, tls_transport::quic) == f.ja4 && ja3(c->second) == f.ja3c);
+        EXPECT_EQ(ja4(c->second, tls_transport::quic), f.ja4)
+            << ja4_raw(c->second, tls_transport::quic);
+      }
+      for (const auto& f : ndpi_flows(ndpi_path, "TCP")) {
         if (f.ja4.empty() && f.ja3s.empty()) {
           continue;
         }
@@ -1537,12 +1901,14 @@ TEST(Tls, AgreesWithTsharkAndNdpiOnSharedCaptures) {
              << " explained)"
              << ", ja3c " << ja3_n.str() << ", ja3s " << ja3s_n.str() << ", cert " << cert_n.str();
     }
-    if (quic_hellos > 0 || ndpi_quic_ja4 > 0) {
-      report << "; not compared (QUIC): " << quic_hellos << " ClientHellos, " << ndpi_quic_ja4
-             << " nDPI JA4s";
+    if (quic_t.total > 0 || ndpi_quic_ja4 > 0) {
+      report << "; QUIC (test-side Initial decryption): tshark ja3+sni " << quic_t.str()
+             << ", nDPI ja4+ja3c per flow " << quic_n.str() << " (+" << explained_quic
+             << " explained; its " << ndpi_quic_ja4 << " q-JA4s are in 'ja4 listed')";
     }
     report << "\n";
-    compared += ja3_t.total + ja3s_t.total + cert_t.total + ja4_n.total + ja4_set.total;
+    compared += ja3_t.total + ja3s_t.total + cert_t.total + ja4_n.total + ja4_set.total +
+                quic_t.total + quic_n.total;
   }
   std::cout << "[ tls      ] agreement:\n" << report.str();
   RecordProperty("tls_values_compared", static_cast<int>(compared));
