@@ -10,7 +10,7 @@
 // The 802.3 length bounds the PDU, so Ethernet padding and FCS are ignored.
 // The checksum is kept, not verified.
 //
-// Output: a plain, trivially copyable struct of copies (about 4 KB). Every
+// Output: a plain, trivially copyable struct of copies (about 2.6 KB). Every
 // read is bounds-checked; problems have names (cdp_error, the first one
 // met); what was decoded before a problem is kept.
 #include <array>

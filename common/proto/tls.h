@@ -145,7 +145,7 @@ inline constexpr std::uint16_t alpn = 16;
 inline constexpr std::uint16_t supported_versions = 43;
 }  // namespace tls_ext
 
-// ClientHello features, the input of the JA3 and JA4 renderers. About 3 KB.
+// ClientHello features, the input of the JA3 and JA4 renderers. About 6 KB.
 struct tls_client_hello {
   std::uint16_t record_version = 0;  // version of the first record header
   std::uint32_t message_length = 0;  // handshake body length
