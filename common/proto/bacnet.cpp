@@ -40,7 +40,6 @@ constexpr std::uint32_t object_id = 12;
 }  // namespace app
 
 namespace charset {
-constexpr std::uint8_t utf8 = 0;
 constexpr std::uint8_t dbcs = 1;
 constexpr std::uint8_t ucs4 = 3;
 constexpr std::uint8_t ucs2 = 4;
