@@ -27,7 +27,7 @@
 // Tag lengths are checked against the enclosing data before every read;
 // nesting is capped (bacnet_max_depth).
 //
-// Output: a plain struct (about 2.5 KB), nothing allocated.
+// Output: a plain struct (about 2 KB), nothing allocated.
 //
 // Facts (bacnet_facts), about subject::sender, or about subject::ip with the
 // originating address of a Forwarded-NPDU. Identity facts are NOT emitted when
