@@ -1,13 +1,155 @@
 #include "fingerprinter/analyzer.h"
 
+#include <algorithm>
+#include <cstring>
+
+#include "common/config/classifier.h"
 #include "common/fp/oui.h"
+#include "common/net/discovery.h"
 #include "common/fp/p0f.h"
+#include "common/proto/bacnet.h"
+#include "common/proto/cdp.h"
 #include "common/proto/dhcp.h"
+#include "common/proto/dhcpv6.h"
+#include "common/proto/dnp3.h"
+#include "common/proto/dns.h"
+#include "common/proto/enip.h"
+#include "common/proto/http.h"
+#include "common/proto/lldp.h"
+#include "common/proto/modbus.h"
+#include "common/proto/nbns.h"
+#include "common/proto/profinet.h"
+#include "common/proto/s7comm.h"
+#include "common/proto/smb.h"
+#include "common/proto/ssdp.h"
+#include "common/proto/ssh.h"
+#include "common/proto/tls.h"
 
 namespace tapsense::fingerprinter {
 
-analyzer::analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& out, state_header* state)
-    : oui_(oui), p0f_(p0f), out_(out), state_(state) {
+namespace {
+
+enum proto_index : std::size_t {
+  p_lldp, p_cdp, p_profinet, p_dns, p_mdns, p_llmnr, p_nbns, p_nbdgm,
+  p_ssdp, p_dhcpv6, p_bacnet, p_enip, p_dnp3, p_modbus, p_s7comm, p_stream
+};
+
+bool is_initial_ttl(std::uint8_t ttl) noexcept { return ttl == 64 || ttl == 128 || ttl == 255 || ttl == 32; }
+
+std::uint64_t fnv(std::uint64_t h, const void* p, std::size_t n) {
+  const auto* b = static_cast<const std::uint8_t*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+// One direction of a TCP connection.
+std::uint64_t direction_key(const net::packet_record& r) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv(h, r.src_ip.b.data(), 16);
+  h = fnv(h, r.dst_ip.b.data(), 16);
+  h = fnv(h, &r.src_port, 2);
+  return fnv(h, &r.dst_port, 2);
+}
+
+// Both directions of a TCP connection.
+std::uint64_t connection_key(const net::packet_record& r) {
+  const int c = std::memcmp(r.src_ip.b.data(), r.dst_ip.b.data(), 16);
+  const bool src_first = c < 0 || (c == 0 && r.src_port <= r.dst_port);
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv(h, (src_first ? r.src_ip : r.dst_ip).b.data(), 16);
+  h = fnv(h, (src_first ? r.dst_ip : r.src_ip).b.data(), 16);
+  const std::uint16_t a = src_first ? r.src_port : r.dst_port;
+  const std::uint16_t b = src_first ? r.dst_port : r.src_port;
+  h = fnv(h, &a, 2);
+  return fnv(h, &b, 2);
+}
+
+proto::packet_view view_of(const net::packet_record& r) {
+  proto::packet_view v;
+  v.src_ip = r.src_ip;
+  v.dst_ip = r.dst_ip;
+  v.src_mac = r.src_mac;
+  v.dst_mac = r.dst_mac;
+  v.src_port = r.src_port;
+  v.dst_port = r.dst_port;
+  v.ip_proto = r.ip_proto;
+  v.has_ip = r.l3 == static_cast<std::uint8_t>(net::l3_type::ipv4) ||
+             r.l3 == static_cast<std::uint8_t>(net::l3_type::ipv6);
+  v.ts_ns = r.ts_ns;
+  return v;
+}
+
+bool bytes_start(net::bytes b, std::string_view s) {
+  return b.size() >= s.size() && std::memcmp(b.data(), s.data(), s.size()) == 0;
+}
+
+enum class stream_kind : std::uint8_t { unknown, tls, ssh, http, smb, none };
+
+}  // namespace
+
+// Parser outputs are large structs: kept and reused, never on the stack.
+struct analyzer::impl {
+  proto::dhcp_message dhcp{};
+  proto::dns_message dns{};
+  proto::nbns_message nbns{};
+  proto::nbdgm_message nbdgm{};
+  proto::ssdp_message ssdp{};
+  proto::dhcpv6_message dhcpv6{};
+  proto::bacnet_message bacnet{};
+  proto::enip_segment enip{};
+  proto::dnp3_segment dnp3{};
+  proto::modbus_segment modbus{};
+  proto::s7comm_segment s7{};
+  proto::lldp_frame lldp{};
+  proto::cdp_frame cdp{};
+  proto::profinet_dcp_message pn{};
+  proto::http_message http{};
+  proto::tls_client_hello ch{};
+  proto::tls_server_hello sh{};
+  proto::ssh_handshake ssh{};
+  proto::smb_message smb{};
+
+  struct stream {
+    std::uint64_t key = 0;
+    net::snapshot_header h{};   // the latest segment: who sends, who receives
+    std::string data;
+    std::uint32_t next_seq = 0;
+    std::size_t parsed = 0;     // bytes of whole messages already handled (HTTP, SMB)
+    bool client = false;
+    bool done = false;
+    stream_kind kind = stream_kind::unknown;
+    std::uint64_t last_ns = 0;
+  };
+  // LRU of streams: front is the most recent.
+  std::list<stream> lru;
+  std::unordered_map<std::uint64_t, std::list<stream>::iterator> streams;
+
+  // Per-connection OT parser state (S7comm SZL fragments, EtherNet/IP pairing).
+  std::unordered_map<std::uint64_t, proto::s7comm_flow_state> s7_state;
+  std::unordered_map<std::uint64_t, proto::enip_flow_state> enip_state;
+
+  // Parses what a stream holds so far; `last`: no more bytes will come.
+  void step(analyzer& a, stream& st, bool last);
+  // A stream that ends (gap, eviction, end of input) gives what it has.
+  void done(analyzer& a, stream& st);
+};
+
+namespace {
+// Passes a parser's facts to the analyzer with the packet they came from.
+class sink final : public proto::fact_sink {
+ public:
+  sink(analyzer& a, const net::snapshot_header& h, const proto::packet_view& pv) : a_(a), h_(h), pv_(pv) {}
+  void add(proto::fact f) override { a_.add_fact(std::move(f), h_, pv_); }
+
+ private:
+  analyzer& a_;
+  const net::snapshot_header& h_;
+  const proto::packet_view& pv_;
+};
+}  // namespace
+
+analyzer::analyzer(tables t, emitter& out, state_header* state, analyzer_options opt)
+    : t_(t), out_(out), opt_(opt), state_(state), p_(std::make_unique<impl>()) {
   if (state_ == nullptr) {
     constexpr std::uint32_t capacity = 1u << 14;
     local_state_.assign(state_bytes(capacity), 0);
@@ -19,26 +161,91 @@ analyzer::analyzer(const fp::oui_registry* oui, const fp::p0f_db* p0f, emitter& 
   conns_ = attach(*state_);
 }
 
+analyzer::~analyzer() = default;
+
+void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const proto::packet_view& pv) {
+  ++c_.facts;
+  const auto& r = h.rec;
+  std::uint64_t mac = 0;
+  std::optional<net::ip_address> ip;
+  switch (f.about) {
+    case proto::subject::sender:
+      if (pv.has_ip) {
+        ip = pv.src_ip;
+        // Not routed: the source MAC is the sender's own.
+        if (is_initial_ttl(r.ttl) && r.tunnel_depth == 0) mac = pv.src_mac.to_u64();
+      } else {
+        mac = pv.src_mac.to_u64();
+      }
+      break;
+    case proto::subject::receiver:
+      if (pv.has_ip) {
+        ip = pv.dst_ip;
+      } else {
+        mac = pv.dst_mac.to_u64();
+      }
+      break;
+    case proto::subject::ip:
+      ip = f.ip;
+      break;
+    case proto::subject::mac:
+      mac = f.mac.to_u64();
+      break;
+  }
+  std::string network;
+  if (t_.classifier != nullptr) {
+    network = t_.classifier->network_name(t_.classifier->network_of(r.port_id, r.vlan[0], r.vlan_count != 0));
+  }
+  // "This address has this MAC" (LLDP management address, EtherNet/IP,
+  // PROFINET): a binding, told as a fact about the MAC.
+  if (f.field == "mac" && ip) {
+    if (const auto m = net::mac_address::parse(f.value)) {
+      mac = m->to_u64();
+      f.value = ip->to_string();
+      f.field = "ip";
+      ip.reset();
+    }
+  }
+  if (t_.classifier != nullptr &&
+      ((mac != 0 && t_.classifier->excluded_mac(net::mac_address::from_u64(mac))) ||
+       (ip && t_.classifier->excluded_ip(*ip)))) {
+    ++c_.excluded;  // excluded assets keep no attributes
+    return;
+  }
+  out_.about(mac, ip, r.ts_ns, f.source, f.field, f.value, f.confidence, network);
+}
+
 void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
   ++c_.snapshots;
   const auto& rec = h.rec;
-  if (oui_ != nullptr && (h.reason & net::snapreason::new_mac) != 0 && !rec.src_mac.is_multicast() &&
+  if (t_.classifier != nullptr && (t_.classifier->excluded_mac(rec.src_mac) ||
+                                   (rec.l3 != static_cast<std::uint8_t>(net::l3_type::other) &&
+                                    t_.classifier->excluded_ip(rec.src_ip)))) {
+    ++c_.excluded;
+    return;  // nothing about an excluded asset is kept
+  }
+  if (t_.oui != nullptr && (h.reason & net::snapreason::new_mac) != 0 && !rec.src_mac.is_multicast() &&
       !rec.src_mac.is_zero()) {
     ++c_.vendor_lookups;
-    if (const auto v = oui_->vendor(rec.src_mac)) {
+    if (const auto v = t_.oui->vendor(rec.src_mac)) {
       out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", *v, confidence::oui_vendor);
     }
   }
-  const bool ip = rec.l3 == static_cast<std::uint8_t>(net::l3_type::ipv4) ||
-                  rec.l3 == static_cast<std::uint8_t>(net::l3_type::ipv6);
-  if (!ip || (rec.flags & net::pktflag::has_ports) == 0) {
+  const std::size_t caplen = std::min<std::size_t>(h.caplen, packet.size());
+  packet = packet.first(caplen);
+  const auto l3 = static_cast<net::l3_type>(rec.l3);
+  if (l3 == net::l3_type::other) {
+    layer2(h, packet);
     return;
   }
-  const std::size_t caplen = std::min<std::size_t>(h.caplen, packet.size());
+  const bool ip = l3 == net::l3_type::ipv4 || l3 == net::l3_type::ipv6;
+  if (!ip) {
+    return;
+  }
   if ((rec.flags & net::pktflag::fragment) != 0) {
     // A fragment: parse the datagram once it is whole.
     if (h.l3_off >= caplen) return;
-    const auto r = reasm_.add(packet.subspan(h.l3_off, caplen - h.l3_off), rec.ts_ns);
+    const auto r = reasm_.add(packet.subspan(h.l3_off), rec.ts_ns);
     if (r.status == net::reassembly_status::complete && r.proto == net::ipproto::udp && r.payload.size() >= 8) {
       ++c_.reassembled;
       const auto* u = r.payload.data();
@@ -49,25 +256,336 @@ void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
     }
     if (r.status != net::reassembly_status::not_fragment) return;
   }
+  if ((rec.flags & net::pktflag::has_ports) == 0) {
+    return;
+  }
   if (rec.ip_proto == net::ipproto::udp && h.payload_off <= caplen) {
     // The UDP payload, bounded by the UDP length (not the capture).
     udp(h, rec.src_port, rec.dst_port,
         packet.subspan(h.payload_off, std::min<std::size_t>(caplen - h.payload_off, rec.l4_payload)));
+  } else if (rec.ip_proto == net::ipproto::tcp) {
+    if ((rec.tcp_flags & net::tcpflag::syn) != 0 && h.l3_off < caplen) {
+      tcp_syn(h, packet.subspan(h.l3_off));
+    }
+    if (rec.l4_payload != 0) {
+      tcp(h, packet, caplen);
+    }
   }
-  if (rec.ip_proto == net::ipproto::tcp && (rec.tcp_flags & net::tcpflag::syn) != 0 && h.l3_off < caplen) {
-    tcp_syn(h, packet.subspan(h.l3_off, caplen - h.l3_off));
+}
+
+void analyzer::layer2(const net::snapshot_header& h, net::bytes frame) {
+  const auto& rec = h.rec;
+  const auto pv = view_of(rec);
+  sink s(*this, h, pv);
+  auto& p = *p_;
+  if (rec.ethertype == net::ethertype::lldp) {
+    const auto e = proto::parse_lldp(frame, p.lldp);
+    if (e != proto::lldp_error::not_lldp && e != proto::lldp_error::truncated_header) {
+      ++c_.parsed[p_lldp];
+      proto::lldp_facts(p.lldp, pv, s);
+    }
+  } else if (rec.ethertype == net::ethertype::profinet && h.l3_off <= frame.size()) {
+    if (proto::parse_profinet_dcp(frame.subspan(h.l3_off), p.pn) == proto::profinet_error::none) {
+      ++c_.parsed[p_profinet];
+      proto::profinet_facts(p.pn, pv, s, [this](std::uint16_t id) {
+        return t_.profinet != nullptr ? t_.profinet->name(id) : std::string_view{};
+      });
+    }
+  } else if (rec.ethertype < 0x0600) {
+    // 802.3 with LLC/SNAP: CDP (the parser checks the SNAP header).
+    const auto e = proto::parse_cdp(frame, p.cdp);
+    if (e != proto::cdp_error::not_cdp && e != proto::cdp_error::truncated_header) {
+      ++c_.parsed[p_cdp];
+      proto::cdp_facts(p.cdp, pv, s);
+    }
   }
 }
 
 void analyzer::udp(const net::snapshot_header& h, std::uint16_t sport, std::uint16_t dport, net::bytes payload) {
+  auto& p = *p_;
+  auto pv = view_of(h.rec);
+  pv.src_port = sport;
+  pv.dst_port = dport;
+  sink s(*this, h, pv);
+  auto either = [&](std::uint16_t port) { return sport == port || dport == port; };
   if ((sport == 68 && dport == 67) || (sport == 67 && dport == 68) || (sport == 67 && dport == 67)) {
     dhcp(h, payload);
+  } else if (either(546) || either(547)) {
+    if (proto::parse_dhcpv6(payload, p.dhcpv6) == proto::dhcpv6_error::none) {
+      ++c_.parsed[p_dhcpv6];
+      proto::dhcpv6_facts(p.dhcpv6, pv, s);
+    }
+  } else if (either(5353) || either(5355) || either(53)) {
+    // Parsed records stay usable up to the first problem.
+    proto::parse_dns(payload, p.dns);
+    if (p.dns.question_len == 0 && p.dns.record_len == 0) return;
+    if (either(5353)) {
+      ++c_.parsed[p_mdns];
+      proto::mdns_facts(p.dns, pv, s);
+    } else if (either(5355)) {
+      ++c_.parsed[p_llmnr];
+      proto::llmnr_facts(p.dns, pv, s);
+    } else {
+      ++c_.parsed[p_dns];
+      proto::dns_facts(p.dns, pv, s);
+    }
+  } else if (either(137)) {
+    proto::parse_nbns(payload, p.nbns);
+    ++c_.parsed[p_nbns];
+    proto::nbns_facts(p.nbns, pv, s);
+  } else if (either(138)) {
+    proto::parse_nbdgm(payload, p.nbdgm);
+    ++c_.parsed[p_nbdgm];
+    proto::nbdgm_facts(p.nbdgm, pv, s);
+  } else if (either(1900)) {
+    if (proto::parse_ssdp(payload, p.ssdp) == proto::http_error::none) {
+      ++c_.parsed[p_ssdp];
+      proto::ssdp_facts(p.ssdp, pv, s);
+    }
+  } else if ((sport >= 0xBAC0 && sport <= 0xBACF) || (dport >= 0xBAC0 && dport <= 0xBACF)) {
+    proto::parse_bacnet(payload, p.bacnet);
+    ++c_.parsed[p_bacnet];
+    proto::bacnet_facts(p.bacnet, pv, s, [this](std::uint32_t id) {
+      return t_.bacnet != nullptr ? t_.bacnet->name(id) : std::string_view{};
+    });
+  } else if (either(44818)) {
+    proto::parse_enip(payload, p.enip, nullptr);
+    ++c_.parsed[p_enip];
+    proto::enip_facts(p.enip, pv, s, [this](std::uint16_t id) {
+      return t_.cip != nullptr ? t_.cip->name(id) : std::string_view{};
+    });
+  } else if (either(20000)) {
+    proto::parse_dnp3(payload, p.dnp3);
+    ++c_.parsed[p_dnp3];
+    proto::dnp3_facts(p.dnp3, pv, s);
+  }
+}
+
+bool analyzer::client_side(const net::packet_record& r) {
+  // The side that sent the SYN is the client; without one, the side not on
+  // the well-known (lower) port.
+  if (conns_.find(conn_key{r.src_ip, r.dst_ip, r.src_port, r.dst_port}) != nullptr) return true;
+  if (conns_.find(conn_key{r.dst_ip, r.src_ip, r.dst_port, r.src_port}) != nullptr) return false;
+  return r.dst_port < r.src_port;
+}
+
+void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t caplen) {
+  const auto& rec = h.rec;
+  if (std::size_t{h.l4_off} + 8 > caplen || h.payload_off > caplen) return;
+  const std::uint32_t seq = net::load_be32(packet.data() + h.l4_off + 4);
+  const net::bytes payload = packet.subspan(h.payload_off, std::min<std::size_t>(caplen - h.payload_off, rec.l4_payload));
+  const bool cut = payload.size() < rec.l4_payload;
+  auto& p = *p_;
+  auto pv = view_of(rec);
+  sink s(*this, h, pv);
+  auto port = [&](std::uint16_t x) { return rec.src_port == x || rec.dst_port == x; };
+
+  // Segment-oriented industrial protocols: every segment of their ports arrives.
+  if (port(502)) {
+    const auto dir = rec.dst_port == 502 ? proto::modbus_direction::request : proto::modbus_direction::response;
+    proto::parse_modbus(payload, p.modbus, dir);
+    ++c_.parsed[p_modbus];
+    proto::modbus_facts(p.modbus, pv, s);
+    return;
+  }
+  if (port(20000)) {
+    proto::parse_dnp3(payload, p.dnp3);
+    ++c_.parsed[p_dnp3];
+    proto::dnp3_facts(p.dnp3, pv, s);
+    return;
+  }
+  if (port(102)) {
+    if (p.s7_state.size() > 4096) p.s7_state.clear();
+    proto::parse_s7comm(payload, p.s7, &p.s7_state[connection_key(rec)]);
+    ++c_.parsed[p_s7comm];
+    proto::s7comm_facts(p.s7, pv, s, [this](std::uint16_t id) {
+      return t_.profinet != nullptr ? t_.profinet->name(id) : std::string_view{};
+    });
+    return;
+  }
+  if (port(44818)) {
+    if (p.enip_state.size() > 4096) p.enip_state.clear();
+    proto::parse_enip(payload, p.enip, &p.enip_state[connection_key(rec)]);
+    ++c_.parsed[p_enip];
+    proto::enip_facts(p.enip, pv, s, [this](std::uint16_t id) {
+      return t_.cip != nullptr ? t_.cip->name(id) : std::string_view{};
+    });
+    return;
+  }
+
+  // Stream protocols: follow the first bytes of this direction.
+  const std::uint64_t key = direction_key(rec);
+  auto it = p.streams.find(key);
+  if (it == p.streams.end()) {
+    if (p.streams.size() >= opt_.streams) {
+      // Too many at once: the oldest gives up with what it has.
+      auto& old = p.lru.back();
+      if (!old.done) {
+        ++c_.streams_evicted;
+      }
+      p.done(*this, old);
+      p.streams.erase(old.key);
+      p.lru.pop_back();
+    }
+    p.lru.push_front(impl::stream{});
+    auto& st = p.lru.front();
+    st.key = key;
+    st.next_seq = seq;
+    st.client = client_side(rec);
+    it = p.streams.emplace(key, p.lru.begin()).first;
+    ++c_.streams;
+  } else if (it->second != p.lru.begin()) {
+    p.lru.splice(p.lru.begin(), p.lru, it->second);
+  }
+  auto& st = *it->second;
+  st.h = h;
+  st.last_ns = rec.ts_ns;
+  if (st.done) return;
+  // In sequence order only: a retransmission adds what is new, a gap ends the stream.
+  const auto rel = static_cast<std::int32_t>(seq - st.next_seq);
+  net::bytes add;
+  if (rel == 0) {
+    add = payload;
+  } else if (rel < 0 && static_cast<std::size_t>(-static_cast<std::int64_t>(rel)) < payload.size()) {  // overlap
+    add = payload.subspan(static_cast<std::size_t>(-static_cast<std::int64_t>(rel)));
+  } else if (rel > 0) {
+    ++c_.stream_gaps;
+    p.done(*this, st);
+    return;
+  }
+  if (!add.empty()) {
+    const std::size_t room = opt_.stream_bytes > st.data.size() ? opt_.stream_bytes - st.data.size() : 0;
+    st.data.append(reinterpret_cast<const char*>(add.data()), std::min(room, add.size()));
+    st.next_seq += static_cast<std::uint32_t>(add.size());
+  }
+  p.step(*this, st, cut || st.data.size() >= opt_.stream_bytes);
+}
+
+void analyzer::impl::step(analyzer& a, stream& st, bool last) {
+  auto& p = *this;
+  auto& c_ = a.c_;
+  const net::bytes data{reinterpret_cast<const std::uint8_t*>(st.data.data()), st.data.size()};
+  if (st.kind == stream_kind::unknown) {
+    if (data.size() < 4) {
+      if (last) st.done = true;
+      return;
+    }
+    const auto& r = st.h.rec;
+    if (data[0] == 0x16 && data[1] == 0x03) {
+      st.kind = stream_kind::tls;
+    } else if (bytes_start(data, "SSH-")) {
+      st.kind = stream_kind::ssh;
+    } else if (r.src_port == 445 || r.dst_port == 445 || r.src_port == 139 || r.dst_port == 139) {
+      st.kind = stream_kind::smb;
+    } else if (bytes_start(data, "HTTP/") || bytes_start(data, "GET ") || bytes_start(data, "POST ") ||
+               bytes_start(data, "HEAD ") || bytes_start(data, "PUT ") || bytes_start(data, "OPTIONS ") ||
+               bytes_start(data, "DELETE ") || bytes_start(data, "CONNECT ") || bytes_start(data, "PATCH ") ||
+               bytes_start(data, "NOTIFY ") || bytes_start(data, "M-SEARCH ") || bytes_start(data, "SUBSCRIBE ")) {
+      st.kind = stream_kind::http;
+    } else {
+      st.kind = stream_kind::none;
+      st.done = true;
+      return;
+    }
+  }
+  const auto pv = view_of(st.h.rec);
+  sink s(a, st.h, pv);
+  switch (st.kind) {
+    case stream_kind::tls:
+      if (st.client) {
+        const auto e = proto::parse_tls_client_hello(data, p.ch);
+        if (e == proto::tls_error::incomplete && !last) return;
+        if (e == proto::tls_error::none) {
+          ++c_.parsed[p_stream];
+          proto::tls_client_facts(p.ch, pv, s);
+        }
+      } else {
+        const auto e = proto::parse_tls_server_hello(data, p.sh);
+        const bool waiting = e == proto::tls_error::incomplete ||
+                             (e == proto::tls_error::none && p.sh.cert_state == proto::tls_cert_state::pending);
+        if (waiting && !last) return;
+        if (e == proto::tls_error::none) {
+          ++c_.parsed[p_stream];
+          proto::tls_server_facts(p.sh, pv, s);
+        }
+      }
+      st.done = true;
+      return;
+    case stream_kind::ssh: {
+      const auto e = proto::parse_ssh(data, st.client ? proto::ssh_role::client : proto::ssh_role::server, p.ssh);
+      if (e == proto::ssh_error::incomplete && !last && data.size() < 8192) return;
+      if (p.ssh.has_banner) {
+        ++c_.parsed[p_stream];
+        proto::ssh_facts(p.ssh, pv, s);
+      }
+      st.done = true;
+      return;
+    }
+    case stream_kind::http:
+      while (st.parsed < data.size()) {
+        const auto e = proto::parse_http(data.subspan(st.parsed), p.http);
+        if (e == proto::http_error::incomplete) {
+          if (last) st.done = true;
+          return;
+        }
+        if (e != proto::http_error::none) {
+          st.done = true;
+          return;
+        }
+        ++c_.parsed[p_stream];
+        proto::http_facts(p.http, pv, s);
+        if (!p.http.message_len || *p.http.message_len == 0) {
+          st.done = true;  // body of unknown length: nothing more to find here
+          return;
+        }
+        st.parsed += static_cast<std::size_t>(*p.http.message_len);
+      }
+      if (last) st.done = true;
+      return;
+    case stream_kind::smb:
+      while (st.parsed < data.size()) {
+        const auto e = proto::parse_smb(data.subspan(st.parsed), p.smb);
+        if (e == proto::smb_error::incomplete) {
+          if (last) st.done = true;
+          return;
+        }
+        if (e == proto::smb_error::not_smb || p.smb.frame_len == 0) {
+          st.done = true;
+          return;
+        }
+        if (e == proto::smb_error::none) {
+          ++c_.parsed[p_stream];
+          proto::smb_facts(p.smb, pv, s);
+        }
+        st.parsed += p.smb.frame_len;
+      }
+      if (last) st.done = true;
+      return;
+    default:
+      st.done = true;
+      return;
+  }
+}
+
+void analyzer::impl::done(analyzer& a, stream& st) {
+  // A server hello whose certificate never came, an SSH banner without
+  // KEXINIT, an HTTP head cut short: parse once more as final.
+  if (!st.done) {
+    step(a, st, true);
+  }
+  st.done = true;
+}
+
+void analyzer::finish() {
+  for (auto& st : p_->lru) {
+    p_->done(*this, st);
   }
 }
 
 void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   ++c_.dhcp;
-  proto::dhcp_message m{};
+  auto& m = p_->dhcp;
+  m = proto::dhcp_message{};
   const auto err = proto::parse_dhcp(payload, m);
   if (err != proto::dhcp_error::none) {
     ++c_.dhcp_errors;
@@ -75,43 +593,46 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   if (!m.chaddr_is_mac || m.chaddr.is_zero() || m.chaddr.is_multicast()) {
     return;
   }
+  if (t_.classifier != nullptr && t_.classifier->excluded_mac(m.chaddr)) {
+    ++c_.excluded;
+    return;
+  }
   const auto ts = h.rec.ts_ns;
+  std::string network;
+  if (t_.classifier != nullptr) {
+    network = t_.classifier->network_name(t_.classifier->network_of(h.rec.port_id, h.rec.vlan[0], h.rec.vlan_count != 0));
+  }
+  const std::uint64_t mac = m.chaddr.to_u64();
+  auto say = [&](std::string_view field, std::string_view value, std::uint8_t conf) {
+    out_.about(mac, std::nullopt, ts, "dhcp", field, value, conf, network);
+  };
   if (m.op == 1) {
     // The client speaks for itself.
-    out_.about_mac(m.chaddr, ts, "dhcp", "hostname", m.hostname, confidence::dhcp_hostname);
-    out_.about_mac(m.chaddr, ts, "dhcp", "vendor_class", m.vendor_class, confidence::dhcp_attribute);
+    say("hostname", m.hostname, confidence::dhcp_hostname);
+    say("vendor_class", m.vendor_class, confidence::dhcp_attribute);
     if (m.prl_len != 0) {
-      out_.about_mac(m.chaddr, ts, "dhcp", "parameter_request_list", proto::prl_string(m),
-                     confidence::dhcp_attribute);
+      say("parameter_request_list", proto::prl_string(m), confidence::dhcp_attribute);
     }
     if (m.has_fqdn && !m.fqdn_name().empty()) {
-      out_.about_mac(m.chaddr, ts, "dhcp", "fqdn", m.fqdn_name(), confidence::dhcp_attribute);
+      say("fqdn", m.fqdn_name(), confidence::dhcp_attribute);
     }
     if (m.requested_ip) {
-      out_.about_mac(m.chaddr, ts, "dhcp", "requested_ip", m.requested_ip->to_string(),
-                     confidence::dhcp_requested);
+      say("requested_ip", m.requested_ip->to_string(), confidence::dhcp_requested);
     }
     if (!m.ciaddr.is_unspecified()) {
-      out_.about_mac(m.chaddr, ts, "dhcp", "ip", m.ciaddr.to_string(), confidence::dhcp_client_address);
+      say("ip", m.ciaddr.to_string(), confidence::dhcp_client_address);
     }
   } else if (m.op == 2 && m.message_type == 5 && !m.yiaddr.is_unspecified()) {
     // DHCPACK: the lease binds the address to the client's MAC.
-    out_.about_mac(m.chaddr, ts, "dhcp", "ip", m.yiaddr.to_string(), confidence::dhcp_lease);
+    say("ip", m.yiaddr.to_string(), confidence::dhcp_lease);
   }
 }
 
 void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
-  if (p0f_ == nullptr) {
-    return;
-  }
-  const auto sig = fp::extract_tcp_signature(ip_packet);
-  if (!sig) {
-    return;
-  }
-  ++c_.tcp_signatures;
   const auto& r = h.rec;
-  std::uint16_t syn_mss = 0;
-  if (!sig->syn_ack) {
+  const auto sig = t_.p0f != nullptr ? fp::extract_tcp_signature(ip_packet) : std::nullopt;
+  // Remember who opened the connection (and its SYN's MSS) either way.
+  if ((r.tcp_flags & net::tcpflag::ack) == 0) {
     const conn_key k{r.src_ip, r.dst_ip, r.src_port, r.dst_port};
     bool inserted = false;
     conn_value* v = conns_.find_or_insert(k, inserted);
@@ -132,13 +653,21 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
       v = conns_.find_or_insert(k, inserted);
     }
     if (v != nullptr) {
-      v->syn_mss = sig->mss;
+      v->syn_mss = sig ? sig->mss : 0;
       v->seen_ns = r.ts_ns;
     }
-  } else if (const conn_value* v = conns_.find(conn_key{r.dst_ip, r.src_ip, r.dst_port, r.src_port})) {
-    syn_mss = v->syn_mss;
   }
-  const auto v = fp::match(*p0f_, *sig, syn_mss);
+  if (!sig) {
+    return;
+  }
+  ++c_.tcp_signatures;
+  std::uint16_t syn_mss = 0;
+  if (sig->syn_ack) {
+    if (const conn_value* v = conns_.find(conn_key{r.dst_ip, r.src_ip, r.dst_port, r.src_port})) {
+      syn_mss = v->syn_mss;
+    }
+  }
+  const auto v = fp::match(*t_.p0f, *sig, syn_mss);
   if (!v) {
     return;
   }
@@ -147,8 +676,9 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
                             : v->generic ? confidence::p0f_generic
                                          : confidence::p0f_exact;
   // A userland match (a scanner's crafted SYN) names a tool, not the OS.
-  out_.about_ip(r.src_ip, r.ts_ns, "p0f", v->userland ? "app" : "os", v->label, conf);
-  out_.about_ip(r.src_ip, r.ts_ns, "p0f", "raw_sig", v->raw_sig, confidence::raw);
+  const auto pv = view_of(r);
+  add_fact({proto::subject::sender, {}, {}, "p0f", v->userland ? "app" : "os", v->label, conf}, h, pv);
+  add_fact({proto::subject::sender, {}, {}, "p0f", "raw_sig", v->raw_sig, confidence::raw}, h, pv);
 }
 
 }  // namespace tapsense::fingerprinter

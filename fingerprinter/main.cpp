@@ -11,7 +11,9 @@
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
 #include "common/util/time.h"
+#include "common/config/classifier.h"
 #include "fingerprinter/analyzer.h"
+#include "fingerprinter/vendors.h"
 
 namespace ts = tapsense;
 using namespace tapsense::fingerprinter;
@@ -54,15 +56,39 @@ int main(int argc, char** argv) {
     ctx.service(counters);
     return !ctx.stopping();
   });
+  // Vendor-id tables of the industrial protocols.
+  const std::string data = data_dir(cfg.fingerprinter.data_dir);
+  auto load_vendors = [&](const char* name) -> std::optional<vendor_table> {
+    try {
+      return vendor_table::load(data + "/" + name);
+    } catch (const std::exception& e) {
+      log->warn("vendor table unavailable: {}", e.what());
+      return std::nullopt;
+    }
+  };
+  const auto cip = load_vendors("cip_vendors.toml");
+  const auto bacnet = load_vendors("bacnet_vendors.toml");
+  const auto profinet = load_vendors("profinet_vendors.toml");
+  const ts::config::classifier cls(cfg);
   auto* st = static_cast<state_header*>(state_seg.data());
   if (st->magic != state_magic || st->version != state_version ||
       state_bytes(st->capacity) > state_seg.size()) {
     return ctx.fatal(ts::exit_code::software, "fingerprinter state segment " + state_seg.name() + " is not initialised");
   }
-  analyzer an(oui ? &*oui : nullptr, p0f ? &*p0f : nullptr, em, st);
+  analyzer::tables tables;
+  tables.oui = oui ? &*oui : nullptr;
+  tables.p0f = p0f ? &*p0f : nullptr;
+  tables.cip = cip ? &*cip : nullptr;
+  tables.bacnet = bacnet ? &*bacnet : nullptr;
+  tables.profinet = profinet ? &*profinet : nullptr;
+  tables.classifier = &cls;
+  analyzer_options aopt;
+  aopt.stream_bytes = cfg.fingerprinter.stream_bytes;
+  aopt.streams = cfg.fingerprinter.streams;
+  analyzer an(tables, em, st, aopt);
   counters = [&] {
     const auto& c = an.counters();
-    return ts::control::counter_list{
+    ts::control::counter_list l{
         {"snapshots", c.snapshots},         {"dhcp", c.dhcp},
         {"dhcp.errors", c.dhcp_errors},     {"tcp_signatures", c.tcp_signatures},
         {"p0f.matches", c.p0f_matches},     {"vendor_lookups", c.vendor_lookups},
@@ -71,7 +97,17 @@ int main(int argc, char** argv) {
         {"fragments.reassembled", c.reassembled},
         {"fragments.dropped", an.reassembly().overlaps + an.reassembly().inconsistent + an.reassembly().too_big +
                                    an.reassembly().timed_out + an.reassembly().evicted},
-        {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)}};
+        {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
+        {"facts", c.facts},
+        {"facts.derived", c.derived},
+        {"facts.excluded", c.excluded},
+        {"streams", c.streams},
+        {"streams.gaps", c.stream_gaps},
+        {"streams.evicted", c.streams_evicted}};
+    for (std::size_t i = 0; i < 16; ++i) {
+      l.emplace_back(std::string("parsed.") + protocol_names[i], c.parsed[i]);
+    }
+    return l;
   };
 
   std::vector<ts::ipc::ring_reader> readers;
@@ -103,6 +139,7 @@ int main(int argc, char** argv) {
     // between replays the snapshots, and repeats of a fact are harmless.
     const bool eoi = std::all_of(ended.begin(), ended.end(), [](bool e) { return e; });
     if (eoi) {
+      an.finish();  // streams still open give what they have
       if (!em.end_of_reports()) break;
       for (auto& rd : readers) rd.release();
       finished = true;

@@ -36,6 +36,7 @@ void emitter::add(observation o) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv(h, &o.mac, sizeof o.mac);
   if (o.ip) h = fnv(h, o.ip->b.data(), 16);
+  h = fnv(h, o.network.data(), o.network.size());
   for (const auto* s : {&o.source, &o.field, &o.value}) {
     h = fnv(h, s->data(), s->size());
     h = fnv(h, "\0", 1);
@@ -58,13 +59,24 @@ void emitter::add(observation o) {
 void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
                         std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
-  add({mac.to_u64(), std::nullopt, ts, std::string(source), std::string(field), std::string(value), confidence});
+  add({mac.to_u64(), std::nullopt, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
 }
 
 void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
                        std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || ip.is_unspecified() || ip.is_multicast()) return;
-  add({0, ip, ts, std::string(source), std::string(field), std::string(value), confidence});
+  add({0, ip, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
+}
+
+void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+                    std::string_view source, std::string_view field, std::string_view value,
+                    std::uint8_t confidence, std::string_view network) {
+  if (value.empty()) return;
+  if (mac != 0 && (net::mac_address::from_u64(mac).is_multicast())) mac = 0;
+  std::optional<net::ip_address> a = ip;
+  if (a && (a->is_unspecified() || a->is_multicast())) a.reset();
+  if (mac == 0 && !a) return;
+  add({mac, a, ts, std::string(source), std::string(field), std::string(value), confidence, std::string(network)});
 }
 
 bool emitter::flush() {
@@ -89,6 +101,7 @@ bool emitter::flush() {
     b.setField(o.field);
     b.setValue(o.value);
     b.setConfidence(o.confidence);
+    b.setNetwork(o.network);
   }
   const auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();

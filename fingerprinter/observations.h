@@ -23,6 +23,7 @@ struct observation {
   std::string field;
   std::string value;
   std::uint8_t confidence = 0;
+  std::string network;
 };
 
 class emitter {
@@ -33,6 +34,10 @@ class emitter {
                  std::string_view field, std::string_view value, std::uint8_t confidence);
   void about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
                 std::string_view field, std::string_view value, std::uint8_t confidence);
+  // A fact about a device known by its MAC, its IP, or both (a local sender:
+  // the MAC is its own). `network` is the packet's named network.
+  void about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts, std::string_view source,
+             std::string_view field, std::string_view value, std::uint8_t confidence, std::string_view network = {});
 
   std::size_t pending() const noexcept { return pending_.size(); }
   // Writes pending observations as one batch; false if stopped while waiting.

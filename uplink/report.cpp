@@ -163,12 +163,14 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
       o.e.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
       o.e.first_seen = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
       o.e.last_seen = static_cast<std::uint64_t>(st.getColumn(8).getInt64());
-      // DHCP tells IP-MAC bindings through observations (the fingerprinter
-      // parses DHCP): a lease or a client's own address, or the address it asks for.
-      if (o.mac != 0 && o.e.source == "dhcp" && (o.e.field == "ip" || o.e.field == "requested_ip")) {
+      // Observations that bind an address to a MAC: a DHCP lease or client
+      // address (or the address a client asks for), and addresses devices
+      // announce for themselves (LLDP/CDP management address, EtherNet/IP,
+      // PROFINET).
+      if (o.mac != 0 && (o.e.field == "ip" || (o.e.source == "dhcp" && o.e.field == "requested_ip"))) {
         if (auto a = net::ip_address::parse(o.e.value)) {
-          bindings[{o.net, *a}].push_back({o.mac, o.e.field == "ip" ? dhcp : requested, o.e.first_seen,
-                                           o.e.last_seen, 1});
+          const int t = o.e.source == "dhcp" ? (o.e.field == "ip" ? dhcp : requested) : arp;
+          bindings[{o.net, *a}].push_back({o.mac, t, o.e.first_seen, o.e.last_seen, 1});
         }
       }
       observations.push_back(std::move(o));
@@ -280,9 +282,11 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
   for (const auto& o : observations) {
     asset_view* a = nullptr;
     if (o.mac != 0) {
+      // About a MAC, or about a local sender (its own MAC and its address).
       auto it = assets.find({o.net, o.mac, net::ip_address{}});
       if (it != assets.end()) a = &it->second;
-    } else if (o.ip) {
+    }
+    if (a == nullptr && o.ip) {
       const naddr na{o.net, *o.ip};
       auto owner = ip_owner.find(na);
       if (owner == ip_owner.end()) continue;  // not an inventoried device
@@ -330,9 +334,39 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
       return it->second->value;
     };
     a.vendor = pick("vendor");
-    a.hostname = pick("hostname");
-    a.os = pick("os");
     a.device_type = pick("device_type");
+    a.model = pick("model");
+    a.firmware = pick("firmware");
+    a.os_family = pick("os_family");
+    a.os_version = pick("os_version");
+    // Hostname: what a protocol calls the host's name; a NetBIOS or station
+    // name when nothing says more.
+    std::uint8_t hostname_conf = 0;
+    for (const char* f : {"hostname", "netbios_name", "station_name", "device_name", "system_name"}) {
+      if ((a.hostname = pick(f))) {
+        hostname_conf = best[f]->confidence;
+        break;
+      }
+    }
+    if (a.hostname) a.confidence.emplace_back("hostname", hostname_conf);
+    // OS: a named OS from the rules, else p0f's label, else the family.
+    if (auto it = best.find("os_name"); it != best.end()) {
+      a.os = it->second->value;
+    } else {
+      a.os = pick("os");
+      if (!a.os) a.os = a.os_family;
+    }
+    for (const char* f : {"os_name", "os", "os_family", "os_version", "vendor", "model", "firmware", "device_type"}) {
+      if (auto it = best.find(f); it != best.end()) a.confidence.emplace_back(f, it->second->confidence);
+    }
+    std::set<std::pair<std::string, std::string>> seen_sw;
+    for (const auto& e : a.evidence) {
+      if (e.field != "software") continue;
+      const auto slash = e.value.find('/');
+      asset_view::software_item sw{e.value.substr(0, slash),
+                                   slash == std::string::npos ? std::string() : e.value.substr(slash + 1), e.source};
+      if (seen_sw.emplace(sw.name, sw.version).second) a.software.push_back(std::move(sw));
+    }
     // NAT: one address, several TCP stacks (initial TTLs or hop distances,
     // or OS families). The guide asks users to exclude such addresses by
     // hand; we say which ones they are.
@@ -356,6 +390,31 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
       return std::tie(x.source, x.field, x.value) < std::tie(y.source, y.field, y.value);
     });
     out.push_back(std::move(a));
+  }
+  // Services: what each asset answered as a server (from the flows).
+  {
+    std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      for (const auto& ip : out[i].ips) owner[{out[i].network, ip}] = i;
+    }
+    SQLite::Statement st(db, "SELECT DISTINCT network, server, protocol, server_port, app_service FROM flows "
+                             "WHERE server_class = 0 AND server_port != 0");
+    std::vector<std::set<std::tuple<std::string, unsigned, std::string>>> svc(out.size());
+    while (st.executeStep()) {
+      if (st.getColumn(1).getBytes() != 16) continue;
+      auto it = owner.find({st.getColumn(0).getString(), ip_from_blob(st.getColumn(1))});
+      if (it == owner.end()) continue;
+      svc[it->second].emplace(protocol_name(static_cast<unsigned>(st.getColumn(2).getInt())),
+                              static_cast<unsigned>(st.getColumn(3).getInt()), st.getColumn(4).getString());
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::map<std::pair<std::string, unsigned>, std::string> merged;
+      for (const auto& [proto, port, name] : svc[i]) {
+        auto& n = merged[{proto, port}];
+        if (n.empty()) n = name;
+      }
+      for (const auto& [k, name] : merged) out[i].services.push_back({k.first, k.second, name});
+    }
   }
   std::sort(out.begin(), out.end(), [](const asset_view& x, const asset_view& y) {
     if (x.network != y.network) return x.network < y.network;
@@ -487,6 +546,10 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("hostname").value(a.hostname);
       w.key("os").value(a.os);
       w.key("device_type").value(a.device_type);
+      w.key("os_family").value(a.os_family);
+      w.key("os_version").value(a.os_version);
+      w.key("model").value(a.model);
+      w.key("firmware").value(a.firmware);
       w.key("class").value(a.asset_class);
       w.key("network").value(opt(a.network));
       w.key("first_seen");
@@ -498,6 +561,21 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("packets_in").value(a.packets_in);
       w.key("packets_out").value(a.packets_out);
       w.key("nat").value(a.nat);
+      w.key("confidence").begin_object();
+      for (const auto& [field, conf] : a.confidence) w.key(field).value(unsigned{conf});
+      w.end_object();
+      w.key("software").begin_array();
+      for (const auto& sw : a.software) {
+        w.begin_object().key("name").value(sw.name).key("version").value(sw.version).key("source").value(sw.source).end_object();
+      }
+      w.end_array();
+      w.key("services").begin_array();
+      for (const auto& sv : a.services) {
+        w.begin_object().key("protocol").value(sv.protocol).key("port").value(sv.port);
+        w.key("service").value(opt(sv.name));
+        w.end_object();
+      }
+      w.end_array();
       w.key("ips").begin_array();
       for (const auto& ip : a.ips) w.value(ip.to_string());
       w.end_array();

@@ -46,6 +46,24 @@ struct asset_view {
   std::optional<std::string> hostname;
   std::optional<std::string> os;
   std::optional<std::string> device_type;
+  std::optional<std::string> os_family;
+  std::optional<std::string> os_version;
+  std::optional<std::string> model;
+  std::optional<std::string> firmware;
+  // Confidence (0-100) of each identity field's chosen value.
+  std::vector<std::pair<std::string, std::uint8_t>> confidence;
+  struct software_item {
+    std::string name;
+    std::string version;
+    std::string source;
+  };
+  std::vector<software_item> software;   // passive software versions
+  struct service {
+    std::string protocol;
+    unsigned port;
+    std::string name;                    // application service when known
+  };
+  std::vector<service> services;         // what it serves, from flows
   bool nat = false;                      // several stacks behind one address
   std::vector<std::uint8_t> ttls;        // distinct TTLs of its TCP packets
   std::vector<evidence_item> evidence;

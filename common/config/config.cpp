@@ -364,6 +364,9 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get("workers", c.fingerprinter.workers, 0, 256);
     s.get("p0f_db", c.fingerprinter.p0f_db);
     s.get("ieee_dir", c.fingerprinter.ieee_dir);
+    s.get("data_dir", c.fingerprinter.data_dir);
+    s.get("stream_bytes", c.fingerprinter.stream_bytes, 512, 1u << 20);
+    s.get("streams", c.fingerprinter.streams, 16, 1u << 22);
     s.get("report_ring_mb", c.fingerprinter.report_ring_mb, 1, 4096);
     s.done();
   }
@@ -560,6 +563,9 @@ std::string to_toml(const config& c) {
   root.insert("fingerprinter", toml::table{{"workers", i64(f.workers)},
                                             {"p0f_db", f.p0f_db},
                                             {"ieee_dir", f.ieee_dir},
+                                            {"data_dir", f.data_dir},
+                                            {"stream_bytes", i64(f.stream_bytes)},
+                                            {"streams", i64(f.streams)},
                                             {"report_ring_mb", i64(f.report_ring_mb)}});
   root.insert("uplink", toml::table{{"database", c.uplink.database},
                                      {"flow_retention", i64(c.uplink.flow_retention_s)},

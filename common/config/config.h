@@ -124,6 +124,9 @@ struct fingerprinter_section {
   unsigned workers = 0;                   // 0: sized from cores
   std::string p0f_db = "/etc/p0f/p0f.fp";
   std::string ieee_dir = "/usr/share/ieee-data";
+  std::string data_dir;                   // vendor tables and rules; empty: installed or source tree
+  unsigned stream_bytes = 16384;          // TCP stream prefix kept per direction for TLS/HTTP/SSH/SMB
+  unsigned streams = 16384;               // streams followed at once
   unsigned report_ring_mb = 16;
 };
 
