@@ -206,11 +206,15 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
       ip.reset();
     }
   }
-  if (t_.classifier != nullptr &&
-      ((mac != 0 && t_.classifier->excluded_mac(net::mac_address::from_u64(mac))) ||
-       (ip && t_.classifier->excluded_ip(*ip)))) {
-    ++c_.excluded;  // excluded assets keep no attributes
-    return;
+  if (t_.classifier != nullptr) {
+    // Excluded assets keep no attributes, and other assets' facts do not
+    // name them either (a TLS SNI or HTTP Host that is an excluded address).
+    const auto named = net::ip_address::parse(f.value);
+    if ((mac != 0 && t_.classifier->excluded_mac(net::mac_address::from_u64(mac))) ||
+        (ip && t_.classifier->excluded_ip(*ip)) || (named && t_.classifier->excluded_ip(*named))) {
+      ++c_.excluded;
+      return;
+    }
   }
   out_.about(mac, ip, r.ts_ns, f.source, f.field, f.value, f.confidence, network);
 }
