@@ -117,7 +117,8 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
     }
   }
 
-  const std::uint32_t reason = (fp_.empty() && !opt_.payload_to_aggregator) ? 0 : snapshot_reason(rec);
+  const std::uint32_t reason =
+      (fp_.empty() && !opt_.payload_to_aggregator) ? 0 : snapshot_reason(rec, frame, off);
   const std::size_t shard = agg_.empty() ? 0 : rec.flow_hash % agg_.size();
   if (!agg_.empty()) {
     ++shard_packets_[shard];
@@ -171,7 +172,19 @@ void dispatcher::write_payload(ipc::ring_writer& w, const net::packet_record& re
   std::memcpy(p + sizeof h, frame.data() + start, len);
 }
 
-std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec) noexcept {
+namespace {
+// The start of an HTTP message in a TCP segment: a later request or
+// response on a kept-alive connection carries identity too (Server,
+// User-Agent), long after the first packets of the flow.
+bool starts_http_message(net::bytes p) noexcept {
+  if (p.size() < 5) return false;
+  auto is = [&](const char* s, std::size_t n) { return std::memcmp(p.data(), s, n) == 0; };
+  return is("HTTP/", 5) || is("GET /", 5) || is("POST ", 5) || is("HEAD ", 5);
+}
+}  // namespace
+
+std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec, net::bytes frame,
+                                          const net::layer_offsets& off) noexcept {
   std::uint32_t reason = 0;
   const auto l3 = static_cast<net::l3_type>(rec.l3);
   const bool ports = (rec.flags & net::pktflag::has_ports) != 0;
@@ -189,6 +202,10 @@ std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec) noexcep
     if (rec.l4_payload != 0 &&
         (net::is_identity_tcp_port(rec.src_port) || net::is_identity_tcp_port(rec.dst_port))) {
       reason |= net::snapreason::discovery;
+    }
+    if (rec.l4_payload != 0 && off.payload < off.end &&
+        starts_http_message(frame.subspan(off.payload, off.end - off.payload))) {
+      reason |= net::snapreason::message_start;
     }
   }
   if (rec.l4_payload != 0 && opt_.payload_packets != 0 &&

@@ -83,7 +83,8 @@ class dispatcher {
 
  private:
   std::uint8_t* reserve(ipc::ring_writer& w, std::uint32_t len, ipc::frame_type t) noexcept;
-  std::uint32_t snapshot_reason(const net::packet_record& rec) noexcept;
+  std::uint32_t snapshot_reason(const net::packet_record& rec, net::bytes frame,
+                                const net::layer_offsets& off) noexcept;
   void write_snapshot(const net::packet_record& rec, net::bytes frame,
                       const net::layer_offsets& off, std::uint32_t reason) noexcept;
   void tick_all(std::uint64_t ts_ns) noexcept;

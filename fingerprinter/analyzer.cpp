@@ -206,6 +206,12 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
       ip.reset();
     }
   }
+  // An mDNS responder announces its own addresses: a local sender's
+  // A/AAAA records bind them to its MAC.
+  if (f.source == "mdns" && f.field == "hostname" && f.about == proto::subject::ip && pv.has_ip &&
+      is_initial_ttl(r.ttl) && r.tunnel_depth == 0 && !pv.src_mac.is_multicast() && !pv.src_mac.is_zero() && ip) {
+    out_.about(pv.src_mac.to_u64(), std::nullopt, r.ts_ns, "mdns", "ip", ip->to_string(), 70, network);
+  }
   if (t_.classifier != nullptr) {
     // Excluded assets keep no attributes, and other assets' facts do not
     // name them either (a TLS SNI or HTTP Host that is an excluded address).
@@ -444,7 +450,16 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
   auto& st = *it->second;
   st.h = h;
   st.last_ns = rec.ts_ns;
-  if (st.done) return;
+  if (st.done) {
+    // Past the stream's first bytes: a segment that starts an HTTP message
+    // (a later response on a kept-alive connection) is read on its own.
+    if ((h.reason & net::snapreason::message_start) != 0 && st.kind == stream_kind::http &&
+        proto::parse_http(payload, p.http) == proto::http_error::none) {
+      ++c_.parsed[p_stream];
+      proto::http_facts(p.http, pv, s);
+    }
+    return;
+  }
   // In sequence order only: a retransmission adds what is new, a gap ends the stream.
   const auto rel = static_cast<std::int32_t>(seq - st.next_seq);
   net::bytes add;
@@ -455,6 +470,11 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
   } else if (rel > 0) {
     ++c_.stream_gaps;
     p.done(*this, st);
+    if ((h.reason & net::snapreason::message_start) != 0 && st.kind == stream_kind::http &&
+        proto::parse_http(payload, p.http) == proto::http_error::none) {
+      ++c_.parsed[p_stream];
+      proto::http_facts(p.http, pv, s);
+    }
     return;
   }
   if (!add.empty()) {

@@ -240,20 +240,25 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     }
   }
   // Devices known only from DHCP (asked for an address; no traffic of theirs
-  // seen yet) are devices on this segment all the same, unless every address
-  // DHCP tells for them lies outside the inventory.
+  // seen yet) or from LLDP/CDP/PROFINET announcements are devices on this
+  // segment all the same, unless every address they are given or announce
+  // lies outside the inventory.
   std::map<std::pair<std::uint16_t, std::uint64_t>, std::pair<bool, bool>> dhcp_addresses;
   for (const auto& [na, bs] : bindings) {
     for (const auto& b : bs) {
-      if (b.trust == dhcp || b.trust == requested) {
+      if (b.trust == dhcp || b.trust == requested || b.trust == arp) {
         auto& d = dhcp_addresses[{na.net, b.mac}];
         d.first = true;
         d.second = d.second || inventoried(na.net, na.ip);
       }
     }
   }
+  // Layer-2 discovery protocols speak for the device that sends them.
+  auto announces_itself = [](const std::string& source) {
+    return source == "dhcp" || source == "dhcpv6" || source == "lldp" || source == "cdp" || source == "profinet";
+  };
   for (const auto& o : observations) {
-    if (o.mac != 0 && o.e.source == "dhcp") {
+    if (o.mac != 0 && !o.ip && announces_itself(o.e.source)) {
       const auto d = dhcp_addresses.find({o.net, o.mac});
       if (d != dhcp_addresses.end() && d->second.first && !d->second.second &&
           assets.count({o.net, o.mac, net::ip_address{}}) == 0) {
@@ -268,7 +273,7 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     if (ip_owner.count(na) != 0 || !inventoried(na.net, na.ip)) continue;
     const auto best = resolve(bs, 0);
     for (const auto& b : bs) {
-      if ((b.trust == dhcp || b.trust == requested) && best == b.mac) {
+      if ((b.trust == dhcp || b.trust == requested || b.trust == arp) && best == b.mac) {
         auto it = assets.find({na.net, b.mac, net::ip_address{}});
         if (it == assets.end()) continue;
         auto& a = it->second;

@@ -16,6 +16,7 @@ inline constexpr std::uint32_t tcp_syn = 0x02;     // SYN or SYN+ACK (p0f)
 inline constexpr std::uint32_t flow_start = 0x04;  // one of the first payload packets of a flow direction
 inline constexpr std::uint32_t new_mac = 0x08;     // first packet seen from this source MAC
 inline constexpr std::uint32_t arp = 0x10;
+inline constexpr std::uint32_t message_start = 0x20;  // a TCP segment that begins an HTTP message
 }  // namespace snapreason
 
 struct snapshot_header {
