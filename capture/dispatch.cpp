@@ -139,6 +139,19 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
   if (!fp_.empty() && reason != 0) {
     write_snapshot(rec, frame, off, reason);
   }
+  if (names_ != nullptr && names_->active() && !agg_.empty()) {
+    bool broadcast = false;
+    names_->on_packet(rec, frame, off, (reason & net::snapreason::flow_start) != 0, bindings_, broadcast);
+    for (const auto& b : bindings_) {
+      // Right behind the packet in its shard's ring; DNS to every shard.
+      for (std::size_t k = 0; k < agg_.size(); ++k) {
+        if (!broadcast && k != shard) continue;
+        if (auto* p = reserve(agg_[k], sizeof b, frame_type::name_binding)) {
+          std::memcpy(p, &b, sizeof b);
+        }
+      }
+    }
+  }
 }
 
 void dispatcher::write_payload(ipc::ring_writer& w, const net::packet_record& rec, net::bytes frame,

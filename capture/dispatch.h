@@ -13,6 +13,7 @@
 #include "common/net/decode.h"
 #include "common/net/fragments.h"
 #include "common/net/snapshot.h"
+#include "capture/names.h"
 
 namespace tapsense::capture {
 
@@ -55,6 +56,9 @@ class dispatcher {
   // keep the process alive (heartbeats) and return false to give up.
   dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggregator_rings,
              std::vector<ipc::ring*> fingerprinter_rings, std::function<bool()> keep_waiting);
+
+  // Watches DNS answers, SNI and Host for monitored domains (may be null).
+  void set_name_watcher(name_watcher* w) { names_ = w; }
 
   // Filters per input port index (ERSPAN mode); ports without one accept all.
   void set_port_filters(std::vector<port_filter> f) { filters_ = std::move(f); }
@@ -126,6 +130,8 @@ class dispatcher {
   static constexpr std::size_t dedup_slots = 1u << 16;
   std::vector<dedup_slot> dedup_table_;
   std::vector<port_filter> filters_;
+  name_watcher* names_ = nullptr;
+  std::vector<ipc::name_binding_frame> bindings_;
 };
 
 }  // namespace tapsense::capture

@@ -277,6 +277,8 @@ int main(int argc, char** argv) {
   dopt.dedup_window_ns = std::uint64_t{cfg.capture.dedup_window_us} * 1000;
   std::function<ts::control::counter_list()> counters_fn;
   std::uint64_t progress = 0;
+  const ts::config::classifier cls(cfg);
+  std::vector<std::unique_ptr<name_watcher>> watchers;
   for (auto& lcp : lcs) {
     auto& lc = *lcp;
     std::vector<ts::ipc::ring*> agg_ptrs;
@@ -296,6 +298,8 @@ int main(int argc, char** argv) {
     }
     lc.disp = std::make_unique<dispatcher>(dopt, agg_ptrs, fp_ptrs, keep);
     lc.disp->set_port_filters(filters);
+    watchers.push_back(std::make_unique<name_watcher>(cls, static_cast<std::uint32_t>(cfg.aggregator.tcp_idle_s)));
+    lc.disp->set_name_watcher(watchers.back().get());
     if (shared.state != nullptr) {
       lc.ordinal = shared.state->published_ordinal[lc.index].load();
     }
@@ -350,6 +354,9 @@ int main(int argc, char** argv) {
     c.emplace_back("duplicates", tot[8]);
     c.emplace_back("drops.not_for_erspan_address", tot[9]);
     c.emplace_back("drops.pmd", lost_in_pmd);
+    std::uint64_t names = 0;
+    for (const auto& w : watchers) names += w->matches();
+    c.emplace_back("monitored_names", names);
     c.emplace_back("fragments.tracked", frag[0]);
     c.emplace_back("fragments.attributed", frag[1]);
     c.emplace_back("fragments.unattributed", frag[2]);
