@@ -71,6 +71,19 @@ bool has_substring(std::string_view hay, std::string_view needle, bool icase) no
   return false;
 }
 
+// Position of `needle` in `hay` at or after `from`; npos when absent.
+std::size_t find_from(std::string_view hay, std::string_view needle, std::size_t from, bool icase) noexcept {
+  if (!icase) {
+    return hay.find(needle, from);
+  }
+  for (std::size_t i = from; i + needle.size() <= hay.size(); ++i) {
+    if (equal_at(hay, i, needle, true)) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
 std::string_view trim(std::string_view s) noexcept {
   const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   while (!s.empty() && blank(s.front())) {
@@ -166,6 +179,122 @@ std::size_t class_len(std::string_view p, std::size_t i) {
   return 0;
 }
 
+// The top-level alternatives of a pattern ("a|b(c|d)" -> "a", "b(c|d)").
+std::vector<std::string_view> branches(std::string_view p) {
+  std::vector<std::string_view> out;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') {
+      ++i;
+    } else if (p[i] == '[') {
+      const std::size_t n = class_len(p, i);
+      if (n == 0) {
+        break;
+      }
+      i += n - 1;
+    } else if (p[i] == '(') {
+      ++depth;
+    } else if (p[i] == ')') {
+      --depth;
+    } else if (p[i] == '|' && depth == 0) {
+      out.push_back(p.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  out.push_back(p.substr(start));
+  return out;
+}
+
+// What the literal characters at the top level of one branch tell: `lead`,
+// the run the branch starts with (every match starts with it), and `runs`,
+// every maximal run (every match contains each). Lower-cased when icase.
+struct literal_info {
+  std::string lead;
+  std::vector<std::string> runs;
+};
+
+literal_info literals(std::string_view p, bool icase) {
+  literal_info out;
+  std::string cur;
+  bool leading = true;  // no non-literal atom seen yet
+  const auto flush = [&] {
+    if (leading) {
+      out.lead = cur;
+    }
+    leading = false;
+    if (!cur.empty()) {
+      out.runs.push_back(cur);
+    }
+    cur.clear();
+  };
+  std::size_t i = 0;
+  while (i < p.size()) {
+    const char c = p[i];
+    std::optional<char> literal;
+    if (c == '\\') {
+      if (i + 1 >= p.size()) {
+        break;
+      }
+      const char e = p[i + 1];
+      // Escaped punctuation is itself; letters and digits are classes,
+      // anchors, control escapes or references.
+      const bool alnum = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || is_digit(e);
+      if (!alnum) {
+        literal = e;
+      }
+      i += 2;
+      if (e == 'x') {
+        i += 2;
+      } else if (e == 'u') {
+        i += 4;
+      } else if (e == 'c') {
+        i += 1;
+      }
+      i = std::min(i, p.size());
+    } else if (c == '[') {
+      const std::size_t n = class_len(p, i);
+      i = n == 0 ? p.size() : i + n;
+    } else if (c == '(') {
+      int depth = 0;
+      for (; i < p.size(); ++i) {
+        if (p[i] == '\\') {
+          ++i;
+        } else if (p[i] == '[') {
+          const std::size_t n = class_len(p, i);
+          if (n == 0) {
+            i = p.size();
+            break;
+          }
+          i += n - 1;
+        } else if (p[i] == '(') {
+          ++depth;
+        } else if (p[i] == ')' && --depth == 0) {
+          ++i;
+          break;
+        }
+      }
+    } else if (std::strchr("^$.*+?{}]|", c) != nullptr) {
+      ++i;
+    } else {
+      literal = c;
+      ++i;
+    }
+    const quantifier q = read_quantifier(p, i);
+    if (literal && q.len == 0) {
+      cur.push_back(icase ? lower(*literal) : *literal);
+      continue;
+    }
+    if (literal && !q.optional) {
+      cur.push_back(icase ? lower(*literal) : *literal);  // at least once, then a break
+    }
+    flush();
+    i = std::min(i + q.len, p.size());
+  }
+  flush();
+  return out;
+}
+
 // Refuses patterns whose backtracking can blow up (see rules.h). Returns an
 // empty string when the pattern is acceptable.
 std::string regex_hazard(std::string_view p) {
@@ -243,7 +372,7 @@ std::string regex_hazard(std::string_view p) {
     }
     if (wide && q.unbounded && ++wide_unbounded > 1) {
       return "more than one unbounded repeat of a wide atom (., \\S, \\W, \\D, [^...]) "
-             "can take polynomial time; anchor the pattern or use narrower classes";
+             "can take polynomial time; use narrower classes or bounded repeats";
     }
     stack.back().quantified_inside = true;
     i += q.len;
@@ -251,85 +380,24 @@ std::string regex_hazard(std::string_view p) {
   if (stack.size() != 1) {
     return "unbalanced '('";
   }
-  return {};
-}
-
-// The longest run of literal characters at the top level of a pattern that
-// has no top-level alternation: any match must contain it. Lower-cased when
-// icase. Empty when there is none worth checking.
-std::string literal_guard(std::string_view p, bool icase) {
-  std::string best;
-  std::string cur;
-  const auto flush = [&] {
-    if (cur.size() > best.size()) {
-      best = cur;
+  // Where matching may start: std::regex tries every position of the value,
+  // so each alternative must start with '^' or with a literal (then only the
+  // literal's occurrences are tried, see rule_set::apply).
+  bool anchored = true;
+  for (const auto b : branches(p)) {
+    if (b.empty() || b[0] != '^') {
+      anchored = false;
+      if (literals(b, false).lead.empty()) {
+        return "every alternative must start with '^' or a literal character, so that "
+               "matching is tried only where it can begin";
+      }
     }
-    cur.clear();
-  };
-  std::size_t i = 0;
-  while (i < p.size()) {
-    const char c = p[i];
-    std::optional<char> literal;
-    if (c == '\\') {
-      if (i + 1 >= p.size()) {
-        return {};
-      }
-      const char e = p[i + 1];
-      // Escaped punctuation is itself; letters and digits are classes,
-      // anchors, control escapes or references.
-      const bool alnum = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || is_digit(e);
-      if (!alnum) {
-        literal = e;
-      }
-      if (e == 'x' || e == 'u' || e == 'c') {
-        return best.size() >= cur.size() ? best : cur;  // keep it simple: stop here
-      }
-      i += 2;
-    } else if (c == '[') {
-      const std::size_t n = class_len(p, i);
-      if (n == 0) {
-        return {};
-      }
-      i += n;
-    } else if (c == '(') {
-      int depth = 0;
-      for (; i < p.size(); ++i) {
-        if (p[i] == '\\') {
-          ++i;
-        } else if (p[i] == '[') {
-          const std::size_t n = class_len(p, i);
-          if (n == 0) {
-            return {};
-          }
-          i += n - 1;
-        } else if (p[i] == '(') {
-          ++depth;
-        } else if (p[i] == ')' && --depth == 0) {
-          ++i;
-          break;
-        }
-      }
-    } else if (c == '|') {
-      return {};
-    } else if (std::strchr("^$.*+?{}]", c) != nullptr) {
-      ++i;
-    } else {
-      literal = c;
-      ++i;
-    }
-    const quantifier q = read_quantifier(p, i);
-    if (literal && q.len == 0) {
-      cur.push_back(icase ? lower(*literal) : *literal);
-      continue;
-    }
-    if (literal && !q.optional) {
-      cur.push_back(icase ? lower(*literal) : *literal);  // at least once, then a break
-    }
-    flush();
-    i += q.len;
   }
-  flush();
-  return best.size() >= 2 ? best : std::string{};
+  if (wide_unbounded > 0 && !anchored) {
+    return "an unbounded (or over " + std::to_string(max_bounded_repeat) +
+           ") repeat of a wide atom (., \\S, \\W, \\D, [^...]) needs a pattern anchored with '^'";
+  }
+  return {};
 }
 
 // ---- Output templates ----
@@ -355,8 +423,14 @@ struct rule_set::impl {
     match_kind kind = match_kind::equals;
     bool icase = false;
     std::string pattern;  // lower-cased when icase (not for regex)
-    std::string guard;    // regex only: a literal every match contains
+    // Regex only: literal runs every match contains (checked first), the
+    // run every match starts with, and whether every alternative is
+    // anchored with '^'.
+    std::vector<std::string> guards;
+    std::string lead;
+    bool anchored = false;
     std::optional<std::regex> re;
+    std::vector<std::string> also;    // lower-cased when icase
     std::vector<std::string> unless;  // lower-cased when icase
     std::vector<output> outputs;
   };
@@ -367,7 +441,12 @@ struct rule_set::impl {
   void reindex() {
     by_field.clear();
     for (std::uint32_t i = 0; i < rules.size(); ++i) {
-      by_field[rules[i].info.field].push_back(i);
+      for (const auto& f : rules[i].info.fields) {
+        auto& v = by_field[f];
+        if (v.empty() || v.back() != i) {
+          v.push_back(i);
+        }
+      }
     }
   }
 };
@@ -553,11 +632,10 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
     }
     r.info.comment = std::string(trim(*comment));
     r.info.sources = rd.get_strings("source");
-    const auto field = rd.get_string("field");
-    if (!field || field->empty()) {
-      rd.fail_here(path + " needs a field (the raw fact's field it matches)");
+    r.info.fields = rd.get_strings("field");
+    if (r.info.fields.empty()) {
+      rd.fail_here(path + " needs a field (the raw fact's field it matches, or a list of them)");
     }
-    r.info.field = *field;
     r.icase = rd.boolean("icase").value_or(false);
 
     static constexpr std::pair<const char*, match_kind> kinds[] = {
@@ -601,12 +679,26 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
         rd.fail(*matcher_node, path + ": bad regex: " + e.what());
       }
       groups = static_cast<unsigned>(r.re->mark_count());
-      r.guard = literal_guard(r.pattern, r.icase);
+      const auto alts = branches(r.pattern);
+      r.anchored = std::all_of(alts.begin(), alts.end(), [](std::string_view b) { return !b.empty() && b[0] == '^'; });
+      if (alts.size() == 1) {
+        auto li = literals(r.pattern, r.icase);
+        r.lead = li.lead;
+        for (auto& run : li.runs) {
+          if (run.size() >= 2) {
+            r.guards.push_back(std::move(run));
+          }
+        }
+      }
     } else if (r.icase) {
       r.pattern = lowered(r.pattern);
     }
+    r.also = rd.get_strings("also");
     r.unless = rd.get_strings("unless");
     if (r.icase) {
+      for (auto& a : r.also) {
+        a = lowered(a);
+      }
       for (auto& u : r.unless) {
         u = lowered(u);
       }
@@ -684,6 +776,38 @@ void check_unique(const rule_set::impl& s) {
                             std::to_string(it->second->line) + ")");
     }
   }
+}
+
+}  // namespace
+
+namespace {
+
+// Leftmost match of a rule's regex in `value`, tried only where one can
+// start: at 0 for an anchored pattern, at each occurrence of the leading
+// literal otherwise (match_prev_avail keeps \b and ^ right there).
+bool regex_match_at(const rule_set::impl::rule& r, std::string_view value, std::cmatch& m) {
+  for (const auto& g : r.guards) {
+    if (!has_substring(value, g, r.icase)) {
+      return false;
+    }
+  }
+  const char* b = value.data();
+  const char* e = b + value.size();
+  using namespace std::regex_constants;
+  if (r.anchored) {
+    return std::regex_search(b, e, m, *r.re, match_continuous);
+  }
+  if (r.lead.empty()) {
+    return std::regex_search(b, e, m, *r.re);
+  }
+  for (std::size_t pos = find_from(value, r.lead, 0, r.icase); pos != std::string_view::npos;
+       pos = find_from(value, r.lead, pos + 1, r.icase)) {
+    const auto flags = pos == 0 ? match_continuous : (match_continuous | match_prev_avail);
+    if (std::regex_search(b + pos, e, m, *r.re, flags)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -782,11 +906,14 @@ void rule_set::apply(std::string_view source, std::string_view field, std::strin
         matched = has_substring(value, r.pattern, r.icase);
         break;
       case match_kind::regex:
-        matched = (r.guard.empty() || has_substring(value, r.guard, r.icase)) &&
-                  std::regex_search(value.data(), value.data() + value.size(), m, *r.re);
+        matched = regex_match_at(r, value, m);
         break;
     }
     if (!matched) {
+      continue;
+    }
+    if (!std::all_of(r.also.begin(), r.also.end(),
+                     [&](const std::string& a) { return has_substring(value, a, r.icase); })) {
       continue;
     }
     if (std::any_of(r.unless.begin(), r.unless.end(),

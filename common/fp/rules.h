@@ -15,7 +15,9 @@
 //                                        # the fact the rule rests on
 //   source = "http"                      # optional: the fact's source, or a
 //                                        # list ["http", "ssdp"]; absent = any
-//   field = "user_agent"                 # required: the fact's field
+//   field = "user_agent"                 # required: the fact's field, or a
+//                                        # list ["software_version",
+//                                        # "system_description"]
 //   contains = "Windows NT 10.0"         # exactly one of: equals, prefix,
 //                                        # contains, regex
 //   icase = true                         # optional, default false: ASCII
@@ -55,16 +57,22 @@
 //
 // ---- Regexes ----
 // ECMAScript (std::regex), searched anywhere in the value unless anchored.
-// Prefer equals/prefix/contains: they are linear and cheap. Regexes must be
-// linear-friendly; the loader refuses patterns with an unbounded quantifier
-// (*, +, {n,}) on a group that itself holds a quantifier or an alternation
-// ("(a+)+", "(a|aa)*"; write "(?:\.\d+){0,3}", not "(?:\.\d+)*"),
-// backreferences, more than one unbounded quantifier on
-// a wide atom (., \S, \W, \D, [^...]) and patterns over 512 bytes. Values
-// are cut to max_value_len bytes before matching, so the worst case of an
-// allowed pattern stays bounded. A regex's longest literal run outside
-// groups is extracted at load time and checked with a plain substring search
-// first, so most values never reach the regex engine.
+// Prefer equals/prefix/contains (with also/unless): they are linear and
+// cheap. Regexes must be linear-friendly; the loader refuses
+//   - an unbounded repeat (*, +, {n,}) of a group holding a quantifier or an
+//     alternation ("(a+)+", "(a|aa)*"; write "(?:\.\d+){0,3}", not
+//     "(?:\.\d+)*"),
+//   - backreferences,
+//   - a repeat of a wide atom (., \S, \W, \D, [^...]) beyond 32 in a
+//     pattern not anchored with '^', and more than one such repeat at all,
+//   - an alternative that starts with neither '^' nor a literal character,
+//   - patterns over 512 bytes.
+// Values are cut to max_value_len bytes before matching. At load time each
+// regex gets its literal runs (checked with a substring search first: most
+// values never reach the regex engine) and its leading literal: an anchored
+// pattern is tried at offset 0 only, a literal-led one only where that
+// literal occurs. Adjacent overlapping repeats ("\d+\d+") are not detected:
+// review patterns as code.
 //
 // ---- Applying ----
 // Rules are indexed by field; apply() tries only the rules for that field, in
@@ -134,7 +142,7 @@ struct rule_info {
   std::string file;    // as given to parse() / the path load_dir() read
   std::uint32_t line;  // of the rule's [[rule]] header
   std::vector<std::string> sources;  // empty: any source
-  std::string field;
+  std::vector<std::string> fields;   // at least one
 };
 
 class rule_set {

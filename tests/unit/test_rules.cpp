@@ -86,7 +86,7 @@ set = { os_family = "Windows" }
   EXPECT_EQ(e, "14:9: rule 'r2': unbalanced '('");
   // One that passes the screening but not std::regex.
   auto u = t;
-  u.replace(u.find("Windows NT"), 16, "[z-a]");
+  u.replace(u.find("Windows NT"), 16, "x[z-a]");
   const auto f = error_of(u);
   EXPECT_EQ(f.substr(0, 26), "14:9: rule 'r2': bad regex") << f;
 }
@@ -100,14 +100,22 @@ TEST(RulesLoad, CatastrophicRegexesRefused) {
   EXPECT_NE(with("(?:\\w+\\s?)*$").find("nested quantifier"), std::string::npos);
   EXPECT_NE(with("(a|aa)*c").find("nested quantifier"), std::string::npos);
   EXPECT_NE(with("(x)\\1").find("backreferences"), std::string::npos);
-  EXPECT_NE(with("a.*b.*c").find("more than one unbounded"), std::string::npos);
-  EXPECT_NE(with("\\S+ \\S+").find("more than one unbounded"), std::string::npos);
-  EXPECT_NE(with("a{1,1000}").find("<no error>"), std::string::npos);  // one wide? no: 'a' is narrow
-  EXPECT_NE(with(".{1,1000}x.{2,}").find("more than one unbounded"), std::string::npos);
+  EXPECT_NE(with("^a.*b.*c").find("more than one unbounded"), std::string::npos);
+  EXPECT_NE(with("^\\S+ \\S+").find("more than one unbounded"), std::string::npos);
+  EXPECT_NE(with("^.{1,1000}x.{2,}").find("more than one unbounded"), std::string::npos);
+  EXPECT_NE(with("a.*b").find("needs a pattern anchored"), std::string::npos);
+  EXPECT_NE(with("a[^;]{1,40}b").find("needs a pattern anchored"), std::string::npos);
+  EXPECT_NE(with("(a)b").find("every alternative must start"), std::string::npos);
+  EXPECT_NE(with("^a|\\d+").find("every alternative must start"), std::string::npos);
+  EXPECT_NE(with("a?b").find("every alternative must start"), std::string::npos);
   EXPECT_NE(with(std::string(600, 'a')).find("longer than 512"), std::string::npos);
-  // Accepted: bounded repeats of groups, one wide unbounded atom, narrow classes.
+  // Accepted: bounded repeats of groups, narrow classes, short wide repeats
+  // anywhere, one long wide repeat when anchored, literal-led alternatives.
+  EXPECT_EQ(with("a{1,1000}"), "<no error>");  // 'a' is narrow
   EXPECT_EQ(with("^(\\d+\\.){1,3}\\d+$"), "<no error>");
-  EXPECT_EQ(with("Android (\\d+)(?:\\.\\d+){0,3}; ([^;)]+?) Build/"), "<no error>");
+  EXPECT_EQ(with("^a.*b"), "<no error>");
+  EXPECT_EQ(with("Android (\\d+)(?:\\.\\d+){0,3}; ([^;)]{1,32}?) Build/"), "<no error>");
+  EXPECT_EQ(with("ab|^c|\\(d"), "<no error>");
   // Conservative: even a separator-led group may only repeat a bounded number of times.
   EXPECT_NE(with("(\\d+)(?:\\.\\d+)*").find("nested quantifier"), std::string::npos);
 }
@@ -125,7 +133,7 @@ TEST(RulesLoad, UnknownKeys) {
 TEST(RulesLoad, UnknownOutputFieldAndVocabulary) {
   const auto with = [](const std::string& set) {
     return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
-                    "regex = \"(x)\"\nconfidence = 5\nset = " + set + "\n");
+                    "regex = \"x(y)\"\nconfidence = 5\nset = " + set + "\n");
   };
   EXPECT_EQ(with("{ os = \"Windows\" }").substr(0, 5), "7:14:") << with("{ os = \"Windows\" }");
   EXPECT_NE(with("{ os = \"Windows\" }").find("unknown output field 'os'"), std::string::npos);
@@ -302,20 +310,94 @@ TEST(RulesApply, HostileValuesStayFast) {
 id = "hostile"
 comment = "one wide unbounded atom between literals"
 field = "f"
-regex = 'a(\d+)b.*c\d+d'
+regex = '^a(\d+)b.*c\d+d'
 confidence = 10
 set = { vendor = "v" }
 )",
                                  "h.toml");
-  std::string v;
+  std::string v = "a1b";
   while (v.size() < 4096) {
-    v += "a1b";
+    v += "c1";
   }
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(run(s, "x", "f", v).empty());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   EXPECT_LT(ms.count(), 500);
-  std::printf("hostile 1 KiB value against a(\\d+)b.*c\\d+d: %lld ms\n", static_cast<long long>(ms.count()));
+  std::printf("hostile 1 KiB value against ^a(\\d+)b.*c\\d+d: %lld ms\n", static_cast<long long>(ms.count()));
+}
+
+
+TEST(RulesApply, AlsoUnlessAndSeveralFields) {
+  const auto s = rule_set::parse(R"(
+[[rule]]
+id = "both"
+comment = "needs Android and Mobile in either order"
+source = ["http", "ssdp"]
+field = ["user_agent", "server"]
+contains = "android"
+icase = true
+also = ["MOBILE"]
+unless = "tablet"
+confidence = 60
+set = { device_type = "phone" }
+)",
+                                 "a.toml");
+  EXPECT_EQ(render(run(s, "http", "user_agent", "Mobile Safari (Linux; Android 11)")), "both:device_type=phone@60;");
+  EXPECT_EQ(render(run(s, "ssdp", "server", "x ANDROID y mobile")), "both:device_type=phone@60;");
+  EXPECT_EQ(render(run(s, "http", "user_agent", "Android 11 Safari")), "");
+  EXPECT_EQ(render(run(s, "http", "user_agent", "Android Mobile Tablet")), "");
+  EXPECT_EQ(render(run(s, "http", "other", "Android Mobile")), "");
+  ASSERT_EQ(s.rules().size(), 1u);
+  EXPECT_EQ(s.rules()[0].fields, (std::vector<std::string>{"user_agent", "server"}));
+}
+
+// The fast paths (anchored: offset 0 only; literal-led: only where the
+// literal occurs) must give what a plain std::regex_search gives.
+TEST(RulesApply, RegexFastPathsAgreeWithPlainSearch) {
+  const auto s = rule_set::parse(R"(
+[[rule]]
+id = "lead"
+comment = "literal-led with a word boundary"
+field = "f"
+regex = 'ab\b(\d?)'
+confidence = 10
+set = { model = "<$0>" }
+
+[[rule]]
+id = "lead-icase"
+comment = "literal-led, case-insensitive"
+field = "g"
+regex = 'xY(\d)'
+icase = true
+confidence = 10
+set = { model = "$1" }
+
+[[rule]]
+id = "anchored"
+comment = "anchored alternatives"
+field = "h"
+regex = '^ab|^cd'
+confidence = 10
+set = { model = "$0" }
+
+[[rule]]
+id = "mixed"
+comment = "literal-led alternatives fall back to a plain search"
+field = "k"
+regex = 'q(\d)|^zz'
+confidence = 10
+set = { model = "$0" }
+)",
+                                 "f.toml");
+  EXPECT_EQ(render(run(s, "x", "f", "abc ab")), "lead:model=<ab>@10;");  // the second "ab" ends a word
+  EXPECT_EQ(render(run(s, "x", "f", "ab")), "lead:model=<ab>@10;");
+  EXPECT_EQ(render(run(s, "x", "f", "abcab7")), "");
+  EXPECT_EQ(render(run(s, "x", "g", "aaXy5")), "lead-icase:model=5@10;");
+  EXPECT_EQ(render(run(s, "x", "h", "xab")), "");
+  EXPECT_EQ(render(run(s, "x", "h", "cdx")), "anchored:model=cd@10;");
+  EXPECT_EQ(render(run(s, "x", "k", "aq1")), "mixed:model=q1@10;");
+  EXPECT_EQ(render(run(s, "x", "k", "zzq")), "mixed:model=zz@10;");
+  EXPECT_EQ(render(run(s, "x", "k", "azz")), "");
 }
 
 }  // namespace
