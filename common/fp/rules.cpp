@@ -313,6 +313,10 @@ std::string regex_hazard(std::string_view p) {
     bool atom = true;
     bool wide = false;
     bool complex_group = false;
+    if (c == '*' || c == '+' || c == '?' || (c == '{' && read_quantifier(p, i).len != 0)) {
+      // std::regex takes "a**" as a repeat of a repeat: exponential.
+      return "a quantifier must follow an atom (no stacked quantifiers such as 'a**' or 'a+{2}')";
+    }
     if (c == '\\') {
       if (i + 1 >= p.size()) {
         return "regex ends with a lone backslash";

@@ -109,6 +109,12 @@ TEST(RulesLoad, CatastrophicRegexesRefused) {
   EXPECT_NE(with("^a|\\d+").find("every alternative must start"), std::string::npos);
   EXPECT_NE(with("a?b").find("every alternative must start"), std::string::npos);
   EXPECT_NE(with(std::string(600, 'a')).find("longer than 512"), std::string::npos);
+  // Found by fuzz_rules: std::regex accepts stacked quantifiers and nests them.
+  EXPECT_NE(with("<\\n" + std::string(50, '*')).find("must follow an atom"), std::string::npos);
+  EXPECT_NE(with("ab+*").find("must follow an atom"), std::string::npos);
+  EXPECT_NE(with("a{2}{3}").find("must follow an atom"), std::string::npos);
+  EXPECT_NE(with("a|*").find("must follow an atom"), std::string::npos);
+  EXPECT_EQ(with("a+?b"), "<no error>");  // lazy, not stacked
   // Accepted: bounded repeats of groups, narrow classes, short wide repeats
   // anywhere, one long wide repeat when anchored, literal-led alternatives.
   EXPECT_EQ(with("a{1,1000}"), "<no error>");  // 'a' is narrow
@@ -118,6 +124,22 @@ TEST(RulesLoad, CatastrophicRegexesRefused) {
   EXPECT_EQ(with("ab|^c|\\(d"), "<no error>");
   // Conservative: even a separator-led group may only repeat a bounded number of times.
   EXPECT_NE(with("(\\d+)(?:\\.\\d+)*").find("nested quantifier"), std::string::npos);
+}
+
+// Malformed or truncated patterns are refused (or accepted) without reading
+// past their end; found and kept small by hand, fuzz_rules does the rest.
+TEST(RulesLoad, TruncatedPatternsDoNotCrash) {
+  for (const char* p : {"\\\\", "[", "[^", "[\\\\", "(", "(?", "(?:", "a{", "a{1", "a{1,", "a{1,2", "\\\\x", "\\\\u12",
+                        "\\\\c", "a|", "^", "$", "a)", "a]", "a}", "a{,3}", "a{99999999999}", "(a|)", "a\\\\b+"}) {
+    const std::string t = std::string("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"f\"\nregex = '") +
+                          p + "'\nconfidence = 5\nset = { vendor = \"v\" }\n";
+    try {
+      const auto s = rule_set::parse(t, "t.toml");
+      std::vector<derived_fact> out;
+      s.apply("x", "f", "a{1,2} \\ [x] (y) |z|", out);
+    } catch (const rules_error&) {
+    }
+  }
 }
 
 TEST(RulesLoad, UnknownKeys) {
