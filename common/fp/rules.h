@@ -10,9 +10,10 @@
 //
 //   # Anything after '#' is a TOML comment, for the file's reader.
 //   [[rule]]
-//   id = "ua-windows-nt-10"              # unique across all files of a set
-//   comment = "Windows 10 and 11 both send 'Windows NT 10.0' ..."  # REQUIRED:
-//                                        # the fact the rule rests on
+//   id = "ua-windows-nt-10"              # unique across all files of a set;
+//                                        # a-z 0-9 - _ . (it becomes "rule:<id>")
+//   comment = "Windows 10 and 11 both send 'Windows NT 10.0' ..."  # REQUIRED
+//                                        # (10+ chars): the fact it rests on
 //   source = "http"                      # optional: the fact's source, or a
 //                                        # list ["http", "ssdp"]; absent = any
 //   field = "user_agent"                 # required: the fact's field, or a
@@ -22,6 +23,8 @@
 //                                        # contains, regex
 //   icase = true                         # optional, default false: ASCII
 //                                        # case-insensitive matching
+//   also = ["Win64"]                     # optional: substrings (string or
+//                                        # list) that must all be present too
 //   unless = ["Xbox"]                    # optional: substrings (string or
 //                                        # list) that veto the rule
 //   confidence = 80                      # 1-100, for every output unless an
@@ -66,6 +69,8 @@
 //   - a repeat of a wide atom (., \S, \W, \D, [^...]) beyond 32 in a
 //     pattern not anchored with '^', and more than one such repeat at all,
 //   - an alternative that starts with neither '^' nor a literal character,
+//   - a quantifier that follows no atom ("a**", "a+{2}": std::regex nests
+//     them; found by tests/fuzz/fuzz_rules.cpp),
 //   - patterns over 512 bytes.
 // Values are cut to max_value_len bytes before matching. At load time each
 // regex gets its literal runs (checked with a substring search first: most
@@ -77,7 +82,10 @@
 // ---- Applying ----
 // Rules are indexed by field; apply() tries only the rules for that field, in
 // load order (files by name, then file order), and appends one derived_fact
-// per output of every rule that matches. It does not resolve conflicts: the
+// per output of every rule that matches (a rule's outputs in field-name
+// order). A rule matches when its source (if it names any) and field fit,
+// its matcher accepts the value, every `also` substring is in it and no
+// `unless` substring is. It does not resolve conflicts: the
 // caller weighs derived facts like any other evidence (highest confidence,
 // then most recent). Thread-safety: a loaded rule_set is immutable; apply()
 // may run concurrently.
