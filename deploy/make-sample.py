@@ -5,7 +5,7 @@ The repository ships no third-party captures, so the quickstart runs the sensor
 on this one. Everything in it is synthetic but shaped like the real thing:
 vendor MAC prefixes from the IEEE registry, DHCP/NBNS/mDNS/SSDP/LLMNR as the
 named operating systems send them, TCP SYNs with the IP and TCP header layouts
-that p0f 3 recognises, HTTP user agents, TLS ClientHellos with SNI, SSH banners.
+that p0f 3 recognises, CDP and LLDP from the Cisco router and switch, HTTP user agents, TLS ClientHellos with SNI, SSH banners.
 Every frame is a complete Ethernet frame with correct lengths and checksums
 (scapy computes them) padded to the 60-byte Ethernet minimum.
 
@@ -30,7 +30,12 @@ try:
     from scapy.layers.dhcp import BOOTP, DHCP
     from scapy.layers.dns import DNS, DNSQR, DNSRR
     from scapy.layers.inet import IP, TCP, UDP
-    from scapy.layers.l2 import ARP, Ether
+    from scapy.contrib.cdp import (CDPAddrRecordIPv4, CDPMsgAddr, CDPMsgCapabilities, CDPMsgDeviceID,
+                                   CDPMsgPlatform, CDPMsgPortID, CDPMsgSoftwareVersion, CDPv2_HDR)
+    from scapy.contrib.lldp import (LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUManagementAddress, LLDPDUPortID,
+                                    LLDPDUSystemCapabilities, LLDPDUSystemDescription, LLDPDUSystemName,
+                                    LLDPDUTimeToLive)
+    from scapy.layers.l2 import ARP, LLC, SNAP, Dot3, Ether
     from scapy.layers.llmnr import LLMNRQuery
     from scapy.layers.netbios import NBNSHeader, NBNSQueryRequest, NBNSRegistrationRequest
     from scapy.packet import Raw
@@ -47,26 +52,29 @@ BROADCAST = 'ff:ff:ff:ff:ff:ff'
 
 DEVICES = [
     dict(key='gateway', hostname='gw-office', mac='6c:41:6a:1e:04:01', ip='192.168.10.1',
-         vendor='Cisco Systems, Inc', os='Cisco IOS XE', role='router, DHCP server'),
+         vendor='Cisco Systems, Inc', os='Cisco IOS XE', role='router, DHCP server',
+         os_family='Cisco IOS XE', device_type='router'),
     dict(key='switch', hostname='sw-floor1', mac='00:1b:54:c2:7a:10', ip='192.168.10.2',
-         vendor='Cisco Systems, Inc', os='Cisco IOS', role='switch (management address)'),
+         vendor='Cisco Systems, Inc', os='Cisco IOS', role='switch (management address)',
+         os_family='Cisco IOS', device_type='switch'),
     dict(key='win', hostname='WIN-ACCT-07', mac='f8:bc:12:53:9e:07', ip='192.168.10.21',
          vendor='Dell Inc.', os='Windows 10', role='workstation', stack='windows',
-         p0f='Windows'),
+         p0f='Windows', os_family='Windows', device_type='computer'),
     dict(key='ubuntu', hostname='ubuntu-dev', mac='a4:bb:6d:71:c0:23', ip='192.168.10.23',
          vendor='Dell Inc.', os='Ubuntu 22.04 (Linux 5.15)', role='workstation',
-         stack='linux', p0f='Linux'),
+         stack='linux', p0f='Linux', os_family='Linux'),
     dict(key='mac', hostname='alice-macbook', mac='3c:22:fb:a8:5d:16', ip='192.168.10.22',
          vendor='Apple, Inc.', os='macOS 13 Ventura', role='laptop', stack='macos',
-         p0f='Mac OS X'),
+         p0f='Mac OS X', os_family='macOS', device_type='computer'),
     dict(key='pi', hostname='raspberrypi', mac='dc:a6:32:4b:90:1e', ip='192.168.10.30',
          vendor='Raspberry Pi Trading Ltd', os='Raspberry Pi OS (Linux 4.19)',
-         role='SSH server, apt client', stack='linux_old', p0f='Linux'),
+         role='SSH server, apt client', stack='linux_old', p0f='Linux', os_family='Linux'),
     dict(key='phone', hostname='Galaxy-S21', mac='8c:71:f8:2d:66:b3', ip='192.168.10.40',
          vendor='Samsung Electronics Co.,Ltd', os='Android 13', role='phone',
-         stack='android', p0f='Linux'),
+         stack='android', p0f='Linux', os_family='Android', device_type='phone'),
     dict(key='printer', hostname='HP-LaserJet-M404', mac='38:22:e2:0c:5f:41',
-         ip='192.168.10.50', vendor='HP Inc.', os='HP LaserJet firmware', role='printer'),
+         ip='192.168.10.50', vendor='HP Inc.', os='HP LaserJet firmware', role='printer',
+         device_type='printer'),
 ]
 
 SERVERS = [
@@ -127,6 +135,15 @@ SSH_BANNERS = {
     'ubuntu_client': 'SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6',
     'github_server': 'SSH-2.0-babeld-05989c77',
 }
+
+# What the Cisco boxes say about themselves: CDP from the router, LLDP from
+# the switch (banners in the form IOS XE and IOS print them).
+CDP_GATEWAY = dict(device_id='gw-office', platform='cisco ISR4331/K9', port='GigabitEthernet0/0/1',
+                   software='Cisco IOS XE Software, Version 16.09.04\nCisco IOS Software [Fuji], ISR Software '
+                            '(X86_64_LINUX_IOSD-UNIVERSALK9-M), Version 16.9.4, RELEASE SOFTWARE (fc2)')
+LLDP_SWITCH = dict(system_name='sw-floor1', port='Gi0/1',
+                   description='Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 15.0(2)SE11, '
+                               'RELEASE SOFTWARE (fc3)')
 
 SSDP_SERVER = 'HP HTTP Server; HP LaserJet Pro M404dn - W1A53A; Serial Number: PHBQC12345; Built: Thu Jan 12 2023'
 
@@ -233,6 +250,33 @@ def arp_announce(net, t, h, probe=True):
         t += 2_000_000
     net.cap.emit(t, Ether(src=h.mac, dst=BROADCAST) /
                  ARP(op=1, hwsrc=h.mac, psrc=h.ip, hwdst='00:00:00:00:00:00', pdst=h.ip))
+
+
+def cdp_announce(net, t, h):
+    """CDPv2 over 802.3 + LLC/SNAP to 01:00:0c:cc:cc:cc; capabilities: router, IGMP."""
+    c = CDP_GATEWAY
+    msg = [CDPMsgDeviceID(val=c['device_id'].encode()),
+           CDPMsgAddr(addr=[CDPAddrRecordIPv4(addr=h.ip)]),
+           CDPMsgPortID(iface=c['port'].encode()),
+           CDPMsgCapabilities(cap=0x21),
+           CDPMsgSoftwareVersion(val=c['software'].encode()),
+           CDPMsgPlatform(val=c['platform'].encode())]
+    net.cap.emit(t, Dot3(src=h.mac, dst='01:00:0c:cc:cc:cc') / LLC(dsap=0xaa, ssap=0xaa, ctrl=3) /
+                 SNAP(OUI=0x00000c, code=0x2000) / CDPv2_HDR(vers=2, ttl=180, msg=msg))
+
+
+def lldp_announce(net, t, h):
+    """LLDP to the nearest-bridge group: bridge capability, IPv4 management address."""
+    c = LLDP_SWITCH
+    net.cap.emit(t, Ether(src=h.mac, dst='01:80:c2:00:00:0e', type=0x88cc) /
+                 LLDPDUChassisID(subtype=4, id=h.mac) / LLDPDUPortID(subtype=5, id=c['port']) /
+                 LLDPDUTimeToLive(ttl=120) / LLDPDUSystemName(system_name=c['system_name']) /
+                 LLDPDUSystemDescription(description=c['description']) /
+                 LLDPDUSystemCapabilities(mac_bridge_available=1, mac_bridge_enabled=1) /
+                 LLDPDUManagementAddress(management_address_subtype=1,
+                                         management_address=bytes(int(x) for x in h.ip.split('.')),
+                                         interface_numbering_subtype=2, interface_number=10101) /
+                 LLDPDUEndOfLLDPDU())
 
 
 def dhcp_dora(net, t, key):
@@ -650,6 +694,10 @@ def build(seed):
     arp_announce(net, ms(0.9), H['switch'], probe=False)
     arp_announce(net, ms(1.5), H['printer'], probe=False)
     ssdp_notify(net, ms(2.0), H['printer'])
+    # Neighbour discovery every minute: CDP from the router, LLDP from the switch.
+    for at in range(0, DURATION, 60):
+        cdp_announce(net, ms(at + 3.0), H['gateway'])
+        lldp_announce(net, ms(at + 4.0), H['switch'])
 
     # Clients join: DHCP, ARP probe/announce, resolve the gateway.
     joins = {'win': 5.0, 'ubuntu': 9.0, 'mac': 14.0, 'pi': 21.0, 'phone': 47.0}
@@ -741,6 +789,11 @@ def truth(seed, n_packets):
                  oui=d['mac'][:8], os=d['os'], role=d['role'])
         if 'p0f' in d:
             e['p0f_family'] = d['p0f']
+        # What the capture shows a passive observer (os_family, device_type
+        # in tapsense's vocabulary), where it shows it.
+        for k in ('os_family', 'device_type'):
+            if k in d:
+                e[k] = d[k]
         if d['key'] in DHCP_CLIENTS:
             c = DHCP_CLIENTS[d['key']]
             e['dhcp'] = dict(hostname=d['hostname'],
@@ -770,6 +823,9 @@ def truth(seed, n_packets):
                    queries=['WPAD<00>'])],
         llmnr=[dict(host=ip_of('win'), query='wpad')],
         ssdp=[dict(host=ip_of('printer'), server=SSDP_SERVER)],
+        cdp=[dict(mac=DEVICES[0]['mac'], device_id=CDP_GATEWAY['device_id'], platform=CDP_GATEWAY['platform'])],
+        lldp=[dict(mac=DEVICES[1]['mac'], system_name=LLDP_SWITCH['system_name'],
+                   description=LLDP_SWITCH['description'], management_address=DEVICES[1]['ip'])],
     )
 
 

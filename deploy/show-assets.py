@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints assets.json as a table: IP, MAC, vendor, hostname, OS, class, bytes."""
+"""Prints assets.json as a table: IP, MAC, vendor, hostname, OS, device type, class, bytes."""
 import json
 import sys
 
@@ -21,11 +21,12 @@ def main():
     except (OSError, ValueError) as e:
         print("show-assets: %s" % e, file=sys.stderr)
         return 1
-    cols = ["IP", "MAC", "VENDOR", "HOSTNAME", "OS", "CLASS", "BYTES"]
+    cols = ["IP", "MAC", "VENDOR", "HOSTNAME", "OS", "TYPE", "CLASS", "BYTES"]
     rows = []
     for a in assets:
         rows.append([a.get("ip") or "-", a.get("mac") or "-", (a.get("vendor") or "-")[:28],
-                     a.get("hostname") or "-", (a.get("os") or "-")[:24], a.get("class") or "-",
+                     a.get("hostname") or "-", (a.get("os") or "-")[:24],
+                     (a.get("device_type") or "-")[:16], a.get("class") or "-",
                      human((a.get("bytes_in") or 0) + (a.get("bytes_out") or 0))])
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
     line = lambda r: "  ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip()

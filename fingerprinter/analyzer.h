@@ -30,7 +30,6 @@
 namespace tapsense::fp {
 class oui_registry;
 class p0f_db;
-class rule_set;
 }  // namespace tapsense::fp
 
 namespace tapsense::config {
@@ -48,7 +47,6 @@ struct analyzer_counters {
   std::uint64_t vendor_lookups = 0;
   std::uint64_t reassembled = 0;
   std::uint64_t facts = 0;
-  std::uint64_t derived = 0;          // facts inferred by the rules
   std::uint64_t excluded = 0;         // facts about excluded assets, dropped
   std::uint64_t streams = 0;          // TCP stream directions followed
   std::uint64_t stream_gaps = 0;      // a segment missing: the stream stops there
@@ -84,7 +82,6 @@ class analyzer {
   struct tables {
     const fp::oui_registry* oui = nullptr;
     const fp::p0f_db* p0f = nullptr;
-    const fp::rule_set* rules = nullptr;
     const vendor_table* cip = nullptr;
     const vendor_table* bacnet = nullptr;
     const vendor_table* profinet = nullptr;
@@ -103,7 +100,7 @@ class analyzer {
   const analyzer_counters& counters() const noexcept { return c_; }
   const net::reassembly_counters& reassembly() const noexcept { return reasm_.counters(); }
 
-  // Turns a parser's fact into observations (and derived ones); public for
+  // Turns a parser's fact into observations; public for
   // the sink adapter.
   void add_fact(proto::fact f, const net::snapshot_header& h, const proto::packet_view& pv);
 

@@ -6,6 +6,7 @@
 
 #include "common/fp/oui.h"
 #include "common/fp/p0f.h"
+#include "common/fp/rules.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/stage/exit_codes.h"
@@ -69,6 +70,22 @@ int main(int argc, char** argv) {
   const auto cip = load_vendors("cip_vendors.toml");
   const auto bacnet = load_vendors("bacnet_vendors.toml");
   const auto profinet = load_vendors("profinet_vendors.toml");
+  // Inference rules: shipped data the user may edit; a broken file is a
+  // configuration error with its line and column, not a silent loss of OS
+  // and device-type inference.
+  std::optional<ts::fp::rule_set> rules;
+  try {
+    rules.emplace(ts::fp::rule_set::load_dir(data + "/rules"));
+  } catch (const ts::fp::rules_error& e) {
+    if (e.line != 0) return ctx.fatal(ts::exit_code::config, e.what());
+    log->warn("inference rules unavailable: {}", e.what());
+  } catch (const std::exception& e) {
+    log->warn("inference rules unavailable: {}", e.what());
+  }
+  if (rules) {
+    em.set_rules(&*rules);
+    log->debug("{} inference rules from {} files in {}/rules", rules->size(), rules->file_count(), data);
+  }
   const ts::config::classifier cls(cfg);
   auto* st = static_cast<state_header*>(state_seg.data());
   if (st->magic != state_magic || st->version != state_version ||
@@ -99,7 +116,7 @@ int main(int argc, char** argv) {
                                    an.reassembly().timed_out + an.reassembly().evicted},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
         {"facts", c.facts},
-        {"facts.derived", c.derived},
+        {"facts.derived", em.derived()},
         {"facts.excluded", c.excluded},
         {"streams", c.streams},
         {"streams.gaps", c.stream_gaps},

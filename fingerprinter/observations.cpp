@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "common/fp/rules.h"
 #include "common/schema/report.capnp.h"
 #include "common/util/time.h"
 
@@ -32,7 +33,11 @@ emitter::emitter(ipc::ring& out, std::string producer, std::function<bool()> kee
       batch_base_((static_cast<std::uint64_t>(::getpid()) << 40) |
                   (((util::now_ns() / 1'000'000'000ULL) & 0xff) << 32)) {}
 
-void emitter::add(observation o) {
+emitter::~emitter() = default;
+
+void emitter::set_rules(const fp::rule_set* rules) { rules_ = rules; }
+
+void emitter::add(observation o, bool raw) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv(h, &o.mac, sizeof o.mac);
   if (o.ip) h = fnv(h, o.ip->b.data(), 16);
@@ -54,6 +59,24 @@ void emitter::add(observation o) {
     seen_.clear();
   }
   pending_.push_back(std::move(o));
+  if (!raw || rules_ == nullptr) return;
+  // Derived facts go through the same suppression (two raw facts often
+  // imply the same OS family); they are never fed back to the rules.
+  scratch_.clear();
+  const auto& r = pending_.back();
+  rules_->apply(r.source, r.field, r.value, scratch_);
+  if (scratch_.empty()) return;
+  const observation base{r.mac, r.ip, r.ts, {}, {}, {}, r.confidence, r.network};
+  for (const auto& d : scratch_) {
+    observation o2 = base;
+    o2.source.reserve(5 + d.rule_id.size());
+    o2.source.append("rule:").append(d.rule_id);
+    o2.field = d.field;
+    o2.value = d.value;
+    o2.confidence = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * base.confidence + 50) / 100));
+    ++derived_;
+    add(std::move(o2), false);
+  }
 }
 
 void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,

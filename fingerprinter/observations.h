@@ -13,6 +13,11 @@
 #include "common/ipc/ring.h"
 #include "common/net/addr.h"
 
+namespace tapsense::fp {
+class rule_set;
+struct derived_fact;
+}  // namespace tapsense::fp
+
 namespace tapsense::fingerprinter {
 
 struct observation {
@@ -29,6 +34,13 @@ struct observation {
 class emitter {
  public:
   emitter(ipc::ring& out, std::string producer, std::function<bool()> keep_waiting);
+  ~emitter();
+  // Inference rules (common/fp/rules.h): every raw fact sent (first time or
+  // refresh) also sends what the rules derive from it, about the same device,
+  // with source "rule:<id>" and the rule's confidence scaled by the raw
+  // fact's (a weak p0f match does not become strong evidence; among the
+  // rules one fact fires, the more certain still wins). Null: no inference.
+  void set_rules(const fp::rule_set* rules);
 
   void about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
                  std::string_view field, std::string_view value, std::uint8_t confidence);
@@ -48,9 +60,12 @@ class emitter {
   std::uint64_t emitted() const noexcept { return emitted_; }
   std::uint64_t suppressed() const noexcept { return suppressed_; }
   std::uint64_t batches() const noexcept { return batches_; }
+  std::uint64_t derived() const noexcept { return derived_; }
 
  private:
-  void add(observation o);
+  void add(observation o, bool raw = true);
+  const fp::rule_set* rules_ = nullptr;
+  std::vector<fp::derived_fact> scratch_;
   ipc::ring_writer out_;
   std::string producer_;
   std::function<bool()> keep_waiting_;
@@ -63,6 +78,7 @@ class emitter {
   std::uint64_t batches_ = 0;
   std::uint64_t emitted_ = 0;
   std::uint64_t suppressed_ = 0;
+  std::uint64_t derived_ = 0;
 };
 
 }  // namespace tapsense::fingerprinter

@@ -587,7 +587,7 @@ void enip_facts(const enip_segment& seg, const packet_view& pkt, fact_sink& sink
       }
       if ((id.fields & enip_field::device_type) != 0) {
         emit(s, "device_type_id", std::to_string(id.device_type), conf);
-        emit(s, "device_type", std::string(cip_device_type_name(id.device_type)), conf);
+        emit(s, "cip_device_type", std::string(cip_device_type_name(id.device_type)), conf);
       }
       if ((id.fields & enip_field::product_code) != 0) {
         emit(s, "product_code", std::to_string(id.product_code), conf);

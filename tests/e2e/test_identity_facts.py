@@ -5,7 +5,14 @@ User-Agents and Servers, SSDP servers, LLDP/CDP names and platforms, SMB
 native OS, NTLM versions, SSH banners, TLS SNI and JA3, S7/ENIP/PROFINET/
 BACnet identity) is on the right asset in assets.json; JA4 equals the value
 nDPI's result file beside the capture shows. Prints the fraction of facts
-found per capture; every one must be found."""
+found per capture; every one must be found.
+
+Then inference (fingerprinter/data/rules): where a field tshark decodes
+states what a device is by a published meaning (DHCP vendor class 'MSFT 5.0'
+is Windows' DHCP client; an NTLMSSP version is the Windows build; an LLDP or
+CDP router/bridge capability is a network device; a Siemens 6ES7 order
+number is a SIMATIC S7 module; a 'Windows NT' or 'Android' User-Agent), the
+asset's headline os_family / os_version / device_type says the same."""
 import collections
 import json
 import os
@@ -21,7 +28,24 @@ def last(v):
     return v.split(",")[-1] if v else ""
 
 
-def rows(pcap, flt, fields):
+_PROTOCOLS = {}
+
+
+def protocols(pcap):
+    """Every protocol tshark dissects somewhere in the capture (one pass)."""
+    if pcap not in _PROTOCOLS:
+        found = set()
+        for (stack,) in t.tshark_fields(pcap, "", ["frame.protocols"]):
+            found.update(stack.split(":"))
+        _PROTOCOLS[pcap] = found
+    return _PROTOCOLS[pcap]
+
+
+def rows(pcap, flt, fields, proto=None):
+    # tshark takes 0.3 s to start: skip the extractors whose protocol (by
+    # default the prefix of the last field) the capture does not carry at all.
+    if (proto or fields[-1].split(".")[0]) not in protocols(pcap):
+        return []
     return t.tshark_fields(pcap, flt, fields, occurrence="a")
 
 
@@ -67,7 +91,7 @@ def expected(pcap, rel):
 
     for mac, host in rows(pcap, "dhcp.type == 1 && dhcp.option.hostname", ["dhcp.hw.mac_addr", "dhcp.option.hostname"]):
         add("mac", last(mac), ["hostname"], host, "dhcp hostname")
-    if "mdns" in rel or "1kxun" in rel:
+    if "mdns" in protocols(pcap):
         for src, name, typ, addr, txt in dns_json(pcap, "mdns"):
             if typ in ("1", "28") and addr and name.endswith(".local"):
                 add("ip", addr, ["hostname"], name[:-6], "mdns hostname")
@@ -75,7 +99,7 @@ def expected(pcap, rel):
                 for key in ("model", "osxvers"):
                     if txt.startswith(key + "="):
                         add("ip", src, [key], txt[len(key) + 1:], "mdns txt " + key)
-    for src, name, typ, addr, txt in dns_json(pcap, "llmnr"):
+    for src, name, typ, addr, txt in (dns_json(pcap, "llmnr") if "llmnr" in protocols(pcap) else []):
         if typ in ("1", "28") and addr:
             add("ip", addr, ["hostname"], name, "llmnr hostname")
     for src, server in rows(pcap, "browser.server", ["ip.src", "browser.server"]):
@@ -86,7 +110,7 @@ def expected(pcap, rel):
     for src, server in rows(pcap, "tcp && http.server", ["ip.src", "http.server"]):
         add("ip", last(src), ["server"], server, "http server")
     for src, server, ua in rows(pcap, "udp.port == 1900 && (http.server || http.user_agent)",
-                                ["ip.src", "http.server", "http.user_agent"]):
+                                ["ip.src", "http.server", "http.user_agent"], proto="ssdp"):
         add("ip", last(src), ["server"], server, "ssdp server")
         add("ip", last(src), ["user_agent"], ua, "ssdp user agent")
     for mac, name, desc in rows(pcap, "lldp", ["eth.src", "lldp.tlv.system.name", "lldp.tlv.system.desc"]):
@@ -136,6 +160,45 @@ def expected(pcap, rel):
     return facts
 
 
+NETWORK_DEVICES = {"network device", "router", "switch", "firewall", "access point"}
+
+
+def expected_identity(pcap, rel):
+    """(by, key, asset field, allowed values, what) from tshark-decoded fields."""
+    out = []
+    for mac, vc in rows(pcap, "dhcp.option.vendor_class_id", ["dhcp.hw.mac_addr", "dhcp.option.vendor_class_id"]):
+        if vc.startswith("MSFT "):
+            out.append(("mac", last(mac).lower(), "os_family", {"Windows"}, "dhcp vendor class " + vc))
+        elif vc.startswith("android-dhcp-"):
+            out.append(("mac", last(mac).lower(), "os_family", {"Android"}, "dhcp vendor class " + vc))
+    for src, ma, mi, b in rows(pcap, "ntlmssp.version.major", ["ip.src", "ntlmssp.version.major",
+                                                               "ntlmssp.version.minor", "ntlmssp.version.build_number"]):
+        ver = "%s.%s.%s" % (ma.split(",")[0], mi.split(",")[0], b.split(",")[0])
+        if int(b.split(",")[0] or 0) >= 2195:  # a Windows build, not Samba's 6.1.0
+            out.append(("ip", last(src), "os_family", {"Windows"}, "ntlm version " + ver))
+            out.append(("ip", last(src), "os_version", {ver}, "ntlm version " + ver))
+    for src, nos in rows(pcap, "smb.native_os", ["ip.src", "smb.native_os"]):
+        m = re.match(r"Windows (\d+|Server \d+|Vista|XP)", nos)
+        if m:
+            out.append(("ip", last(src), "os_family", {"Windows"}, "smb native os " + nos))
+    for mac, caps in rows(pcap, "lldp.tlv.enable_system_cap", ["eth.src", "lldp.tlv.enable_system_cap"]):
+        if int(caps.split(",")[0], 16) & 0x14:  # bridge or router enabled
+            out.append(("mac", last(mac).lower(), "device_type", NETWORK_DEVICES, "lldp capabilities " + caps))
+    for mac, caps in rows(pcap, "cdp.capabilities", ["eth.src", "cdp.capabilities"]):
+        if int(caps.split(",")[0], 16) & 0x0b:  # router, transparent or source-route bridge
+            out.append(("mac", last(mac).lower(), "device_type", NETWORK_DEVICES, "cdp capabilities " + caps))
+    for src, ua in rows(pcap, "tcp && http.user_agent", ["ip.src", "http.user_agent"]):
+        if re.match(r"Mozilla/\d\.\d \(Windows NT ", ua):
+            out.append(("ip", last(src), "os_family", {"Windows"}, "user agent " + ua[:40]))
+        elif re.match(r"Mozilla/\d\.\d \(Linux; Android ", ua):
+            out.append(("ip", last(src), "os_family", {"Android"}, "user agent " + ua[:40]))
+    if "s7comm" in rel:
+        for src, mlfb in rows(pcap, "s7comm.szl.xy11.0001.anz", ["ip.src", "s7comm.szl.xy11.0001.anz"]):
+            if mlfb.startswith("6ES7"):
+                out.append(("ip", last(src), "device_type", {"PLC"}, "s7 order number " + mlfb.split(",")[0]))
+    return out
+
+
 def ja4_variants(v):
     out = {v}
     if len(v) > 3 and v[3] == "i":
@@ -164,6 +227,8 @@ def run():
     total = found = 0
     report = []
     failures = []
+    inferred = inferred_ok = 0
+    inference_failures = []
     for rel in CAPTURES:
         pcap = t.shared_pcap(rel)
         facts = expected(pcap, rel)
@@ -191,11 +256,28 @@ def run():
                     rel, what, fields[0], value, by, key, "found" if a else "missing", sorted(have)[:4]))
         total += n
         found += ok
+        done = set()
+        for by, key, field, allowed, what in expected_identity(pcap, rel):
+            if (by, key, field, what) in done:
+                continue
+            done.add((by, key, field, what))
+            inferred += 1
+            a = (by_ip if by == "ip" else by_mac).get(key)
+            if a is not None and a.get(field) in allowed:
+                inferred_ok += 1
+            else:
+                inference_failures.append("%s: %s on %s %s: %s is %r, want one of %s" % (
+                    rel, what, by, key, field, (a or {}).get(field, "<no asset>"), sorted(allowed)))
         report.append("%-48s %4d/%-4d %5.1f%%" % (rel, ok, n, 100.0 * ok / n))
     print("facts found on the right asset, per capture:")
     print("\n".join(report))
     print("total %d/%d" % (found, total))
+    print("inferred identity agreeing with tshark-decoded fields: %d/%d" % (inferred_ok, inferred))
+    for f in inference_failures:
+        print("  " + f)
     t.check(total > 200, "too few facts compared (%d)" % total)
+    t.check(inferred >= 15, "too few inference checks (%d)" % inferred)
+    t.check(not inference_failures, "%d inferred fields disagree" % len(inference_failures))
     t.check(not failures, "%d facts missing, e.g.\n  %s" % (len(failures), "\n  ".join(failures[:15])))
 
 

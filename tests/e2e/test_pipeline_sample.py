@@ -1,7 +1,10 @@
 """The whole pipeline on the project's own sample capture (no ../shared
 needed): every DHCP client's MAC and hostname as tshark reads them, vendors
-from the IEEE registry, p0f -r's verdict for every client SYN, and bytes per
-address pair equal to tshark's; the table printer shows every device."""
+from the IEEE registry, p0f -r's verdict for every client SYN, bytes per
+address pair equal to tshark's, each device's OS family and type as the
+generator's truth.json says it put them in (CDP/LLDP banners, DHCP, User-
+Agents, mDNS, SSDP), and the table printer shows every device."""
+import json
 import os
 import subprocess
 import sys
@@ -64,11 +67,24 @@ def run():
                    sum(f["bytes_dst_to_src"] for f in flows if f["dst_ip"] == ip)
             t.check(a["bytes_out"] >= sent, "%s: bytes_out %d < %d in its flows" % (ip, a["bytes_out"], sent))
 
+    # Inference: OS family and device type of each device, as put in.
+    with open(os.path.join(work, "sample.truth.json")) as f:
+        truth = json.load(f)
+    inferred = 0
+    for d in truth["devices"]:
+        a = by_mac.get(d["mac"])
+        t.check(a is not None, "%s (%s) is not an asset" % (d["hostname"], d["mac"]))
+        for field in ("os_family", "device_type"):
+            if a is not None and field in d:
+                t.check(a[field] == d[field], "%s: %s %r, truth %r" % (d["hostname"], field, a[field], d[field]))
+                inferred += 1
+    t.check(inferred >= 12, "too few inferred fields compared (%d)" % inferred)
+
     table = subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "show-assets.py"),
                             os.path.join(out, "assets.json")], capture_output=True, text=True, check=True).stdout
     for a in assets:
         t.check(a["ip"] in table, "table lacks %s" % a["ip"])
-    print("%d assets, %d flows, %d p0f verdicts agree" % (len(assets), len(flows), n))
+    print("%d assets, %d flows, %d p0f verdicts agree, %d inferred fields agree" % (len(assets), len(flows), n, inferred))
 
 
 t.main(run)

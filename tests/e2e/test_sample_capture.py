@@ -8,7 +8,8 @@ readers (never with tapsense's own decoders):
     other expert error, and counts the packets truth.json claims;
   - tshark finds what truth.json says was put in: DHCP hostnames, vendor
     classes and option 55 lists, HTTP user agents, TLS SNI, SSH banners, the
-    mDNS host and TXT record, NBNS names, LLMNR query, SSDP SERVER header;
+    mDNS host and TXT record, NBNS names, LLMNR query, SSDP SERVER header,
+    CDP and LLDP announcements;
   - p0f names the intended OS family for every client SYN;
   - every device's MAC prefix belongs to its vendor in the IEEE registry.
 Exit 0 pass, 1 fail, 77 skip (a tool is missing).
@@ -172,6 +173,15 @@ def main():
         ssdp = {(r[0], r[1]) for r in tshark_fields(a, 'ssdp', 'ip.src', 'http.server')}
         for s in truth['ssdp']:
             check((s['host'], s['server']) in ssdp, 'SSDP NOTIFY %s' % s)
+
+        cdp = {(r[0], r[1], r[2]) for r in tshark_fields(a, 'cdp', 'eth.src', 'cdp.deviceid', 'cdp.platform')}
+        for c in truth['cdp']:
+            check((c['mac'], c['device_id'], c['platform']) in cdp, 'CDP announcement %s, saw %s' % (c, cdp))
+        lldp = {tuple(r[:4]) for r in tshark_fields(a, 'lldp', 'eth.src', 'lldp.tlv.system.name',
+                                                     'lldp.tlv.system.desc', 'lldp.mgn.addr.ip4')}
+        for l in truth['lldp']:
+            check((l['mac'], l['system_name'], l['description'], l['management_address']) in lldp,
+                  'LLDP announcement %s, saw %s' % (l, lldp))
 
         # --- p0f on every client SYN ---
         out = subprocess.run(['p0f', '-r', a], capture_output=True, text=True).stdout

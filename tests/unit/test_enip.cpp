@@ -623,7 +623,7 @@ TEST(Enip, ListIdentityResponseAndFacts) {
   EXPECT_EQ(sink.about(proto::subject::sender),
             (std::vector<std::string>{
                 "vendor_id=47", "vendor=Omron Corporation", "device_type_id=14",
-                "device_type=Programmable Logic Controller", "product_code=1234",
+                "cip_device_type=Programmable Logic Controller", "product_code=1234",
                 "revision=3.07", "firmware=3.07", "serial=0x1a2b3c4d", "model=CJ2M-EIP21",
                 "advertised_ip=192.168.1.20"}));
   EXPECT_EQ(sink.about(proto::subject::ip), (std::vector<std::string>{"mac=00:00:0a:11:22:33"}));
@@ -669,7 +669,7 @@ TEST(Enip, GetAttributesAllPairedByContext) {
   collecting_sink sink;
   proto::enip_facts(s, {}, sink);
   EXPECT_EQ(sink.value("revision"), "20.11");
-  EXPECT_EQ(sink.value("device_type"), "Programmable Logic Controller");
+  EXPECT_EQ(sink.value("cip_device_type"), "Programmable Logic Controller");
   EXPECT_EQ(sink.about(proto::subject::ip).size(), 0u);
   // Get_Attribute_Single of attribute 7 (product name).
   ASSERT_EQ(parse_enip(gas_response, s, &st), enip_error::none);
@@ -937,7 +937,7 @@ TEST(Enip, AgreesWithTsharkOnSharedCaptures) {
         manifest_items.push_back("serial=" + sink.value("serial"));
         manifest_items.push_back("name=" + sink.value("model"));
         ag.eq(sink.value("vendor"), "Rockwell Automation/Allen-Bradley", "vendor from the data file");
-        ag.eq(sink.value("device_type"), "Communications Adapter", "device type name");
+        ag.eq(sink.value("cip_device_type"), "Communications Adapter", "device type name");
         const auto ip_facts = sink.about(proto::subject::ip);
         if (!ip_facts.empty()) {
           ag.eq(ip_facts[0], "mac=" + fr.rec.src_mac.to_string(), "ip -> mac");

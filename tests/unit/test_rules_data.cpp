@@ -40,7 +40,7 @@ struct fact_case {
 const std::vector<fact_case> cases = {
   // ---- os_http.toml: User-Agents ----
   {"http", "user_agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/97.0.4692.99 Safari/537.36",
-   {"os_family=Windows", "os_name=Windows 10 or 11", "os_version=10.0", "!device_type"}},
+   {"os_family=Windows", "os_name=Windows 10 or 11", "os_version=10.0", "device_type=computer"}},
   {"http", "user_agent", "Mozilla/5.0 (Windows NT 6.1) AppleWebKit/537.22 (KHTML, like Gecko) Chrome/25.0.1364.152 Safari/537.22",  // 1kxun.pcap
    {"os_family=Windows", "os_name=Windows 7", "os_version=6.1"}},
   {"http", "user_agent", "Mozilla/5.0 (Windows NT 5.1; rv:52.0) Gecko/20100101 Firefox/52.0",
@@ -300,9 +300,9 @@ const std::vector<fact_case> cases = {
   {"s7comm", "order_number", "6GK7 343-1EX30-0XE0", {"vendor=Siemens", "!device_type"}},
   {"s7comm", "order_number", "6ES7 153-1AA03-0XB0", {"vendor=Siemens", "!device_type"}},  // IM153-1: no CPU
   {"s7comm", "order_number", "Boot Loader", {"!vendor", "!device_type"}},
-  {"enip", "device_type", "Communications Adapter", {"device_type=network device"}},  // enip/enip_test.pcap
+  {"enip", "cip_device_type", "Communications Adapter", {"device_type=network device"}},  // enip/enip_test.pcap
   {"enip", "model", "1756-ENBT/A", {"!device_type"}},  // enip/enip_test.pcap
-  {"enip", "device_type", "Programmable Logic Controller", {"device_type=PLC"}},  // enip tests
+  {"enip", "cip_device_type", "Programmable Logic Controller", {"device_type=PLC"}},  // enip tests
   {"enip", "model", "1756-L71/B LOGIX5571", {"device_type=PLC"}},
   {"enip", "model", "1769-L33ER/A LOGIX5333ER", {"device_type=PLC"}},
   {"enip", "model", "2711P-T10C4D8", {"device_type=HMI"}},
@@ -337,6 +337,15 @@ const std::vector<fact_case> cases = {
   {"nbns", "netbios_name", "DESKTOP-4QK0V2M", {"os_family=Windows", "device_type=computer"}},
   {"dhcp", "hostname", "Lucas-iPad", {"device_type=tablet", "vendor=Apple"}},
 
+  {"http", "user_agent", "Dalvik/2.1.0 (Linux; U; Android 13; SM-G991B Build/TP1A.220624.014)",
+   {"device_type=phone", "vendor=Samsung", "os_family=Android"}},  // deploy/make-sample.py
+  {"http", "user_agent", "Mozilla/5.0 (Linux; Android 12; SM-X700 Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/110.0 Safari/537.36",
+   {"device_type=tablet", "vendor=Samsung"}},
+  {"http", "user_agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+   {"device_type=computer", "os_family=Windows"}},
+  {"http", "user_agent", "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 6.1; Trident/4.0)", {"device_type=computer"}},
+  {"http", "user_agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0 Safari/537.36 Edge/18.19041",
+   {"device_type=game console"}},
   // ---- One case for each remaining table row (build and version lists) ----
   {"ntlmssp", "ntlm_version", "5.0.2195", {"os_name=Windows 2000"}},
   {"ntlmssp", "ntlm_version", "5.2.3790", {"os_name=Windows Server 2003 or XP x64"}},  // smb tests
@@ -437,8 +446,8 @@ const std::vector<fact_case> cases = {
    {"os_family=Linux", "os_name=Debian 12", "os_version=6.1.0-13-amd64"}},
   {"s7comm", "order_number", "6ES7 412-2EK06-0AB0", {"device_type=PLC"}},
   {"s7comm", "order_number", "6ES7 516-3AN01-0AB0", {"device_type=PLC"}},
-  {"enip", "device_type", "Human-Machine Interface", {"device_type=HMI"}},
-  {"enip", "device_type", "Managed Ethernet Switch", {"device_type=switch"}},
+  {"enip", "cip_device_type", "Human-Machine Interface", {"device_type=HMI"}},
+  {"enip", "cip_device_type", "Managed Ethernet Switch", {"device_type=switch"}},
   {"enip", "model", "1783-BMS10CGL", {"device_type=switch"}},
   {"profinet", "model", "SCALANCE W788-1 RJ45", {"device_type=access point"}},
   {"oui", "vendor", "Parallels, Inc.", {"device_type=virtual machine"}},
