@@ -104,12 +104,23 @@ int main(int argc, char** argv) {
     if (live && now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
       inv->prune_flows(now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
     }
+    std::uint64_t t = ts::util::mono_ns();
+    auto lap = [&](const char* what) {
+      const auto n = ts::util::mono_ns();
+      log->debug("{}: {:.3f} s", what, static_cast<double>(n - t) / 1e9);
+      t = n;
+    };
     const auto assets = build_assets(inv->db(), cls);
+    lap("assets built");
     const auto na = write_assets_json(assets, out_dir + "/assets.json");
+    lap("assets.json");
     const auto nf = write_flows_json(inv->db(), out_dir + "/flows.json");
+    lap("flows.json");
     write_traffic_json(inv->db(), assets, out_dir + "/traffic.json");
+    lap("traffic.json");
     if (cfg.uplink.ecs) {
       write_flows_ecs(inv->db(), out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
+      lap("flows.ecs.jsonl");
     }
     auto st = status_of(assets, now);
     st.sensor = cfg.sensor.name;

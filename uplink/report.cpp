@@ -657,10 +657,11 @@ std::size_t write_flows_json(SQLite::Database& db, const std::string& path) {
 
 std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const std::string& sensor) {
   return write_atomically(path, [&](std::ostream& f) {
+    // https://www.elastic.co/guide/en/ecs/current/ (event, source,
+    // destination, network, observer field sets). One document per line:
+    // each top-level object the compact writer closes ends its line.
+    util::json_writer w(f, false);
     return each_flow(db, [&](const flow_row& r) {
-      // https://www.elastic.co/guide/en/ecs/current/ (event, source,
-      // destination, network, observer field sets). One document per line.
-      util::json_writer w(f, false);
       w.begin_object();
       w.key("@timestamp").value(util::rfc3339(r.interval_start));
       w.key("ecs").begin_object().key("version").value("8.11.0").end_object();

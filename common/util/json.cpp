@@ -1,5 +1,6 @@
 #include "common/util/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -42,11 +43,37 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
 }
 }  // namespace
 
-std::string json_writer::escape(std::string_view s) {
-  std::string o;
-  o.reserve(s.size() + 2);
+json_writer::json_writer(std::ostream& out, bool pretty) : out_(out), pretty_(pretty) {}
+
+json_writer::~json_writer() {
+  if (!buf_.empty()) {
+    out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+  }
+}
+
+void json_writer::flush() {
+  out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+  buf_.clear();
+}
+
+namespace {
+// Bytes a JSON string cannot carry as they are: quote, backslash, controls,
+// DEL (kept readable) and everything outside ASCII (checked as UTF-8).
+constexpr bool plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x7f; }
+}  // namespace
+
+void json_writer::append_escaped(std::string& o, std::string_view s) {
   o += '"';
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Copy the run of bytes that need nothing in one append.
+    std::size_t j = i;
+    while (j < s.size() && plain(static_cast<unsigned char>(s[j]))) ++j;
+    if (j > i) {
+      o.append(s.data() + i, j - i);
+      i = j;
+      if (i == s.size()) break;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
       case '"': o += "\\\""; break;
@@ -58,11 +85,9 @@ std::string json_writer::escape(std::string_view s) {
       case '\f': o += "\\f"; break;
       default:
         if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o += buf;
-        } else if (c < 0x80) {
-          o += static_cast<char>(c);
+          static constexpr char hex[] = "0123456789abcdef";
+          const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+          o.append(u, 6);
         } else {
           // Strings from packets need not be UTF-8: copy valid sequences,
           // replace each invalid byte with U+FFFD so the file stays valid JSON.
@@ -75,17 +100,22 @@ std::string json_writer::escape(std::string_view s) {
           }
         }
     }
+    ++i;
   }
   o += '"';
+}
+
+std::string json_writer::escape(std::string_view s) {
+  std::string o;
+  o.reserve(s.size() + 2);
+  append_escaped(o, s);
   return o;
 }
 
 void json_writer::newline() {
   if (pretty_) {
-    out_ << '\n';
-    for (std::size_t i = 0; i < stack_.size(); ++i) {
-      out_ << "  ";
-    }
+    buf_ += '\n';
+    buf_.append(2 * stack_.size(), ' ');
   }
 }
 
@@ -96,7 +126,7 @@ void json_writer::before_value() {
   }
   if (!stack_.empty()) {
     if (!stack_.back().first) {
-      out_ << ',';
+      buf_ += ',';
     }
     stack_.back().first = false;
     newline();
@@ -105,7 +135,7 @@ void json_writer::before_value() {
 
 json_writer& json_writer::begin_object() {
   before_value();
-  out_ << '{';
+  buf_ += '{';
   stack_.push_back({true});
   return *this;
 }
@@ -115,15 +145,16 @@ json_writer& json_writer::end_object() {
   if (!empty) {
     newline();
   }
-  out_ << '}';
+  buf_ += '}';
   if (stack_.empty()) {
-    out_ << '\n';
+    buf_ += '\n';
   }
+  maybe_flush();
   return *this;
 }
 json_writer& json_writer::begin_array() {
   before_value();
-  out_ << '[';
+  buf_ += '[';
   stack_.push_back({false});
   return *this;
 }
@@ -133,52 +164,59 @@ json_writer& json_writer::end_array() {
   if (!empty) {
     newline();
   }
-  out_ << ']';
+  buf_ += ']';
   if (stack_.empty()) {
-    out_ << '\n';
+    buf_ += '\n';
   }
+  maybe_flush();
   return *this;
 }
 json_writer& json_writer::key(std::string_view k) {
   before_value();
-  out_ << escape(k) << (pretty_ ? ": " : ":");
+  append_escaped(buf_, k);
+  buf_.append(pretty_ ? ": " : ":");
   after_key_ = true;
   return *this;
 }
 json_writer& json_writer::value(std::string_view v) {
   before_value();
-  out_ << escape(v);
+  append_escaped(buf_, v);
+  maybe_flush();
   return *this;
 }
 json_writer& json_writer::value(std::uint64_t v) {
   before_value();
-  out_ << v;
+  char b[24];
+  const auto r = std::to_chars(b, b + sizeof b, v);
+  buf_.append(b, r.ptr);
   return *this;
 }
 json_writer& json_writer::value(std::int64_t v) {
   before_value();
-  out_ << v;
+  char b[24];
+  const auto r = std::to_chars(b, b + sizeof b, v);
+  buf_.append(b, r.ptr);
   return *this;
 }
 json_writer& json_writer::value(double v) {
   before_value();
   if (!std::isfinite(v)) {
-    out_ << "null";
+    buf_ += "null";
   } else {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6g", v);
-    out_ << buf;
+    char b[32];
+    const int n = std::snprintf(b, sizeof b, "%.6g", v);
+    buf_.append(b, static_cast<std::size_t>(n));
   }
   return *this;
 }
 json_writer& json_writer::value(bool v) {
   before_value();
-  out_ << (v ? "true" : "false");
+  buf_ += v ? "true" : "false";
   return *this;
 }
 json_writer& json_writer::null() {
   before_value();
-  out_ << "null";
+  buf_ += "null";
   return *this;
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // A small streaming JSON writer for the output files: correct escaping,
 // pretty enough to diff, no DOM. Keys and commas are tracked per level.
+// Output is assembled in a buffer and handed to the stream in large writes
+// (the outputs of a big capture run to hundreds of megabytes); flush() or
+// the destructor delivers the rest.
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -12,7 +15,12 @@ namespace tapsense::util {
 
 class json_writer {
  public:
-  explicit json_writer(std::ostream& out, bool pretty = true) : out_(out), pretty_(pretty) {}
+  explicit json_writer(std::ostream& out, bool pretty = true);
+  ~json_writer();
+  json_writer(const json_writer&) = delete;
+  json_writer& operator=(const json_writer&) = delete;
+  // Hands what is buffered to the stream.
+  void flush();
 
   json_writer& begin_object();
   json_writer& end_object();
@@ -33,12 +41,19 @@ class json_writer {
   json_writer& value(const std::optional<std::string>& v) { return v ? value(*v) : null(); }
 
   static std::string escape(std::string_view s);
+  // Appends s as a quoted, escaped JSON string.
+  static void append_escaped(std::string& o, std::string_view s);
 
  private:
   void before_value();
   void newline();
+  void maybe_flush() {
+    if (buf_.size() >= flush_at) flush();
+  }
+  static constexpr std::size_t flush_at = 1u << 20;
 
   std::ostream& out_;
+  std::string buf_;
   bool pretty_;
   struct level {
     bool object;

@@ -7,15 +7,42 @@
 namespace tapsense::util {
 
 std::string rfc3339(std::uint64_t ns) {
-  const std::time_t secs = static_cast<std::time_t>(ns / ns_per_s);
+  // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil
+  // inverse): no time zone database, no locale, no allocation but the result.
+  const std::uint64_t secs = ns / ns_per_s;
   const auto us = static_cast<unsigned>((ns % ns_per_s) / ns_per_us);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%.*s.%06uZ", static_cast<int>(n), buf, us);
-  return out;
+  const std::int64_t z = static_cast<std::int64_t>(secs / 86400) + 719468;
+  const unsigned sod = static_cast<unsigned>(secs % 86400);
+  const std::int64_t era = z / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const auto y = static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
+  char out[32];
+  auto put = [&](int at, unsigned v, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      out[at + i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+  };
+  put(0, y, 4);
+  out[4] = '-';
+  put(5, m, 2);
+  out[7] = '-';
+  put(8, d, 2);
+  out[10] = 'T';
+  put(11, sod / 3600, 2);
+  out[13] = ':';
+  put(14, sod / 60 % 60, 2);
+  out[16] = ':';
+  put(17, sod % 60, 2);
+  out[19] = '.';
+  put(20, us, 6);
+  out[26] = 'Z';
+  return std::string(out, 27);
 }
 
 std::uint64_t now_ns() noexcept {
