@@ -43,7 +43,12 @@ struct naddr_hash {
     std::uint64_t y;
     std::memcpy(&x, a.ip.b.data(), 8);
     std::memcpy(&y, a.ip.b.data() + 8, 8);
-    return std::hash<std::uint64_t>{}((x * 31 + y) * 131 + a.net);
+    // A 64-bit mix (SplitMix64's finaliser): IPv4-mapped addresses differ
+    // only in their last four bytes.
+    std::uint64_t h = x ^ (y * 0x9e3779b97f4a7c15ULL) ^ (std::uint64_t{a.net} << 48);
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return static_cast<std::size_t>(h ^ (h >> 31));
   }
 };
 
@@ -283,8 +288,8 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     }
   }
 
-  // Evidence.
-  for (const auto& o : observations) {
+  // Evidence (the last use of the observations: their strings move).
+  for (auto& o : observations) {
     asset_view* a = nullptr;
     if (o.mac != 0) {
       // About a MAC, or about a local sender (its own MAC and its address).
@@ -304,7 +309,7 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
       auto it = mac != 0 ? assets.find({o.net, mac, net::ip_address{}}) : assets.find({o.net, 0, *o.ip});
       if (it != assets.end()) a = &it->second;
     }
-    if (a != nullptr) a->evidence.push_back(o.e);
+    if (a != nullptr) a->evidence.push_back(std::move(o.e));
   }
 
   std::vector<asset_view> out;
