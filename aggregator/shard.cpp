@@ -278,7 +278,10 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
     a->bytes_out += rec.wire_len;
     ++a->packets_out;
     a->ttl_out = rec.ttl;
+    // The TTLs that tell stacks apart (NAT detection) are TCP's: link-local
+    // protocols use their own (LLMNR 1, mDNS 255, VRRP 255, ...).
     for (auto& t : a->ttls) {
+      if (rec.ip_proto != 6) break;
       if (t == rec.ttl) break;
       if (t == 0) {
         t = rec.ttl;

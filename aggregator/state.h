@@ -113,7 +113,7 @@ struct asset_value {
   std::uint64_t packets_in;
   std::uint64_t packets_out;
   std::uint64_t seen_ns;      // last packet ever (for idle eviction)
-  std::uint8_t ttls[4];       // distinct TTLs of packets from the IP (NAT hint)
+  std::uint8_t ttls[4];       // distinct TTLs of TCP packets from the IP (NAT hint)
   std::uint8_t ttl_out;
   std::uint8_t reported;      // reported at least once by this shard
   std::uint8_t dirty;         // deltas pending

@@ -5,7 +5,9 @@ The repository ships no third-party captures, so the quickstart runs the sensor
 on this one. Everything in it is synthetic but shaped like the real thing:
 vendor MAC prefixes from the IEEE registry, DHCP/NBNS/mDNS/SSDP/LLMNR as the
 named operating systems send them, TCP SYNs with the IP and TCP header layouts
-that p0f 3 recognises, CDP and LLDP from the Cisco router and switch, HTTP user agents, TLS ClientHellos with SNI, SSH banners.
+that p0f 3 recognises, CDP and LLDP from the Cisco router and switch, HTTP user agents,
+TLS ClientHellos with SNI, SSH banners, and a NAT box with a Windows PC and a Linux
+box behind one address.
 Every frame is a complete Ethernet frame with correct lengths and checksums
 (scapy computes them) padded to the 60-byte Ethernet minimum.
 
@@ -75,7 +77,16 @@ DEVICES = [
     dict(key='printer', hostname='HP-LaserJet-M404', mac='38:22:e2:0c:5f:41',
          ip='192.168.10.50', vendor='HP Inc.', os='HP LaserJet firmware', role='printer',
          device_type='printer'),
+    # A lab router doing NAT for a Windows PC and a Linux box behind it: their
+    # TCP arrives with TTLs one hop short of 128 and 64 from one address.
+    dict(key='natbox', hostname=None, mac='50:c7:bf:3e:81:60', ip='192.168.10.60',
+         vendor='TP-LINK TECHNOLOGIES CO.,LTD.', os='TP-Link router firmware (Linux)',
+         role='NAT router (a Windows PC and a Linux box behind it)', stack='linux', nat=True),
 ]
+
+# The hosts behind the NAT box: its address and MAC, their own stacks, one hop
+# further away.
+BEHIND_NAT = [dict(key='nat_win', stack='windows', hops=1), dict(key='nat_linux', stack='linux', hops=1)]
 
 SERVERS = [
     dict(key='dns', name='one.one.one.one', ip='1.1.1.1', role='public DNS resolver', ttl=57),
@@ -209,6 +220,9 @@ class Net:
         for s in SERVERS:
             h = Host(dict(s, mac=None, stack='server'), self.rng)
             self.hosts[s['key']] = h
+        box = next(d for d in DEVICES if d['key'] == 'natbox')
+        for b in BEHIND_NAT:
+            self.hosts[b['key']] = Host(dict(box, **b), self.rng)
         self.gw = self.hosts['gateway']
 
     def local(self, h):
@@ -457,7 +471,7 @@ class TcpFlow:
                 self.cts_seen = self._tsval(src, t)
             else:
                 self.sts_seen = self._tsval(src, t)
-        ttl = stack['ttl'] if self.net.local(src) else src.ttl
+        ttl = stack['ttl'] - getattr(src, 'hops', 0) if self.net.local(src) else src.ttl
         pkt = (self.net.l2(src, dst) /
                IP(src=src.ip, dst=dst.ip, ttl=ttl, id=src.next_id(), flags='DF') /
                TCP(sport=self.sport if from_cli else self.dport,
@@ -765,10 +779,19 @@ def build(seed):
     t = dns_lookup(net, t + ms(2), ph, 'www.google.com.', 'A', [('A', srv_ip['google'])])
     t = tls_session(net, t, ph, 'google', 'www.google.com', 'chrome', 30000)
 
+    # The NAT box: ARP, then its Windows PC browses over TLS and its Linux box
+    # fetches package lists over HTTP, both through the box's address.
+    nb = H['natbox']
+    arp_announce(net, ms(60), nb, probe=False)
+    arp_who_has(net, ms(60.5), nb, H['gateway'].ip)
+    t = tls_session(net, ms(61), H['nat_win'], 'wikipedia', 'www.wikipedia.org', 'chrome', 12000)
+    http_get(net, t + ms(7), H['nat_linux'], 'debian', 'deb.debian.org', '/debian/dists/bookworm/InRelease',
+             'Debian APT-HTTP/1.3 (2.6.1)', 'Apache', 2048)
+
     # Background for the rest of the ten minutes: the gateway refreshes its ARP
     # entries, the printer re-advertises, Windows re-checks WPAD.
     for k, at in enumerate(range(120, DURATION, 120)):
-        for key in ('win', 'ubuntu', 'mac', 'pi', 'phone', 'printer'):
+        for key in ('win', 'ubuntu', 'mac', 'pi', 'phone', 'printer', 'natbox'):
             arp_who_has(net, ms(at) + k * 37 + hash_key(key), H['gateway'], H[key].ip)
     ssdp_notify(net, ms(302), H['printer'])
     llmnr_query(net, ms(455), w, 'wpad')
@@ -794,6 +817,7 @@ def truth(seed, n_packets):
         for k in ('os_family', 'device_type'):
             if k in d:
                 e[k] = d[k]
+        e['nat'] = d.get('nat', False)
         if d['key'] in DHCP_CLIENTS:
             c = DHCP_CLIENTS[d['key']]
             e['dhcp'] = dict(hostname=d['hostname'],

@@ -240,8 +240,18 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     a.bytes_out += s.bytes_out;
     a.packets_in += s.packets_in;
     a.packets_out += s.packets_out;
+    // Several initial TTLs (or hop distances) in the TCP packets of one
+    // address: several stacks behind it. Per address: a device's IPv4 and
+    // IPv6 stacks, or two of its addresses, may differ without NAT.
     if (auto t = ttls.find(na); t != ttls.end()) {
-      a.ttls.insert(a.ttls.end(), t->second.begin(), t->second.end());
+      auto v = t->second;
+      std::sort(v.begin(), v.end());
+      v.erase(std::unique(v.begin(), v.end()), v.end());
+      if (v.size() > 1) {
+        std::string why = na.ip.to_string() + ": TCP TTLs";
+        for (auto x : v) why += " " + std::to_string(x);
+        a.nat_ttls.push_back(std::move(why));
+      }
     }
   }
   // Devices known only from DHCP (asked for an address; no traffic of theirs
@@ -380,14 +390,12 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     // NAT: one address, several TCP stacks (initial TTLs or hop distances,
     // or OS families). The guide asks users to exclude such addresses by
     // hand; we say which ones they are.
-    std::sort(a.ttls.begin(), a.ttls.end());
-    a.ttls.erase(std::unique(a.ttls.begin(), a.ttls.end()), a.ttls.end());
-    if (a.ttls.size() > 1 || os_families.size() > 1) {
+    if (!a.nat_ttls.empty() || os_families.size() > 1) {
       a.nat = true;
       std::string why;
-      if (a.ttls.size() > 1) {
-        why = "TCP TTLs";
-        for (auto t : a.ttls) why += " " + std::to_string(t);
+      for (const auto& w : a.nat_ttls) {
+        if (!why.empty()) why += "; ";
+        why += w;
       }
       if (os_families.size() > 1) {
         if (!why.empty()) why += "; ";

@@ -65,7 +65,7 @@ struct asset_view {
   };
   std::vector<service> services;         // what it serves, from flows
   bool nat = false;                      // several stacks behind one address
-  std::vector<std::uint8_t> ttls;        // distinct TTLs of its TCP packets
+  std::vector<std::string> nat_ttls;     // "<address>: TCP TTLs a b" per address sending several
   std::vector<evidence_item> evidence;
 };
 

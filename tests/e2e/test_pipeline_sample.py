@@ -3,7 +3,8 @@ needed): every DHCP client's MAC and hostname as tshark reads them, vendors
 from the IEEE registry, p0f -r's verdict for every client SYN, bytes per
 address pair equal to tshark's, each device's OS family and type as the
 generator's truth.json says it put them in (CDP/LLDP banners, DHCP, User-
-Agents, mDNS, SSDP), and the table printer shows every device."""
+Agents, mDNS, SSDP), the NAT flag exactly where tshark sees several TCP TTLs
+from one address, and the table printer shows every device."""
 import json
 import os
 import subprocess
@@ -80,11 +81,29 @@ def run():
                 inferred += 1
     t.check(inferred >= 12, "too few inferred fields compared (%d)" % inferred)
 
+    # NAT: an address whose TCP packets carry several TTLs (tshark's count)
+    # is flagged, no other; the generator put one NAT box in.
+    tcp_ttls = {}
+    for src, ttl in t.tshark_fields(pcap, "tcp && ip", ["ip.src", "ip.ttl"]):
+        tcp_ttls.setdefault(src, set()).add(ttl)
+    nat = 0
+    for a in assets:
+        want = any(len(tcp_ttls.get(ip, ())) > 1 for ip in a["ips"])
+        t.check(a["nat"] == want, "%s: nat %r, tshark sees TCP TTLs %s" %
+                (a["ip"], a["nat"], {ip: sorted(tcp_ttls.get(ip, ())) for ip in a["ips"]}))
+        nat += want
+    for d in truth["devices"]:
+        a = by_mac.get(d["mac"])
+        t.check(a is not None and a["nat"] == d["nat"], "%s: nat %r, truth %r" %
+                (d["ip"], a and a["nat"], d["nat"]))
+    t.check(nat == 1, "the sample's NAT box: %d addresses flagged by tshark's TTLs" % nat)
+
     table = subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "show-assets.py"),
                             os.path.join(out, "assets.json")], capture_output=True, text=True, check=True).stdout
     for a in assets:
         t.check(a["ip"] in table, "table lacks %s" % a["ip"])
-    print("%d assets, %d flows, %d p0f verdicts agree, %d inferred fields agree" % (len(assets), len(flows), n, inferred))
+    print("%d assets, %d flows, %d p0f verdicts agree, %d inferred fields agree, %d NAT address" %
+          (len(assets), len(flows), n, inferred, nat))
 
 
 t.main(run)
