@@ -177,8 +177,8 @@ int main(int argc, char** argv) {
     port_filter f;
     if (i.mode == "erspan") {
       f.erspan_only = true;
-      if (auto r = ts::net::ip_range::parse(i.erspan_address)) {
-        f.addresses.push_back(r->first);
+      if (auto a = ts::net::ip_address::parse(i.erspan_address)) {
+        f.addresses.push_back(*a);
       }
     }
     filters.push_back(std::move(f));

@@ -228,17 +228,21 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
         is.get("rx_queues", i.rx_queues, 1, 64);
         if (i.name.empty()) is.fail_here("capture.interface needs a name");
         if (i.driver.empty()) i.driver = "af_packet";
-        if (i.driver != "af_packet" && i.driver != "pci" && i.driver != "pcap") {
-          is.fail(*e.as_table()->get("driver"), "capture.interface.driver must be af_packet, pci or pcap");
+        if (i.driver == "pcap") {
+          is.fail(*e.as_table()->get("driver"),
+                  "capture.interface.driver pcap: list capture files under capture.pcap instead");
+        }
+        if (i.driver != "af_packet" && i.driver != "pci") {
+          is.fail(*e.as_table()->get("driver"), "capture.interface.driver must be af_packet or pci");
         }
         if (i.mode != "default" && i.mode != "erspan") {
           is.fail(*e.as_table()->get("mode"), "capture.interface.mode must be default or erspan");
         }
         if (i.mode == "erspan") {
-          std::string why;
-          if (i.erspan_address.empty() || !net::ip_range::parse(i.erspan_address, &why)) {
+          if (i.erspan_address.empty() || !net::ip_address::parse(i.erspan_address)) {
             const auto* n = e.as_table()->get("erspan_address");
-            is.fail(n ? *n : *e.as_table(), "capture.interface.erspan_address must be the IP address (or CIDR) assigned to the interface in erspan mode");
+            is.fail(n ? *n : *e.as_table(),
+                    "capture.interface.erspan_address must be the IP address assigned to the interface in erspan mode");
           }
         }
         is.done();

@@ -96,3 +96,18 @@ TEST(Config, MissingFile) {
     EXPECT_NE(e.message.find("cannot read"), std::string::npos);
   }
 }
+
+TEST(Config, InterfaceDriverAndErspanAddress) {
+  auto e = expect_error("[[capture.interface]]\nname = \"x.pcap\"\ndriver = \"pcap\"\n");
+  EXPECT_EQ(e.line, 3u);
+  EXPECT_NE(e.message.find("capture.pcap"), std::string::npos) << e.message;
+  e = expect_error("[[capture.interface]]\nname = \"eth1\"\nmode = \"erspan\"\n");
+  EXPECT_NE(e.message.find("erspan_address"), std::string::npos) << e.message;
+  e = expect_error("[[capture.interface]]\nname = \"eth1\"\nmode = \"erspan\"\nerspan_address = \"10.0.0.0/24\"\n");
+  EXPECT_EQ(e.line, 4u);
+  const auto c = parse("[[capture.interface]]\nname = \"eth1\"\nmode = \"erspan\"\nerspan_address = \"10.9.8.7\"\n",
+                       "ok.toml");
+  ASSERT_EQ(c.capture.interfaces.size(), 1u);
+  EXPECT_EQ(c.capture.interfaces[0].erspan_address, "10.9.8.7");
+  EXPECT_EQ(c.capture.interfaces[0].driver, "af_packet");
+}
