@@ -181,7 +181,8 @@ int main(int argc, char** argv) {
     cfg.sensor.state_dir = output;
     // An offline analysis starts from an empty inventory.
     for (const char* f : {"inventory.sqlite", "inventory.sqlite-wal", "inventory.sqlite-shm",
-                          "assets.json", "flows.json", "tapsense.log"}) {
+                          "assets.json", "flows.json", "traffic.json", "flows.ecs.jsonl", "status.json",
+                          "tapsense.log"}) {
       fs::remove(fs::path(output) / f, ec);
     }
   }
@@ -558,9 +559,12 @@ int main(int argc, char** argv) {
   }
   const double secs = static_cast<double>(ts::util::mono_ns() - t0) / 1e9;
   if (!quiet) {
-    std::fprintf(stderr, "%s: %s%s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, inventory.sqlite, tapsense.log)\n",
+    std::fprintf(stderr,
+                 "%s: %s%s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, traffic.json, %sstatus.json, "
+                 "inventory.sqlite, tapsense.log)\n",
                  prog, offline ? "analysed " : "ran", offline ? (human(total_packets) + " packets").c_str() : "",
-                 secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str());
+                 secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str(),
+                 cfg.uplink.ecs ? "flows.ecs.jsonl, " : "");
   }
   return exit_code;
 }

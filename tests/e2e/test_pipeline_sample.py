@@ -98,6 +98,14 @@ def run():
                 (d["ip"], a and a["nat"], d["nat"]))
     t.check(nat == 1, "the sample's NAT box: %d addresses flagged by tshark's TTLs" % nat)
 
+    # A rerun into the same directory starts afresh: with ECS off, no stale
+    # flows.ecs.jsonl from the first run is left behind; the rest is equal.
+    t.check(os.path.exists(os.path.join(out, "flows.ecs.jsonl")), "no flows.ecs.jsonl by default")
+    cfg = t.write_config(work, "[uplink]\necs = false\n")
+    again, again_flows, _ = t.run_sensor(pcap, out, config=cfg)
+    t.check(not os.path.exists(os.path.join(out, "flows.ecs.jsonl")), "a stale flows.ecs.jsonl survived the rerun")
+    t.check(again == assets and again_flows == flows, "a rerun into the same directory gives other outputs")
+
     table = subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "show-assets.py"),
                             os.path.join(out, "assets.json")], capture_output=True, text=True, check=True).stdout
     for a in assets:
