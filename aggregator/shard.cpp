@@ -280,8 +280,8 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
     a->ttl_out = rec.ttl;
     // The TTLs that tell stacks apart (NAT detection) are TCP's: link-local
     // protocols use their own (LLMNR 1, mDNS 255, VRRP 255, ...).
-    for (auto& t : a->ttls) {
-      if (rec.ip_proto != 6) break;
+    for (std::size_t i = 0; rec.ip_proto == 6 && i < std::size(a->ttls); ++i) {
+      auto& t = a->ttls[i];
       if (t == rec.ttl) break;
       if (t == 0) {
         t = rec.ttl;
