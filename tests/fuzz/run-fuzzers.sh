@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with Debian's clang (ASan + UBSan) into
-# build-fuzz/ and runs each for a bounded time over its corpus. A crash is
+# build/fuzz/ and runs each for a bounded time over its corpus. A crash is
 # copied into tests/fuzz/corpus/<target>/ so it becomes a regression test, and
 # the script fails.
 #   tests/fuzz/run-fuzzers.sh [SECONDS_PER_TARGET] [TARGET...]
@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-30}
 shift || true
 command -v clang++ >/dev/null || { echo "run-fuzzers: clang++ not installed (deploy/install-deps.sh)"; exit 77; }
-bdir="$here/build-fuzz"
+bdir="$here/build/fuzz"
 if [ ! -f "$bdir/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
