@@ -72,6 +72,12 @@ std::vector<std::string> eal_arguments(const config::config& cfg, std::vector<in
     a.push_back("--no-huge");
     a.push_back("-m");
     a.push_back("512");
+  } else {
+    // Without it DPDK keeps its <prefix>map_* files in /dev/hugepages after
+    // the process ends (SIGKILL included), and with a new prefix per run
+    // nothing ever reclaims those pages (NOTES.md). Unlinked right after
+    // mapping, the pages go back to the pool when the last mapping goes.
+    a.push_back("--huge-unlink");
   }
   bool any_pci = false;
   unsigned vdev = 0;

@@ -539,6 +539,36 @@ bool run_tshark(const std::string& file, std::vector<tshark_frame>& frames) {
   return true;
 }
 
+// Wireshark's file type for a capture, as capinfos -M names it ("pcap",
+// "pcapng", "rh6_1pcap", ...). Wiretap recognises the old patched
+// tcpdump formats (24-byte record headers behind the standard magic) by
+// heuristics that libpcap does not have; on those files tshark reads other
+// records than net_pcap will, so it is no reference for scan().
+std::string wiretap_file_type(const std::string& file) {
+  const std::string cmd = "capinfos -t -M " + shell_quote(file) + " 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
+  if (!p) {
+    return {};
+  }
+  std::array<char, 512> line{};
+  while (std::fgets(line.data(), static_cast<int>(line.size()), p.get()) != nullptr) {
+    std::string l(line.data());
+    if (l.rfind("File type:", 0) == 0) {
+      l = l.substr(10);
+      l.erase(0, l.find_first_not_of(" \t"));
+      l.erase(l.find_last_not_of(" \t\r\n") + 1);
+      return l;
+    }
+  }
+  return {};
+}
+
+// capinfos -M names: the formats libpcap reads as wiretap does (Kuznetzov's
+// "modpcap" has its own magic, which libpcap knows).
+bool libpcap_reads_like_wiretap(const std::string& type) {
+  return type == "pcap" || type == "nsecpcap" || type == "pcapng" || type == "modpcap";
+}
+
 class SharedCapture : public ::testing::TestWithParam<std::string> {};
 
 TEST(PcapfileShared, CapturesArePresent) {
@@ -554,6 +584,13 @@ TEST_P(SharedCapture, MatchesTshark) {
     GTEST_SKIP() << "tshark not installed";
   }
   const std::string& file = GetParam();
+  if (const std::string type = wiretap_file_type(file); !libpcap_reads_like_wiretap(type)) {
+    // scan() must still give a one-line verdict, never a crash.
+    const scan_result r = scan(file);
+    EXPECT_TRUE(r.error == scan_error::none || !r.message.empty());
+    GTEST_SKIP() << file << ": wiretap reads it as \"" << type
+                 << "\", a variant libpcap does not know; tshark is no reference for it";
+  }
   std::vector<tshark_frame> frames;
   ASSERT_TRUE(run_tshark(file, frames)) << file;
   ASSERT_FALSE(frames.empty()) << "tshark read nothing from " << file;
