@@ -9,6 +9,10 @@
 #include "aggregator/state.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
+#include "common/net/snapshot.h"
+#include "common/pcapfile/quarantine.h"
+#include "common/stage/crash_guard.h"
+#include "common/stage/fault.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
 #include "common/util/time.h"
@@ -55,6 +59,61 @@ int main(int argc, char** argv) {
       log->warn("application classification unavailable: {}", e.what());
     }
   }
+  // A record in hand at two deaths in a row is poison: skipped from now on,
+  // counted, and kept (its bytes, when the frame carried them) in a bounded
+  // pcap in the state directory.
+  ts::stage::crash_guard guard(h.guard);
+  ts::pcapfile::quarantine_file quarantine(ctx.cfg().sensor.state_dir + "/quarantine/" + ctx.identity() + ".pcap",
+                                           1 /* DLT_EN10MB */, ts::stage::quarantine_max_bytes);
+  {
+    std::uint64_t lane = 0;
+    std::uint64_t pos = 0;
+    switch (guard.on_start(lane, pos)) {
+      case ts::stage::crash_guard::verdict::suspect:
+        log->warn("the previous shard died while applying a record (lane {}, position {}); it is applied "
+                  "again, and skipped if it kills this one too", lane, pos);
+        break;
+      case ts::stage::crash_guard::verdict::poisoned:
+        log->error("a record (lane {}, position {}) killed the shard twice: it is quarantined and skipped", lane,
+                   pos);
+        break;
+      case ts::stage::crash_guard::verdict::none:
+        break;
+    }
+  }
+  const std::uint64_t fault_at = ts::stage::fault_ordinal("aggregator");
+  auto record_of = [](const ts::ipc::frame_view& f, ts::net::packet_record& rec,
+                      std::span<const std::uint8_t>& bytes) {
+    if (f.type == ts::ipc::frame_type::packet && f.payload.size() >= sizeof rec) {
+      std::memcpy(&rec, f.payload.data(), sizeof rec);
+      return true;
+    }
+    if (f.type == ts::ipc::frame_type::packet_payload && f.payload.size() >= sizeof(ts::net::snapshot_header)) {
+      ts::net::snapshot_header sh;
+      std::memcpy(&sh, f.payload.data(), sizeof sh);
+      rec = sh.rec;
+      bytes = f.payload.subspan(sizeof sh);
+      bytes = bytes.first(std::min<std::size_t>(sh.caplen, bytes.size()));
+      return true;
+    }
+    return false;
+  };
+  auto quarantine_frame = [&](const ts::ipc::frame_view& f) {
+    ts::net::packet_record rec{};
+    std::span<const std::uint8_t> bytes;
+    if (!record_of(f, rec, bytes)) {
+      log->error("quarantined a frame of type {} ({} bytes)", static_cast<unsigned>(f.type), f.payload.size());
+      return;
+    }
+    if (!bytes.empty() && !quarantine.keep(rec.ts_ns, bytes, rec.wire_len) && !quarantine.error().empty()) {
+      log->warn("quarantine: {}", quarantine.error());
+    }
+    log->error("quarantined packet {} ({} -> {}, protocol {}, {} bytes at {}){}", rec.seq, rec.src_ip.to_string(),
+               rec.dst_ip.to_string(), static_cast<unsigned>(rec.ip_proto), rec.wire_len,
+               ts::util::rfc3339(rec.ts_ns),
+               bytes.empty() ? std::string(" (headers only: no bytes to keep)") : " in " + quarantine.path());
+  };
+
   std::function<ts::control::counter_list()> counters_fn;
   shard s(h, ctx.cfg(), *out, ctx.identity(),
           [&] {
@@ -85,6 +144,8 @@ int main(int argc, char** argv) {
         {"batches", h.batches},
         {"cycle", h.cycle},
         {"restarts", h.restarts},
+        {"quarantined", h.guard.quarantined},
+        {"quarantine.not_kept", quarantine.not_kept()},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
     };
     for (std::size_t l = 0; l < ins.size(); ++l) {
@@ -99,7 +160,11 @@ int main(int argc, char** argv) {
   };
   counters_fn = counters;
 
-  if (!s.recover()) {
+  const bool recovered = s.recover();
+  if (!s.fatal().empty()) {
+    return ctx.fatal(ts::exit_code::config, s.fatal());
+  }
+  if (!recovered) {
     return ts::exit_code::ok;  // stopped while re-emitting
   }
   std::vector<ts::ipc::ring_reader> readers;
@@ -135,12 +200,28 @@ int main(int argc, char** argv) {
     for (std::size_t l = 0; l < readers.size() && !s.finished(); ++l) {
       auto& rd = readers[l];
       for (unsigned i = 0; i < 512; ++i) {
+        const std::uint64_t pos = rd.position();
         auto f = rd.next();
         if (!f) {
           break;
         }
         ++n;
-        if (!s.on_frame(*f, static_cast<unsigned>(l)) || s.finished()) {
+        if (const auto m = guard.check(l, pos); m != ts::stage::crash_guard::meet::healthy) {
+          if (m == ts::stage::crash_guard::meet::first) quarantine_frame(*f);
+          continue;
+        }
+        guard.enter(l, pos);
+        if (fault_at != 0) {
+          ts::net::packet_record rec{};
+          std::span<const std::uint8_t> bytes;
+          if (record_of(*f, rec, bytes)) ts::stage::maybe_fault(fault_at, rec.seq);
+        }
+        const bool go_on = s.on_frame(*f, static_cast<unsigned>(l));
+        guard.leave();
+        if (!s.fatal().empty()) {
+          return ctx.fatal(ts::exit_code::config, s.fatal());
+        }
+        if (!go_on || s.finished()) {
           break;  // stopped while emitting, or done
         }
       }

@@ -15,7 +15,8 @@ namespace {
 
 using config::address_class;
 
-constexpr std::size_t batch_max = 4096;  // records per Cap'n Proto batch
+constexpr std::size_t batch_limit = 4096;  // records per Cap'n Proto batch, at most
+constexpr std::size_t record_budget = 512;  // bytes a flow or sighting record may take, generously
 constexpr std::uint64_t sweep_every_ns = 10'000'000'000ULL;
 constexpr std::uint64_t ns = 1'000'000'000ULL;
 
@@ -118,7 +119,12 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
       apps_(apps),
       flow_interval_ns_(cfg.aggregator.flow_interval_s * ns),
       sighting_interval_ns_(cfg.aggregator.asset_interval_s * ns),
-      update_interval_ns_(cfg.aggregator.asset_update_interval_s * ns) {}
+      update_interval_ns_(cfg.aggregator.asset_update_interval_s * ns) {
+  // Batch size is a function of the ring alone, so a restarted shard cuts the
+  // same batches (with the same ids) as the one before it.
+  max_frame_ = out.max_payload();
+  batch_max_ = std::clamp<std::size_t>(max_frame_ / record_budget, 16, batch_limit);
+}
 
 bool shard::recover() {
   switch (static_cast<phase>(h_.phase.load())) {
@@ -634,6 +640,12 @@ void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
 bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
   const auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
+  if (bytes.size() > max_frame_) {
+    fatal_ = "a report batch of " + std::to_string(bytes.size()) + " bytes can never fit in the report ring (" +
+             std::to_string(max_frame_) + " bytes per frame at most); raise aggregator.report_ring_mb";
+    stopped_ = true;
+    return false;
+  }
   auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), t, keep_waiting_);
   if (p == nullptr) {
     stopped_ = true;
@@ -707,8 +719,8 @@ bool shard::emit_flows() {
   });
   const std::uint64_t base_id = h_.cycle << 20;
   const std::uint64_t interval_end = h_.cycle_interval_start + flow_interval_ns_;
-  for (std::size_t off = 0, chunk = 0; off < slots.size(); off += batch_max, ++chunk) {
-    const std::size_t n = std::min(batch_max, slots.size() - off);
+  for (std::size_t off = 0, chunk = 0; off < slots.size(); off += batch_max_, ++chunk) {
+    const std::size_t n = std::min(batch_max_, slots.size() - off);
     capnp::MallocMessageBuilder mb;
     auto batch = mb.initRoot<schema::FlowBatch>();
     batch.setSchemaVersion(schema::SCHEMA_VERSION);
@@ -766,12 +778,12 @@ bool shard::emit_sightings(std::uint32_t kind) {
   t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
   t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
   const std::size_t chunks =
-      (std::max({assets.size(), bindings.size(), gateways.size()}) + batch_max - 1) / batch_max;
+      (std::max({assets.size(), bindings.size(), gateways.size()}) + batch_max_ - 1) / batch_max_;
   const std::uint64_t base_id = h_.cycle << 20;
   for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
     auto range = [&](const std::vector<std::uint32_t>& v) {
-      const std::size_t lo = std::min(v.size(), chunk * batch_max);
-      const std::size_t hi = std::min(v.size(), lo + batch_max);
+      const std::size_t lo = std::min(v.size(), chunk * batch_max_);
+      const std::size_t hi = std::min(v.size(), lo + batch_max_);
       return std::pair{lo, hi};
     };
     capnp::MallocMessageBuilder mb;

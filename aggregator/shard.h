@@ -74,6 +74,12 @@ class shard {
 
   bool finished() const noexcept { return h_.end_of_reports_sent != 0; }
   const state_header& header() const noexcept { return h_; }
+  // Set when a report can never be delivered (a batch bigger than the ring
+  // can ever hold): the shard must stop with this message.
+  const std::string& fatal() const noexcept { return fatal_; }
+  // Records per report batch: as many as the report ring's largest frame
+  // holds at a generous 512 bytes a record, at most 4096.
+  std::size_t batch_records() const noexcept { return batch_max_; }
 
  private:
   struct side {
@@ -113,6 +119,9 @@ class shard {
   std::uint64_t sighting_interval_ns_;
   std::uint64_t update_interval_ns_;
   bool stopped_ = false;  // an emission gave up waiting
+  std::string fatal_;
+  std::size_t batch_max_ = 4096;
+  std::uint32_t max_frame_ = 0;
 };
 
 }  // namespace tapsense::aggregator

@@ -18,6 +18,7 @@
 #include "common/ipc/shm_table.h"
 #include "common/config/classifier.h"
 #include "common/net/addr.h"
+#include "common/stage/crash_guard.h"
 
 namespace tapsense::aggregator {
 
@@ -25,7 +26,7 @@ using ipc::hash_bytes;
 using ipc::shm_table;
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 3;
+inline constexpr std::uint32_t state_version = 4;
 
 using config::address_class;
 
@@ -225,6 +226,9 @@ struct alignas(64) state_header {
   std::uint64_t excluded_packets;
   std::uint64_t names_learnt;
   std::uint64_t restarts;
+
+  // The packet record in hand, for poison-record quarantine after a crash.
+  stage::crash_guard_state guard;
 };
 
 // Computes offsets for the given capacities (powers of two) and returns the

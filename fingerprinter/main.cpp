@@ -9,6 +9,9 @@
 #include "common/fp/rules.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
+#include "common/pcapfile/quarantine.h"
+#include "common/stage/crash_guard.h"
+#include "common/stage/fault.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
 #include "common/util/time.h"
@@ -103,6 +106,29 @@ int main(int argc, char** argv) {
   aopt.stream_bytes = cfg.fingerprinter.stream_bytes;
   aopt.streams = cfg.fingerprinter.streams;
   analyzer an(tables, em, st, aopt);
+
+  // A snapshot in hand at two deaths in a row is poison: skipped from now on,
+  // counted and kept in a bounded pcap in the state directory.
+  ts::stage::crash_guard guard(st->guard);
+  ts::pcapfile::quarantine_file quarantine(cfg.sensor.state_dir + "/quarantine/" + ctx.identity() + ".pcap",
+                                           1 /* DLT_EN10MB */, ts::stage::quarantine_max_bytes);
+  {
+    std::uint64_t lane = 0;
+    std::uint64_t pos = 0;
+    switch (guard.on_start(lane, pos)) {
+      case ts::stage::crash_guard::verdict::suspect:
+        log->warn("the previous worker died while parsing a snapshot (lane {}, position {}); it is parsed "
+                  "again, and skipped if it kills this one too", lane, pos);
+        break;
+      case ts::stage::crash_guard::verdict::poisoned:
+        log->error("a snapshot (lane {}, position {}) killed the worker twice: it is quarantined and skipped",
+                   lane, pos);
+        break;
+      case ts::stage::crash_guard::verdict::none:
+        break;
+    }
+  }
+  const std::uint64_t fault_at = ts::stage::fault_ordinal("fingerprinter");
   counters = [&] {
     const auto& c = an.counters();
     ts::control::counter_list l{
@@ -120,7 +146,9 @@ int main(int argc, char** argv) {
         {"facts.excluded", c.excluded},
         {"streams", c.streams},
         {"streams.gaps", c.stream_gaps},
-        {"streams.evicted", c.streams_evicted}};
+        {"streams.evicted", c.streams_evicted},
+        {"quarantined", guard.quarantined()},
+        {"quarantine.not_kept", quarantine.not_kept()}};
     for (std::size_t i = 0; i < 16; ++i) {
       l.emplace_back(std::string("parsed.") + protocol_names[i], c.parsed[i]);
     }
@@ -138,13 +166,29 @@ int main(int argc, char** argv) {
     for (std::size_t l = 0; l < readers.size(); ++l) {
       if (ended[l]) continue;
       for (unsigned i = 0; i < 512; ++i) {
+        const std::uint64_t pos = readers[l].position();
         auto f = readers[l].next();
         if (!f) break;
         ++n;
         if (f->type == ts::ipc::frame_type::snapshot && f->payload.size() >= sizeof(ts::net::snapshot_header)) {
           ts::net::snapshot_header h;
           std::memcpy(&h, f->payload.data(), sizeof h);
-          an.on_snapshot(h, f->payload.subspan(sizeof h));
+          const auto bytes = f->payload.subspan(sizeof h);
+          if (const auto m = guard.check(l, pos); m != ts::stage::crash_guard::meet::healthy) {
+            if (m == ts::stage::crash_guard::meet::first) {
+              const auto frame = bytes.first(std::min<std::size_t>(h.caplen, bytes.size()));
+              if (!quarantine.keep(h.rec.ts_ns, frame, h.rec.wire_len) && !quarantine.error().empty()) {
+                log->warn("quarantine: {}", quarantine.error());
+              }
+              log->error("quarantined packet {} ({} bytes at {}) in {}", h.rec.seq, frame.size(),
+                         ts::util::rfc3339(h.rec.ts_ns), quarantine.path());
+            }
+            continue;
+          }
+          guard.enter(l, pos);
+          ts::stage::maybe_fault(fault_at, h.rec.seq);
+          an.on_snapshot(h, bytes);
+          guard.leave();
         } else if (f->type == ts::ipc::frame_type::end_of_input) {
           ended[l] = true;
           break;
@@ -175,6 +219,9 @@ int main(int argc, char** argv) {
     } else {
       bo.reset();
     }
+  }
+  if (!em.fatal().empty()) {
+    return ctx.fatal(ts::exit_code::config, em.fatal());
   }
   ctx.heartbeat_now(counters());
   if (finished) {

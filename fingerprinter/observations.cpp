@@ -106,15 +106,24 @@ bool emitter::flush() {
   if (pending_.empty()) {
     return true;
   }
+  if (!send(0, pending_.size())) {
+    return false;
+  }
+  emitted_ += pending_.size();
+  pending_.clear();
+  return true;
+}
+
+bool emitter::send(std::size_t lo, std::size_t hi) {
   capnp::MallocMessageBuilder mb;
   auto batch = mb.initRoot<schema::ObservationBatch>();
   batch.setSchemaVersion(schema::SCHEMA_VERSION);
   batch.setProducer(producer_);
   batch.setBatchId(batch_base_ | batches_);
-  auto list = batch.initObservations(static_cast<unsigned>(pending_.size()));
-  for (unsigned i = 0; i < pending_.size(); ++i) {
+  auto list = batch.initObservations(static_cast<unsigned>(hi - lo));
+  for (std::size_t i = lo; i < hi; ++i) {
     const auto& o = pending_[i];
-    auto b = list[i];
+    auto b = list[static_cast<unsigned>(i - lo)];
     b.setMac(o.mac);
     if (o.ip) {
       b.setIp(kj::arrayPtr(reinterpret_cast<const kj::byte*>(o.ip->b.data()), 16));
@@ -128,6 +137,16 @@ bool emitter::flush() {
   }
   const auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
+  if (bytes.size() > out_.max_payload()) {
+    // A small report ring: the same observations in smaller batches.
+    if (hi - lo == 1) {
+      fatal_ = "an observation of " + std::to_string(bytes.size()) + " bytes can never fit in the report ring (" +
+               std::to_string(out_.max_payload()) + " bytes per frame at most); raise fingerprinter.report_ring_mb";
+      return false;
+    }
+    const std::size_t mid = lo + (hi - lo) / 2;
+    return send(lo, mid) && send(mid, hi);
+  }
   auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch,
                          keep_waiting_);
   if (p == nullptr) {
@@ -136,8 +155,6 @@ bool emitter::flush() {
   std::memcpy(p, bytes.begin(), bytes.size());
   out_.publish();
   ++batches_;
-  emitted_ += pending_.size();
-  pending_.clear();
   return true;
 }
 

@@ -54,6 +54,9 @@ class emitter {
   std::size_t pending() const noexcept { return pending_.size(); }
   // Writes pending observations as one batch; false if stopped while waiting.
   bool flush();
+  // Set when one observation alone is bigger than the report ring can ever
+  // carry: the worker must stop with this message.
+  const std::string& fatal() const noexcept { return fatal_; }
   // Writes end_of_reports (after a flush).
   bool end_of_reports();
 
@@ -70,6 +73,10 @@ class emitter {
   std::string producer_;
   std::function<bool()> keep_waiting_;
   std::vector<observation> pending_;
+  std::string fatal_;
+  // Sends pending_[lo, hi) as one batch, or in halves when that is bigger
+  // than a frame of the ring can be.
+  bool send(std::size_t lo, std::size_t hi);
   // Facts already sent, with the packet time they were last sent: repeats
   // are suppressed, but a fact still true is sent again every refresh
   // interval so its last_seen means something.

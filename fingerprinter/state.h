@@ -8,11 +8,12 @@
 
 #include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
+#include "common/stage/crash_guard.h"
 
 namespace tapsense::fingerprinter {
 
 inline constexpr std::uint64_t state_magic = 0x5441544650535446ULL;  // "FTSPFTAT"
-inline constexpr std::uint32_t state_version = 1;
+inline constexpr std::uint32_t state_version = 2;
 
 struct conn_key {
   net::ip_address client;
@@ -37,6 +38,8 @@ struct alignas(64) state_header {
   std::uint32_t size;
   std::uint32_t pad;
   std::uint64_t evicted;
+  // The snapshot in hand, for poison-snapshot quarantine after a crash.
+  stage::crash_guard_state guard;
 };
 
 inline std::size_t state_bytes(std::uint32_t capacity) {

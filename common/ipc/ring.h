@@ -123,6 +123,8 @@ class ring_writer {
   void count_drop(std::uint64_t payload_bytes) noexcept;
 
   std::uint64_t unpublished() const noexcept { return local_head_ - published_head_; }
+  // Largest payload one frame of this ring can carry.
+  std::uint32_t max_payload() const noexcept { return r_->max_payload(); }
 
  private:
   bool make_room(std::uint64_t need) noexcept;
@@ -153,6 +155,9 @@ class ring_reader {
   void rewind() noexcept;
   // Frames walked since the last release.
   std::uint64_t pending() const noexcept { return pending_frames_; }
+  // Where the next next() starts walking: a byte index that names the frame
+  // it returns, the same on every replay of the ring after a restart.
+  std::uint64_t position() const noexcept { return local_tail_; }
   bool empty() noexcept;
 
  private:

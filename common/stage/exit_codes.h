@@ -10,8 +10,11 @@ inline constexpr int usage = 2;     // bad command line
 inline constexpr int software = 70; // internal failure (EAL init, crash loop, ...)
 inline constexpr int unavailable = 69;  // a needed resource is missing (NIC, data file)
 inline constexpr int config = 78;   // bad configuration file
+inline constexpr int no_space = 74; // a disk is full (offline: the run stops cleanly)
+inline constexpr int busy = 75;     // another sensor holds this instance name or directory
 
 constexpr bool restartable(int code) noexcept {
-  return code != ok && code != input && code != usage && code != config && code != unavailable;
+  return code != ok && code != input && code != usage && code != config && code != unavailable &&
+         code != no_space && code != busy;
 }
 }  // namespace tapsense::exit_code
