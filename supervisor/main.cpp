@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,6 +30,8 @@
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
+#include "supervisor/events.h"
+#include "supervisor/instance.h"
 #include "supervisor/process.h"
 
 namespace ts = tapsense;
@@ -41,8 +44,13 @@ constexpr const char* prog = "tapsense-supervisor";
 volatile std::sig_atomic_t g_signals = 0;
 extern "C" void on_signal(int) { g_signals = g_signals + 1; }
 
+// What a failure after the instance lock must undo (lock file, run
+// directory, segments made so far), so a refused start leaves nothing behind.
+std::function<void()> g_undo;
+
 [[noreturn]] void die(int code, const std::string& msg) {
   std::fprintf(stderr, "%s: %s\n", prog, msg.c_str());
+  if (g_undo) g_undo();
   std::exit(code);
 }
 
@@ -65,6 +73,7 @@ struct stage {
   ts::control::counter_list counters;
   std::uint64_t progress_done = 0;
   std::uint64_t progress_total = 0;
+  std::uint64_t quarantined = 0;  // poison packets this stage skipped (its shared-memory count)
 };
 
 unsigned online_cores() {
@@ -169,24 +178,6 @@ int main(int argc, char** argv) {
     }
     total_packets += scan.packets;
   }
-  if (offline) {
-    std::error_code ec;
-    fs::create_directories(output, ec);
-    if (ec || access(output.c_str(), W_OK) != 0) {
-      die(ts::exit_code::input, "cannot write to output directory " + output + ": " +
-                                    (ec ? ec.message() : std::string(std::strerror(errno))));
-    }
-    output = fs::absolute(output).string();
-    cfg.sensor.output_dir = output;
-    cfg.sensor.state_dir = output;
-    // An offline analysis starts from an empty inventory.
-    for (const char* f : {"inventory.sqlite", "inventory.sqlite-wal", "inventory.sqlite-shm",
-                          "assets.json", "flows.json", "traffic.json", "flows.ecs.jsonl", "status.json",
-                          "tapsense.log"}) {
-      fs::remove(fs::path(output) / f, ec);
-    }
-  }
-
   // --- resolve every "auto" ---------------------------------------------------
   const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
   // Capture takes one core; the rest is shared by aggregator shards (the
@@ -211,12 +202,71 @@ int main(int argc, char** argv) {
   if (own_run_dir) {
     cfg.sensor.run_dir = "/tmp/tapsense." + std::to_string(::getpid());
   }
+
+  // --- checks before anything is started, changed or deleted ---------------
+  // ZeroMQ ipc:// endpoints are Unix socket paths (107 bytes and a NUL).
+  if (const auto ep = ts::ipc::names::control_endpoint(cfg.sensor.run_dir); ep.size() - 6 > 107) {
+    die(ts::exit_code::usage, "run directory " + cfg.sensor.run_dir + " is too long (" +
+                                  std::to_string(cfg.sensor.run_dir.size()) +
+                                  " bytes): its control socket path must fit in 107 bytes");
+  }
+  // One sensor per instance name; reclaim what dead supervisors left.
+  std::string why;
+  const auto reclaimed = ts::supervisor::reclaim_dead_instances(cfg.sensor.instance);
+  auto instance_lock = ts::supervisor::lock_instance(cfg.sensor.instance, cfg.sensor.run_dir, own_run_dir, why);
+  if (!instance_lock.held()) die(ts::exit_code::busy, why);
+  g_undo = [&] {
+    std::error_code e2;
+    if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
+    ::unlink(ts::supervisor::instance_lock_path(cfg.sensor.instance).c_str());
+  };
+  std::uint64_t stale_bytes = 0;
+  const unsigned stale = ts::supervisor::remove_segments(cfg.sensor.instance, &stale_bytes);
+  std::vector<ts::supervisor::held_lock> dir_locks;
   std::error_code ec;
-  fs::create_directories(cfg.sensor.run_dir, ec);
-  if (ec) die(ts::exit_code::unavailable, "cannot create run directory " + cfg.sensor.run_dir + ": " + ec.message());
-  if (!offline) {
+  if (offline) {
+    fs::create_directories(output, ec);
+    if (ec || access(output.c_str(), W_OK) != 0) {
+      die(ts::exit_code::input, "cannot write to output directory " + output + ": " +
+                                    (ec ? ec.message() : std::string(std::strerror(errno))));
+    }
+    output = fs::absolute(output).string();
+    cfg.sensor.output_dir = output;
+    cfg.sensor.state_dir = output;
+    dir_locks.push_back(ts::supervisor::lock_directory(output, "output directory", why));
+    if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
+  } else {
     fs::create_directories(cfg.sensor.state_dir, ec);
+    if (ec || access(cfg.sensor.state_dir.c_str(), W_OK) != 0) {
+      die(ts::exit_code::unavailable, "cannot write to state directory " + cfg.sensor.state_dir + ": " +
+                                          (ec ? ec.message() : std::string(std::strerror(errno))));
+    }
     if (cfg.sensor.output_dir.empty()) cfg.sensor.output_dir = cfg.sensor.state_dir;
+    fs::create_directories(cfg.sensor.output_dir, ec);
+    if (ec || access(cfg.sensor.output_dir.c_str(), W_OK) != 0) {
+      die(ts::exit_code::unavailable, "cannot write to output directory " + cfg.sensor.output_dir + ": " +
+                                          (ec ? ec.message() : std::string(std::strerror(errno))));
+    }
+    dir_locks.push_back(ts::supervisor::lock_directory(cfg.sensor.state_dir, "state directory", why));
+    if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
+    if (fs::absolute(cfg.sensor.output_dir) != fs::absolute(cfg.sensor.state_dir)) {
+      dir_locks.push_back(ts::supervisor::lock_directory(cfg.sensor.output_dir, "output directory", why));
+      if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
+    }
+  }
+  fs::create_directories(cfg.sensor.run_dir, ec);
+  if (ec || access(cfg.sensor.run_dir.c_str(), W_OK) != 0) {
+    die(ts::exit_code::unavailable, "cannot create run directory " + cfg.sensor.run_dir + ": " +
+                                        (ec ? ec.message() : std::string(std::strerror(errno))));
+  }
+  if (offline) {
+    // An offline analysis starts from an empty inventory.
+    for (const char* f : {"inventory.sqlite", "inventory.sqlite-wal", "inventory.sqlite-shm",
+                          "assets.json", "flows.json", "traffic.json", "flows.ecs.jsonl", "status.json",
+                          "events.jsonl", "tapsense.log"}) {
+      fs::remove(fs::path(output) / f, ec);
+    }
+    fs::remove_all(fs::path(output) / "quarantine", ec);
   }
 
   ts::log::options lo;
@@ -228,6 +278,17 @@ int main(int argc, char** argv) {
   log->info("sensor {} instance {}: {} cores, {} RX lcore(s), {} aggregator shard(s), {} fingerprinter worker(s)",
             cfg.sensor.name, cfg.sensor.instance, cores, cfg.capture.lcores, cfg.aggregator.shards,
             cfg.fingerprinter.workers);
+
+  if (reclaimed.segments != 0) {
+    std::string names;
+    for (const auto& n : reclaimed.names) names += (names.empty() ? "" : ", ") + n;
+    log->warn("removed {} shared-memory segment(s) ({} MiB) left by {} sensor(s) whose supervisor died: {}",
+              reclaimed.segments, reclaimed.bytes >> 20, reclaimed.instances, names);
+  }
+  if (stale != 0) {
+    log->warn("removed {} stale shared-memory segment(s) ({} MiB) of instance {}", stale, stale_bytes >> 20,
+              cfg.sensor.instance);
+  }
 
   const std::string effective = cfg.sensor.run_dir + "/effective.toml";
   {
@@ -244,6 +305,28 @@ int main(int argc, char** argv) {
     while (c < std::uint64_t{m} << 20) c <<= 1;
     return c;
   };
+  {
+    // Segments are sparse until touched: a table too big for /dev/shm would
+    // start, then die of SIGBUS hours later. Say it now.
+    const auto& a = cfg.aggregator;
+    ts::aggregator::state_header probe{};
+    std::uint64_t need = sizeof(ts::capture::capture_state);
+    need += std::uint64_t{cfg.aggregator.shards} *
+            (cfg.capture.lcores * ts::ipc::ring::segment_size(mb(cfg.capture.packet_ring_mb)) +
+             ts::ipc::ring::segment_size(mb(a.report_ring_mb)) +
+             ts::aggregator::layout(probe, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096,
+                                    a.name_table));
+    need += std::uint64_t{cfg.fingerprinter.workers} *
+            (ts::fingerprinter::state_bytes(1u << 16) +
+             cfg.capture.lcores * ts::ipc::ring::segment_size(mb(cfg.capture.snapshot_ring_mb)) +
+             ts::ipc::ring::segment_size(mb(cfg.fingerprinter.report_ring_mb)));
+    if (const auto free = ts::supervisor::free_bytes("/dev/shm"); free && *free < need) {
+      die(ts::exit_code::unavailable,
+          "shared memory: the tables and rings need " + std::to_string(need >> 20) + " MiB but /dev/shm has " +
+              std::to_string(*free >> 20) +
+              " MiB free; lower aggregator.flow_table/report_table/asset_table or the ring sizes, or enlarge /dev/shm");
+    }
+  }
   std::vector<ts::ipc::segment> keep;  // the supervisor holds every mapping for the run
   std::vector<ts::ipc::ring> rings;
   try {
@@ -301,10 +384,13 @@ int main(int argc, char** argv) {
   for (const auto& r : rings) segments.push_back(r.name());
   auto cleanup = [&] {
     for (const auto& s : segments) ts::ipc::segment::remove(s);
+    // Still holding it: nobody can take it between the unlink and our exit.
+    ::unlink(ts::supervisor::instance_lock_path(cfg.sensor.instance).c_str());
     std::error_code e2;
     fs::remove(cfg.sensor.run_dir + "/control.sock", e2);
     if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
   };
+  g_undo = cleanup;
 
   std::unique_ptr<ts::control::supervisor_channel> ctl;
   try {
@@ -367,6 +453,12 @@ int main(int argc, char** argv) {
   std::uint64_t stop_deadline = 0;
   const std::uint64_t hang_ns = std::uint64_t{cfg.supervisor.hang_timeout_ms} * 1'000'000;
   const std::uint64_t window_ns = std::uint64_t{cfg.supervisor.restart_window_s} * 1'000'000'000ULL;
+  ts::supervisor::event_log events(cfg.sensor.state_dir + "/events.jsonl");
+  // After the first interrupt the pipeline drains; it must not take for ever.
+  constexpr std::uint64_t drain_timeout_ns = 60'000'000'000ULL;
+  std::uint64_t drain_deadline = 0;
+  bool capture_stop_pending = false;  // an interrupt came while capture was restarting
+  bool interrupted = false;
 
   auto find_by_id = [&](const std::string& id) -> stage* {
     for (auto& s : stages) if (s.identity == id) return &s;
@@ -391,6 +483,10 @@ int main(int argc, char** argv) {
           if (s) {
             s->said_hello = true;
             s->last_heartbeat_ns = ts::util::mono_ns();
+            if (capture_stop_pending && s->identity == "capture") {
+              ctl->command("capture", ts::schema::CommandKind::STOP);
+              capture_stop_pending = false;
+            }
           }
           break;
         case ts::schema::ControlMessage::HEARTBEAT:
@@ -398,8 +494,17 @@ int main(int argc, char** argv) {
             s->last_heartbeat_ns = ts::util::mono_ns();
             s->counters.clear();
             for (auto c : msg.getHeartbeat().getCounters()) s->counters.emplace_back(c.getName(), c.getValue());
-            s->progress_done = msg.getHeartbeat().getProgressDone();
-            s->progress_total = msg.getHeartbeat().getProgressTotal();
+            // Progress only grows; a last heartbeat without it says nothing.
+            for (const auto& [name, value] : s->counters) {
+              if (name == "quarantined" && value > s->quarantined) {
+                events.raise("Packet Quarantined", s->identity, "warning",
+                             std::to_string(value - s->quarantined) + " packet(s) crashed " + s->identity +
+                                 " twice and were skipped; kept in " + cfg.sensor.state_dir + "/quarantine/");
+                s->quarantined = value;
+              }
+            }
+            s->progress_done = std::max(s->progress_done, msg.getHeartbeat().getProgressDone());
+            s->progress_total = std::max(s->progress_total, msg.getHeartbeat().getProgressTotal());
           }
           break;
         case ts::schema::ControlMessage::DONE:
@@ -467,18 +572,32 @@ int main(int argc, char** argv) {
         s.recent_restarts.pop_front();
       }
       if (s.recent_restarts.size() > cfg.supervisor.max_restarts) {
-        abort_message = s.identity + " keeps failing (" + how + ", " +
-                        std::to_string(s.recent_restarts.size()) + " times in " +
-                        std::to_string(cfg.supervisor.restart_window_s) + " s)" +
-                        (s.fatal_message.empty() ? "" : ": " + s.fatal_message);
-        exit_code = ts::exit_code::software;
-        begin_stop(2'000'000'000ULL);
+        const std::string what = s.identity + " keeps failing (" + how + ", " +
+                                 std::to_string(s.recent_restarts.size()) + " times in " +
+                                 std::to_string(cfg.supervisor.restart_window_s) + " s)" +
+                                 (s.fatal_message.empty() ? "" : ": " + s.fatal_message);
+        events.raise("Stage Crash Loop", s.identity, "error", what);
+        if (offline) {
+          // Finish with what was analysed: the uplink writes the outputs of
+          // everything committed when it is stopped.
+          abort_message = what + (s.identity == "uplink" ? "" : "; the outputs hold what was analysed before");
+          exit_code = ts::exit_code::software;
+          begin_stop(60'000'000'000ULL);
+          continue;
+        }
+        // Live: the other stages keep sensing; this one is retried, slowly,
+        // for as long as the sensor runs.
+        s.recent_restarts.clear();
+        s.backoff_ms = std::max<std::uint64_t>(s.backoff_ms, 30'000);
+        s.next_start_ns = now + s.backoff_ms * 1'000'000;
+        log->error("{}; the other stages go on, retrying it in {} s", what, s.backoff_ms / 1000);
+        s.backoff_ms = std::min<std::uint64_t>(s.backoff_ms * 2, 300'000);
         continue;
       }
       if (now - s.started_ns > window_ns) s.backoff_ms = 100;
       s.next_start_ns = now + s.backoff_ms * 1'000'000;
       log->warn("{} {}; restarting in {} ms", s.identity, how, s.backoff_ms);
-      s.backoff_ms = std::min<std::uint64_t>(s.backoff_ms * 2, 5000);
+      if (s.backoff_ms < 30'000) s.backoff_ms = std::min<std::uint64_t>(s.backoff_ms * 2, 5000);
     }
     if (!stopping) {
       for (auto& s : stages) {
@@ -512,10 +631,14 @@ int main(int argc, char** argv) {
     // writes its outputs. A second signal stops everything now.
     if (g_signals > 0 && !stopping) {
       if (g_signals == 1) {
-        if (stage* cap = find_by_id("capture"); cap && cap->running) {
-          log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        interrupted = true;
+        log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        if (stage* cap = find_by_id("capture"); cap && cap->running && cap->said_hello) {
           ctl->command("capture", ts::schema::CommandKind::STOP);
+        } else if (cap && !cap->finished) {
+          capture_stop_pending = true;  // restarting: stop it as soon as it is back
         }
+        drain_deadline = now + drain_timeout_ns;
         if (exit_code == ts::exit_code::ok) exit_code = 128 + SIGINT;
         g_signals = 2;  // handled; a further signal pushes it past 2
       } else if (g_signals > 2) {
@@ -526,6 +649,11 @@ int main(int argc, char** argv) {
 
     if (outputs_done && !stopping) {
       begin_stop(5'000'000'000ULL);
+    }
+    if (drain_deadline != 0 && !stopping && now > drain_deadline) {
+      log->warn("the pipeline did not drain within {} s of the interrupt; stopping every stage",
+                drain_timeout_ns / 1'000'000'000ULL);
+      begin_stop(30'000'000'000ULL);
     }
     if (stopping) {
       const bool any_running = std::any_of(stages.begin(), stages.end(), [](const stage& s) { return s.running; });
@@ -559,12 +687,23 @@ int main(int argc, char** argv) {
   }
   const double secs = static_cast<double>(ts::util::mono_ns() - t0) / 1e9;
   if (!quiet) {
+    std::string what = offline ? "analysed " + human(total_packets) + " packets" : "ran";
+    if (offline && interrupted) {
+      const auto* cap = find_by_id("capture");
+      const std::uint64_t read = cap ? std::min(cap->progress_done, total_packets) : 0;
+      what = "interrupted: analysed " + human(read) + " of " + human(total_packets) + " packets";
+    }
     std::fprintf(stderr,
-                 "%s: %s%s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, traffic.json, %sstatus.json, "
+                 "%s: %s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, traffic.json, %sstatus.json, "
                  "inventory.sqlite, tapsense.log)\n",
-                 prog, offline ? "analysed " : "ran", offline ? (human(total_packets) + " packets").c_str() : "",
-                 secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str(),
+                 prog, what.c_str(), secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str(),
                  cfg.uplink.ecs ? "flows.ecs.jsonl, " : "");
+  }
+  std::uint64_t quarantined = 0;
+  for (const auto& st : stages) quarantined += st.quarantined;
+  if (quarantined != 0) {
+    std::fprintf(stderr, "%s: %s packet(s) crashed a stage and were skipped; they are kept in %s/quarantine/\n",
+                 prog, human(quarantined).c_str(), cfg.sensor.state_dir.c_str());
   }
   return exit_code;
 }

@@ -136,6 +136,16 @@ void inventory::commit() {
   in_tx_ = false;
 }
 
+void inventory::rollback() noexcept {
+  if (!in_tx_) return;
+  try {
+    db_->exec("ROLLBACK");
+  } catch (...) {
+    // SQLite may already have rolled back (SQLITE_FULL does): nothing to undo.
+  }
+  in_tx_ = false;
+}
+
 bool inventory::claim(const std::string& producer, std::uint64_t id) {
   claim_->bind(1, producer);
   claim_->bind(2, static_cast<std::int64_t>(id));

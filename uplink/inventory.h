@@ -31,6 +31,8 @@ class inventory {
 
   void begin();
   void commit();
+  // Abandons the open transaction, if any (never throws).
+  void rollback() noexcept;
 
   // Apply one Cap'n Proto batch frame (8-byte aligned words). Returns false
   // if the batch was already applied (replay) or is not a valid message.

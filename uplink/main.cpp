@@ -7,6 +7,11 @@
 #include <future>
 
 #include <SQLiteCpp/Database.h>
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
@@ -26,6 +31,20 @@ struct producer {
   std::optional<ts::ipc::ring_reader> reader;
   bool ended = false;
 };
+
+// A full disk is not a crash: restarting cannot help, and a live sensor must
+// keep sensing until there is room again.
+bool disk_full(const std::exception& e) {
+  if (const auto* se = dynamic_cast<const SQLite::Exception*>(&e)) {
+    if (se->getErrorCode() == SQLITE_FULL) return true;
+  }
+  if (const auto* fe = dynamic_cast<const std::filesystem::filesystem_error*>(&e)) {
+    if (fe->code() == std::errc::no_space_on_device) return true;
+  }
+  const std::string w = e.what();
+  return w.find("No space left on device") != std::string::npos ||
+         w.find("database or disk is full") != std::string::npos;
+}
 
 kj::ArrayPtr<const capnp::word> as_words(std::span<const std::uint8_t> p) {
   return {reinterpret_cast<const capnp::word*>(p.data()), p.size() / sizeof(capnp::word)};
@@ -73,12 +92,16 @@ int main(int argc, char** argv) {
 
   std::uint64_t frames = 0;
   std::uint64_t active_1h = 0;
+  std::uint64_t disk_full_now = 0;   // 1 while the state or output disk is full (live)
+  std::uint64_t disk_full_times = 0;
   auto counters = [&] {
     ts::control::counter_list c{{"batches.applied", inv->batches_applied()},
                                 {"batches.replayed", inv->batches_replayed()},
                                 {"batches.invalid", inv->batches_invalid()},
                                 {"observations.excluded", inv->filtered()},
                                 {"active_assets_1h", active_1h},
+                                {"disk_full", disk_full_now},
+                                {"disk_full.episodes", disk_full_times},
                                 {"frames", frames}};
     for (const auto& p : producers) {
       const auto& h = p.ring.header();
@@ -165,9 +188,31 @@ int main(int argc, char** argv) {
   auto all_ended = [&] {
     return std::all_of(producers.begin(), producers.end(), [](const producer& p) { return p.ended; });
   };
+  auto full_disk_message = [&] {
+    return "no space left on " + (std::filesystem::path(db_path).parent_path() == std::filesystem::path(out_dir)
+                                      ? out_dir
+                                      : std::filesystem::path(db_path).parent_path().string() + " or " + out_dir);
+  };
+  // Live, a full disk waits: the batches stay in the rings (nothing is
+  // released before it is committed) and the commit is retried.
+  auto wait_for_room = [&](const std::exception& e) {
+    inv->rollback();
+    for (auto& p : producers) p.reader->rewind();
+    if (disk_full_now == 0) {
+      ++disk_full_times;
+      log->error("{}: reports wait in memory; retrying every 10 s ({})", full_disk_message(), e.what());
+    }
+    disk_full_now = 1;
+    const auto until = ts::util::mono_ns() + 10'000'000'000ULL;
+    while (!ctx.stopping() && ts::util::mono_ns() < until) {
+      ctx.service(counters);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
   try {
     while (!all_ended() && !ctx.stopping()) {
       std::uint64_t n = 0;
+      try {
       inv->begin();
       for (auto& p : producers) {
         if (p.ended) continue;
@@ -196,6 +241,21 @@ int main(int argc, char** argv) {
         }
       }
       inv->commit();
+      } catch (const std::exception& e) {
+        if (!live || !disk_full(e)) throw;
+        wait_for_room(e);
+        for (auto& p : producers) p.ended = false;
+        for (const auto& name : inv->ended()) {
+          for (auto& p : producers) {
+            if (p.name == name) p.ended = true;
+          }
+        }
+        continue;
+      }
+      if (disk_full_now != 0) {
+        log->info("disk has room again: reports flow");
+        disk_full_now = 0;
+      }
       // Committed: only now may the producers reuse the space.
       for (auto& p : producers) {
         p.reader->release();
@@ -203,7 +263,12 @@ int main(int argc, char** argv) {
       frames += n;
       ctx.service(counters);
       if (live && ts::util::mono_ns() >= next_output) {
-        log->info("outputs: {}", write_outputs());
+        try {
+          log->info("outputs: {}", write_outputs());
+        } catch (const std::exception& e) {
+          if (!disk_full(e)) throw;
+          log->error("{}: outputs not rewritten this time ({})", full_disk_message(), e.what());
+        }
         next_output = ts::util::mono_ns() + output_every;
       }
       if (n == 0) {
@@ -215,10 +280,13 @@ int main(int argc, char** argv) {
     const auto summary = write_outputs();
     log->info("outputs written to {}: {}", out_dir, summary);
     ctx.heartbeat_now(counters());
-    if (all_ended()) {
-      ctx.done("outputs", summary);
-    }
+    // Also when stopped early: the supervisor then knows the outputs hold
+    // what was committed.
+    ctx.done("outputs", summary);
   } catch (const std::exception& e) {
+    if (disk_full(e)) {
+      return ctx.fatal(ts::exit_code::no_space, full_disk_message());
+    }
     return ctx.fatal(ts::exit_code::software, std::string("inventory: ") + e.what());
   }
   return ts::exit_code::ok;

@@ -388,6 +388,17 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get("hang_timeout_ms", c.supervisor.hang_timeout_ms, 500, 3600000);
     s.get("max_restarts", c.supervisor.max_restarts, 0, 1000);
     s.get("restart_window_s", c.supervisor.restart_window_s, 1, 86400);
+    // A stage is killed as hung after hang_timeout_ms without a heartbeat: with
+    // heartbeats rarer than half of that, healthy stages would be killed in a loop.
+    if (std::uint64_t{c.supervisor.heartbeat_ms} * 2 > c.supervisor.hang_timeout_ms) {
+      const toml::node* n = s.node("heartbeat_ms");
+      if (n == nullptr) n = s.node("hang_timeout_ms");
+      if (n != nullptr) {
+        s.fail(*n, "supervisor.heartbeat_ms (" + std::to_string(c.supervisor.heartbeat_ms) +
+                       ") must be at most half of supervisor.hang_timeout_ms (" +
+                       std::to_string(c.supervisor.hang_timeout_ms) + "), or every stage is killed as hung");
+      }
+    }
     s.done();
   }
   top.done();

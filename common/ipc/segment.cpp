@@ -21,6 +21,8 @@ segment segment::create(const std::string& name, std::size_t size) {
     // to the creator's resident size.
     return s;
   } catch (const bip::interprocess_exception& e) {
+    // Leave no empty segment behind for the next start to trip over.
+    bip::shared_memory_object::remove(name.c_str());
     throw segment_error("cannot create shared memory " + name + ": " + e.what());
   }
 }

@@ -1,0 +1,165 @@
+#include "supervisor/instance.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace tapsense::supervisor {
+
+namespace {
+constexpr const char* shm_dir = "/dev/shm";
+constexpr const char* prefix = "tapsense.";
+constexpr const char* lock_suffix = ".lock";
+
+bool ends_with(const std::string& s, const std::string& t) {
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[512];
+  ::lseek(fd, 0, SEEK_SET);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+std::string line_of(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (l.rfind(key + "=", 0) == 0) return l.substr(key.size() + 1);
+  }
+  return {};
+}
+}  // namespace
+
+held_lock& held_lock::operator=(held_lock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+held_lock::~held_lock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string instance_lock_path(const std::string& instance) {
+  return std::string(shm_dir) + "/" + prefix + instance + lock_suffix;
+}
+
+held_lock lock_instance(const std::string& instance, const std::string& run_dir, bool private_run_dir,
+                        std::string& why) {
+  const std::string path = instance_lock_path(instance);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    why = "cannot create " + path + ": " + std::strerror(errno);
+    return {};
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const std::string text = read_all(fd);
+    const std::string pid = line_of(text, "pid");
+    why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
+          "; stop it, or give this one another sensor.name or --instance";
+    ::close(fd);
+    return {};
+  }
+  const std::string text = "pid=" + std::to_string(::getpid()) + "\nrun_dir=" + run_dir +
+                           "\nprivate_run_dir=" + (private_run_dir ? "1" : "0") + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    why = "cannot write " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return {};
+  }
+  return held_lock(fd);
+}
+
+held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    why = "cannot open " + what + " " + dir + ": " + std::strerror(errno);
+    return {};
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    why = "another tapsense run is using " + what + " " + dir + "; wait for it or choose another directory";
+    ::close(fd);
+    return {};
+  }
+  return held_lock(fd);
+}
+
+unsigned remove_segments(const std::string& instance, std::uint64_t* bytes) {
+  const std::string head = std::string(prefix) + instance + ".";
+  unsigned n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(shm_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(head, 0) != 0 || ends_with(name, lock_suffix)) continue;
+    std::error_code e2;
+    const auto size = e.file_size(e2);
+    if (fs::remove(e.path(), e2)) {
+      ++n;
+      if (bytes != nullptr && !e2) *bytes += size;
+    }
+  }
+  return n;
+}
+
+reclaimed reclaim_dead_instances(const std::string& self) {
+  reclaimed r;
+  std::error_code ec;
+  std::vector<fs::path> locks;
+  for (const auto& e : fs::directory_iterator(shm_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && ends_with(name, lock_suffix)) locks.push_back(e.path());
+  }
+  for (const auto& p : locks) {
+    const std::string name = p.filename().string();
+    const std::string inst = name.substr(std::strlen(prefix), name.size() - std::strlen(prefix) - std::strlen(lock_suffix));
+    if (inst == self) continue;
+    const int fd = ::open(p.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);  // alive
+      continue;
+    }
+    const std::string text = read_all(fd);
+    r.segments += remove_segments(inst, &r.bytes);
+    const std::string run_dir = line_of(text, "run_dir");
+    if (line_of(text, "private_run_dir") == "1" && !run_dir.empty()) {
+      std::error_code e2;
+      fs::remove_all(run_dir, e2);
+    } else if (!run_dir.empty()) {
+      std::error_code e2;
+      fs::remove(fs::path(run_dir) / "control.sock", e2);
+    }
+    ::unlink(p.c_str());
+    ::close(fd);
+    ++r.instances;
+    r.names.push_back(inst);
+  }
+  return r;
+}
+
+std::optional<std::uint64_t> free_bytes(const std::string& path) {
+  struct statvfs v{};
+  if (::statvfs(path.c_str(), &v) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize;
+}
+
+}  // namespace tapsense::supervisor

@@ -1,0 +1,64 @@
+#pragma once
+// What makes a sensor run the only one of its name, and what a dead one left
+// behind reclaimable.
+//
+// Instance lock: /dev/shm/tapsense.<instance>.lock, flock()ed for the life of
+// the supervisor and naming its pid and run directory. A second supervisor of
+// the same instance finds it held and refuses to start; a supervisor killed
+// with SIGKILL (or by the OOM killer) loses the lock with its life, so the next
+// start of any sensor finds a lock it can take, and removes that instance's
+// segments and private run directory.
+//
+// Directory locks: flock() on the directory itself (no file left in it), so
+// two runs can never write one output or state directory at once.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tapsense::supervisor {
+
+class held_lock {
+ public:
+  held_lock() = default;
+  explicit held_lock(int fd) noexcept : fd_(fd) {}
+  held_lock(held_lock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  held_lock& operator=(held_lock&& o) noexcept;
+  held_lock(const held_lock&) = delete;
+  held_lock& operator=(const held_lock&) = delete;
+  ~held_lock();
+  bool held() const noexcept { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string instance_lock_path(const std::string& instance);
+
+// Takes the instance lock and writes our pid and run directory into it. On
+// failure returns an unheld lock and sets `why` (one line: who holds it).
+held_lock lock_instance(const std::string& instance, const std::string& run_dir, bool private_run_dir,
+                        std::string& why);
+
+// flock()s a directory. On failure sets `why`.
+held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why);
+
+struct reclaimed {
+  unsigned instances = 0;
+  unsigned segments = 0;
+  std::uint64_t bytes = 0;
+  std::vector<std::string> names;  // instance names
+};
+
+// Removes the segments (and private run directories) of every instance whose
+// lock no process holds any more. `self` is skipped (its own segments are
+// reclaimed by lock_instance's caller with remove_segments()).
+reclaimed reclaim_dead_instances(const std::string& self);
+
+// Removes /dev/shm/tapsense.<instance>.* segments (not the lock). Returns how many.
+unsigned remove_segments(const std::string& instance, std::uint64_t* bytes = nullptr);
+
+// Free bytes on the file system holding `path` (statvfs), or nullopt.
+std::optional<std::uint64_t> free_bytes(const std::string& path);
+
+}  // namespace tapsense::supervisor
