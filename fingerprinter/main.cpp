@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   aopt.stream_bytes = cfg.fingerprinter.stream_bytes;
   aopt.streams = cfg.fingerprinter.streams;
   analyzer an(tables, em, st, aopt);
+  auto seen = attach_seen(*st);
+  em.set_seen_table(&seen, &st->seen_cleared);
 
   // A snapshot in hand at two deaths in a row is poison: skipped from now on,
   // counted and kept in a bounded pcap in the state directory.

@@ -47,6 +47,13 @@ void emitter::add(observation o, bool raw) {
     h = fnv(h, "\0", 1);
   }
   constexpr std::uint64_t refresh_ns = 1800ULL * 1'000'000'000ULL;
+  if (shm_seen_ != nullptr) {
+    // Delivered before (by this process or the one before a crash)?
+    if (const auto* last = shm_seen_->find(h); last != nullptr && o.ts < *last + refresh_ns) {
+      ++suppressed_;
+      return;
+    }
+  }
   auto [it, fresh] = seen_.try_emplace(h, o.ts);
   if (!fresh) {
     if (o.ts < it->second + refresh_ns) {
@@ -55,7 +62,7 @@ void emitter::add(observation o, bool raw) {
     }
     it->second = o.ts;
   }
-  if (seen_.size() > seen_cap) {
+  if (shm_seen_ == nullptr && seen_.size() > seen_cap) {
     seen_.clear();
   }
   pending_.push_back(std::move(o));
@@ -111,6 +118,21 @@ bool emitter::flush() {
   }
   emitted_ += pending_.size();
   pending_.clear();
+  if (shm_seen_ != nullptr) {
+    // Delivered: only now do these facts count as sent. A crash before this
+    // point replays their snapshots, and they are sent again.
+    for (const auto& [h, ts] : seen_) {
+      bool inserted = false;
+      auto* v = shm_seen_->find_or_insert(h, inserted);
+      if (v == nullptr) {
+        shm_seen_->clear();
+        if (shm_cleared_ != nullptr) ++*shm_cleared_;
+        v = shm_seen_->find_or_insert(h, inserted);
+      }
+      if (v != nullptr) *v = ts;
+    }
+    seen_.clear();
+  }
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/ipc/ring.h"
+#include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
 
 namespace tapsense::fp {
@@ -41,6 +42,13 @@ class emitter {
   // fact's (a weak p0f match does not become strong evidence; among the
   // rules one fact fires, the more certain still wins). Null: no inference.
   void set_rules(const fp::rule_set* rules);
+  // Keeps what was delivered in shared memory (fingerprinter/state.h) instead
+  // of this process: repeats are then judged the same across a restart.
+  // `cleared` counts the times the table filled up and started over.
+  void set_seen_table(ipc::shm_table<std::uint64_t, std::uint64_t>* t, std::uint64_t* cleared) {
+    shm_seen_ = t;
+    shm_cleared_ = cleared;
+  }
 
   void about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
                  std::string_view field, std::string_view value, std::uint8_t confidence);
@@ -81,6 +89,10 @@ class emitter {
   // are suppressed, but a fact still true is sent again every refresh
   // interval so its last_seen means something.
   std::unordered_map<std::uint64_t, std::uint64_t> seen_;
+  // With a shared-memory table: what was delivered lives there, and seen_
+  // holds only the facts of the batch not yet delivered.
+  ipc::shm_table<std::uint64_t, std::uint64_t>* shm_seen_ = nullptr;
+  std::uint64_t* shm_cleared_ = nullptr;
   std::uint64_t batch_base_;
   std::uint64_t batches_ = 0;
   std::uint64_t emitted_ = 0;

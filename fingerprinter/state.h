@@ -13,7 +13,7 @@
 namespace tapsense::fingerprinter {
 
 inline constexpr std::uint64_t state_magic = 0x5441544650535446ULL;  // "FTSPFTAT"
-inline constexpr std::uint32_t state_version = 2;
+inline constexpr std::uint32_t state_version = 3;
 
 struct conn_key {
   net::ip_address client;
@@ -31,22 +31,34 @@ struct conn_value {
 
 using conn_table = ipc::shm_table<conn_key, conn_value>;
 
+// Facts already delivered to the uplink (hash of device, source, field and
+// value -> packet time last sent), so a restarted worker suppresses the same
+// repeats the one before it would have, and a replayed snapshot whose facts
+// were delivered sends them once, not twice.
+using seen_table = ipc::shm_table<std::uint64_t, std::uint64_t>;
+inline constexpr std::uint32_t seen_capacity = 1u << 20;
+
 struct alignas(64) state_header {
   std::uint64_t magic;
   std::uint32_t version;
   std::uint32_t capacity;
   std::uint32_t size;
-  std::uint32_t pad;
+  std::uint32_t seen_size;
   std::uint64_t evicted;
+  std::uint64_t seen_cleared;  // times the seen table filled up and started over
   // The snapshot in hand, for poison-snapshot quarantine after a crash.
   stage::crash_guard_state guard;
 };
 
 inline std::size_t state_bytes(std::uint32_t capacity) {
-  return sizeof(state_header) + conn_table::bytes_for(capacity);
+  return sizeof(state_header) + conn_table::bytes_for(capacity) + seen_table::bytes_for(seen_capacity);
 }
 inline conn_table attach(state_header& h) {
   return conn_table(reinterpret_cast<std::uint8_t*>(&h) + sizeof(state_header), h.capacity, &h.size);
+}
+inline seen_table attach_seen(state_header& h) {
+  return seen_table(reinterpret_cast<std::uint8_t*>(&h) + sizeof(state_header) + conn_table::bytes_for(h.capacity),
+                    seen_capacity, &h.seen_size);
 }
 
 }  // namespace tapsense::fingerprinter

@@ -65,13 +65,13 @@ def compare(what, clean, got):
     ca, cf = clean
     ga, gf = got
     t.check(set(ca) == set(ga), "%s: assets differ: missing %s, extra %s" % (
-        what, sorted(set(ca) - set(ga))[:5], sorted(set(ga) - set(ca))[:5]))
+        what, sorted(set(ca) - set(ga), key=str)[:5], sorted(set(ga) - set(ca), key=str)[:5]))
     for k in ca:
         c, g = ca[k], ga[k]
         t.check(c[:3] == g[:3], "%s: asset %s identity %s != clean %s" % (what, k, g[:3], c[:3]))
         t.check(close(c[3], g[3]) and close(c[4], g[4]), "%s: asset %s bytes %s != clean %s" % (what, k, g[3:], c[3:]))
     t.check(set(cf) == set(gf), "%s: flow keys differ: missing %s, extra %s" % (
-        what, sorted(set(cf) - set(gf))[:3], sorted(set(gf) - set(cf))[:3]))
+        what, sorted(set(cf) - set(gf), key=str)[:3], sorted(set(gf) - set(cf), key=str)[:3]))
     tot_c = sum(v[1] + v[2] for v in cf.values())
     tot_g = sum(v[1] + v[2] for v in gf.values())
     t.check(close(tot_c, tot_g), "%s: total flow bytes %d vs clean %d" % (what, tot_g, tot_c))
