@@ -14,12 +14,17 @@ Every frame is a complete Ethernet frame with correct lengths and checksums
 Deterministic: the same --seed gives the same bytes (fixed start time
 2024-03-04T09:00:00Z, no wall clock, no unseeded randomness).
 
-usage: make-sample.py OUT.pcap [--seed N]
+usage: make-sample.py OUT.pcap [--seed N] [--copies N]
 writes: OUT.pcap (classic pcap, microseconds, Ethernet)
         OUT.truth.json (what was put in: devices, names, user agents, ...;
         documentation for people, and the list of things tests look for with
         tshark and p0f, which stay the independent readers)
 needs:  Debian's python3-scapy; run it with /usr/bin/python3.
+
+--copies N makes a larger capture for fault tests and benchmarks: N offices
+at once, copy c with its LAN moved to 10.(c/256).(c%256).0/24 and the last
+three bytes of its MACs changed (vendor prefixes kept), interleaved in time,
+every IPv4, TCP and UDP checksum recomputed. The truth file describes copy 0.
 """
 import argparse
 import json
@@ -853,6 +858,68 @@ def truth(seed, n_packets):
     )
 
 
+def _csum(data):
+    if len(data) % 2:
+        data += b'\x00'
+    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+
+def _fix_checksums(raw):
+    """Recomputes the IPv4 header checksum and the TCP/UDP checksum of an
+    untagged Ethernet frame after its addresses were rewritten."""
+    if len(raw) < 34 or raw[12:14] != b'\x08\x00':
+        return raw
+    b = bytearray(raw)
+    ihl = (b[14] & 0x0f) * 4
+    total = struct.unpack('!H', b[16:18])[0]
+    if ihl < 20 or 14 + total > len(b) or total < ihl:
+        return raw
+    b[24:26] = b'\x00\x00'
+    b[24:26] = struct.pack('!H', _csum(bytes(b[14:14 + ihl])))
+    proto = b[23]
+    frag = struct.unpack('!H', b[20:22])[0] & 0x3fff
+    l4 = 14 + ihl
+    seg = bytes(b[l4:14 + total])
+    if frag != 0:
+        return bytes(b)
+    pseudo = bytes(b[26:34]) + struct.pack('!BBH', 0, proto, len(seg))
+    if proto == 6 and len(seg) >= 20:
+        seg = seg[:16] + b'\x00\x00' + seg[18:]
+        b[l4 + 16:l4 + 18] = struct.pack('!H', _csum(pseudo + seg))
+    elif proto == 17 and len(seg) >= 8:
+        seg = seg[:6] + b'\x00\x00' + seg[8:]
+        c = _csum(pseudo + seg)
+        b[l4 + 6:l4 + 8] = struct.pack('!H', c if c != 0 else 0xffff)
+    return bytes(b)
+
+
+def replicate(cap, copies):
+    """Copies 1..N-1 of the office, with their own LAN addresses and MACs."""
+    base = list(cap.frames)
+    macs = set()
+    for _, _, raw in base:
+        for m in (raw[0:6], raw[6:12]):
+            if not (m[0] & 1):  # unicast
+                macs.add(m)
+    lan = bytes([192, 168, 10])
+    for c in range(1, copies):
+        key = (c * 0x9e3779) & 0xffffff
+        mac_map = {m: m[:3] + ((int.from_bytes(m[3:], 'big') ^ key) & 0xffffff).to_bytes(3, 'big') for m in macs}
+        new_lan = bytes([10, (c >> 8) & 0xff, c & 0xff])
+        for t_us, _, raw in base:
+            out = raw
+            for old, new in mac_map.items():
+                if old in out:
+                    out = out.replace(old, new)
+            if lan in out:
+                out = out.replace(lan, new_lan)
+            out = _fix_checksums(out)
+            cap.frames.append((t_us + c * 997, len(cap.frames), out))
+
+
 def ip_of(key):
     return next(d['ip'] for d in DEVICES if d['key'] == key)
 
@@ -861,8 +928,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('out', help='output capture, e.g. sample.pcap')
     ap.add_argument('--seed', type=int, default=20240304)
+    ap.add_argument('--copies', type=int, default=1, help='offices in the capture (see above)')
     a = ap.parse_args()
+    if not 1 <= a.copies <= 65536:
+        ap.error('--copies must be between 1 and 65536')
     net = build(a.seed)
+    if a.copies > 1:
+        replicate(net.cap, a.copies)
     n = net.cap.write(a.out)
     base = a.out[:-5] if a.out.endswith('.pcap') else a.out
     with open(base + '.truth.json', 'w') as fh:

@@ -254,7 +254,9 @@ int main(int argc, char** argv) {
       if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
     }
   }
-  fs::create_directories(cfg.sensor.run_dir, ec);
+  // A run directory this run makes is removed at the end even when the user
+  // named it; one that was there before keeps everything but our own files.
+  const bool made_run_dir = fs::create_directories(cfg.sensor.run_dir, ec);
   if (ec || access(cfg.sensor.run_dir.c_str(), W_OK) != 0) {
     die(ts::exit_code::unavailable, "cannot create run directory " + cfg.sensor.run_dir + ": " +
                                         (ec ? ec.message() : std::string(std::strerror(errno))));
@@ -387,8 +389,21 @@ int main(int argc, char** argv) {
     // Still holding it: nobody can take it between the unlink and our exit.
     ::unlink(ts::supervisor::instance_lock_path(cfg.sensor.instance).c_str());
     std::error_code e2;
-    fs::remove(cfg.sensor.run_dir + "/control.sock", e2);
-    if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
+    if (own_run_dir) {
+      fs::remove_all(cfg.sensor.run_dir, e2);
+      return;
+    }
+    // What this run put there: the control socket, the effective
+    // configuration and capture's links to its input files.
+    for (fs::directory_iterator it(cfg.sensor.run_dir, e2), end; !e2 && it != end; it.increment(e2)) {
+      const auto name = it->path().filename().string();
+      if (name == "control.sock" || name == "effective.toml" ||
+          (name.starts_with("input") && name.ends_with(".pcap"))) {
+        std::error_code e3;
+        fs::remove(it->path(), e3);
+      }
+    }
+    if (made_run_dir) fs::remove(cfg.sensor.run_dir, e2);  // only if nothing else is in it
   };
   g_undo = cleanup;
 

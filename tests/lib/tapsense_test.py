@@ -304,3 +304,51 @@ def assets_by_mac(assets):
 def evidence(asset, source=None, field=None):
     return [e for e in asset.get("evidence", [])
             if (source is None or e["source"] == source) and (field is None or e["field"] == field)]
+
+
+def sample_capture(work, copies):
+    """A larger capture the project makes itself: deploy/make-sample.py with
+    --copies (copies of the sample office, each with its own LAN addresses
+    and MACs, interleaved in time). Needs no third-party capture, so a user's
+    clone runs the tests that use it. Returns (path, packets)."""
+    path = os.path.join(work, "sample-%d.pcap" % copies)
+    if not os.path.exists(path):
+        subprocess.run([PYTHON, os.path.join(SOURCE, "deploy", "make-sample.py"), path, "--copies", str(copies)],
+                       check=True, capture_output=True)
+    n = int(subprocess.run(["capinfos", "-c", "-M", path], capture_output=True, text=True, check=True)
+            .stdout.strip().split()[-1])
+    return path, n
+
+
+def sensor_stats(run_dir):
+    """Counters of a running sensor (tapsense-supervisor --stats), as
+    {stage: {"pid": N, counter: value}}; None when no sensor answers."""
+    p = subprocess.run([SUPERVISOR, "--stats", "--run-dir", run_dir], capture_output=True, text=True, timeout=10)
+    if p.returncode != 0:
+        return None
+    stages = {}
+    cur = None
+    for line in p.stdout.split("\n"):
+        if line and not line.startswith(" "):
+            name = line.split(" ")[0]
+            pid = int(line.split("pid ")[1].split(",")[0])
+            cur = stages[name] = {"pid": pid}
+        elif line.strip() and cur is not None:
+            k, v = line.split()
+            cur[k] = int(v)
+    return stages
+
+
+def leftovers(instance=None, run_dir=None):
+    """What a finished run must not leave behind: shared-memory segments and
+    lock files of its instance (all tapsense ones when None), DPDK hugepage
+    files of tapsense, and its run directory."""
+    left = []
+    for name in os.listdir("/dev/shm"):
+        if name.startswith("tapsense.") and (instance is None or name.startswith("tapsense.%s." % instance)):
+            left.append("/dev/shm/" + name)
+    if os.path.isdir("/dev/hugepages"):
+        left += ["/dev/hugepages/" + n for n in os.listdir("/dev/hugepages") if n.startswith("tapsense")]
+    if run_dir and os.path.exists(run_dir):
+        left.append(run_dir)
+    return left
