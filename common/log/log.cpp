@@ -45,6 +45,19 @@ void init(const options& opt) {
   spdlog::drop_all();
 }
 
+void file_only(std::string_view logger, spdlog::level::level_enum level, std::string_view message) {
+  std::lock_guard lk(mu);
+  const spdlog::details::log_msg m(spdlog::string_view_t(logger.data(), logger.size()), level,
+                                   spdlog::string_view_t(message.data(), message.size()));
+  // sinks[0] is stderr (init); the rest are files.
+  for (std::size_t i = 1; i < sinks.size(); ++i) {
+    if (sinks[i]->should_log(level)) {
+      sinks[i]->log(m);
+      sinks[i]->flush();
+    }
+  }
+}
+
 std::shared_ptr<spdlog::logger> get(std::string_view name) {
   std::lock_guard lk(mu);
   std::string n{name};

@@ -30,5 +30,9 @@ struct options {
 void init(const options& opt);
 // A named logger sharing the process sinks. Cheap to call once and keep.
 std::shared_ptr<spdlog::logger> get(std::string_view name);
+// Writes one line to the log file only (not stderr): for a message somebody
+// else will show the user, such as a stage's fatal error, which its
+// supervisor prints once itself.
+void file_only(std::string_view logger, spdlog::level::level_enum level, std::string_view message);
 
 }  // namespace tapsense::log

@@ -146,9 +146,12 @@ void context::log_resources() {
 context::~context() { log_resources(); }
 
 int context::fatal(int code, const std::string& message) {
-  log_->error("{}", message);
   if (ctl_) {
+    // The supervisor says it once, on its own stderr line.
+    log::file_only(log_->name(), spdlog::level::err, message);
     ctl_->fatal(code, message);
+  } else {
+    log_->error("{}", message);
   }
   return code;
 }

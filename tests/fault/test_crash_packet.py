@@ -24,7 +24,9 @@ def sensor(pcap, out, env_fault=None, expect_rc=0, config=None):
     env.pop("TAPSENSE_FAULT", None)
     if env_fault:
         env["TAPSENSE_FAULT"] = env_fault
-    cmd = [t.SUPERVISOR, "--pcap", pcap, "--output", out, "--quiet"]
+    # Its own instance and run directory, so the leftover check below looks
+    # at this test's runs only (other tests may run beside it).
+    cmd = [t.SUPERVISOR, "--pcap", pcap, "--output", out, "--quiet", "--instance", INSTANCE, "--run-dir", RUN_DIR]
     if config:
         cmd += ["--config", config]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
@@ -73,10 +75,14 @@ def frame_bytes(pcap, n):
     return bytes(out)
 
 
+INSTANCE = "tscp%d" % os.getpid()
+RUN_DIR = "/tmp/tapsense.%s" % INSTANCE
+
+
 def leftovers(before):
     shm = set(os.listdir("/dev/shm")) - before[0]
-    runs = set(glob.glob("/tmp/tapsense.*")) - before[1]
-    return sorted(x for x in shm if x.startswith("tapsense.")), sorted(runs)
+    runs = set(glob.glob(RUN_DIR)) - before[1]
+    return sorted(x for x in shm if x.startswith("tapsense.%s." % INSTANCE)), sorted(runs)
 
 
 def run():
@@ -88,7 +94,7 @@ def run():
     pcap = os.path.join(work, "sample.pcap")
     subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "make-sample.py"), pcap], check=True,
                    capture_output=True)
-    before = (set(os.listdir("/dev/shm")), set(glob.glob("/tmp/tapsense.*")))
+    before = (set(os.listdir("/dev/shm")), set(glob.glob(RUN_DIR)))
 
     full = os.path.join(work, "full")
     sensor(pcap, full)
