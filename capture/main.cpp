@@ -405,6 +405,8 @@ int main(int argc, char** argv) {
     auto& lc = *lcs[0];
     rte_mbuf* bufs[burst];
     std::uint64_t ordinal = 0;
+    std::uint64_t rate_origin_ns = 0;  // offline_rate: when and after which packet pacing began
+    std::uint64_t rate_origin = 0;
     for (std::size_t f = 0; f < inputs.size() && !ctx.stopping(); ++f) {
       const auto& in = inputs[f];
       const auto& fixes = scans[f].fixes;
@@ -457,13 +459,27 @@ int main(int argc, char** argv) {
         }
         rte_pktmbuf_free_bulk(bufs, n);
         progress = ordinal;
+        if (!rx_and_drop && ordinal <= resume) {
+          // Still skipping what an earlier capture published: nothing new
+          // to publish, and the resume point must not move back.
+          ctx.service(counters, {ordinal, total_packets});
+          continue;
+        }
         if (!rx_and_drop) {
           lc.disp->publish();
           shared.state->published_ordinal[0].store(ordinal, std::memory_order_release);
           ctx.service(counters, {ordinal, total_packets});
           if (cfg.capture.offline_rate != 0) {
-            // Replay no faster than offline_rate packets/s.
-            const auto due = start_ns + (ordinal - resume) * 1'000'000'000ULL / cfg.capture.offline_rate;
+            // Replay no faster than offline_rate packets/s, counting the
+            // packets this capture published (ordinal > resume here) from
+            // the moment it published its first one.
+            if (rate_origin_ns == 0) {
+              rate_origin_ns = ts::util::mono_ns();
+              rate_origin = std::max(resume, ordinal - n);
+            }
+            const auto due = rate_origin_ns + static_cast<std::uint64_t>(
+                                                  static_cast<double>(ordinal - rate_origin) * 1e9 /
+                                                  static_cast<double>(cfg.capture.offline_rate));
             const auto now = ts::util::mono_ns();
             if (due > now) {
               std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
