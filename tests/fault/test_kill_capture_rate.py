@@ -7,6 +7,7 @@ exactly (every packet published once)."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def run():
     t.check(killed_at is not None, "could not kill the capture mid-run")
     _, err = proc.communicate(timeout=120)
     secs = time.time() - t0
+    shutil.rmtree(run_dir, ignore_errors=True)
     t.check(proc.returncode == 0, "run exited %d after the kill: %s" % (proc.returncode, err))
     with open(os.path.join(out, "tapsense.log")) as f:
         log = f.read()
