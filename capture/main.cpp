@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "capture/dispatch.h"
+#include "capture/kernel_sockets.h"
 #include "capture/ports.h"
 #include "capture/state.h"
 #include "common/ipc/names.h"
@@ -163,7 +164,11 @@ int main(int argc, char** argv) {
     if (scan.error == ts::pcapfile::scan_error::truncated) {
       log->warn("{}", scan.message);
     }
-    inputs.push_back({input_kind::file, path, "", 0, scan.packets, 1, false});
+    input in;
+    in.kind = input_kind::file;
+    in.name = path;
+    in.packets = scan.packets;
+    inputs.push_back(std::move(in));
     total_packets += scan.packets;
     scans.push_back(std::move(scan));
   }
@@ -173,7 +178,11 @@ int main(int argc, char** argv) {
     if (i.driver == "pcap") {
       return ctx.fatal(ts::exit_code::config, "interface driver pcap: list capture files under capture.pcap");
     }
-    inputs.push_back({kind, i.name, "", 0, 0, i.rx_queues, false});
+    input in;
+    in.kind = kind;
+    in.name = i.name;
+    in.rx_queues = i.rx_queues;
+    inputs.push_back(std::move(in));
     port_filter f;
     if (i.mode == "erspan") {
       f.erspan_only = true;
@@ -254,6 +263,19 @@ int main(int argc, char** argv) {
     if (in.kind != input_kind::file) {
       log->info("sniffing {} ({}): {} RX queue(s){}", in.name, in.devname, in.rx_queues,
                 in.rss ? ", symmetric RSS" : "");
+    }
+    if (in.kind == input_kind::af_packet) {
+      if (in.kernel_fds.size() != in.rx_queues) {
+        log->warn("{}: found {} of the PMD's {} AF_PACKET socket(s); drops.kernel counts only those", in.name,
+                  in.kernel_fds.size(), in.rx_queues);
+      }
+      for (const int fd : in.kernel_fds) {
+        if (fanout_defrag(fd)) {
+          log->warn("{}: the kernel reassembles IPv4 fragments before capture (PACKET_FANOUT_FLAG_DEFRAG is set): "
+                    "live and offline runs will differ on fragments", in.name);
+          break;
+        }
+      }
     }
   }
 
@@ -354,6 +376,14 @@ int main(int argc, char** argv) {
     c.emplace_back("duplicates", tot[8]);
     c.emplace_back("drops.not_for_erspan_address", tot[9]);
     c.emplace_back("drops.pmd", lost_in_pmd);
+    // Frames the kernel dropped because a socket ring was full: the PMD
+    // cannot see them (kernel_sockets.h).
+    std::uint64_t kernel_drops = 0;
+    for (auto& in : inputs) {
+      add_kernel_counters(in.kernel_fds, in.kernel);
+      kernel_drops += in.kernel.drops;
+    }
+    c.emplace_back("drops.kernel", kernel_drops);
     std::uint64_t names = 0;
     for (const auto& w : watchers) names += w->matches();
     c.emplace_back("monitored_names", names);
@@ -374,6 +404,11 @@ int main(int argc, char** argv) {
         c.emplace_back(p + "imissed", st.imissed);
         c.emplace_back(p + "ierrors", st.ierrors);
         c.emplace_back(p + "rx_nombuf", st.rx_nombuf);
+      }
+      if (in.kind == input_kind::af_packet) {
+        const auto p = "port." + in.devname + ".";
+        c.emplace_back(p + "kernel_packets", in.kernel.packets);
+        c.emplace_back(p + "kernel_drops", in.kernel.drops);
       }
     }
     if (!lcs.empty()) {
@@ -405,6 +440,8 @@ int main(int argc, char** argv) {
     auto& lc = *lcs[0];
     rte_mbuf* bufs[burst];
     std::uint64_t ordinal = 0;
+    std::uint64_t rate_origin_ns = 0;  // offline_rate: when and after which packet pacing began
+    std::uint64_t rate_origin = 0;
     for (std::size_t f = 0; f < inputs.size() && !ctx.stopping(); ++f) {
       const auto& in = inputs[f];
       const auto& fixes = scans[f].fixes;
@@ -457,13 +494,27 @@ int main(int argc, char** argv) {
         }
         rte_pktmbuf_free_bulk(bufs, n);
         progress = ordinal;
+        if (!rx_and_drop && ordinal <= resume) {
+          // Still skipping what an earlier capture published: nothing new
+          // to publish, and the resume point must not move back.
+          ctx.service(counters, {ordinal, total_packets});
+          continue;
+        }
         if (!rx_and_drop) {
           lc.disp->publish();
           shared.state->published_ordinal[0].store(ordinal, std::memory_order_release);
           ctx.service(counters, {ordinal, total_packets});
           if (cfg.capture.offline_rate != 0) {
-            // Replay no faster than offline_rate packets/s.
-            const auto due = start_ns + (ordinal - resume) * 1'000'000'000ULL / cfg.capture.offline_rate;
+            // Replay no faster than offline_rate packets/s, counting the
+            // packets this capture published (ordinal > resume here) from
+            // the moment it published its first one.
+            if (rate_origin_ns == 0) {
+              rate_origin_ns = ts::util::mono_ns();
+              rate_origin = std::max(resume, ordinal - n);
+            }
+            const auto due = rate_origin_ns + static_cast<std::uint64_t>(
+                                                  static_cast<double>(ordinal - rate_origin) * 1e9 /
+                                                  static_cast<double>(cfg.capture.offline_rate));
             const auto now = ts::util::mono_ns();
             if (due > now) {
               std::this_thread::sleep_for(std::chrono::nanoseconds(due - now));
@@ -527,7 +578,13 @@ int main(int argc, char** argv) {
   if (ended) {
     shared.state->end_of_input_sent.store(1);
   }
-  ctx.heartbeat_now(counters(), {progress, 0});
+  const auto last = counters();
+  ctx.heartbeat_now(last, {progress, 0});
+  for (const auto& [name, value] : last) {
+    if (name == "drops.kernel" && value != 0) {
+      log->warn("the kernel dropped {} packet(s): a socket ring was full (drops.kernel)", value);
+    }
+  }
   ctx.done("end_of_input", std::to_string(progress) + " packets");
   return ts::exit_code::ok;
 }

@@ -178,6 +178,11 @@ std::string start_ports(std::vector<input>& inputs, rte_mempool* pool, unsigned 
       // A mirror port delivers frames for every MAC; see them all.
       rte_eth_promiscuous_enable(port);
     }
+    if (in.kind == input_kind::af_packet) {
+      // The kernel's own counters of the PMD's sockets (kernel_sockets.h).
+      in.if_index = static_cast<int>(info.if_index);
+      in.kernel_fds = packet_sockets_of(in.if_index);
+    }
   }
   return {};
 }

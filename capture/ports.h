@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/kernel_sockets.h"
 #include "common/config/config.h"
 
 struct rte_mempool;
@@ -22,6 +23,11 @@ struct input {
   std::uint64_t packets = 0;  // files: records in the file (from the scan)
   unsigned rx_queues = 1;
   bool rss = false;           // several queues spread by a symmetric RSS hash
+  // af_packet: the PMD's sockets (found after start) and what the kernel
+  // counted on them so far (PACKET_STATISTICS resets on each read).
+  int if_index = 0;
+  std::vector<int> kernel_fds;
+  kernel_socket_counters kernel;
 };
 
 // Builds the EAL argument vector (argv[0] included). Files are referenced

@@ -108,3 +108,45 @@ name = "tsa0"
         with open(os.path.join(self.out, "tapsense.log")) as f:
             log = f.read()
         return assets, flows, log
+
+    # --- for tests that look at the capture's counters -------------------
+
+    def capture_counters(self):
+        """The capture stage's pid and counters from --stats, as a dict."""
+        stage = None
+        out = {}
+        for line in self.stats().split("\n"):
+            if line and not line.startswith(" "):
+                stage = line.split(" ")[0]
+                if stage == "capture" and "pid " in line:
+                    out["pid"] = int(line.split("pid ")[1].split(",")[0])
+            elif stage == "capture" and line.strip():
+                parts = line.split()
+                if len(parts) == 2 and parts[1].isdigit():
+                    out[parts[0]] = int(parts[1])
+        return out
+
+    def replay_background(self, pcap, pps, loop=1):
+        """tcpreplay in the wire namespace, not waited for (see sent())."""
+        return subprocess.Popen(["ip", "netns", "exec", self.ns_wire, "tcpreplay", "--pps", str(pps), "--loop",
+                                 str(loop), "-i", "tsb0", pcap], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    @staticmethod
+    def sent(proc, timeout=120):
+        """Packets a background tcpreplay handed to the kernel (its
+        'Successful packets'); fails the test if it failed."""
+        out, err = proc.communicate(timeout=timeout)
+        t.check(proc.returncode == 0, "tcpreplay: %s %s" % (out, err))
+        m = re.search(r"Successful packets:\s+(\d+)", out + err)
+        t.check(m is not None, "no packet count in tcpreplay's output: %s" % out)
+        failed = re.search(r"Failed packets:\s+(\d+)", out + err)
+        t.check(failed is None or int(failed.group(1)) == 0, "tcpreplay failed to send some packets: %s" % out)
+        return int(m.group(1))
+
+    def link_stat(self, side, name):
+        """A counter of /sys/class/net/<dev>/statistics on one end of the
+        wire (side "sensor": tsa0, "wire": tsb0)."""
+        ns, dev = (self.ns_sensor, "tsa0") if side == "sensor" else (self.ns_wire, "tsb0")
+        r = sh("ip", "netns", "exec", ns, "cat", "/sys/class/net/%s/statistics/%s" % (dev, name))
+        return int(r.stdout.strip())
