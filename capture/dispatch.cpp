@@ -70,7 +70,8 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
   net::packet_record rec;
   net::layer_offsets off;
   net::fragment_info frag;
-  const bool ok = net::decode_frame(frame, wire_len, rec, off, frag, anomalies_);
+  const net::decode_options& dopt = port < port_decode_.size() ? port_decode_[port] : ethernet_decode_;
+  const bool ok = net::decode_frame(frame, wire_len, rec, off, frag, anomalies_, dopt);
   rec.ts_ns = ts_ns;
   rec.port_id = port;
   rec.seq = ordinal;

@@ -60,6 +60,15 @@ class dispatcher {
   // Watches DNS answers, SNI and Host for monitored domains (may be null).
   void set_name_watcher(name_watcher* w) { names_ = w; }
 
+  // Link type (LINKTYPE_) per input port index, from a capture file's header;
+  // ports without one are Ethernet.
+  void set_port_link_types(const std::vector<std::uint16_t>& lt) {
+    port_decode_.assign(lt.size(), net::decode_options{});
+    for (std::size_t i = 0; i < lt.size(); ++i) {
+      port_decode_[i].link_type = lt[i];
+    }
+  }
+
   // Filters per input port index (ERSPAN mode); ports without one accept all.
   void set_port_filters(std::vector<port_filter> f) { filters_ = std::move(f); }
 
@@ -130,6 +139,8 @@ class dispatcher {
   static constexpr std::size_t dedup_slots = 1u << 16;
   std::vector<dedup_slot> dedup_table_;
   std::vector<port_filter> filters_;
+  std::vector<net::decode_options> port_decode_;
+  net::decode_options ethernet_decode_;
   name_watcher* names_ = nullptr;
   std::vector<ipc::name_binding_frame> bindings_;
 };

@@ -164,6 +164,11 @@ int main(int argc, char** argv) {
     if (scan.error == ts::pcapfile::scan_error::truncated) {
       log->warn("{}", scan.message);
     }
+    for (const auto lt : scan.linktypes) {
+      if (!ts::net::link_type_supported(lt)) {
+        return ctx.fatal(ts::exit_code::input, path + ": " + ts::pcapfile::linktype_name(lt) + " is not supported");
+      }
+    }
     input in;
     in.kind = input_kind::file;
     in.name = path;
@@ -320,6 +325,14 @@ int main(int argc, char** argv) {
     }
     lc.disp = std::make_unique<dispatcher>(dopt, agg_ptrs, fp_ptrs, keep);
     lc.disp->set_port_filters(filters);
+    if (offline) {
+      // Each file is one port; its link type tells what its records start with.
+      std::vector<std::uint16_t> link_types;
+      for (const auto& sc : scans) {
+        link_types.push_back(static_cast<std::uint16_t>(sc.linktypes.empty() ? 1 : sc.linktypes.front()));
+      }
+      lc.disp->set_port_link_types(link_types);
+    }
     watchers.push_back(std::make_unique<name_watcher>(cls, static_cast<std::uint32_t>(cfg.aggregator.tcp_idle_s)));
     lc.disp->set_name_watcher(watchers.back().get());
     if (shared.state != nullptr) {

@@ -27,6 +27,7 @@
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/log/log.h"
+#include "common/net/decode.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
@@ -175,6 +176,14 @@ int main(int argc, char** argv) {
     const auto scan = ts::pcapfile::scan(f);
     if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
       die(ts::exit_code::input, scan.message);
+    }
+    // The decoder reads Ethernet, Linux cooked (SLL, SLL2) and raw IP; any
+    // other link layer would come out as nothing at all.
+    for (const auto lt : scan.linktypes) {
+      if (!ts::net::link_type_supported(lt)) {
+        die(ts::exit_code::input, f + ": " + ts::pcapfile::linktype_name(lt) +
+                                      " is not supported (Ethernet, Linux cooked SLL/SLL2 and raw IP are)");
+      }
     }
     total_packets += scan.packets;
   }

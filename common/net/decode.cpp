@@ -31,6 +31,9 @@ constexpr std::uint16_t ethertype_mpls_multicast = 0x8848;
 constexpr std::uint16_t ethertype_teb = 0x6558;      // transparent Ethernet bridging
 constexpr std::uint16_t ethertype_erspan = 0x88be;   // ERSPAN type I and II
 constexpr std::uint16_t ethertype_erspan3 = 0x22eb;  // ERSPAN type III
+constexpr std::uint16_t ethertype_pppoe_session = 0x8864;
+constexpr std::uint16_t ppp_ipv4 = 0x0021;
+constexpr std::uint16_t ppp_ipv6 = 0x0057;
 
 constexpr std::uint8_t ipproto_ipip = 4;
 constexpr std::uint8_t ipproto_ipv6 = 41;
@@ -81,6 +84,9 @@ template <bool Top>
 void decode_ipv6(state& s, std::size_t pos, std::size_t limit) noexcept;
 template <bool Top>
 void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept;
+template <bool Top>
+void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t limit) noexcept;
+void decode_wlan(state& s, std::size_t pos, std::size_t limit, std::uint32_t key) noexcept;
 
 // Forgets the L3/L4 fields of an outer packet: the innermost header replaces them.
 void clear_l3(packet_record& r) noexcept {
@@ -344,10 +350,196 @@ bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept
       }
       return;
     default:
+      // Aruba AP-to-controller tunnels: 802.11 frames under GRE protocols
+      // 0x8200 to 0x8370 in steps of 0x10 (the range tshark hands to wlan).
+      if (proto >= 0x8200 && proto <= 0x8370 && (proto & 0x000f) == 0) {
+        decode_wlan(s, inner, limit, key_value);
+        return;
+      }
       s.off.payload = u16(inner);
       s.an.add(anomaly::unsupported_gre);
       return;
   }
+}
+
+// A PPP payload whose protocol field is at `pos` (1 byte when compressed:
+// an odd first byte). IPv4 and IPv6 are decoded and true returned; any other
+// protocol (LCP, IPCP, CHAP...) returns false without touching the record.
+// A tunnel type `t` (L2TP) is entered only once IP is known to follow; a
+// protocol field cut short counts `cut`.
+bool decode_ppp_ip(state& s, std::size_t pos, std::size_t limit, tunnel_type t, std::uint32_t id,
+                   anomaly cut) noexcept {
+  if (!fits(limit, pos, 1)) {
+    s.truncated(cut);
+    return false;
+  }
+  std::uint16_t proto;
+  std::size_t inner;
+  if ((s.base[pos] & 0x01) != 0) {
+    proto = s.base[pos];
+    inner = pos + 1;
+  } else {
+    if (!fits(limit, pos, 2)) {
+      s.truncated(cut);
+      return false;
+    }
+    proto = load_be16(s.base + pos);
+    inner = pos + 2;
+  }
+  if (proto != ppp_ipv4 && proto != ppp_ipv6) {
+    return false;
+  }
+  if (t != tunnel_type::none && !enter(s, t, id, inner)) {
+    return true;
+  }
+  if (proto == ppp_ipv4) {
+    decode_ipv4<false>(s, inner, limit);
+  } else {
+    decode_ipv6<false>(s, inner, limit);
+  }
+  return true;
+}
+
+// PPPoE session stage (RFC 2516): ver/type(8) code(8) session(16) length(16),
+// then a PPP protocol field and its payload; `length` covers the PPP part.
+// The Ethernet header outside keeps the MACs. Not a tunnel (like MPLS).
+[[gnu::noinline]] void decode_pppoe(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 8)) {
+    clear_l3(s.rec);
+    s.rec.l3 = static_cast<std::uint8_t>(l3_type::other);
+    s.truncated(anomaly::truncated_pppoe);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  const std::size_t end = std::min(limit, pos + 6 + load_be16(p + 4));
+  s.off.payload = u16(pos + 6);
+  // Only a session packet of PPPoE version 1 carrying IP leaves layer 2.
+  if (p[0] != 0x11 || p[1] != 0 || !decode_ppp_ip(s, pos + 6, end, tunnel_type::none, 0, anomaly::truncated_pppoe)) {
+    clear_l3(s.rec);
+    s.rec.l3 = static_cast<std::uint8_t>(l3_type::other);
+  }
+}
+
+// LLC/SNAP (aa aa 03, OUI 000000 or 0000f8, EtherType) after an 802.11
+// header, then what the EtherType names.
+void decode_snap(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 8)) {
+    s.truncated(anomaly::truncated_llc);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  if (p[0] != 0xaa || p[1] != 0xaa || p[2] != 0x03 || p[3] != 0 || p[4] != 0 ||
+      (p[5] != 0 && p[5] != 0xf8)) {
+    s.an.add(anomaly::unsupported_llc);
+    return;
+  }
+  const std::uint16_t type = load_be16(p + 6);
+  const std::size_t at = pos + 8;
+  // No Ethernet header to snapshot: the snapshot starts at the payload.
+  s.off.l2 = s.off.l3 = s.off.l4 = s.off.payload = u16(at);
+  s.rec.ethertype = type;
+  decode_ethertype<false>(s, type, at, limit);
+}
+
+// An IEEE 802.11 frame (no FCS) carried in GRE. Only data frames carrying
+// data are decoded: frame control(2) duration(2) addr1 addr2 addr3 seq(2)
+// [addr4 when ToDS and FromDS] [QoS(2)] [HT control(4) when QoS and Order],
+// then LLC/SNAP. SA and DA become the record's MACs.
+[[gnu::noinline]] void decode_wlan(state& s, std::size_t pos, std::size_t limit, std::uint32_t key) noexcept {
+  if (!enter(s, tunnel_type::gre_wlan, key, pos)) {
+    return;
+  }
+  if (!fits(limit, pos, 24)) {
+    s.truncated(anomaly::truncated_wlan);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  const unsigned version = p[0] & 0x03;
+  const unsigned type = (p[0] >> 2) & 0x03;
+  const unsigned subtype = p[0] >> 4;
+  const std::uint8_t flags = p[1];
+  const bool to_ds = (flags & 0x01) != 0;
+  const bool from_ds = (flags & 0x02) != 0;
+  const bool more_fragments = (flags & 0x04) != 0;
+  const bool is_protected = (flags & 0x40) != 0;
+  const bool order = (flags & 0x80) != 0;
+  const bool qos = (subtype & 0x08) != 0;
+  // Management, control and extension frames carry no IP; nor do the null
+  // data subtypes (bit 2), and protected frames are encrypted.
+  if (version != 0 || type != 2 || (subtype & 0x04) != 0 || is_protected) {
+    s.an.add(anomaly::unsupported_wlan);
+    return;
+  }
+  std::size_t hlen = 24 + (to_ds && from_ds ? 6u : 0u) + (qos ? 2u : 0u) + (qos && order ? 4u : 0u);
+  if (!fits(limit, pos, hlen)) {
+    s.truncated(anomaly::truncated_wlan);
+    return;
+  }
+  // Address roles by (ToDS, FromDS): DA is addr1 unless ToDS; SA is addr2
+  // unless FromDS, then addr3 (addr4 with both).
+  const std::uint8_t* da = to_ds ? p + 16 : p + 4;
+  const std::uint8_t* sa = !from_ds ? p + 10 : to_ds ? p + 24 : p + 16;
+  auto& r = s.rec;
+  r.dst_mac = mac_address::from_bytes(da);
+  r.src_mac = mac_address::from_bytes(sa);
+  r.vlan[0] = r.vlan[1] = 0;
+  r.vlan_count = 0;
+  s.l2_here = true;
+  s.end = limit;
+  // Sequence control is little-endian: the fragment number is the low
+  // nibble of its first byte. A-MSDU (QoS control bit 7) and fragmented
+  // MSDUs are not reassembled.
+  const bool later_fragment = (p[22] & 0x0f) != 0;
+  const bool amsdu = qos && (s.base[pos + 24 + (to_ds && from_ds ? 6 : 0)] & 0x80) != 0;
+  s.off.payload = u16(pos + hlen);
+  if (more_fragments || later_fragment || amsdu) {
+    s.an.add(anomaly::unsupported_wlan);
+    return;
+  }
+  decode_snap(s, pos + hlen, limit);
+}
+
+// L2TPv2 (RFC 2661) over UDP: flags/version(16) [length(16)] tunnel(16)
+// session(16) [Ns(16) Nr(16)] [offset size(16) + padding], then PPP with an
+// optional ff 03 address/control. Control messages (T bit) carry no packet.
+[[gnu::noinline]] void decode_l2tp(state& s, std::size_t pos, std::size_t limit) noexcept {
+  if (!fits(limit, pos, 2)) {
+    s.truncated(anomaly::truncated_l2tp);
+    return;
+  }
+  const std::uint8_t* p = s.base + pos;
+  if ((p[1] & 0x0f) != 2) {
+    s.an.add(anomaly::unsupported_l2tp);
+    return;
+  }
+  if ((p[0] & 0x80) != 0) {
+    return;  // control message: the UDP packet is what counts
+  }
+  std::size_t at = pos + 2 + ((p[0] & 0x40) != 0 ? 2u : 0u);
+  if (!fits(limit, at, 4)) {
+    s.truncated(anomaly::truncated_l2tp);
+    return;
+  }
+  const std::uint32_t id = load_be32(s.base + at);  // tunnel id, session id
+  at += 4;
+  if ((p[0] & 0x08) != 0) {
+    at += 4;
+  }
+  if ((p[0] & 0x02) != 0) {
+    if (!fits(limit, at, 2)) {
+      s.truncated(anomaly::truncated_l2tp);
+      return;
+    }
+    at += 2 + load_be16(s.base + at);
+  }
+  if (fits(limit, at, 1) && s.base[at] == 0xff) {  // PPP address and control (ff 03)
+    if (!fits(limit, at, 2)) {
+      s.truncated(anomaly::truncated_l2tp);
+      return;
+    }
+    at += s.base[at + 1] == 0x03 ? 2 : 0;
+  }
+  decode_ppp_ip(s, at, limit, tunnel_type::l2tp, id, anomaly::truncated_l2tp);
 }
 
 // IPv4 or IPv6 (protocol 4 / 41) carried directly in IP.
@@ -433,6 +625,9 @@ void decode_l4(state& s, std::size_t pos, std::size_t limit, std::size_t ip_payl
         decode_vxlan(s, pos + 8, udp_limit);
       } else if (rec.dst_port == s.opt.geneve_port && s.opt.geneve_port != 0) {
         decode_geneve(s, pos + 8, udp_limit);
+      } else if ((rec.dst_port == s.opt.l2tp_port || rec.src_port == s.opt.l2tp_port) &&
+                 s.opt.l2tp_port != 0) {
+        decode_l2tp(s, pos + 8, udp_limit);
       }
       return;
     }
@@ -698,6 +893,9 @@ void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t
     case ethertype_mpls_multicast:
       decode_mpls<Top>(s, pos, limit);
       return;
+    case ethertype_pppoe_session:
+      decode_pppoe(s, pos, limit);
+      return;
     default:
       // A non-IP frame (LLDP, CDP, 802.3 LLC...): nothing of an outer IP
       // packet describes it.
@@ -756,6 +954,65 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
   decode_ethertype<Top>(s, type, at, limit);
 }
 
+// Frames of a capture whose link type is not Ethernet (decode_options::link_type).
+// Returns false when the frame is shorter than its link header.
+[[gnu::noinline]] bool decode_link(state& s, std::size_t caplen) noexcept {
+  auto& rec = s.rec;
+  switch (s.opt.link_type) {
+    case link_types::raw:
+    case link_types::raw_dlt12:
+    case link_types::raw_dlt14:
+      if (caplen == 0) {
+        s.an.add(anomaly::truncated_link_header);
+        return false;
+      }
+      if (!decode_ip_by_version<false>(s, 0, caplen)) {
+        s.an.add(anomaly::bad_raw_ip_version);
+        rec.l3 = static_cast<std::uint8_t>(l3_type::other);
+      }
+      return true;
+    case link_types::ipv4:
+      decode_ipv4<false>(s, 0, caplen);
+      return true;
+    case link_types::ipv6:
+      decode_ipv6<false>(s, 0, caplen);
+      return true;
+    case link_types::linux_sll:
+    case link_types::linux_sll2: {
+      // SLL: packet type(16) ARPHRD(16) address length(16) address(64) protocol(16).
+      // SLL2: protocol(16) reserved(16) ifindex(32) ARPHRD(16) packet type(8)
+      //       address length(8) address(64).
+      const bool v2 = s.opt.link_type == link_types::linux_sll2;
+      const std::size_t hlen = v2 ? 20 : 16;
+      if (caplen < hlen) {
+        s.an.add(anomaly::truncated_link_header);
+        return false;
+      }
+      const std::uint8_t* p = s.base;
+      const std::uint16_t arphrd = load_be16(p + (v2 ? 8 : 2));
+      const std::size_t alen = v2 ? p[11] : load_be16(p + 4);
+      const std::uint16_t proto = load_be16(p + (v2 ? 0 : 14));
+      if (arphrd == 1 && alen == 6) {  // ARPHRD_ETHER: the sender's MAC
+        rec.src_mac = mac_address::from_bytes(p + (v2 ? 12 : 6));
+      }
+      s.end = caplen;
+      s.off.l2 = s.off.l3 = s.off.l4 = s.off.payload = u16(hlen);
+      rec.ethertype = proto;
+      if (proto < 0x0600) {
+        // Not an EtherType: 802.2 LLC, Novell 802.3, CAN... (layer 2 only).
+        rec.l3 = static_cast<std::uint8_t>(l3_type::other);
+        return true;
+      }
+      decode_ethertype<false>(s, proto, hlen, caplen);
+      return true;
+    }
+    default:
+      // The supervisor refuses such files; a frame here has nothing we read.
+      s.an.add(anomaly::unsupported_link_type);
+      return false;
+  }
+}
+
 }  // namespace
 
 [[gnu::flatten]] bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
@@ -766,13 +1023,20 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
   rec.wire_len = std::max<std::uint32_t>(wire_len, static_cast<std::uint32_t>(caplen));
   off = layer_offsets{};
   off.end = u16(caplen);
-  if (caplen < ethernet_header) {
-    an.add(anomaly::truncated_ethernet);
-    off.l3 = off.l4 = off.payload = off.end;
-    return false;
-  }
   state s{frame.data(), rec, off, frag, an, opt, caplen};
-  decode_ethernet<true>(s, 0, caplen, 0);
+  if (opt.link_type != link_types::ethernet) [[unlikely]] {
+    if (!decode_link(s, caplen)) {
+      off.l3 = off.l4 = off.payload = off.end;
+      return false;
+    }
+  } else {
+    if (caplen < ethernet_header) {
+      an.add(anomaly::truncated_ethernet);
+      off.l3 = off.l4 = off.payload = off.end;
+      return false;
+    }
+    decode_ethernet<true>(s, 0, caplen, 0);
+  }
   if (s.outer_ip_end > rec.wire_len) {
     // A capture cut short still tells the real frame size through the outer
     // IP length (the inner one may be a truncated mirror's).

@@ -19,6 +19,18 @@
 //   VXLAN (UDP dst decode_options::vxlan_port), GENEVE (UDP dst geneve_port,
 //     options skipped; Ethernet, IPv4 or IPv6 payload)
 //   IP-in-IP: IPv4 or IPv6 (protocol 4 / 41) inside IPv4 or IPv6
+//   PPPoE session (0x8864) with PPP IPv4 (0x0021) / IPv6 (0x0057); other PPP
+//     protocols and PPPoE discovery (0x8863) stay layer 2 (l3 other)
+//   GRE 0x8200-0x8370 in steps of 0x10 (Aruba AP-to-controller tunnels, as
+//     tshark maps them): IEEE 802.11 data frames (QoS, 4-address, HT control),
+//     then LLC/SNAP (OUI 000000 or 0000f8) and IPv4, IPv6 or ARP; protected
+//     (encrypted), A-MSDU and fragmented frames are opaque
+//   L2TPv2 data messages (UDP source or destination decode_options::l2tp_port)
+//     carrying PPP IPv4/IPv6
+//   Link types other than Ethernet (decode_options::link_type): Linux cooked
+//     SLL and SLL2 (source MAC from the address field when the ARPHRD type is
+//     Ethernet and the address is 6 bytes), raw IP (101, 12, 14), IPv4 (228),
+//     IPv6 (229)
 //   ARP, TCP, UDP, ICMP, ICMPv6 (ICMP errors are not decoded into)
 //
 // What the record describes (packet_record.h):
@@ -36,7 +48,12 @@
 //   type, the addresses of the IP header carrying it, and the ERSPAN session
 //   id, the VXLAN/GENEVE VNI or the GRE key (0 when absent). tunnel_depth is
 //   the number of tunnel headers removed (GRE with or without ERSPAN, VXLAN,
-//   GENEVE, IP-in-IP count one each). MPLS labels and pseudowires are not
+//   GENEVE, IP-in-IP, GRE/802.11, L2TP count one each). An 802.11 frame in
+//   GRE gives the record its MACs (SA, DA by the ToDS/FromDS bits) like an
+//   inner Ethernet header, but no snapshot starts at it: l2 == l3 as for a
+//   packet carried without Ethernet. PPPoE is not a tunnel (like MPLS):
+//   ethertype stays 0x8864. Without Ethernet (SLL, raw IP) l2 == l3 too,
+//   and ethertype is the SLL protocol or 0x0800/0x86dd. MPLS labels and pseudowires are not
 //   tunnels (like VLAN tags): they leave `tunnel` alone, but a pseudowire
 //   counts towards max_tunnel_depth.
 //   wire_len stays the OUTER frame's length (what the mirror port carried).
@@ -86,7 +103,17 @@ namespace tapsense::net {
   X(unsupported_geneve)                  \
   X(tunnel_depth_exceeded)               \
   X(unsupported_mpls)                    \
-  X(unsupported_vxlan)
+  X(unsupported_vxlan)                   \
+  X(truncated_pppoe)                     \
+  X(truncated_wlan)                      \
+  X(unsupported_wlan)                    \
+  X(truncated_llc)                       \
+  X(unsupported_llc)                     \
+  X(truncated_l2tp)                      \
+  X(unsupported_l2tp)                    \
+  X(truncated_link_header)               \
+  X(unsupported_link_type)               \
+  X(bad_raw_ip_version)
 
 enum class anomaly : std::uint8_t {
 #define X(name) name,
@@ -145,14 +172,40 @@ struct decode_options {
   std::uint8_t max_tunnel_depth = 8;      // encapsulation layers (tunnels and pseudowires)
   std::uint16_t vxlan_port = 4789;        // UDP destination port of VXLAN; 0 disables
   std::uint16_t geneve_port = 6081;       // UDP destination port of GENEVE; 0 disables
+  std::uint16_t l2tp_port = 1701;         // UDP source or destination port of L2TPv2; 0 disables
+  // What the captured bytes start with: the capture file's LINKTYPE_ value
+  // (link_types below). Anything other than Ethernet goes through one
+  // out-of-line branch before the Ethernet path.
+  std::uint16_t link_type = 1;
 };
 
-// Decodes `frame` (captured bytes, starting at the Ethernet header).
+// LINKTYPE_ values (tcpdump.org/linktypes.html) decode_frame() reads.
+namespace link_types {
+inline constexpr std::uint16_t ethernet = 1;
+inline constexpr std::uint16_t raw_dlt12 = 12;   // DLT_RAW as some BSDs wrote it: raw IPv4/IPv6
+inline constexpr std::uint16_t raw_dlt14 = 14;   // DLT_RAW as other BSDs wrote it
+inline constexpr std::uint16_t raw = 101;        // raw IPv4/IPv6, version nibble decides
+inline constexpr std::uint16_t linux_sll = 113;  // Linux cooked capture v1 (tcpdump -i any)
+inline constexpr std::uint16_t ipv4 = 228;
+inline constexpr std::uint16_t ipv6 = 229;
+inline constexpr std::uint16_t linux_sll2 = 276; // Linux cooked capture v2
+}  // namespace link_types
+
+// True when decode_frame() reads frames of this LINKTYPE_ value.
+constexpr bool link_type_supported(std::uint32_t lt) noexcept {
+  return lt == link_types::ethernet || lt == link_types::raw_dlt12 || lt == link_types::raw_dlt14 ||
+         lt == link_types::raw || lt == link_types::linux_sll || lt == link_types::ipv4 ||
+         lt == link_types::ipv6 || lt == link_types::linux_sll2;
+}
+
+// Decodes `frame` (captured bytes, starting at the Ethernet header, or at the
+// link header opt.link_type names).
 // `wire_len` is the original frame length if the source knows it (pcap record,
 // NIC); 0 means "use the captured length". When the capture was cut short, the
 // OUTERMOST IP total length extends wire_len (tshark's frame.len equivalent).
 // Fills every field of `rec` except ts_ns, port_id and seq. Returns false when
-// the frame is shorter than an Ethernet header; `rec` is then zeroed apart from
+// the frame is shorter than an Ethernet header (or than the link header of
+// another link type, or is empty for raw IP); `rec` is then zeroed apart from
 // wire_len.
 bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
                   anomaly_counters& anomalies, const decode_options& opt = {}) noexcept;

@@ -20,6 +20,8 @@ enum class tunnel_type : std::uint8_t {
   vxlan = 6,
   geneve = 7,
   ip_in_ip = 8,
+  gre_wlan = 9,  // GRE carrying IEEE 802.11 (Aruba, 0x8200...)
+  l2tp = 10,     // L2TPv2 data over UDP carrying PPP
 };
 
 // IP protocol numbers we name.

@@ -1,5 +1,7 @@
 #include "common/pcapfile/scan.h"
 
+#include <pcap/pcap.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -776,6 +778,12 @@ scan_result scan_source(Source& src, std::string_view name) {
     out.fail(scan_error::empty, 0, "empty file");
     return r;
   }
+  if (const std::uint8_t* z = size >= 2 ? src.get(0, 2) : nullptr; z != nullptr && z[0] == 0x1f && z[1] == 0x8b) {
+    // gzip magic: a common way to receive captures; libpcap 1.10 cannot read them.
+    out.fail(scan_error::not_a_capture, 0, "");
+    r.message = std::string(name) + " is gzip-compressed: decompress it first (gunzip " + std::string(name) + ")";
+    return r;
+  }
   if (size < 4) {
     out.fail(scan_error::not_a_capture, 0, "not a pcap or pcapng file (too short)");
     return r;
@@ -871,6 +879,17 @@ scan_result scan(const std::string& path) {
   ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   file_source src(fd.get(), static_cast<std::uint64_t>(st.st_size));
   return scan_source(src, path);
+}
+
+std::string linktype_name(std::uint32_t linktype) {
+  const int dlt = static_cast<int>(linktype_to_dlt(linktype));
+  const char* name = pcap_datalink_val_to_name(dlt);
+  const char* what = pcap_datalink_val_to_description(dlt);
+  std::string out = "link type " + std::to_string(linktype);
+  if (name != nullptr) {
+    out += std::string(" (") + name + (what != nullptr ? std::string(", ") + what : std::string()) + ")";
+  }
+  return out;
 }
 
 }  // namespace tapsense::pcapfile

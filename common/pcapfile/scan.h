@@ -5,7 +5,8 @@
 // microsecond time stamps) and reads them with pcap_next(). It gives no
 // end-of-file signal and sets pkt_len to the *captured* length. scan() tells
 // capture, before the port starts:
-//   - whether the file can be read at all, with a one-line reason if not;
+//   - whether the file can be read at all, with a one-line reason if not
+//     (a gzip-compressed file gets a hint to decompress it);
 //   - how many packets libpcap will deliver (capture stops after that many);
 //   - the original wire length of every record that was cut short, by ordinal.
 //
@@ -97,6 +98,10 @@ struct scan_result {
 
   bool ok() const noexcept { return error == scan_error::none; }
 };
+
+// "link type 127 (IEEE802_11_RADIO, 802.11 plus radiotap header)": a
+// LINKTYPE_ value with libpcap's name and description for it.
+std::string linktype_name(std::uint32_t linktype);
 
 // Scans the capture file at `path`. Never throws for file problems (only
 // std::bad_alloc); every failure is a scan_error with a message.

@@ -776,3 +776,354 @@ TEST(DecapFragments, FragmentedTunnelPacket) {
   EXPECT_TRUE(d.rec.flags & pktflag::fragment);
   EXPECT_EQ(d.rec.wire_len, 14u + 512u);
 }
+
+// ---------------------------------------------------------------------------
+// PPPoE sessions, 802.11 in GRE (Aruba), L2TPv2, and capture link types
+// other than Ethernet.
+
+namespace {
+
+// PPPoE session header (version/type 0x11, code 0, session 0x1234) and the
+// PPP protocol field; the length covers the PPP part.
+frame pppoe(unsigned ppp_proto, const frame& payload, unsigned code = 0) {
+  frame f{0x11, static_cast<std::uint8_t>(code)};
+  put16(f, 0x1234);
+  put16(f, static_cast<unsigned>(payload.size() + 2));
+  put16(f, ppp_proto);
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+// An 802.11 data frame without FCS: frame control, duration, three or four
+// addresses, sequence control, QoS control for QoS data.
+struct wlan_opts {
+  bool to_ds = true;
+  bool from_ds = false;
+  bool qos = true;
+  bool order = false;
+  bool protect = false;
+  unsigned fragment = 0;
+};
+constexpr std::uint64_t bssid = 0x00246c000010;
+constexpr std::uint64_t wlan_a1 = 0x0a0000000001, wlan_a2 = 0x0a0000000002, wlan_a3 = 0x0a0000000003,
+                        wlan_a4 = 0x0a0000000004;
+frame wlan(const frame& payload, const wlan_opts& o = {}) {
+  frame f{static_cast<std::uint8_t>(o.qos ? 0x88 : 0x08),
+          static_cast<std::uint8_t>((o.to_ds ? 0x01 : 0) | (o.from_ds ? 0x02 : 0) | (o.protect ? 0x40 : 0) |
+                                    (o.order ? 0x80 : 0)),
+          0x2c, 0x00};
+  put_mac(f, wlan_a1);
+  put_mac(f, wlan_a2);
+  put_mac(f, wlan_a3);
+  f.push_back(static_cast<std::uint8_t>(0x50 | o.fragment));  // sequence control, little-endian
+  f.push_back(0x01);
+  if (o.to_ds && o.from_ds) {
+    put_mac(f, wlan_a4);
+  }
+  if (o.qos) {
+    f.push_back(0x00);
+    f.push_back(0x00);
+  }
+  if (o.qos && o.order) {
+    put32(f, 0);
+  }
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+frame snap(unsigned type, const frame& payload) {
+  frame f{0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00};
+  put16(f, type);
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+frame pppoe_tcp() { return eth(host_b, host_a, 0x8864, pppoe(0x0021, inner_tcp_ip())); }
+frame aruba_tcp(const wlan_opts& o = {}) {
+  return outer(ipproto::gre, gre(0x8200, wlan(snap(0x0800, inner_tcp_ip()), o)));
+}
+
+void kept_pppoe_l2(const decoded& d) {
+  EXPECT_EQ(d.rec.l3, static_cast<std::uint8_t>(l3_type::other));
+  EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+  EXPECT_EQ(d.rec.ethertype, 0x8864);
+}
+void kept_pppoe_ip(const decoded& d) {
+  EXPECT_EQ(d.rec.l3, static_cast<std::uint8_t>(l3_type::ipv4));
+  EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+  EXPECT_EQ(d.tunnel(), tunnel_type::none);
+}
+std::function<void(const decoded&)> kept_wlan_l2() {
+  return [](const decoded& d) {
+    // The 802.11 header decoded: its SA (addr2, ToDS) is the source MAC, the
+    // addresses stay the outer ones.
+    EXPECT_EQ(d.tunnel(), tunnel_type::gre_wlan);
+    EXPECT_EQ(mac(d.rec.src_mac), mac(wlan_a2));
+    EXPECT_EQ(mac(d.rec.dst_mac), mac(wlan_a3));
+    EXPECT_EQ(ip(d.rec.src_ip), "10.200.0.3");
+  };
+}
+
+}  // namespace
+
+TEST(DecapTruncation, PppoeSessionCarryingIpv4) {
+  every_truncation(pppoe_tcp(), {{14, anomaly::truncated_pppoe, kept_pppoe_l2},
+                                 {22, anomaly::truncated_ipv4, kept_pppoe_ip},
+                                 {42, anomaly::truncated_tcp, kept_pppoe_ip},
+                                 {62, anomaly::count_, kept_pppoe_ip}});
+}
+
+TEST(DecapTruncation, ArubaGreCarrying80211QosData) {
+  every_truncation(aruba_tcp(), {{14, anomaly::truncated_ipv4, nullptr},
+                                 {34, anomaly::truncated_gre, kept_outer_ip},
+                                 {38, anomaly::truncated_wlan, kept_tunnel(tunnel_type::gre_wlan)},
+                                 {64, anomaly::truncated_llc, kept_wlan_l2()},
+                                 {72, anomaly::truncated_ipv4, kept_wlan_l2()},
+                                 {92, anomaly::truncated_tcp, kept_inner_ip(tunnel_type::gre_wlan)},
+                                 {112, anomaly::count_, kept_all(tunnel_type::gre_wlan)}});
+}
+
+TEST(DecapTruncation, L2tpCarryingPpp) {
+  // flags: L and S set, version 2; length, tunnel 3, session 4, Ns, Nr, ff 03, PPP IPv4.
+  const frame l2tp = cat({{0x48, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0, 0xff, 0x03, 0x00, 0x21},
+                          inner_tcp_ip()});
+  const frame f = outer(ipproto::udp, udp(1701, 1701, l2tp));
+  every_truncation(f, {{14, anomaly::truncated_ipv4, nullptr},
+                       {34, anomaly::truncated_udp, kept_outer_ip},
+                       {42, anomaly::truncated_l2tp, kept_outer_ip},
+                       {44, anomaly::truncated_l2tp, kept_outer_ip},
+                       {58, anomaly::truncated_ipv4, kept_tunnel(tunnel_type::l2tp)},
+                       {78, anomaly::truncated_tcp, kept_inner_ip(tunnel_type::l2tp)},
+                       {98, anomaly::count_, kept_all(tunnel_type::l2tp)}});
+}
+
+TEST(Decap, PppoeSessionCarryingIpv6KeepsTheEthernetMacs) {
+  const frame f = eth(host_b, host_a, 0x8864,
+                      pppoe(0x0057, ipv6("2001:db8::1", "2001:db8::2", ipproto::udp, udp(546, 547, filler(4)))));
+  const decoded d = run(f);
+  EXPECT_EQ(d.anomalies(), 0u);
+  EXPECT_EQ(d.rec.l3, static_cast<std::uint8_t>(l3_type::ipv6));
+  EXPECT_EQ(ip(d.rec.src_ip), "2001:db8::1");
+  EXPECT_EQ(d.rec.dst_port, 547);
+  EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+  EXPECT_EQ(mac(d.rec.dst_mac), mac(host_b));
+  EXPECT_EQ(d.rec.ethertype, 0x8864);
+  EXPECT_EQ(d.tunnel(), tunnel_type::none);
+  EXPECT_EQ(d.off.l3, 22);
+}
+
+TEST(Decap, PppoeControlAndDiscoveryStayLayer2) {
+  for (const frame& f : {eth(host_b, host_a, 0x8864, pppoe(0xc021, filler(10))),          // LCP
+                         eth(host_b, host_a, 0x8863, pppoe(0x0101, filler(4), 0x09)),     // PADI
+                         eth(host_b, host_a, 0x8864, pppoe(0x0021, inner_tcp_ip(), 7))}) {  // code != 0
+    const decoded d = run(f);
+    EXPECT_TRUE(d.ok);
+    EXPECT_EQ(d.anomalies(), 0u);
+    EXPECT_EQ(d.rec.l3, static_cast<std::uint8_t>(l3_type::other));
+    EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+  }
+}
+
+TEST(Decap, ArubaAddressRolesByDsBits) {
+  // (ToDS, FromDS) -> (SA, DA): (0,0) a2,a1; (1,0) a2,a3; (0,1) a3,a1; (1,1) a4,a3.
+  struct c {
+    bool to, from;
+    std::uint64_t sa, da;
+  };
+  for (const c& x : {c{false, false, wlan_a2, wlan_a1}, c{true, false, wlan_a2, wlan_a3},
+                     c{false, true, wlan_a3, wlan_a1}, c{true, true, wlan_a4, wlan_a3}}) {
+    for (bool qos : {false, true}) {
+      SCOPED_TRACE(std::to_string(x.to) + std::to_string(x.from) + (qos ? " qos" : ""));
+      const decoded d = run(aruba_tcp({.to_ds = x.to, .from_ds = x.from, .qos = qos}));
+      EXPECT_EQ(d.anomalies(), 0u);
+      expect_inner_tcp(d);
+      expect_outer_tunnel(d, tunnel_type::gre_wlan, 0);
+      EXPECT_EQ(mac(d.rec.src_mac), mac(x.sa));
+      EXPECT_EQ(mac(d.rec.dst_mac), mac(x.da));
+      EXPECT_EQ(d.rec.ethertype, 0x0800);
+      EXPECT_EQ(d.off.l2, d.off.l3);  // no Ethernet header to snapshot
+    }
+  }
+}
+
+TEST(Decap, ArubaHtControlAndOtherGreProtocols) {
+  const decoded d = run(aruba_tcp({.order = true}));
+  EXPECT_EQ(d.anomalies(), 0u);
+  expect_inner_tcp(d);
+  // Order without QoS is not an HT control field.
+  const decoded d2 = run(aruba_tcp({.qos = false, .order = true}));
+  EXPECT_EQ(d2.anomalies(), 0u);
+  expect_inner_tcp(d2);
+  for (unsigned proto : {0x8210u, 0x8370u}) {
+    const decoded e = run(outer(ipproto::gre, gre(proto, wlan(snap(0x0800, inner_tcp_ip())))));
+    expect_inner_tcp(e);
+  }
+  for (unsigned proto : {0x8201u, 0x8380u}) {
+    const decoded e = run(outer(ipproto::gre, gre(proto, wlan(snap(0x0800, inner_tcp_ip())))));
+    EXPECT_EQ(e.an[anomaly::unsupported_gre], 1u);
+    EXPECT_EQ(ip(e.rec.src_ip), "10.200.0.3");
+  }
+}
+
+TEST(Decap, ArubaOpaqueFramesKeepTheOuterPacket) {
+  for (const wlan_opts& o : {wlan_opts{.protect = true}, wlan_opts{.fragment = 1}}) {
+    const decoded d = run(aruba_tcp(o));
+    EXPECT_EQ(d.an[anomaly::unsupported_wlan], 1u);
+    EXPECT_EQ(d.anomalies(), 1u);
+    EXPECT_EQ(ip(d.rec.src_ip), "10.200.0.3");
+    EXPECT_EQ(d.tunnel(), tunnel_type::gre_wlan);
+  }
+  // Not LLC/SNAP: named, outer packet kept.
+  const decoded d = run(outer(ipproto::gre, gre(0x8200, wlan(cat({{0xf0, 0xf0, 0x03}, filler(20)})))));
+  EXPECT_EQ(d.an[anomaly::unsupported_llc], 1u);
+  EXPECT_EQ(ip(d.rec.src_ip), "10.200.0.3");
+  // ARP over 802.11.
+  frame arp{0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01};
+  put_mac(arp, wlan_a2);
+  put_ip(arp, "10.1.1.5", false);
+  put_mac(arp, 0);
+  put_ip(arp, "10.1.1.1", false);
+  const decoded a = run(outer(ipproto::gre, gre(0x8200, wlan(snap(0x0806, arp)))));
+  EXPECT_EQ(a.anomalies(), 0u);
+  EXPECT_EQ(a.rec.l3, static_cast<std::uint8_t>(l3_type::arp));
+  EXPECT_EQ(ip(a.rec.src_ip), "10.1.1.5");
+}
+
+TEST(Decap, L2tpControlAndNonIpPppKeepTheUdpPacket) {
+  const frame control = outer(ipproto::udp, udp(1701, 1701, cat({{0xc8, 0x02, 0x00, 0x0c}, filler(8)})));
+  const frame lcp = outer(ipproto::udp, udp(1701, 1701, {0x00, 0x02, 0, 3, 0, 4, 0xff, 0x03, 0xc0, 0x21, 1, 1}));
+  for (const frame& f : {control, lcp}) {
+    const decoded d = run(f);
+    EXPECT_EQ(d.anomalies(), 0u);
+    EXPECT_EQ(ip(d.rec.src_ip), "10.200.0.3");
+    EXPECT_EQ(d.rec.dst_port, 1701);
+    EXPECT_EQ(d.tunnel(), tunnel_type::none);
+  }
+  const decoded v3 = run(outer(ipproto::udp, udp(1701, 1701, {0x00, 0x03, 0, 0, 0, 0, 0, 1})));
+  EXPECT_EQ(v3.an[anomaly::unsupported_l2tp], 1u);
+  // Without address/control, from the source port, with an offset field.
+  const frame l2tp = cat({{0x02, 0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x02, 0xee, 0xee, 0x00, 0x21}, inner_tcp_ip()});
+  const decoded d = run(outer(ipproto::udp, udp(1701, 40000, l2tp)));
+  EXPECT_EQ(d.anomalies(), 0u);
+  expect_inner_tcp(d);
+  expect_outer_tunnel(d, tunnel_type::l2tp, 0x00030004);
+}
+
+namespace {
+decoded run_link(const frame& f, std::uint16_t lt) {
+  decode_options o;
+  o.link_type = lt;
+  return run(f, 0, o);
+}
+// Linux cooked v1: packet type, ARPHRD, address length, address (8), protocol.
+frame sll(unsigned arphrd, unsigned alen, std::uint64_t addr, unsigned proto, const frame& payload) {
+  frame f;
+  put16(f, 0);
+  put16(f, arphrd);
+  put16(f, alen);
+  put_mac(f, addr);
+  put16(f, 0);
+  put16(f, proto);
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+frame sll2(unsigned arphrd, unsigned alen, std::uint64_t addr, unsigned proto, const frame& payload) {
+  frame f;
+  put16(f, proto);
+  put16(f, 0);
+  put32(f, 3);  // interface index
+  put16(f, arphrd);
+  f.push_back(4);  // outgoing
+  f.push_back(static_cast<std::uint8_t>(alen));
+  put_mac(f, addr);
+  put16(f, 0);
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+}  // namespace
+
+TEST(DecapLinkTypes, TruncatedLinkHeadersFirst) {
+  const frame full_sll = sll(1, 6, host_a, 0x0800, inner_tcp_ip());
+  const frame full_sll2 = sll2(1, 6, host_a, 0x0800, inner_tcp_ip());
+  for (std::uint16_t lt : {link_types::linux_sll, link_types::linux_sll2}) {
+    const frame& full = lt == link_types::linux_sll ? full_sll : full_sll2;
+    const std::size_t hlen = lt == link_types::linux_sll ? 16 : 20;
+    for (std::size_t n = 0; n <= full.size(); ++n) {
+      SCOPED_TRACE(std::to_string(lt) + " cut at " + std::to_string(n));
+      const decoded d = run_link(frame(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(n)), lt);
+      expect_offsets_sane(d, n);
+      if (n < hlen) {
+        EXPECT_FALSE(d.ok);
+        EXPECT_EQ(d.an[anomaly::truncated_link_header], 1u);
+        EXPECT_EQ(d.rec.l3, 0);
+        continue;
+      }
+      EXPECT_TRUE(d.ok);
+      EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+      EXPECT_EQ(d.anomalies(), n == full.size() ? 0u : 1u);
+      if (n >= hlen + 20) {
+        EXPECT_EQ(ip(d.rec.src_ip), "192.168.10.5");
+      }
+    }
+  }
+  const frame raw = inner_tcp_ip();
+  for (std::uint16_t lt : {link_types::raw, link_types::ipv4, link_types::raw_dlt12, link_types::raw_dlt14}) {
+    for (std::size_t n = 0; n <= raw.size(); ++n) {
+      SCOPED_TRACE(std::to_string(lt) + " cut at " + std::to_string(n));
+      const decoded d = run_link(frame(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(n)), lt);
+      expect_offsets_sane(d, n);
+      EXPECT_EQ(d.ok, n > 0 || lt == link_types::ipv4);
+      EXPECT_EQ(d.anomalies(), n == raw.size() ? 0u : 1u);
+      if (n >= 20) {
+        EXPECT_EQ(ip(d.rec.src_ip), "192.168.10.5");
+      }
+    }
+  }
+}
+
+TEST(DecapLinkTypes, CookedAndRawCarryTheSameFlow) {
+  const frame v6 = ipv6("2001:db8::1", "2001:db8::2", ipproto::tcp, tcp(51000, 443, tcpflag::syn));
+  struct c {
+    frame f;
+    std::uint16_t lt;
+    bool mac_known;
+    bool is_v6;
+  };
+  const std::vector<c> cases = {
+      {sll(1, 6, host_a, 0x0800, inner_tcp_ip()), link_types::linux_sll, true, false},
+      {sll2(1, 6, host_a, 0x0800, inner_tcp_ip()), link_types::linux_sll2, true, false},
+      {sll(772, 6, host_a, 0x0800, inner_tcp_ip()), link_types::linux_sll, false, false},  // loopback
+      {sll2(65534, 0, 0, 0x86dd, v6), link_types::linux_sll2, false, true},              // tun, no address
+      {inner_tcp_ip(), link_types::raw, false, false},
+      {v6, link_types::raw, false, true},
+      {inner_tcp_ip(), link_types::ipv4, false, false},
+      {v6, link_types::ipv6, false, true},
+  };
+  for (const auto& x : cases) {
+    SCOPED_TRACE(std::to_string(x.lt));
+    const decoded d = run_link(x.f, x.lt);
+    EXPECT_TRUE(d.ok);
+    EXPECT_EQ(d.anomalies(), 0u);
+    if (x.is_v6) {
+      EXPECT_EQ(ip(d.rec.src_ip), "2001:db8::1");
+      EXPECT_EQ(d.rec.dst_port, 443);
+      EXPECT_EQ(d.rec.ethertype, 0x86dd);
+    } else {
+      expect_inner_tcp(d);
+      EXPECT_EQ(d.rec.ethertype, 0x0800);
+    }
+    EXPECT_EQ(mac(d.rec.src_mac), x.mac_known ? mac(host_a) : mac(0));
+    EXPECT_EQ(d.off.l2, d.off.l3);
+    EXPECT_EQ(d.rec.wire_len, x.f.size());
+  }
+  // ARP and a non-IP protocol in SLL; a raw frame that is not IP.
+  const decoded lldp = run_link(sll(1, 6, host_a, 0x88cc, filler(20)), link_types::linux_sll);
+  EXPECT_EQ(lldp.rec.l3, static_cast<std::uint8_t>(l3_type::other));
+  EXPECT_EQ(lldp.rec.ethertype, 0x88cc);
+  const decoded llc = run_link(sll(1, 6, host_a, 0x0004, filler(20)), link_types::linux_sll);
+  EXPECT_EQ(llc.rec.l3, static_cast<std::uint8_t>(l3_type::other));
+  EXPECT_EQ(llc.anomalies(), 0u);
+  const decoded junk = run_link(filler(30, 0x21), link_types::raw);
+  EXPECT_EQ(junk.an[anomaly::bad_raw_ip_version], 1u);
+  const decoded unknown = run_link(filler(30), 127);
+  EXPECT_FALSE(unknown.ok);
+  EXPECT_EQ(unknown.an[anomaly::unsupported_link_type], 1u);
+}

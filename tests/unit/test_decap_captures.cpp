@@ -29,6 +29,11 @@ const char* const captures[] = {
     "qinq/q-in-q.pcap",              "qinq/http-qinq-0.pcap",
     "vlan/http-vlan-0.pcap",         "ipv6/ipv6-fragmented-dns.pcap",
     "ipv4-frag/fragmented-1.pcap",   "ipv4-frag/fragmented-4.pcap",
+    // 802.11 in Aruba GRE; PPPoE sessions with L2TP inside; Linux cooked
+    // (SLL) and raw IP link types.
+    "devices/zeek/gre-aruba.pcap",   "devices/wireshark_wiki/nb6-startup.pcap",
+    "devices/suricata_verify/smb-eicar-file.pcap", "devices/shs_firewall/smartthings-hub.pcap",
+    "devices/shs_firewall/tuya-motion.pcap",
 };
 
 // tshark columns, every occurrence, comma-separated.
@@ -40,6 +45,7 @@ const char* const fields[] = {
     "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code",
     "gre.key", "erspan.version", "erspan.spanid", "erspan.vlan", "vxlan.vni", "geneve.vni",
     "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "arp.src.hw_mac",
+    "wlan.sa", "wlan.da", "sll.src.eth", "l2tp.tunnel", "l2tp.session",
 };
 enum col {
   c_frame, c_protocols, c_len, c_eth_src, c_eth_dst, c_vlan,
@@ -49,6 +55,7 @@ enum col {
   c_icmp_type, c_icmp_code, c_icmp6_type, c_icmp6_code,
   c_gre_key, c_erspan_version, c_erspan_span, c_erspan_vlan, c_vxlan_vni, c_geneve_vni,
   c_arp_src, c_arp_dst, c_arp_hw,
+  c_wlan_sa, c_wlan_da, c_sll_src, c_l2tp_tunnel, c_l2tp_session,
   c_count
 };
 
@@ -106,14 +113,28 @@ expectation expect_from(const std::vector<std::string>& c) {
       break;
     }
   }
-  // Innermost Ethernet and the tags that follow it.
+  // Innermost Ethernet (or 802.11 in GRE, or Linux cooked header) and the
+  // tags that follow it. Without any, the record's MACs are zero.
   int last_eth = -1;
+  int last_l2 = -1;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     if (layers[i].first == "eth") {
       last_eth = static_cast<int>(i);
     }
+    if (layers[i].first == "eth" || layers[i].first == "wlan" || layers[i].first == "sll") {
+      last_l2 = static_cast<int>(i);
+    }
   }
-  if (last_eth >= 0) {
+  e.eth_src = e.eth_dst = "00:00:00:00:00:00";
+  if (last_l2 >= 0 && layers[static_cast<std::size_t>(last_l2)].first == "wlan") {
+    const std::size_t k = layers[static_cast<std::size_t>(last_l2)].second;
+    e.eth_src = nth(c[c_wlan_sa], k);
+    e.eth_dst = nth(c[c_wlan_da], k);
+  } else if (last_l2 >= 0 && layers[static_cast<std::size_t>(last_l2)].first == "sll") {
+    if (!c[c_sll_src].empty()) {
+      e.eth_src = c[c_sll_src];
+    }
+  } else if (last_eth >= 0) {
     const std::size_t k = layers[static_cast<std::size_t>(last_eth)].second;
     e.eth_src = nth(c[c_eth_src], k);
     e.eth_dst = nth(c[c_eth_dst], k);
@@ -141,7 +162,9 @@ expectation expect_from(const std::vector<std::string>& c) {
     if (t == "gre") {
       const std::string next = i + 1 < layers.size() ? layers[i + 1].first : "";
       id = number(nth(c[c_gre_key], layers[i].second));
-      if (next == "erspan") {
+      if (next == "wlan") {
+        found = tunnel_type::gre_wlan;
+      } else if (next == "erspan") {
         const std::size_t k = layers[i + 1].second;
         const std::string ver = nth(c[c_erspan_version], k);
         found = ver.empty() ? tunnel_type::erspan1 : ver == "1" ? tunnel_type::erspan2 : tunnel_type::erspan3;
@@ -156,6 +179,11 @@ expectation expect_from(const std::vector<std::string>& c) {
     } else if (t == "vxlan") {
       found = tunnel_type::vxlan;
       id = number(nth(c[c_vxlan_vni], layers[i].second));
+    } else if (t == "l2tp" && i + 2 < layers.size() && layers[i + 1].first == "ppp" &&
+               is_ip(layers[i + 2].first)) {
+      found = tunnel_type::l2tp;  // a data message carrying IP (not control, not LCP)
+      id = (number(nth(c[c_l2tp_tunnel], layers[i].second)) << 16) |
+           number(nth(c[c_l2tp_session], layers[i].second));
     } else if (t == "geneve") {
       found = tunnel_type::geneve;
       id = number(nth(c[c_geneve_vni], layers[i].second));
@@ -257,6 +285,7 @@ std::string zeek_tunnel_name(tunnel_type t) {
   switch (t) {
     case tunnel_type::gre:
     case tunnel_type::gre_teb:
+    case tunnel_type::gre_wlan:
     case tunnel_type::erspan1:
     case tunnel_type::erspan2:
     case tunnel_type::erspan3:
@@ -267,6 +296,7 @@ std::string zeek_tunnel_name(tunnel_type t) {
       return "Tunnel::GENEVE";
     case tunnel_type::ip_in_ip:
       return "Tunnel::IP";
+    case tunnel_type::l2tp:
     case tunnel_type::none:
       break;
   }
@@ -293,7 +323,9 @@ capture_result compare_capture_uncached(const std::string& path) {
   capture_result res;
   std::uint32_t linktype = 0;
   const auto packets = read_pcap(path, linktype);
-  EXPECT_EQ(linktype, 1u) << "Ethernet captures only";
+  EXPECT_TRUE(link_type_supported(linktype)) << "link type " << linktype;
+  decode_options opt;
+  opt.link_type = static_cast<std::uint16_t>(linktype);
   const auto truth = tshark_view(path);
   EXPECT_EQ(truth.size(), packets.size()) << "tshark and the pcap reader disagree on the frame count";
   anomaly_counters an;
@@ -308,8 +340,8 @@ capture_result compare_capture_uncached(const std::string& path) {
     packet_record rec;
     layer_offsets off;
     fragment_info frag;
-    if (!decode_frame({pkt.data.data(), pkt.data.size()}, pkt.orig_len, rec, off, frag, an)) {
-      ADD_FAILURE() << "shorter than an Ethernet header";
+    if (!decode_frame({pkt.data.data(), pkt.data.size()}, pkt.orig_len, rec, off, frag, an, opt)) {
+      ADD_FAILURE() << "shorter than its link header";
       continue;
     }
     expectation e = expect_from(c);
