@@ -2,6 +2,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cstring>
+
 #include "common/schema/report.capnp.h"
 
 namespace tapsense::uplink {
@@ -40,81 +42,37 @@ CREATE TABLE IF NOT EXISTS flows(
   PRIMARY KEY(interval_start, client, server, client_class, server_class, server_port, protocol, network,
               client_name, server_name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal(
+  seq INTEGER PRIMARY KEY, type INTEGER NOT NULL, frame BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS observations(
   network TEXT NOT NULL, mac INTEGER NOT NULL, ip BLOB NOT NULL, source TEXT NOT NULL, field TEXT NOT NULL,
   value TEXT NOT NULL, confidence INTEGER, first_seen INTEGER, last_seen INTEGER, count INTEGER,
   PRIMARY KEY(network, mac, ip, source, field, value)) WITHOUT ROWID;
 )sql";
 
-// An empty Data may have a null pointer, which SQLite would bind as NULL;
-// the key columns want an empty blob.
-void bind_blob(SQLite::Statement& st, int i, capnp::Data::Reader d) {
-  static const kj::byte none = 0;
-  st.bind(i, d.size() == 0 ? &none : d.begin(), static_cast<int>(d.size()));
-}
 }  // namespace
+
+// Journal frame types (ipc::frame_type values would tie the file to the
+// ring's numbering; these are the file's own).
+enum journal_type : int { flow_frame = 1, sighting_frame = 2, observation_frame = 3 };
 
 inventory::inventory(const std::string& path)
     : db_(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) {
   db_->exec("PRAGMA journal_mode=WAL");
   db_->exec("PRAGMA synchronous=NORMAL");
-  // The working set of a busy sensor (flows, sightings, observations of tens
-  // of thousands of addresses) is tens of MB: a 64 MiB page cache keeps it
-  // in memory instead of re-reading pages from the WAL on every upsert, and
-  // checkpointing every 64 MiB of WAL instead of 4 MiB writes a page to the
-  // database once per checkpoint rather than many times.
+  // Checkpoints write many rows at once: a 64 MiB page cache keeps the
+  // tables' pages in memory while they do, and checkpointing the WAL every
+  // 64 MiB instead of 4 MiB writes a page to the database once per
+  // checkpoint rather than many times.
   db_->exec("PRAGMA cache_size=-65536");
   db_->exec("PRAGMA wal_autocheckpoint=16384");
   db_->exec("PRAGMA temp_store=MEMORY");
   db_->exec(schema_sql);
-  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')");
+  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2')");
+  db_->exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
   claim_ = std::make_unique<SQLite::Statement>(
       *db_, "INSERT OR IGNORE INTO applied_batches(producer, batch_id) VALUES(?, ?)");
-  flow_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO flows(interval_start, client, server, client_class, server_class, server_port,
-                      protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen,
-                      interval_end, client_name, server_name, app_family, app_service, application)
-    VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-    ON CONFLICT DO UPDATE SET
-      packets = packets + excluded.packets, packets_c2s = packets_c2s + excluded.packets_c2s,
-      bytes_c2s = bytes_c2s + excluded.bytes_c2s, bytes_s2c = bytes_s2c + excluded.bytes_s2c,
-      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
-      app_family = CASE WHEN app_family = '' THEN excluded.app_family ELSE app_family END,
-      app_service = CASE WHEN app_service = '' THEN excluded.app_service ELSE app_service END,
-      application = CASE WHEN application = '' THEN excluded.application ELSE application END
-  )sql");
-  sighting_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
-                             packets_in, packets_out, ttl_out)
-    VALUES(?,?,?,?,?,?,?,?,?)
-    ON CONFLICT DO UPDATE SET
-      first_seen = min(first_seen, excluded.first_seen),
-      ttl_out = CASE WHEN excluded.last_seen >= last_seen AND excluded.packets_out > 0
-                     THEN excluded.ttl_out ELSE ttl_out END,
-      last_seen = max(last_seen, excluded.last_seen),
-      bytes_in = bytes_in + excluded.bytes_in, bytes_out = bytes_out + excluded.bytes_out,
-      packets_in = packets_in + excluded.packets_in, packets_out = packets_out + excluded.packets_out
-  )sql");
-  binding_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO bindings(ip, mac, source, first_seen, last_seen, packets, network) VALUES(?,?,?,?,?,?,?)
-    ON CONFLICT DO UPDATE SET
-      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
-      packets = packets + excluded.packets
-  )sql");
-  ttl_ = std::make_unique<SQLite::Statement>(
-      *db_, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl) VALUES(?,?,?)");
-  gateway_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO gateways(mac, packets) VALUES(?, 1)
-    ON CONFLICT DO UPDATE SET packets = packets + 1
-  )sql");
-  observation_ = std::make_unique<SQLite::Statement>(*db_, R"sql(
-    INSERT INTO observations(mac, ip, source, field, value, confidence, first_seen, last_seen, count, network)
-    VALUES(?,?,?,?,?,?,?,?,1,?)
-    ON CONFLICT DO UPDATE SET
-      confidence = max(confidence, excluded.confidence),
-      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen),
-      count = count + 1
-  )sql");
+  journal_ = std::make_unique<SQLite::Statement>(*db_, "INSERT INTO journal(type, frame) VALUES(?, ?)");
 }
 
 inventory::~inventory() {
@@ -126,7 +84,25 @@ inventory::~inventory() {
   }
 }
 
+void inventory::load() {
+  model_ = uplink::model{};
+  model_.load(*db_);
+  journal_bytes_ = 0;
+  SQLite::Statement st(*db_, "SELECT type, frame FROM journal ORDER BY seq");
+  while (st.executeStep()) {
+    const auto type = st.getColumn(0).getInt();
+    const auto frame = st.getColumn(1);
+    // SQLite's copy of the blob is not 8-byte aligned: capnp wants words.
+    auto words = kj::heapArray<capnp::word>(static_cast<std::size_t>(frame.getBytes()) / sizeof(capnp::word));
+    std::memcpy(words.begin(), frame.getBlob(), words.size() * sizeof(capnp::word));
+    apply_to_model(type, words);
+    journal_bytes_ += static_cast<std::uint64_t>(frame.getBytes());
+  }
+  stale_ = false;
+}
+
 void inventory::begin() {
+  if (stale_) load();
   db_->exec("BEGIN");
   in_tx_ = true;
 }
@@ -144,6 +120,16 @@ void inventory::rollback() noexcept {
     // SQLite may already have rolled back (SQLITE_FULL does): nothing to undo.
   }
   in_tx_ = false;
+  stale_ = true;
+}
+
+void inventory::checkpoint() {
+  if (stale_) load();
+  SQLite::Transaction tx(*db_);
+  model_.save(*db_);
+  db_->exec("DELETE FROM journal");
+  tx.commit();
+  journal_bytes_ = 0;
 }
 
 bool inventory::claim(const std::string& producer, std::uint64_t id) {
@@ -159,134 +145,74 @@ bool inventory::claim(const std::string& producer, std::uint64_t id) {
   return true;
 }
 
-bool inventory::apply_flow_batch(kj::ArrayPtr<const capnp::word> words) {
+void inventory::journal(int type, kj::ArrayPtr<const capnp::word> words) {
+  const auto bytes = words.size() * sizeof(capnp::word);
+  journal_->bind(1, type);
+  journal_->bindNoCopy(2, static_cast<const void*>(words.begin()), static_cast<int>(bytes));
+  journal_->exec();
+  journal_->reset();
+  journal_bytes_ += bytes;
+}
+
+bool inventory::apply_to_model(int type, kj::ArrayPtr<const capnp::word> words) {
   try {
     capnp::FlatArrayMessageReader rd(words);
-    auto b = rd.getRoot<schema::FlowBatch>();
-    if (!claim(b.getProducer(), b.getBatchId())) {
-      return false;
-    }
-    for (auto f : b.getFlows()) {
-      auto& st = *flow_;
-      st.bind(1, static_cast<std::int64_t>(f.getIntervalStart()));
-      bind_blob(st, 2, f.getClient());
-      bind_blob(st, 3, f.getServer());
-      st.bind(4, static_cast<int>(f.getClientClass()));
-      st.bind(5, static_cast<int>(f.getServerClass()));
-      st.bind(6, static_cast<int>(f.getServerPort()));
-      st.bind(7, static_cast<int>(f.getProtocol()));
-      st.bind(8, f.getNetwork().cStr());
-      st.bind(9, static_cast<std::int64_t>(f.getPackets()));
-      st.bind(10, static_cast<std::int64_t>(f.getPacketsClientToServer()));
-      st.bind(11, static_cast<std::int64_t>(f.getBytesClientToServer()));
-      st.bind(12, static_cast<std::int64_t>(f.getBytesServerToClient()));
-      st.bind(13, static_cast<std::int64_t>(f.getFirstSeen()));
-      st.bind(14, static_cast<std::int64_t>(f.getLastSeen()));
-      st.bind(15, static_cast<std::int64_t>(f.getIntervalEnd()));
-      st.bind(16, f.getClientName().cStr());
-      st.bind(17, f.getServerName().cStr());
-      st.bind(18, f.getAppFamily().cStr());
-      st.bind(19, f.getAppService().cStr());
-      st.bind(20, f.getApplication().cStr());
-      st.exec();
-      st.reset();
+    switch (type) {
+      case flow_frame: model_.apply(rd.getRoot<schema::FlowBatch>()); break;
+      case sighting_frame: model_.apply(rd.getRoot<schema::SightingBatch>()); break;
+      case observation_frame: filtered_ += model_.apply(rd.getRoot<schema::ObservationBatch>(), filter_); break;
+      default: return false;
     }
     return true;
   } catch (const kj::Exception&) {
+    // The facts before the bad one stay applied, as the journal replays them.
+    return false;
+  }
+}
+
+namespace {
+// The batch's (producer, id), or nullopt if the frame is not a message.
+template <typename Batch>
+std::optional<std::pair<std::string, std::uint64_t>> batch_id(kj::ArrayPtr<const capnp::word> words) {
+  try {
+    capnp::FlatArrayMessageReader rd(words);
+    auto b = rd.getRoot<Batch>();
+    return std::pair<std::string, std::uint64_t>{b.getProducer().cStr(), b.getBatchId()};
+  } catch (const kj::Exception&) {
+    return std::nullopt;
+  }
+}
+}  // namespace
+
+template <typename Batch>
+bool inventory::apply_frame(int type, kj::ArrayPtr<const capnp::word> words) {
+  const auto id = batch_id<Batch>(words);
+  if (!id) {
     ++invalid_;
     return false;
   }
+  if (!claim(id->first, id->second)) return false;
+  journal(type, words);
+  if (!apply_to_model(type, words)) {
+    ++invalid_;
+    return false;
+  }
+  return true;
+}
+
+bool inventory::apply_flow_batch(kj::ArrayPtr<const capnp::word> words) {
+  return apply_frame<schema::FlowBatch>(flow_frame, words);
 }
 
 bool inventory::apply_sighting_batch(kj::ArrayPtr<const capnp::word> words) {
-  try {
-    capnp::FlatArrayMessageReader rd(words);
-    auto b = rd.getRoot<schema::SightingBatch>();
-    if (!claim(b.getProducer(), b.getBatchId())) {
-      return false;
-    }
-    for (auto s : b.getSightings()) {
-      auto& st = *sighting_;
-      st.bind(1, s.getNetwork().cStr());
-      bind_blob(st, 2, s.getIp());
-      st.bind(3, static_cast<std::int64_t>(s.getFirstSeen()));
-      st.bind(4, static_cast<std::int64_t>(s.getLastSeen()));
-      st.bind(5, static_cast<std::int64_t>(s.getBytesIn()));
-      st.bind(6, static_cast<std::int64_t>(s.getBytesOut()));
-      st.bind(7, static_cast<std::int64_t>(s.getPacketsIn()));
-      st.bind(8, static_cast<std::int64_t>(s.getPacketsOut()));
-      st.bind(9, static_cast<int>(s.getTtlOut()));
-      st.exec();
-      st.reset();
-      for (auto t : s.getTtls()) {
-        ttl_->bind(1, s.getNetwork().cStr());
-        bind_blob(*ttl_, 2, s.getIp());
-        ttl_->bind(3, static_cast<int>(t));
-        ttl_->exec();
-        ttl_->reset();
-      }
-    }
-    for (auto bnd : b.getBindings()) {
-      auto& st = *binding_;
-      bind_blob(st, 1, bnd.getIp());
-      st.bind(2, static_cast<std::int64_t>(bnd.getMac()));
-      st.bind(3, static_cast<int>(bnd.getSource()));
-      st.bind(4, static_cast<std::int64_t>(bnd.getFirstSeen()));
-      st.bind(5, static_cast<std::int64_t>(bnd.getLastSeen()));
-      st.bind(6, static_cast<std::int64_t>(bnd.getPackets()));
-      st.bind(7, bnd.getNetwork().cStr());
-      st.exec();
-      st.reset();
-    }
-    for (auto mac : b.getGatewayMacs()) {
-      gateway_->bind(1, static_cast<std::int64_t>(mac));
-      gateway_->exec();
-      gateway_->reset();
-    }
-    return true;
-  } catch (const kj::Exception&) {
-    ++invalid_;
-    return false;
-  }
+  return apply_frame<schema::SightingBatch>(sighting_frame, words);
 }
 
 bool inventory::apply_observation_batch(kj::ArrayPtr<const capnp::word> words) {
-  try {
-    capnp::FlatArrayMessageReader rd(words);
-    auto b = rd.getRoot<schema::ObservationBatch>();
-    if (!claim(b.getProducer(), b.getBatchId())) {
-      return false;
-    }
-    for (auto o : b.getObservations()) {
-      if (filter_ && filter_(o.getMac(), o.getIp())) {
-        ++filtered_;
-        continue;  // about an excluded asset: never stored
-      }
-      auto& st = *observation_;
-      st.bind(1, static_cast<std::int64_t>(o.getMac()));
-      bind_blob(st, 2, o.getIp());
-      st.bind(3, o.getSource().cStr());
-      st.bind(4, o.getField().cStr());
-      st.bind(5, o.getValue().cStr());
-      st.bind(6, static_cast<int>(o.getConfidence()));
-      st.bind(7, static_cast<std::int64_t>(o.getTs()));
-      st.bind(8, static_cast<std::int64_t>(o.getTs()));
-      st.bind(9, o.getNetwork().cStr());
-      st.exec();
-      st.reset();
-    }
-    return true;
-  } catch (const kj::Exception&) {
-    ++invalid_;
-    return false;
-  }
+  return apply_frame<schema::ObservationBatch>(observation_frame, words);
 }
 
-std::uint64_t inventory::prune_flows(std::uint64_t before_ns) {
-  SQLite::Statement st(*db_, "DELETE FROM flows WHERE interval_end < ?");
-  st.bind(1, static_cast<std::int64_t>(before_ns));
-  return static_cast<std::uint64_t>(st.exec());
-}
+std::uint64_t inventory::prune_flows(std::uint64_t before_ns) { return model_.prune_flows(before_ns); }
 
 void inventory::mark_ended(const std::string& producer) {
   SQLite::Statement st(*db_, "INSERT OR IGNORE INTO ended_producers(producer) VALUES(?)");

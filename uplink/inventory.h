@@ -1,8 +1,12 @@
 #pragma once
-// The sensor's inventory: SQLite (WAL) in the state directory. Report batches
-// are applied in transactions; every batch id is recorded in the same
-// transaction, so a batch replayed after a crash (of the producer or of the
-// uplink) is applied once. The uplink releases ring space only after commit.
+// The sensor's inventory: a model in memory (model.h), updated from each
+// report batch in time proportional to the batch, and SQLite (WAL) in the
+// state directory as its durable form. A commit journals the raw batch
+// frames it applied (one row per frame, no per-fact round trips) with their
+// batch ids, so a batch replayed after a crash (of the producer or of the
+// uplink) is applied once; the uplink releases ring space only after commit.
+// A checkpoint writes the rows the model changed to the inventory tables and
+// empties the journal; at start the tables are read and the journal replayed.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,6 +18,7 @@
 #include <capnp/serialize.h>
 
 #include "common/net/addr.h"
+#include "uplink/model.h"
 
 namespace SQLite {
 class Database;
@@ -29,10 +34,24 @@ class inventory {
   inventory(const inventory&) = delete;
   inventory& operator=(const inventory&) = delete;
 
+  // Reads the last checkpoint and replays the journal (after set_filter).
+  void load();
+
   void begin();
   void commit();
-  // Abandons the open transaction, if any (never throws).
+  // Abandons the open transaction, if any (never throws). The model, which
+  // already holds the abandoned batches, is rebuilt from SQLite by the next
+  // begin().
   void rollback() noexcept;
+
+  // Writes the model's changes to the inventory tables and empties the
+  // journal, in one transaction (outside begin/commit).
+  void checkpoint();
+  // Bytes of batch frames journaled since the last checkpoint.
+  std::uint64_t journal_bytes() const noexcept { return journal_bytes_; }
+
+  const uplink::model& model() const noexcept { return model_; }
+  std::uint64_t newest_packet_time() const noexcept { return model_.newest(); }
 
   // Apply one Cap'n Proto batch frame (8-byte aligned words). Returns false
   // if the batch was already applied (replay) or is not a valid message.
@@ -60,16 +79,19 @@ class inventory {
 
  private:
   bool claim(const std::string& producer, std::uint64_t id);
+  void journal(int type, kj::ArrayPtr<const capnp::word> words);
+  template <typename Batch>
+  bool apply_frame(int type, kj::ArrayPtr<const capnp::word> words);
+  // Applies one frame to the model; false if it is not a valid message.
+  bool apply_to_model(int type, kj::ArrayPtr<const capnp::word> words);
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<SQLite::Statement> claim_;
-  std::unique_ptr<SQLite::Statement> flow_;
-  std::unique_ptr<SQLite::Statement> sighting_;
-  std::unique_ptr<SQLite::Statement> binding_;
-  std::unique_ptr<SQLite::Statement> gateway_;
-  std::unique_ptr<SQLite::Statement> ttl_;
+  std::unique_ptr<SQLite::Statement> journal_;
+  uplink::model model_;
   std::function<bool(std::uint64_t, capnp::Data::Reader)> filter_;
   std::uint64_t filtered_ = 0;
-  std::unique_ptr<SQLite::Statement> observation_;
+  std::uint64_t journal_bytes_ = 0;
+  bool stale_ = false;  // the model holds rolled-back batches
   std::uint64_t applied_ = 0;
   std::uint64_t replayed_ = 0;
   std::uint64_t invalid_ = 0;

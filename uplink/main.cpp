@@ -7,6 +7,7 @@
 #include <future>
 
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
 #include <sqlite3.h>
 
 #include <cerrno>
@@ -123,8 +124,17 @@ int main(int argc, char** argv) {
     }
     return false;
   });
+  try {
+    const auto t0 = ts::util::mono_ns();
+    inv->load();
+    log->info("inventory loaded: {} flows, {} addresses, {} observations, {} journal bytes replayed ({:.3f} s)",
+              inv->model().flows().size(), inv->model().sightings().size(), inv->model().observations().size(),
+              inv->journal_bytes(), static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
+  } catch (const std::exception& e) {
+    return ctx.fatal(ts::exit_code::unavailable, "cannot read inventory " + db_path + ": " + e.what());
+  }
   auto write_outputs = [&] {
-    const std::uint64_t now = newest_packet_time(inv->db());
+    const std::uint64_t now = inv->newest_packet_time();
     // Retention bounds a long-running sensor's inventory; an offline
     // analysis keeps every interval of its capture.
     if (live && now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
@@ -137,14 +147,13 @@ int main(int argc, char** argv) {
       t = n;
     };
     // The flow files need nothing of the asset model: a second thread
-    // writes them from its own read connection (WAL readers see the last
-    // commit) while this one builds the assets.
+    // writes them from the model (nothing changes it meanwhile) while this
+    // one builds the assets.
+    const auto& model = inv->model();
     auto flow_files = std::async(std::launch::async, [&] {
-      SQLite::Database ro(db_path, SQLite::OPEN_READONLY);
-      ro.exec("PRAGMA cache_size=-32768");
       const auto t0 = ts::util::mono_ns();
-      const auto n = write_flows_json(ro, out_dir + "/flows.json");
-      if (cfg.uplink.ecs) write_flows_ecs(ro, out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
+      const auto n = write_flows_json(model, out_dir + "/flows.json");
+      if (cfg.uplink.ecs) write_flows_ecs(model, out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
       log->debug("flows.json{}: {:.3f} s", cfg.uplink.ecs ? " and flows.ecs.jsonl" : "",
                  static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
       return n;
@@ -152,12 +161,11 @@ int main(int argc, char** argv) {
     std::vector<asset_view> assets;
     std::size_t na = 0;
     try {
-      assets = build_assets(inv->db(), cls);
+      assets = build_assets(model, cls);
       lap("assets built");
       // traffic.json (a pass over the flows) beside assets.json.
       auto traffic = std::async(std::launch::async, [&] {
-        SQLite::Database ro(db_path, SQLite::OPEN_READONLY);
-        write_traffic_json(ro, assets, out_dir + "/traffic.json");
+        write_traffic_json(model, assets, out_dir + "/traffic.json");
       });
       try {
         na = write_assets_json(assets, out_dir + "/assets.json");
@@ -182,6 +190,7 @@ int main(int argc, char** argv) {
            std::to_string(nf) + " flows";
   };
 
+  constexpr std::uint64_t journal_limit = 64ULL << 20;
   const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
   std::uint64_t next_output = ts::util::mono_ns() + output_every;
   ts::ipc::backoff bo;
@@ -260,6 +269,16 @@ int main(int argc, char** argv) {
       for (auto& p : producers) {
         p.reader->release();
       }
+      // The journal is replayed at start: a checkpoint bounds it (and the
+      // time a restart takes) by writing the model's changed rows.
+      if (inv->journal_bytes() >= journal_limit) {
+        try {
+          inv->checkpoint();
+        } catch (const std::exception& e) {
+          if (!live || !disk_full(e)) throw;
+          log->error("{}: inventory checkpoint deferred ({})", full_disk_message(), e.what());
+        }
+      }
       frames += n;
       ctx.service(counters);
       if (live && ts::util::mono_ns() >= next_output) {
@@ -277,6 +296,8 @@ int main(int argc, char** argv) {
         bo.reset();
       }
     }
+    inv->checkpoint();
+    log->info("inventory model: about {} bytes in memory", inv->model().approx_bytes());
     const auto summary = write_outputs();
     log->info("outputs written to {}: {}", out_dir, summary);
     ctx.heartbeat_now(counters());

@@ -1,7 +1,5 @@
 #include "uplink/report.h"
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -22,14 +20,6 @@ namespace tapsense::uplink {
 namespace {
 
 constexpr std::uint64_t ns = 1'000'000'000ULL;
-
-net::ip_address ip_from_blob(const SQLite::Column& c) {
-  net::ip_address a;
-  if (c.getBytes() == 16) {
-    std::memcpy(a.b.data(), c.getBlob(), 16);
-  }
-  return a;
-}
 
 // (network index, address): the identity of an address.
 struct naddr {
@@ -130,78 +120,60 @@ std::string os_family(const std::string& label) {
 
 }  // namespace
 
-std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls) {
+std::vector<asset_view> build_assets(const model& m, const config::classifier& cls) {
   networks nets;
   std::unordered_map<std::uint64_t, bool> gateways;
-  {
-    SQLite::Statement st(db, "SELECT mac FROM gateways");
-    while (st.executeStep()) gateways[static_cast<std::uint64_t>(st.getColumn(0).getInt64())] = true;
-  }
+  for (const auto& [mac, g] : m.gateways()) gateways[mac] = true;
+  auto addr = [](const opt_ip& ip) { return ip.value_or(net::ip_address{}); };
+  // Bindings in the inventory's key order (network, ip, mac, source): where
+  // two bind equally well, the first wins.
   std::unordered_map<naddr, std::vector<binding>, naddr_hash> bindings;
-  {
-    SQLite::Statement st(db, "SELECT network, ip, mac, source, first_seen, last_seen, packets FROM bindings");
-    while (st.executeStep()) {
-      const auto mac = static_cast<std::uint64_t>(st.getColumn(2).getInt64());
-      const auto src = static_cast<schema::BindingSource>(st.getColumn(3).getInt());
-      int t = ip_source;
-      if (src == schema::BindingSource::ARP) t = arp;
-      if (src == schema::BindingSource::DHCP) t = dhcp;
-      if (t == ip_source && gateways.count(mac) != 0) continue;
-      bindings[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}].push_back(
-          {mac, t, static_cast<std::uint64_t>(st.getColumn(4).getInt64()),
-           static_cast<std::uint64_t>(st.getColumn(5).getInt64()),
-           static_cast<std::uint64_t>(st.getColumn(6).getInt64())});
-    }
+  for (const auto& [k, v] : m.bindings()) {
+    const auto src = static_cast<schema::BindingSource>(k.source);
+    int t = ip_source;
+    if (src == schema::BindingSource::ARP) t = arp;
+    if (src == schema::BindingSource::DHCP) t = dhcp;
+    if (t == ip_source && gateways.count(k.mac) != 0) continue;
+    bindings[{nets.index(k.network), addr(k.ip)}].push_back({k.mac, t, v.first_seen, v.last_seen, v.packets});
   }
   std::vector<observation> observations;
-  {
-    SQLite::Statement st(db,
-        "SELECT network, mac, ip, source, field, value, confidence, first_seen, last_seen FROM observations");
-    while (st.executeStep()) {
-      observation o;
-      o.net = nets.index(st.getColumn(0).getString());
-      o.mac = static_cast<std::uint64_t>(st.getColumn(1).getInt64());
-      if (st.getColumn(2).getBytes() == 16) o.ip = ip_from_blob(st.getColumn(2));
-      o.e.source = st.getColumn(3).getString();
-      o.e.field = st.getColumn(4).getString();
-      o.e.value = st.getColumn(5).getString();
-      o.e.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
-      o.e.first_seen = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
-      o.e.last_seen = static_cast<std::uint64_t>(st.getColumn(8).getInt64());
-      // Observations that bind an address to a MAC: a DHCP lease or client
-      // address (or the address a client asks for), and addresses devices
-      // announce for themselves (LLDP/CDP management address, EtherNet/IP,
-      // PROFINET).
-      if (o.mac != 0 && (o.e.field == "ip" || (o.e.source == "dhcp" && o.e.field == "requested_ip"))) {
-        if (auto a = net::ip_address::parse(o.e.value)) {
-          const int t = o.e.source == "dhcp" ? (o.e.field == "ip" ? dhcp : requested) : arp;
-          bindings[{o.net, *a}].push_back({o.mac, t, o.e.first_seen, o.e.last_seen, 1});
-        }
+  observations.reserve(m.observations().size());
+  for (const auto& [k, v] : m.observations()) {
+    observation o;
+    o.net = nets.index(k.network);
+    o.mac = k.mac;
+    o.ip = k.ip;
+    o.e.source = k.source;
+    o.e.field = k.field;
+    o.e.value = k.value;
+    o.e.confidence = v.confidence;
+    o.e.first_seen = v.first_seen;
+    o.e.last_seen = v.last_seen;
+    // Observations that bind an address to a MAC: a DHCP lease or client
+    // address (or the address a client asks for), and addresses devices
+    // announce for themselves (LLDP/CDP management address, EtherNet/IP,
+    // PROFINET).
+    if (o.mac != 0 && (o.e.field == "ip" || (o.e.source == "dhcp" && o.e.field == "requested_ip"))) {
+      if (auto a = net::ip_address::parse(o.e.value)) {
+        const int t = o.e.source == "dhcp" ? (o.e.field == "ip" ? dhcp : requested) : arp;
+        bindings[{o.net, *a}].push_back({o.mac, t, o.e.first_seen, o.e.last_seen, 1});
       }
-      observations.push_back(std::move(o));
     }
+    observations.push_back(std::move(o));
   }
   std::unordered_map<naddr, sighting, naddr_hash> sightings;
-  {
-    SQLite::Statement st(db,
-        "SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out FROM ip_sightings");
-    while (st.executeStep()) {
-      auto& s = sightings[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}];
-      s.first_seen = static_cast<std::uint64_t>(st.getColumn(2).getInt64());
-      s.last_seen = static_cast<std::uint64_t>(st.getColumn(3).getInt64());
-      s.bytes_in = static_cast<std::uint64_t>(st.getColumn(4).getInt64());
-      s.bytes_out = static_cast<std::uint64_t>(st.getColumn(5).getInt64());
-      s.packets_in = static_cast<std::uint64_t>(st.getColumn(6).getInt64());
-      s.packets_out = static_cast<std::uint64_t>(st.getColumn(7).getInt64());
-    }
-  }
   std::unordered_map<naddr, std::vector<std::uint8_t>, naddr_hash> ttls;
-  {
-    SQLite::Statement st(db, "SELECT network, ip, ttl FROM ip_ttls");
-    while (st.executeStep()) {
-      ttls[{nets.index(st.getColumn(0).getString()), ip_from_blob(st.getColumn(1))}].push_back(
-          static_cast<std::uint8_t>(st.getColumn(2).getInt()));
-    }
+  sightings.reserve(m.sightings().size());
+  for (const auto& [k, v] : m.sightings()) {
+    const naddr na{nets.index(k.network), addr(k.ip)};
+    auto& s = sightings[na];
+    s.first_seen = v.first_seen;
+    s.last_seen = v.last_seen;
+    s.bytes_in = v.bytes_in;
+    s.bytes_out = v.bytes_out;
+    s.packets_in = v.packets_in;
+    s.packets_out = v.packets_out;
+    if (!v.ttls.empty()) ttls[na] = v.ttls;
   }
   auto inventoried = [&](std::uint16_t n, const net::ip_address& ip) {
     return cls.inventoried(ip, nets.classifier_index(cls, n));
@@ -415,15 +387,12 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     for (std::size_t i = 0; i < out.size(); ++i) {
       for (const auto& ip : out[i].ips) owner[{out[i].network, ip}] = i;
     }
-    SQLite::Statement st(db, "SELECT DISTINCT network, server, protocol, server_port, app_service FROM flows "
-                             "WHERE server_class = 0 AND server_port != 0");
     std::vector<std::set<std::tuple<std::string, unsigned, std::string>>> svc(out.size());
-    while (st.executeStep()) {
-      if (st.getColumn(1).getBytes() != 16) continue;
-      auto it = owner.find({st.getColumn(0).getString(), ip_from_blob(st.getColumn(1))});
+    for (const auto& [k, v] : m.flows()) {
+      if (k.server_class != 0 || k.server_port == 0 || !k.server) continue;
+      auto it = owner.find({k.network, *k.server});
       if (it == owner.end()) continue;
-      svc[it->second].emplace(protocol_name(static_cast<unsigned>(st.getColumn(2).getInt())),
-                              static_cast<unsigned>(st.getColumn(3).getInt()), st.getColumn(4).getString());
+      svc[it->second].emplace(protocol_name(k.protocol), unsigned{k.server_port}, v.app_service);
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
       std::map<std::pair<std::string, unsigned>, std::string> merged;
@@ -441,15 +410,6 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
     return x.mac < y.mac;
   });
   return out;
-}
-
-std::uint64_t newest_packet_time(SQLite::Database& db) {
-  SQLite::Statement st(db, "SELECT max(m) FROM (SELECT max(last_seen) AS m FROM ip_sightings "
-                           "UNION ALL SELECT max(last_seen) FROM flows)");
-  if (st.executeStep() && !st.getColumn(0).isNull()) {
-    return static_cast<std::uint64_t>(st.getColumn(0).getInt64());
-  }
-  return 0;
 }
 
 namespace {
@@ -480,13 +440,13 @@ const char* class_text(int cls) {
 }
 
 // What a flow side is called in the outputs: the address, "External" or "Excluded".
-std::string side_text(const SQLite::Column& ip, int cls) {
+std::string side_text(const opt_ip& ip, int cls) {
   switch (static_cast<schema::AddressClass>(cls)) {
     case schema::AddressClass::EXTERNAL: return "External";
     case schema::AddressClass::EXCLUDED: return "Excluded";
     default: break;
   }
-  return ip.getBytes() == 16 ? ip_from_blob(ip).to_string() : std::string();
+  return ip ? ip->to_string() : std::string();
 }
 
 // One flow record read back from the inventory.
@@ -501,38 +461,35 @@ struct flow_row {
   std::string family, service, application;
 };
 
+// The flows in the model's key order: interval, network, client, server,
+// port, protocol.
 template <typename F>
-std::size_t each_flow(SQLite::Database& db, F&& f) {
-  SQLite::Statement st(db, R"sql(
-    SELECT interval_start, client, server, client_class, server_class, server_port, protocol,
-           network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen, interval_end,
-           client_name, server_name, app_family, app_service, application
-    FROM flows ORDER BY interval_start, network, client, server, server_port, protocol)sql");
+std::size_t each_flow(const model& m, F&& f) {
   std::size_t n = 0;
-  while (st.executeStep()) {
+  for (const auto& [k, v] : m.flows()) {
     flow_row r;
-    r.interval_start = static_cast<std::uint64_t>(st.getColumn(0).getInt64());
-    r.src_class = st.getColumn(3).getInt();
-    r.dst_class = st.getColumn(4).getInt();
-    r.src = side_text(st.getColumn(1), r.src_class);
-    r.dst = side_text(st.getColumn(2), r.dst_class);
-    if (st.getColumn(1).getBytes() == 16) r.src_ip = ip_from_blob(st.getColumn(1));
-    if (st.getColumn(2).getBytes() == 16) r.dst_ip = ip_from_blob(st.getColumn(2));
-    r.port = static_cast<unsigned>(st.getColumn(5).getInt());
-    r.proto = static_cast<unsigned>(st.getColumn(6).getInt());
-    r.network = st.getColumn(7).getString();
-    r.packets = static_cast<std::uint64_t>(st.getColumn(8).getInt64());
-    r.packets_c2s = static_cast<std::uint64_t>(st.getColumn(9).getInt64());
-    r.bytes_c2s = static_cast<std::uint64_t>(st.getColumn(10).getInt64());
-    r.bytes_s2c = static_cast<std::uint64_t>(st.getColumn(11).getInt64());
-    r.first = static_cast<std::uint64_t>(st.getColumn(12).getInt64());
-    r.last = static_cast<std::uint64_t>(st.getColumn(13).getInt64());
-    r.interval_end = static_cast<std::uint64_t>(st.getColumn(14).getInt64());
-    r.src_name = st.getColumn(15).getString();
-    r.dst_name = st.getColumn(16).getString();
-    r.family = st.getColumn(17).getString();
-    r.service = st.getColumn(18).getString();
-    r.application = st.getColumn(19).getString();
+    r.interval_start = k.interval_start;
+    r.src_class = k.client_class;
+    r.dst_class = k.server_class;
+    r.src = side_text(k.client, r.src_class);
+    r.dst = side_text(k.server, r.dst_class);
+    r.src_ip = k.client;
+    r.dst_ip = k.server;
+    r.port = k.server_port;
+    r.proto = k.protocol;
+    r.network = k.network;
+    r.packets = v.packets;
+    r.packets_c2s = v.packets_c2s;
+    r.bytes_c2s = v.bytes_c2s;
+    r.bytes_s2c = v.bytes_s2c;
+    r.first = v.first_seen;
+    r.last = v.last_seen;
+    r.interval_end = v.interval_end;
+    r.src_name = k.client_name;
+    r.dst_name = k.server_name;
+    r.family = v.app_family;
+    r.service = v.app_service;
+    r.application = v.application;
     f(r);
     ++n;
   }
@@ -635,11 +592,11 @@ std::string protocol_name(unsigned p) {
   }
 }
 
-std::size_t write_flows_json(SQLite::Database& db, const std::string& path) {
+std::size_t write_flows_json(const model& m, const std::string& path) {
   return write_atomically(path, [&](std::ostream& f) {
     util::json_writer w(f);
     w.begin_array();
-    const auto n = each_flow(db, [&](const flow_row& r) {
+    const auto n = each_flow(m, [&](const flow_row& r) {
       w.begin_object();
       w.key("interval_start").value(util::rfc3339(r.interval_start));
       w.key("interval_end").value(util::rfc3339(r.interval_end));
@@ -668,13 +625,13 @@ std::size_t write_flows_json(SQLite::Database& db, const std::string& path) {
   });
 }
 
-std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const std::string& sensor) {
+std::size_t write_flows_ecs(const model& m, const std::string& path, const std::string& sensor) {
   return write_atomically(path, [&](std::ostream& f) {
     // https://www.elastic.co/guide/en/ecs/current/ (event, source,
     // destination, network, observer field sets). One document per line:
     // each top-level object the compact writer closes ends its line.
     util::json_writer w(f, false);
-    return each_flow(db, [&](const flow_row& r) {
+    return each_flow(m, [&](const flow_row& r) {
       w.begin_object();
       w.key("@timestamp").value(util::rfc3339(r.interval_start));
       w.key("ecs").begin_object().key("version").value("8.11.0").end_object();
@@ -717,7 +674,7 @@ std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const
   });
 }
 
-std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_view>& assets,
+std::size_t write_traffic_json(const model& m, const std::vector<asset_view>& assets,
                                const std::string& path) {
   // (network, ip) -> asset index
   std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
@@ -732,7 +689,7 @@ std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_vie
   };
   // asset -> (family, service, role) -> totals
   std::vector<std::map<std::tuple<std::string, std::string, std::string>, row>> summary(assets.size());
-  each_flow(db, [&](const flow_row& r) {
+  each_flow(m, [&](const flow_row& r) {
     const std::string family = r.family.empty() ? "Unknown" : r.family;
     const std::string service = r.service.empty() ? fallback_service(r) : r.service;
     if (r.src_ip && r.src_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {

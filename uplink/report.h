@@ -14,10 +14,7 @@
 
 #include "common/config/classifier.h"
 #include "common/net/addr.h"
-
-namespace SQLite {
-class Database;
-}
+#include "uplink/model.h"
 
 namespace tapsense::uplink {
 
@@ -69,19 +66,16 @@ struct asset_view {
   std::vector<evidence_item> evidence;
 };
 
-std::vector<asset_view> build_assets(SQLite::Database& db, const config::classifier& cls);
-
-// Packet time of the newest record in the inventory (0 when empty).
-std::uint64_t newest_packet_time(SQLite::Database& db);
+std::vector<asset_view> build_assets(const model& m, const config::classifier& cls);
 
 // Output files, each written atomically (temporary file, then rename).
 // Each returns the number of records written.
 std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::string& path);
-std::size_t write_flows_json(SQLite::Database& db, const std::string& path);
+std::size_t write_flows_json(const model& m, const std::string& path);
 // Flows as Elastic Common Schema documents, one per line.
-std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const std::string& sensor);
+std::size_t write_flows_ecs(const model& m, const std::string& path, const std::string& sensor);
 // Per-asset traffic summary: family, service, client/server, ingress, egress, total.
-std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_view>& assets,
+std::size_t write_traffic_json(const model& m, const std::vector<asset_view>& assets,
                                const std::string& path);
 
 struct sensor_status {

@@ -1,0 +1,420 @@
+#include "uplink/model.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tapsense::uplink {
+
+namespace {
+
+opt_ip ip_of(capnp::Data::Reader d) {
+  if (d.size() != 16) return std::nullopt;
+  net::ip_address a;
+  std::memcpy(a.b.data(), d.begin(), 16);
+  return a;
+}
+
+opt_ip ip_of(const SQLite::Column& c) {
+  if (c.getBytes() != 16) return std::nullopt;
+  net::ip_address a;
+  std::memcpy(a.b.data(), c.getBlob(), 16);
+  return a;
+}
+
+// An absent address is an empty blob (not NULL) in the key columns.
+void bind_ip(SQLite::Statement& st, int i, const opt_ip& ip) {
+  static const std::uint8_t none = 0;
+  if (ip) {
+    st.bind(i, ip->b.data(), 16);
+  } else {
+    st.bind(i, &none, 0);
+  }
+}
+
+std::uint64_t u64(const SQLite::Column& c) { return static_cast<std::uint64_t>(c.getInt64()); }
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+template <typename V>
+std::size_t string_heap(const V& s) {
+  // Strings longer than the small-string buffer own a heap block.
+  return s.capacity() > 15 ? s.capacity() + 1 : 0;
+}
+
+}  // namespace
+
+void model::apply(schema::FlowBatch::Reader b) {
+  for (auto f : b.getFlows()) {
+    flow_key k;
+    k.interval_start = f.getIntervalStart();
+    k.network = f.getNetwork().cStr();
+    k.client = ip_of(f.getClient());
+    k.server = ip_of(f.getServer());
+    k.server_port = f.getServerPort();
+    k.protocol = f.getProtocol();
+    k.client_class = static_cast<std::uint8_t>(f.getClientClass());
+    k.server_class = static_cast<std::uint8_t>(f.getServerClass());
+    k.client_name = f.getClientName().cStr();
+    k.server_name = f.getServerName().cStr();
+    auto [it, fresh] = flows_.try_emplace(std::move(k));
+    auto& v = it->second;
+    if (fresh) {
+      v.packets = f.getPackets();
+      v.packets_c2s = f.getPacketsClientToServer();
+      v.bytes_c2s = f.getBytesClientToServer();
+      v.bytes_s2c = f.getBytesServerToClient();
+      v.first_seen = f.getFirstSeen();
+      v.last_seen = f.getLastSeen();
+      v.interval_end = f.getIntervalEnd();
+      v.app_family = f.getAppFamily().cStr();
+      v.app_service = f.getAppService().cStr();
+      v.application = f.getApplication().cStr();
+    } else {
+      // The inventory's upsert: sums, the time span, and the first
+      // non-empty classification.
+      v.packets += f.getPackets();
+      v.packets_c2s += f.getPacketsClientToServer();
+      v.bytes_c2s += f.getBytesClientToServer();
+      v.bytes_s2c += f.getBytesServerToClient();
+      v.first_seen = std::min(v.first_seen, f.getFirstSeen());
+      v.last_seen = std::max(v.last_seen, f.getLastSeen());
+      if (v.app_family.empty()) v.app_family = f.getAppFamily().cStr();
+      if (v.app_service.empty()) v.app_service = f.getAppService().cStr();
+      if (v.application.empty()) v.application = f.getApplication().cStr();
+    }
+    v.dirty = true;
+    newest_ = std::max(newest_, v.last_seen);
+  }
+}
+
+void model::apply(schema::SightingBatch::Reader b) {
+  for (auto s : b.getSightings()) {
+    auto [it, fresh] = sightings_.try_emplace(addr_key{s.getNetwork().cStr(), ip_of(s.getIp())});
+    auto& v = it->second;
+    if (fresh) {
+      v.first_seen = s.getFirstSeen();
+      v.last_seen = s.getLastSeen();
+      v.bytes_in = s.getBytesIn();
+      v.bytes_out = s.getBytesOut();
+      v.packets_in = s.getPacketsIn();
+      v.packets_out = s.getPacketsOut();
+      v.ttl_out = s.getTtlOut();
+    } else {
+      v.first_seen = std::min(v.first_seen, s.getFirstSeen());
+      if (s.getLastSeen() >= v.last_seen && s.getPacketsOut() > 0) v.ttl_out = s.getTtlOut();
+      v.last_seen = std::max(v.last_seen, s.getLastSeen());
+      v.bytes_in += s.getBytesIn();
+      v.bytes_out += s.getBytesOut();
+      v.packets_in += s.getPacketsIn();
+      v.packets_out += s.getPacketsOut();
+    }
+    for (auto t : s.getTtls()) {
+      const auto pos = std::lower_bound(v.ttls.begin(), v.ttls.end(), t);
+      if (pos == v.ttls.end() || *pos != t) v.ttls.insert(pos, t);
+    }
+    v.dirty = true;
+    newest_ = std::max(newest_, v.last_seen);
+  }
+  for (auto bnd : b.getBindings()) {
+    binding_key k{bnd.getNetwork().cStr(), ip_of(bnd.getIp()), bnd.getMac(),
+                  static_cast<std::uint8_t>(bnd.getSource())};
+    auto [it, fresh] = bindings_.try_emplace(std::move(k));
+    auto& v = it->second;
+    if (fresh) {
+      v.first_seen = bnd.getFirstSeen();
+      v.last_seen = bnd.getLastSeen();
+      v.packets = bnd.getPackets();
+    } else {
+      v.first_seen = std::min(v.first_seen, bnd.getFirstSeen());
+      v.last_seen = std::max(v.last_seen, bnd.getLastSeen());
+      v.packets += bnd.getPackets();
+    }
+    v.dirty = true;
+  }
+  for (auto mac : b.getGatewayMacs()) {
+    auto& g = gateways_[mac];
+    ++g.packets;
+    g.dirty = true;
+  }
+}
+
+std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& filter) {
+  std::uint64_t filtered = 0;
+  for (auto o : b.getObservations()) {
+    if (filter && filter(o.getMac(), o.getIp())) {
+      ++filtered;
+      continue;  // about an excluded asset: never stored
+    }
+    observation_key k{o.getNetwork().cStr(), o.getMac(), ip_of(o.getIp()),
+                      o.getSource().cStr(), o.getField().cStr(), o.getValue().cStr()};
+    auto [it, fresh] = observations_.try_emplace(std::move(k));
+    auto& v = it->second;
+    const std::uint64_t ts = o.getTs();
+    if (fresh) {
+      v.confidence = o.getConfidence();
+      v.first_seen = ts;
+      v.last_seen = ts;
+      v.count = 1;
+    } else {
+      v.confidence = std::max(v.confidence, o.getConfidence());
+      v.first_seen = std::min(v.first_seen, ts);
+      v.last_seen = std::max(v.last_seen, ts);
+      ++v.count;
+    }
+    v.dirty = true;
+  }
+  return filtered;
+}
+
+std::uint64_t model::prune_flows(std::uint64_t before_ns) {
+  std::uint64_t n = 0;
+  for (auto it = flows_.begin(); it != flows_.end();) {
+    if (it->second.interval_end < before_ns) {
+      it = flows_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  pruned_before_ = std::max(pruned_before_, before_ns);
+  return n;
+}
+
+void model::load(SQLite::Database& db) {
+  {
+    SQLite::Statement st(db, R"sql(
+      SELECT interval_start, client, server, client_class, server_class, server_port, protocol,
+             network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen, last_seen, interval_end,
+             client_name, server_name, app_family, app_service, application FROM flows)sql");
+    while (st.executeStep()) {
+      flow_key k;
+      k.interval_start = u64(st.getColumn(0));
+      k.client = ip_of(st.getColumn(1));
+      k.server = ip_of(st.getColumn(2));
+      k.client_class = static_cast<std::uint8_t>(st.getColumn(3).getInt());
+      k.server_class = static_cast<std::uint8_t>(st.getColumn(4).getInt());
+      k.server_port = static_cast<std::uint16_t>(st.getColumn(5).getInt());
+      k.protocol = static_cast<std::uint8_t>(st.getColumn(6).getInt());
+      k.network = st.getColumn(7).getString();
+      k.client_name = st.getColumn(15).getString();
+      k.server_name = st.getColumn(16).getString();
+      auto& v = flows_[std::move(k)];
+      v.packets = u64(st.getColumn(8));
+      v.packets_c2s = u64(st.getColumn(9));
+      v.bytes_c2s = u64(st.getColumn(10));
+      v.bytes_s2c = u64(st.getColumn(11));
+      v.first_seen = u64(st.getColumn(12));
+      v.last_seen = u64(st.getColumn(13));
+      v.interval_end = u64(st.getColumn(14));
+      v.app_family = st.getColumn(17).getString();
+      v.app_service = st.getColumn(18).getString();
+      v.application = st.getColumn(19).getString();
+      newest_ = std::max(newest_, v.last_seen);
+    }
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out, ttl_out
+      FROM ip_sightings)sql");
+    while (st.executeStep()) {
+      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1))}];
+      v.first_seen = u64(st.getColumn(2));
+      v.last_seen = u64(st.getColumn(3));
+      v.bytes_in = u64(st.getColumn(4));
+      v.bytes_out = u64(st.getColumn(5));
+      v.packets_in = u64(st.getColumn(6));
+      v.packets_out = u64(st.getColumn(7));
+      v.ttl_out = static_cast<std::uint8_t>(st.getColumn(8).getInt());
+      newest_ = std::max(newest_, v.last_seen);
+    }
+  }
+  {
+    SQLite::Statement st(db, "SELECT network, ip, ttl FROM ip_ttls ORDER BY network, ip, ttl");
+    while (st.executeStep()) {
+      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1))}];
+      v.ttls.push_back(static_cast<std::uint8_t>(st.getColumn(2).getInt()));
+    }
+  }
+  {
+    SQLite::Statement st(db, "SELECT network, ip, mac, source, first_seen, last_seen, packets FROM bindings");
+    while (st.executeStep()) {
+      auto& v = bindings_[binding_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(2)),
+                                      static_cast<std::uint8_t>(st.getColumn(3).getInt())}];
+      v.first_seen = u64(st.getColumn(4));
+      v.last_seen = u64(st.getColumn(5));
+      v.packets = u64(st.getColumn(6));
+    }
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      SELECT network, mac, ip, source, field, value, confidence, first_seen, last_seen, count
+      FROM observations)sql");
+    while (st.executeStep()) {
+      auto& v = observations_[observation_key{st.getColumn(0).getString(), u64(st.getColumn(1)),
+                                              ip_of(st.getColumn(2)), st.getColumn(3).getString(),
+                                              st.getColumn(4).getString(), st.getColumn(5).getString()}];
+      v.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
+      v.first_seen = u64(st.getColumn(7));
+      v.last_seen = u64(st.getColumn(8));
+      v.count = u64(st.getColumn(9));
+    }
+  }
+  {
+    SQLite::Statement st(db, "SELECT mac, packets FROM gateways");
+    while (st.executeStep()) gateways_[u64(st.getColumn(0))].packets = u64(st.getColumn(1));
+  }
+}
+
+std::uint64_t model::save(SQLite::Database& db) {
+  std::uint64_t rows = 0;
+  if (pruned_before_ != 0) {
+    SQLite::Statement st(db, "DELETE FROM flows WHERE interval_end < ?");
+    st.bind(1, i64(pruned_before_));
+    st.exec();
+    pruned_before_ = 0;
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      INSERT OR REPLACE INTO flows(interval_start, client, server, client_class, server_class, server_port,
+                                   protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen,
+                                   last_seen, interval_end, client_name, server_name, app_family, app_service,
+                                   application)
+      VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))sql");
+    for (auto& [k, v] : flows_) {
+      if (!v.dirty) continue;
+      st.bind(1, i64(k.interval_start));
+      bind_ip(st, 2, k.client);
+      bind_ip(st, 3, k.server);
+      st.bind(4, int{k.client_class});
+      st.bind(5, int{k.server_class});
+      st.bind(6, int{k.server_port});
+      st.bind(7, int{k.protocol});
+      st.bind(8, k.network);
+      st.bind(9, i64(v.packets));
+      st.bind(10, i64(v.packets_c2s));
+      st.bind(11, i64(v.bytes_c2s));
+      st.bind(12, i64(v.bytes_s2c));
+      st.bind(13, i64(v.first_seen));
+      st.bind(14, i64(v.last_seen));
+      st.bind(15, i64(v.interval_end));
+      st.bind(16, k.client_name);
+      st.bind(17, k.server_name);
+      st.bind(18, v.app_family);
+      st.bind(19, v.app_service);
+      st.bind(20, v.application);
+      st.exec();
+      st.reset();
+      v.dirty = false;
+      ++rows;
+    }
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      INSERT OR REPLACE INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
+                                          packets_in, packets_out, ttl_out)
+      VALUES(?,?,?,?,?,?,?,?,?))sql");
+    SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl) VALUES(?,?,?)");
+    for (auto& [k, v] : sightings_) {
+      if (!v.dirty) continue;
+      st.bind(1, k.network);
+      bind_ip(st, 2, k.ip);
+      st.bind(3, i64(v.first_seen));
+      st.bind(4, i64(v.last_seen));
+      st.bind(5, i64(v.bytes_in));
+      st.bind(6, i64(v.bytes_out));
+      st.bind(7, i64(v.packets_in));
+      st.bind(8, i64(v.packets_out));
+      st.bind(9, int{v.ttl_out});
+      st.exec();
+      st.reset();
+      for (auto t : v.ttls) {
+        ttl.bind(1, k.network);
+        bind_ip(ttl, 2, k.ip);
+        ttl.bind(3, int{t});
+        ttl.exec();
+        ttl.reset();
+      }
+      v.dirty = false;
+      ++rows;
+    }
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      INSERT OR REPLACE INTO bindings(network, ip, mac, source, first_seen, last_seen, packets)
+      VALUES(?,?,?,?,?,?,?))sql");
+    for (auto& [k, v] : bindings_) {
+      if (!v.dirty) continue;
+      st.bind(1, k.network);
+      bind_ip(st, 2, k.ip);
+      st.bind(3, i64(k.mac));
+      st.bind(4, int{k.source});
+      st.bind(5, i64(v.first_seen));
+      st.bind(6, i64(v.last_seen));
+      st.bind(7, i64(v.packets));
+      st.exec();
+      st.reset();
+      v.dirty = false;
+      ++rows;
+    }
+  }
+  {
+    SQLite::Statement st(db, R"sql(
+      INSERT OR REPLACE INTO observations(network, mac, ip, source, field, value, confidence, first_seen,
+                                          last_seen, count)
+      VALUES(?,?,?,?,?,?,?,?,?,?))sql");
+    for (auto& [k, v] : observations_) {
+      if (!v.dirty) continue;
+      st.bind(1, k.network);
+      st.bind(2, i64(k.mac));
+      bind_ip(st, 3, k.ip);
+      st.bind(4, k.source);
+      st.bind(5, k.field);
+      st.bind(6, k.value);
+      st.bind(7, int{v.confidence});
+      st.bind(8, i64(v.first_seen));
+      st.bind(9, i64(v.last_seen));
+      st.bind(10, i64(v.count));
+      st.exec();
+      st.reset();
+      v.dirty = false;
+      ++rows;
+    }
+  }
+  {
+    SQLite::Statement st(db, "INSERT OR REPLACE INTO gateways(mac, packets) VALUES(?, ?)");
+    for (auto& [mac, g] : gateways_) {
+      if (!g.dirty) continue;
+      st.bind(1, i64(mac));
+      st.bind(2, i64(g.packets));
+      st.exec();
+      st.reset();
+      g.dirty = false;
+      ++rows;
+    }
+  }
+  return rows;
+}
+
+std::uint64_t model::approx_bytes() const {
+  // A red-black tree node: three pointers and a colour beside the pair.
+  constexpr std::size_t node = 32;
+  std::uint64_t n = 0;
+  for (const auto& [k, v] : flows_) {
+    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + string_heap(k.client_name) +
+         string_heap(k.server_name) + string_heap(v.app_family) + string_heap(v.app_service) +
+         string_heap(v.application);
+  }
+  for (const auto& [k, v] : sightings_) {
+    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + v.ttls.capacity();
+  }
+  for (const auto& [k, v] : bindings_) n += node + sizeof(k) + sizeof(v) + string_heap(k.network);
+  for (const auto& [k, v] : observations_) {
+    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + string_heap(k.source) + string_heap(k.field) +
+         string_heap(k.value);
+  }
+  n += gateways_.size() * (node + sizeof(std::uint64_t) + sizeof(gateway_value));
+  return n;
+}
+
+}  // namespace tapsense::uplink

@@ -1,0 +1,151 @@
+#pragma once
+// The uplink's inventory model, in memory. Every report batch updates it in
+// time proportional to the batch (one ordered-map insert or update per
+// fact); the outputs are built from it without touching SQLite.
+//
+// Its tables mirror the SQLite tables of inventory.sqlite, key for key and
+// merge rule for merge rule (see inventory.cpp), so that a model written to
+// SQLite and read back is the same model. Ordered maps keep SQLite's
+// primary-key order: the asset builder visits facts in that order, and the
+// flow files are written in it, as they were when both came from SQL.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <capnp/common.h>
+#include <capnp/blob.h>
+
+#include "common/net/addr.h"
+#include "common/schema/report.capnp.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace tapsense::uplink {
+
+// A 16-byte address column; nullopt for an empty blob (it sorts first, as
+// SQLite's empty BLOB does).
+using opt_ip = std::optional<net::ip_address>;
+
+struct flow_key {
+  std::uint64_t interval_start = 0;
+  std::string network;
+  opt_ip client;
+  opt_ip server;
+  std::uint16_t server_port = 0;
+  std::uint8_t protocol = 0;
+  std::uint8_t client_class = 0;
+  std::uint8_t server_class = 0;
+  std::string client_name;
+  std::string server_name;
+  // The flow files' order (interval, network, client, server, port,
+  // protocol), then the rest of the key.
+  auto tie() const {
+    return std::tie(interval_start, network, client, server, server_port, protocol, client_class, server_class,
+                    client_name, server_name);
+  }
+  bool operator<(const flow_key& o) const { return tie() < o.tie(); }
+};
+struct flow_value {
+  std::uint64_t packets = 0, packets_c2s = 0, bytes_c2s = 0, bytes_s2c = 0;
+  std::uint64_t first_seen = 0, last_seen = 0, interval_end = 0;
+  std::string app_family, app_service, application;
+  bool dirty = false;  // changed since the last checkpoint
+};
+
+struct addr_key {
+  std::string network;
+  opt_ip ip;
+  auto tie() const { return std::tie(network, ip); }
+  bool operator<(const addr_key& o) const { return tie() < o.tie(); }
+};
+struct sighting_value {
+  std::uint64_t first_seen = 0, last_seen = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;
+  std::vector<std::uint8_t> ttls;  // distinct, ascending
+  std::uint8_t ttl_out = 0;
+  bool dirty = false;
+};
+
+struct binding_key {
+  std::string network;
+  opt_ip ip;
+  std::uint64_t mac = 0;
+  std::uint8_t source = 0;  // schema::BindingSource
+  auto tie() const { return std::tie(network, ip, mac, source); }
+  bool operator<(const binding_key& o) const { return tie() < o.tie(); }
+};
+struct binding_value {
+  std::uint64_t first_seen = 0, last_seen = 0, packets = 0;
+  bool dirty = false;
+};
+
+struct observation_key {
+  std::string network;
+  std::uint64_t mac = 0;
+  opt_ip ip;
+  std::string source, field, value;
+  auto tie() const { return std::tie(network, mac, ip, source, field, value); }
+  bool operator<(const observation_key& o) const { return tie() < o.tie(); }
+};
+struct observation_value {
+  std::uint8_t confidence = 0;
+  bool dirty = false;
+  std::uint64_t first_seen = 0, last_seen = 0, count = 0;
+};
+
+struct gateway_value {
+  std::uint64_t packets = 0;
+  bool dirty = false;
+};
+
+class model {
+ public:
+  // Observations the filter returns true for (by MAC, or 16-byte IP) are
+  // dropped: excluded assets keep no attributes.
+  using filter_fn = std::function<bool(std::uint64_t, capnp::Data::Reader)>;
+
+  // Apply a batch (already deduplicated). May throw kj::Exception on a
+  // malformed message, leaving the facts before the bad one applied.
+  void apply(schema::FlowBatch::Reader b);
+  void apply(schema::SightingBatch::Reader b);
+  // Returns the number of observations the filter dropped.
+  std::uint64_t apply(schema::ObservationBatch::Reader b, const filter_fn& filter);
+
+  // Deletes flows whose interval ended before `before_ns` (retention).
+  std::uint64_t prune_flows(std::uint64_t before_ns);
+
+  // Packet time of the newest record (0 when empty).
+  std::uint64_t newest() const noexcept { return newest_; }
+
+  // Reads the SQLite tables (a checkpoint) into an empty model.
+  void load(SQLite::Database& db);
+  // Writes what changed since the last checkpoint (and the prunes) to the
+  // SQLite tables; the caller holds the transaction.
+  std::uint64_t save(SQLite::Database& db);
+
+  // Rough heap bytes (keys, values, strings, map nodes): for the log.
+  std::uint64_t approx_bytes() const;
+
+  const std::map<flow_key, flow_value>& flows() const noexcept { return flows_; }
+  const std::map<addr_key, sighting_value>& sightings() const noexcept { return sightings_; }
+  const std::map<binding_key, binding_value>& bindings() const noexcept { return bindings_; }
+  const std::map<observation_key, observation_value>& observations() const noexcept { return observations_; }
+  const std::map<std::uint64_t, gateway_value>& gateways() const noexcept { return gateways_; }
+
+ private:
+  std::map<flow_key, flow_value> flows_;
+  std::map<addr_key, sighting_value> sightings_;
+  std::map<binding_key, binding_value> bindings_;
+  std::map<observation_key, observation_value> observations_;
+  std::map<std::uint64_t, gateway_value> gateways_;
+  std::uint64_t newest_ = 0;
+  std::uint64_t pruned_before_ = 0;  // prunes not yet written to SQLite
+};
+
+}  // namespace tapsense::uplink
