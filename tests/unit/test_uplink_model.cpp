@@ -1,0 +1,336 @@
+// The uplink's asset model: report batches (as the aggregator and the
+// fingerprinter send them) through the inventory (journal, model,
+// checkpoint), then build_assets: binding precedence, DHCP churn, the best
+// evidence per field, the NAT flag, and the same model after a restart.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <filesystem>
+
+#include "common/config/classifier.h"
+#include "common/config/config.h"
+#include "common/schema/report.capnp.h"
+#include "uplink/inventory.h"
+#include "uplink/report.h"
+
+using namespace tapsense;
+using namespace tapsense::uplink;
+
+namespace {
+
+constexpr std::uint64_t s = 1'000'000'000ULL;
+
+net::ip_address ip(const char* text) { return *net::ip_address::parse(text); }
+std::uint64_t mac(const char* text) {
+  std::uint64_t v = 0;
+  for (const char* p = text; *p != 0; ++p) {
+    if (*p == ':') continue;
+    v = v * 16 + static_cast<std::uint64_t>(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+  }
+  return v;
+}
+kj::ArrayPtr<const kj::byte> bytes(const net::ip_address& a) { return {a.b.data(), a.b.size()}; }
+
+struct sighting_in {
+  const char* ip;
+  std::uint64_t first, last, packets_out;
+  std::vector<std::uint8_t> ttls;
+};
+struct binding_in {
+  const char* ip;
+  const char* mac;
+  schema::BindingSource source;
+  std::uint64_t first, last, packets;
+};
+struct observation_in {
+  const char* mac;  // "" : about the address
+  const char* ip;   // "" : about the MAC
+  std::uint64_t ts;
+  const char* source;
+  const char* field;
+  const char* value;
+  unsigned confidence;
+};
+
+struct fixture : ::testing::Test {
+  std::string path = "/tmp/tapsense-test-uplink-model-" + std::to_string(::getpid()) + ".sqlite";
+  config::config cfg = config::defaults();  // internal: RFC 1918, fc00::/7
+  config::classifier cls{cfg};
+  std::uint64_t batch = 0;
+
+  void TearDown() override {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  }
+
+  static kj::Array<capnp::word> frame(capnp::MallocMessageBuilder& mb) { return capnp::messageToFlatArray(mb); }
+
+  kj::Array<capnp::word> sightings(const std::vector<sighting_in>& in, const std::vector<binding_in>& bs = {},
+                                   const std::vector<const char*>& gateways = {}) {
+    capnp::MallocMessageBuilder mb;
+    auto b = mb.initRoot<schema::SightingBatch>();
+    b.setProducer("aggregator.0");
+    b.setBatchId(++batch);
+    auto l = b.initSightings(static_cast<unsigned>(in.size()));
+    for (unsigned i = 0; i < in.size(); ++i) {
+      l[i].setIp(bytes(ip(in[i].ip)));
+      l[i].setFirstSeen(in[i].first);
+      l[i].setLastSeen(in[i].last);
+      l[i].setPacketsOut(in[i].packets_out);
+      l[i].setPacketsIn(1);
+      l[i].setBytesOut(in[i].packets_out * 100);
+      l[i].setBytesIn(100);
+      auto t = l[i].initTtls(static_cast<unsigned>(in[i].ttls.size()));
+      for (unsigned k = 0; k < in[i].ttls.size(); ++k) t.set(k, in[i].ttls[k]);
+    }
+    auto lb = b.initBindings(static_cast<unsigned>(bs.size()));
+    for (unsigned i = 0; i < bs.size(); ++i) {
+      lb[i].setIp(bytes(ip(bs[i].ip)));
+      lb[i].setMac(mac(bs[i].mac));
+      lb[i].setSource(bs[i].source);
+      lb[i].setFirstSeen(bs[i].first);
+      lb[i].setLastSeen(bs[i].last);
+      lb[i].setPackets(bs[i].packets);
+    }
+    auto g = b.initGatewayMacs(static_cast<unsigned>(gateways.size()));
+    for (unsigned i = 0; i < gateways.size(); ++i) g.set(i, mac(gateways[i]));
+    return frame(mb);
+  }
+
+  kj::Array<capnp::word> observations(const std::vector<observation_in>& in) {
+    capnp::MallocMessageBuilder mb;
+    auto b = mb.initRoot<schema::ObservationBatch>();
+    b.setProducer("fingerprinter.0");
+    b.setBatchId(++batch);
+    auto l = b.initObservations(static_cast<unsigned>(in.size()));
+    for (unsigned i = 0; i < in.size(); ++i) {
+      if (*in[i].mac != 0) l[i].setMac(mac(in[i].mac));
+      if (*in[i].ip != 0) l[i].setIp(bytes(ip(in[i].ip)));
+      l[i].setTs(in[i].ts);
+      l[i].setSource(in[i].source);
+      l[i].setField(in[i].field);
+      l[i].setValue(in[i].value);
+      l[i].setConfidence(static_cast<std::uint8_t>(in[i].confidence));
+    }
+    return frame(mb);
+  }
+
+  static const asset_view* find_mac(const std::vector<asset_view>& v, const char* m) {
+    for (const auto& a : v) {
+      if (a.mac && a.mac->to_string() == m) return &a;
+    }
+    return nullptr;
+  }
+  static const asset_view* find_ip(const std::vector<asset_view>& v, const char* text) {
+    for (const auto& a : v) {
+      if (a.ip && *a.ip == ip(text)) return &a;
+    }
+    return nullptr;
+  }
+  static bool has_evidence(const asset_view& a, const std::string& field, const std::string& value) {
+    for (const auto& e : a.evidence) {
+      if (e.field == field && e.value == value) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(fixture, binding_precedence_dhcp_over_arp_over_source_mac_and_routers_ignored) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  // 10.0.0.5: its packets come from aa:..:01 (many), ARP says ..:02, and a
+  // DHCP lease names ..:03: DHCP wins.
+  // 10.0.0.6: packets from ..:01, ARP says ..:02: ARP wins.
+  // 10.0.0.7: packets from ..:01 only: the source MAC is taken.
+  // 10.0.0.8: packets only from a router's MAC (ee:..): no MAC at all.
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings(
+      {{"10.0.0.5", 1 * s, 9 * s, 50, {}}, {"10.0.0.6", 1 * s, 9 * s, 50, {}},
+       {"10.0.0.7", 1 * s, 9 * s, 50, {}}, {"10.0.0.8", 1 * s, 9 * s, 50, {}}},
+      {{"10.0.0.5", "aa:00:00:00:00:01", schema::BindingSource::IP_SOURCE, 1 * s, 9 * s, 50},
+       {"10.0.0.5", "aa:00:00:00:00:02", schema::BindingSource::ARP, 2 * s, 3 * s, 1},
+       {"10.0.0.6", "aa:00:00:00:00:01", schema::BindingSource::IP_SOURCE, 1 * s, 9 * s, 50},
+       {"10.0.0.6", "aa:00:00:00:00:02", schema::BindingSource::ARP, 2 * s, 3 * s, 1},
+       {"10.0.0.7", "aa:00:00:00:00:01", schema::BindingSource::IP_SOURCE, 1 * s, 9 * s, 50},
+       {"10.0.0.8", "ee:00:00:00:00:01", schema::BindingSource::IP_SOURCE, 1 * s, 9 * s, 50}},
+      {"ee:00:00:00:00:01"})));
+  ASSERT_TRUE(inv.apply_observation_batch(
+      observations({{"aa:00:00:00:00:03", "", 4 * s, "dhcp", "ip", "10.0.0.5", 90}})));
+  inv.commit();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* a5 = find_ip(assets, "10.0.0.5");
+  ASSERT_NE(a5, nullptr);
+  EXPECT_EQ(a5->mac->to_string(), "aa:00:00:00:00:03");
+  EXPECT_EQ(a5->packets_out, 50U);
+  const auto* a6 = find_ip(assets, "10.0.0.6");
+  ASSERT_NE(a6, nullptr);
+  EXPECT_EQ(a6->mac->to_string(), "aa:00:00:00:00:02");
+  // ..:01 sent 10.0.0.7's packets, and ARP and DHCP said nothing else.
+  const auto* a7 = find_ip(assets, "10.0.0.7");
+  ASSERT_NE(a7, nullptr);
+  EXPECT_EQ(a7->mac->to_string(), "aa:00:00:00:00:01");
+  const auto* a8 = find_ip(assets, "10.0.0.8");
+  ASSERT_NE(a8, nullptr);
+  EXPECT_FALSE(a8->mac.has_value()) << "a router's MAC is not its hosts' MAC";
+  EXPECT_EQ(find_mac(assets, "ee:00:00:00:00:01"), nullptr);
+}
+
+TEST_F(fixture, dhcp_churn_facts_stay_with_the_device_that_held_the_address) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  // 192.168.1.20 is leased to ..:0a from 100 s to 200 s, then to ..:0b from
+  // 300 s to 400 s. What the address said while each held it is theirs.
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"192.168.1.20", 100 * s, 400 * s, 20, {}}})));
+  ASSERT_TRUE(inv.apply_observation_batch(observations({
+      {"bb:00:00:00:00:0a", "", 100 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0a", "", 200 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 300 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 400 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70},
+      {"", "192.168.1.20", 350 * s, "http", "hostname", "new-phone", 70},
+  })));
+  inv.commit();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* old_holder = find_mac(assets, "bb:00:00:00:00:0a");
+  const auto* new_holder = find_mac(assets, "bb:00:00:00:00:0b");
+  ASSERT_NE(old_holder, nullptr);
+  ASSERT_NE(new_holder, nullptr);
+  EXPECT_EQ(old_holder->hostname, "old-laptop");
+  EXPECT_EQ(new_holder->hostname, "new-phone");
+  EXPECT_FALSE(has_evidence(*new_holder, "hostname", "old-laptop")) << "the new holder inherited a fact";
+  EXPECT_FALSE(has_evidence(*old_holder, "hostname", "new-phone"));
+  // The address is the current holder's (latest lease) and so is its
+  // traffic today: one sighting per address.
+  EXPECT_EQ(new_holder->ip, ip("192.168.1.20"));
+  EXPECT_EQ(new_holder->packets_out, 20U);
+}
+
+TEST_F(fixture, best_evidence_is_highest_confidence_then_most_recent) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings(
+      {{"10.1.0.1", 1 * s, 9 * s, 5, {}}},
+      {{"10.1.0.1", "cc:00:00:00:00:01", schema::BindingSource::ARP, 1 * s, 9 * s, 1}})));
+  ASSERT_TRUE(inv.apply_observation_batch(observations({
+      // hostname: a confident old value beats a less confident new one.
+      {"cc:00:00:00:00:01", "", 2 * s, "dhcp", "hostname", "printer-a", 90},
+      {"cc:00:00:00:00:01", "", 8 * s, "mdns", "hostname", "printer-b", 60},
+      // vendor: equally confident: the most recent wins.
+      {"cc:00:00:00:00:01", "", 2 * s, "oui", "vendor", "Old Vendor", 50},
+      {"cc:00:00:00:00:01", "", 7 * s, "snmp", "vendor", "New Vendor", 50},
+  })));
+  // A repeat of the weaker vendor later: its last_seen moves, and it wins.
+  ASSERT_TRUE(inv.apply_observation_batch(
+      observations({{"cc:00:00:00:00:01", "", 9 * s, "oui", "vendor", "Old Vendor", 50}})));
+  inv.commit();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* a = find_mac(assets, "cc:00:00:00:00:01");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->hostname, "printer-a");
+  EXPECT_EQ(a->vendor, "Old Vendor");
+  bool conf = false;
+  for (const auto& [f, c] : a->confidence) {
+    if (f == "hostname") {
+      EXPECT_EQ(c, 90);
+      conf = true;
+    }
+  }
+  EXPECT_TRUE(conf);
+  // Every value stays as evidence, with its own time span.
+  ASSERT_TRUE(has_evidence(*a, "vendor", "Old Vendor"));
+  for (const auto& e : a->evidence) {
+    if (e.value == "Old Vendor") {
+      EXPECT_EQ(e.first_seen, 2 * s);
+      EXPECT_EQ(e.last_seen, 9 * s);
+    }
+  }
+}
+
+TEST_F(fixture, nat_from_several_ttls_or_os_families_and_not_otherwise) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"10.2.0.1", 1 * s, 9 * s, 5, {64, 128}},
+                                                  {"10.2.0.2", 1 * s, 9 * s, 5, {64}},
+                                                  {"10.2.0.3", 1 * s, 9 * s, 5, {64}}})));
+  // The second batch adds a TTL already known for 10.2.0.2: still one stack.
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"10.2.0.2", 9 * s, 10 * s, 1, {64}}})));
+  ASSERT_TRUE(inv.apply_observation_batch(observations({
+      {"", "10.2.0.3", 2 * s, "p0f", "os", "Linux 3.11 and newer", 60},
+      {"", "10.2.0.3", 3 * s, "p0f", "os", "Windows 7 or 8", 60},
+  })));
+  inv.commit();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* a1 = find_ip(assets, "10.2.0.1");
+  const auto* a2 = find_ip(assets, "10.2.0.2");
+  const auto* a3 = find_ip(assets, "10.2.0.3");
+  ASSERT_NE(a1, nullptr);
+  ASSERT_NE(a2, nullptr);
+  ASSERT_NE(a3, nullptr);
+  EXPECT_TRUE(a1->nat);
+  EXPECT_TRUE(has_evidence(*a1, "nat", "10.2.0.1: TCP TTLs 64 128"));
+  EXPECT_FALSE(a2->nat);
+  EXPECT_EQ(a2->packets_out, 6U);
+  EXPECT_TRUE(a3->nat);
+  EXPECT_TRUE(has_evidence(*a3, "nat", "OS families Linux Windows"));
+}
+
+TEST_F(fixture, replays_are_applied_once_and_a_restart_rebuilds_the_same_model) {
+  auto first = sightings({{"10.3.0.1", 1 * s, 9 * s, 5, {64}}},
+                         {{"10.3.0.1", "dd:00:00:00:00:01", schema::BindingSource::ARP, 1 * s, 9 * s, 1}});
+  auto second = observations({{"dd:00:00:00:00:01", "", 2 * s, "dhcp", "hostname", "plc-1", 90}});
+  auto summary = [&](const inventory& inv) {
+    const auto assets = build_assets(inv.model(), cls);
+    std::string out;
+    for (const auto& a : assets) {
+      out += (a.ip ? a.ip->to_string() : "-") + " " + (a.mac ? a.mac->to_string() : "-") + " " +
+             a.hostname.value_or("-") + " " + std::to_string(a.packets_out) + "\n";
+    }
+    return out;
+  };
+  std::string before;
+  {
+    inventory inv(path);
+    inv.load();
+    inv.begin();
+    ASSERT_TRUE(inv.apply_sighting_batch(first));
+    ASSERT_TRUE(inv.apply_observation_batch(second));
+    EXPECT_FALSE(inv.apply_sighting_batch(first)) << "a replay in the same transaction";
+    inv.commit();
+    before = summary(inv);
+    EXPECT_EQ(before, "10.3.0.1 dd:00:00:00:00:01 plc-1 5\n");
+    EXPECT_GT(inv.journal_bytes(), 0U);
+  }
+  {
+    // After a crash: the journal is replayed.
+    inventory inv(path);
+    inv.load();
+    EXPECT_EQ(summary(inv), before);
+    inv.begin();
+    EXPECT_FALSE(inv.apply_sighting_batch(first)) << "a replay after a restart";
+    inv.commit();
+    EXPECT_EQ(summary(inv), before);
+    inv.checkpoint();
+    EXPECT_EQ(inv.journal_bytes(), 0U);
+  }
+  {
+    // After a checkpoint: the tables are read.
+    inventory inv(path);
+    inv.load();
+    EXPECT_EQ(inv.journal_bytes(), 0U);
+    EXPECT_EQ(summary(inv), before);
+    // A rolled-back transaction leaves nothing behind.
+    inv.begin();
+    ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"10.3.0.1", 9 * s, 10 * s, 100, {}}})));
+    inv.rollback();
+    inv.begin();
+    inv.commit();
+    EXPECT_EQ(summary(inv), before);
+  }
+}
+
+}  // namespace
