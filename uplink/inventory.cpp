@@ -123,13 +123,14 @@ void inventory::rollback() noexcept {
   stale_ = true;
 }
 
-void inventory::checkpoint() {
+std::uint64_t inventory::checkpoint() {
   if (stale_) load();
   SQLite::Transaction tx(*db_);
-  model_.save(*db_);
+  const auto rows = model_.save(*db_);
   db_->exec("DELETE FROM journal");
   tx.commit();
   journal_bytes_ = 0;
+  return rows;
 }
 
 bool inventory::claim(const std::string& producer, std::uint64_t id) {

@@ -45,8 +45,9 @@ class inventory {
   void rollback() noexcept;
 
   // Writes the model's changes to the inventory tables and empties the
-  // journal, in one transaction (outside begin/commit).
-  void checkpoint();
+  // journal, in one transaction (outside begin/commit). Returns the rows
+  // written.
+  std::uint64_t checkpoint();
   // Bytes of batch frames journaled since the last checkpoint.
   std::uint64_t journal_bytes() const noexcept { return journal_bytes_; }
 

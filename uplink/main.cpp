@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <memory>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
@@ -133,13 +134,40 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return ctx.fatal(ts::exit_code::unavailable, "cannot read inventory " + db_path + ": " + e.what());
   }
-  auto write_outputs = [&] {
-    const std::uint64_t now = inv->newest_packet_time();
+  // What the output files are written from: the assets built from the model
+  // and its flows (a copy, live, so the files can be written in a thread
+  // while the uplink goes on draining its rings; the model's own at the end).
+  struct output_job {
+    std::uint64_t now = 0;
+    std::vector<asset_view> assets;
+    flow_table copy;
+    const flow_table* flows = nullptr;
+  };
+  struct output_result {
+    std::string summary;
+    std::uint64_t active_1h = 0;
+  };
+  auto prepare_outputs = [&](bool copy_flows) {
+    auto job = std::make_unique<output_job>();
+    job->now = inv->newest_packet_time();
     // Retention bounds a long-running sensor's inventory; an offline
     // analysis keeps every interval of its capture.
-    if (live && now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
-      inv->prune_flows(now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
+    if (live && job->now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
+      inv->prune_flows(job->now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
     }
+    const auto t0 = ts::util::mono_ns();
+    job->assets = build_assets(inv->model(), cls);
+    if (copy_flows) {
+      job->copy = inv->model().flows();
+      job->flows = &job->copy;
+    } else {
+      job->flows = &inv->model().flows();
+    }
+    log->debug("assets built{}: {:.3f} s", copy_flows ? " and flows copied" : "",
+               static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
+    return job;
+  };
+  auto write_outputs = [&](const output_job& job) {
     std::uint64_t t = ts::util::mono_ns();
     auto lap = [&](const char* what) {
       const auto n = ts::util::mono_ns();
@@ -147,28 +175,23 @@ int main(int argc, char** argv) {
       t = n;
     };
     // The flow files need nothing of the asset model: a second thread
-    // writes them from the model (nothing changes it meanwhile) while this
-    // one builds the assets.
-    const auto& model = inv->model();
+    // writes them while this one writes the assets.
     auto flow_files = std::async(std::launch::async, [&] {
       const auto t0 = ts::util::mono_ns();
-      const auto n = write_flows_json(model, out_dir + "/flows.json");
-      if (cfg.uplink.ecs) write_flows_ecs(model, out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
+      const auto n = write_flows_json(*job.flows, out_dir + "/flows.json");
+      if (cfg.uplink.ecs) write_flows_ecs(*job.flows, out_dir + "/flows.ecs.jsonl", cfg.sensor.name);
       log->debug("flows.json{}: {:.3f} s", cfg.uplink.ecs ? " and flows.ecs.jsonl" : "",
                  static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
       return n;
     });
-    std::vector<asset_view> assets;
     std::size_t na = 0;
     try {
-      assets = build_assets(model, cls);
-      lap("assets built");
       // traffic.json (a pass over the flows) beside assets.json.
       auto traffic = std::async(std::launch::async, [&] {
-        write_traffic_json(model, assets, out_dir + "/traffic.json");
+        write_traffic_json(*job.flows, job.assets, out_dir + "/traffic.json");
       });
       try {
-        na = write_assets_json(assets, out_dir + "/assets.json");
+        na = write_assets_json(job.assets, out_dir + "/assets.json");
       } catch (...) {
         traffic.wait();
         throw;
@@ -181,16 +204,22 @@ int main(int argc, char** argv) {
     }
     const auto nf = flow_files.get();
     lap("flow files joined");
-    auto st = status_of(assets, now);
+    auto st = status_of(job.assets, job.now);
     st.sensor = cfg.sensor.name;
     st.flows = nf;
     write_status_json(st, out_dir + "/status.json");
-    active_1h = st.active_assets_1h;
-    return std::to_string(na) + " assets (" + std::to_string(st.active_assets_1h) + " active in the last hour), " +
-           std::to_string(nf) + " flows";
+    return output_result{std::to_string(na) + " assets (" + std::to_string(st.active_assets_1h) +
+                             " active in the last hour), " + std::to_string(nf) + " flows",
+                         st.active_assets_1h};
   };
-
-  constexpr std::uint64_t journal_limit = 64ULL << 20;
+  constexpr std::uint64_t journal_limit = 256ULL << 20;
+  auto checkpoint = [&] {
+    const auto t0 = ts::util::mono_ns();
+    const auto journal = inv->journal_bytes();
+    const auto rows = inv->checkpoint();
+    log->info("inventory checkpoint: {} rows written, {} journal bytes emptied ({:.3f} s)", rows, journal,
+              static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
+  };
   const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
   std::uint64_t next_output = ts::util::mono_ns() + output_every;
   ts::ipc::backoff bo;
@@ -202,6 +231,19 @@ int main(int argc, char** argv) {
                                       ? out_dir
                                       : std::filesystem::path(db_path).parent_path().string() + " or " + out_dir);
   };
+  // Live outputs being written in the background (at most one at a time).
+  std::future<output_result> pending_outputs;
+  auto finish_outputs = [&] {
+    try {
+      const auto r = pending_outputs.get();
+      active_1h = r.active_1h;
+      log->info("outputs: {}", r.summary);
+    } catch (const std::exception& e) {
+      if (!disk_full(e)) throw;
+      log->error("{}: outputs not rewritten this time ({})", full_disk_message(), e.what());
+    }
+  };
+
   // Live, a full disk waits: the batches stay in the rings (nothing is
   // released before it is committed) and the commit is retried.
   auto wait_for_room = [&](const std::exception& e) {
@@ -273,7 +315,7 @@ int main(int argc, char** argv) {
       // time a restart takes) by writing the model's changed rows.
       if (inv->journal_bytes() >= journal_limit) {
         try {
-          inv->checkpoint();
+          checkpoint();
         } catch (const std::exception& e) {
           if (!live || !disk_full(e)) throw;
           log->error("{}: inventory checkpoint deferred ({})", full_disk_message(), e.what());
@@ -281,13 +323,16 @@ int main(int argc, char** argv) {
       }
       frames += n;
       ctx.service(counters);
-      if (live && ts::util::mono_ns() >= next_output) {
-        try {
-          log->info("outputs: {}", write_outputs());
-        } catch (const std::exception& e) {
-          if (!disk_full(e)) throw;
-          log->error("{}: outputs not rewritten this time ({})", full_disk_message(), e.what());
-        }
+      if (pending_outputs.valid() &&
+          pending_outputs.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        finish_outputs();
+      }
+      // The assets are built here (from memory); the files are written in
+      // a thread while the rings drain. Outputs still being written when
+      // the next are due delay them.
+      if (live && ts::util::mono_ns() >= next_output && !pending_outputs.valid()) {
+        std::shared_ptr<const output_job> job = prepare_outputs(true);
+        pending_outputs = std::async(std::launch::async, [&write_outputs, job] { return write_outputs(*job); });
         next_output = ts::util::mono_ns() + output_every;
       }
       if (n == 0) {
@@ -296,9 +341,22 @@ int main(int argc, char** argv) {
         bo.reset();
       }
     }
-    inv->checkpoint();
+    if (pending_outputs.valid()) finish_outputs();
     log->info("inventory model: about {} bytes in memory", inv->model().approx_bytes());
-    const auto summary = write_outputs();
+    // The last outputs, from the model itself, while the checkpoint writes
+    // the inventory tables (it changes nothing the writers read).
+    const auto job = prepare_outputs(false);
+    auto tables = std::async(std::launch::async, checkpoint);
+    std::string summary;
+    try {
+      const auto r = write_outputs(*job);
+      summary = r.summary;
+      active_1h = r.active_1h;
+    } catch (...) {
+      tables.wait();
+      throw;
+    }
+    tables.get();
     log->info("outputs written to {}: {}", out_dir, summary);
     ctx.heartbeat_now(counters());
     // Also when stopped early: the supervisor then knows the outputs hold

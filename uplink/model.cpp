@@ -27,7 +27,7 @@ opt_ip ip_of(const SQLite::Column& c) {
 void bind_ip(SQLite::Statement& st, int i, const opt_ip& ip) {
   static const std::uint8_t none = 0;
   if (ip) {
-    st.bind(i, ip->b.data(), 16);
+    st.bindNoCopy(i, ip->b.data(), 16);
   } else {
     st.bind(i, &none, 0);
   }
@@ -146,8 +146,9 @@ std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& 
       ++filtered;
       continue;  // about an excluded asset: never stored
     }
-    observation_key k{o.getNetwork().cStr(), o.getMac(), ip_of(o.getIp()),
-                      o.getSource().cStr(), o.getField().cStr(), o.getValue().cStr()};
+    observation_key k{strings_.get(o.getNetwork().cStr()), o.getMac(), ip_of(o.getIp()),
+                      strings_.get(o.getSource().cStr()), strings_.get(o.getField().cStr()),
+                      strings_.get(o.getValue().cStr())};
     auto [it, fresh] = observations_.try_emplace(std::move(k));
     auto& v = it->second;
     const std::uint64_t ts = o.getTs();
@@ -251,9 +252,10 @@ void model::load(SQLite::Database& db) {
       SELECT network, mac, ip, source, field, value, confidence, first_seen, last_seen, count
       FROM observations)sql");
     while (st.executeStep()) {
-      auto& v = observations_[observation_key{st.getColumn(0).getString(), u64(st.getColumn(1)),
-                                              ip_of(st.getColumn(2)), st.getColumn(3).getString(),
-                                              st.getColumn(4).getString(), st.getColumn(5).getString()}];
+      auto& v = observations_[observation_key{strings_.get(st.getColumn(0).getString()), u64(st.getColumn(1)),
+                                              ip_of(st.getColumn(2)), strings_.get(st.getColumn(3).getString()),
+                                              strings_.get(st.getColumn(4).getString()),
+                                              strings_.get(st.getColumn(5).getString())}];
       v.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
       v.first_seen = u64(st.getColumn(7));
       v.last_seen = u64(st.getColumn(8));
@@ -290,7 +292,7 @@ std::uint64_t model::save(SQLite::Database& db) {
       st.bind(5, int{k.server_class});
       st.bind(6, int{k.server_port});
       st.bind(7, int{k.protocol});
-      st.bind(8, k.network);
+      st.bindNoCopy(8, k.network);
       st.bind(9, i64(v.packets));
       st.bind(10, i64(v.packets_c2s));
       st.bind(11, i64(v.bytes_c2s));
@@ -298,11 +300,11 @@ std::uint64_t model::save(SQLite::Database& db) {
       st.bind(13, i64(v.first_seen));
       st.bind(14, i64(v.last_seen));
       st.bind(15, i64(v.interval_end));
-      st.bind(16, k.client_name);
-      st.bind(17, k.server_name);
-      st.bind(18, v.app_family);
-      st.bind(19, v.app_service);
-      st.bind(20, v.application);
+      st.bindNoCopy(16, k.client_name);
+      st.bindNoCopy(17, k.server_name);
+      st.bindNoCopy(18, v.app_family);
+      st.bindNoCopy(19, v.app_service);
+      st.bindNoCopy(20, v.application);
       st.exec();
       st.reset();
       v.dirty = false;
@@ -317,7 +319,7 @@ std::uint64_t model::save(SQLite::Database& db) {
     SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl) VALUES(?,?,?)");
     for (auto& [k, v] : sightings_) {
       if (!v.dirty) continue;
-      st.bind(1, k.network);
+      st.bindNoCopy(1, k.network);
       bind_ip(st, 2, k.ip);
       st.bind(3, i64(v.first_seen));
       st.bind(4, i64(v.last_seen));
@@ -329,7 +331,7 @@ std::uint64_t model::save(SQLite::Database& db) {
       st.exec();
       st.reset();
       for (auto t : v.ttls) {
-        ttl.bind(1, k.network);
+        ttl.bindNoCopy(1, k.network);
         bind_ip(ttl, 2, k.ip);
         ttl.bind(3, int{t});
         ttl.exec();
@@ -345,7 +347,7 @@ std::uint64_t model::save(SQLite::Database& db) {
       VALUES(?,?,?,?,?,?,?))sql");
     for (auto& [k, v] : bindings_) {
       if (!v.dirty) continue;
-      st.bind(1, k.network);
+      st.bindNoCopy(1, k.network);
       bind_ip(st, 2, k.ip);
       st.bind(3, i64(k.mac));
       st.bind(4, int{k.source});
@@ -365,12 +367,12 @@ std::uint64_t model::save(SQLite::Database& db) {
       VALUES(?,?,?,?,?,?,?,?,?,?))sql");
     for (auto& [k, v] : observations_) {
       if (!v.dirty) continue;
-      st.bind(1, k.network);
+      st.bindNoCopy(1, k.network.str());
       st.bind(2, i64(k.mac));
       bind_ip(st, 3, k.ip);
-      st.bind(4, k.source);
-      st.bind(5, k.field);
-      st.bind(6, k.value);
+      st.bindNoCopy(4, k.source.str());
+      st.bindNoCopy(5, k.field.str());
+      st.bindNoCopy(6, k.value.str());
       st.bind(7, int{v.confidence});
       st.bind(8, i64(v.first_seen));
       st.bind(9, i64(v.last_seen));
@@ -396,6 +398,13 @@ std::uint64_t model::save(SQLite::Database& db) {
   return rows;
 }
 
+std::uint64_t string_pool::approx_bytes() const {
+  // A hash node (next pointer, string, cached hash) and the bucket array.
+  std::uint64_t n = set_.bucket_count() * sizeof(void*);
+  for (const auto& s : set_) n += sizeof(void*) + sizeof(std::string) + sizeof(std::size_t) + string_heap(s);
+  return n;
+}
+
 std::uint64_t model::approx_bytes() const {
   // A red-black tree node: three pointers and a colour beside the pair.
   constexpr std::size_t node = 32;
@@ -409,10 +418,8 @@ std::uint64_t model::approx_bytes() const {
     n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + v.ttls.capacity();
   }
   for (const auto& [k, v] : bindings_) n += node + sizeof(k) + sizeof(v) + string_heap(k.network);
-  for (const auto& [k, v] : observations_) {
-    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + string_heap(k.source) + string_heap(k.field) +
-         string_heap(k.value);
-  }
+  n += observations_.size() * (node + sizeof(observation_key) + sizeof(observation_value));
+  n += strings_.approx_bytes();
   n += gateways_.size() * (node + sizeof(std::uint64_t) + sizeof(gateway_value));
   return n;
 }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include <capnp/common.h>
@@ -85,11 +86,39 @@ struct binding_value {
   bool dirty = false;
 };
 
+// A string kept once in a model's pool (names, sources, fields and values
+// repeat across devices); compared by content, so maps keep SQLite's order.
+class interned {
+ public:
+  interned() = default;
+  explicit interned(const std::string* p) : p_(p) {}
+  const std::string& str() const noexcept { return p_ != nullptr ? *p_ : empty(); }
+  bool operator<(const interned& o) const noexcept { return p_ != o.p_ && str() < o.str(); }
+  bool operator==(const interned& o) const noexcept { return p_ == o.p_ || str() == o.str(); }
+
+ private:
+  static const std::string& empty() {
+    static const std::string e;
+    return e;
+  }
+  const std::string* p_ = nullptr;
+};
+
+// Insert-only: the set's nodes never move, so the pointers stay valid.
+class string_pool {
+ public:
+  interned get(std::string s) { return interned(&*set_.insert(std::move(s)).first); }
+  std::uint64_t approx_bytes() const;
+
+ private:
+  std::unordered_set<std::string> set_;
+};
+
 struct observation_key {
-  std::string network;
+  interned network;
   std::uint64_t mac = 0;
   opt_ip ip;
-  std::string source, field, value;
+  interned source, field, value;
   auto tie() const { return std::tie(network, mac, ip, source, field, value); }
   bool operator<(const observation_key& o) const { return tie() < o.tie(); }
 };
@@ -144,6 +173,7 @@ class model {
   std::map<binding_key, binding_value> bindings_;
   std::map<observation_key, observation_value> observations_;
   std::map<std::uint64_t, gateway_value> gateways_;
+  string_pool strings_;
   std::uint64_t newest_ = 0;
   std::uint64_t pruned_before_ = 0;  // prunes not yet written to SQLite
 };

@@ -140,12 +140,12 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
   observations.reserve(m.observations().size());
   for (const auto& [k, v] : m.observations()) {
     observation o;
-    o.net = nets.index(k.network);
+    o.net = nets.index(k.network.str());
     o.mac = k.mac;
     o.ip = k.ip;
-    o.e.source = k.source;
-    o.e.field = k.field;
-    o.e.value = k.value;
+    o.e.source = k.source.str();
+    o.e.field = k.field.str();
+    o.e.value = k.value.str();
     o.e.confidence = v.confidence;
     o.e.first_seen = v.first_seen;
     o.e.last_seen = v.last_seen;
@@ -464,9 +464,9 @@ struct flow_row {
 // The flows in the model's key order: interval, network, client, server,
 // port, protocol.
 template <typename F>
-std::size_t each_flow(const model& m, F&& f) {
+std::size_t each_flow(const flow_table& flows, F&& f) {
   std::size_t n = 0;
-  for (const auto& [k, v] : m.flows()) {
+  for (const auto& [k, v] : flows) {
     flow_row r;
     r.interval_start = k.interval_start;
     r.src_class = k.client_class;
@@ -592,11 +592,11 @@ std::string protocol_name(unsigned p) {
   }
 }
 
-std::size_t write_flows_json(const model& m, const std::string& path) {
+std::size_t write_flows_json(const flow_table& flows, const std::string& path) {
   return write_atomically(path, [&](std::ostream& f) {
     util::json_writer w(f);
     w.begin_array();
-    const auto n = each_flow(m, [&](const flow_row& r) {
+    const auto n = each_flow(flows, [&](const flow_row& r) {
       w.begin_object();
       w.key("interval_start").value(util::rfc3339(r.interval_start));
       w.key("interval_end").value(util::rfc3339(r.interval_end));
@@ -625,13 +625,13 @@ std::size_t write_flows_json(const model& m, const std::string& path) {
   });
 }
 
-std::size_t write_flows_ecs(const model& m, const std::string& path, const std::string& sensor) {
+std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, const std::string& sensor) {
   return write_atomically(path, [&](std::ostream& f) {
     // https://www.elastic.co/guide/en/ecs/current/ (event, source,
     // destination, network, observer field sets). One document per line:
     // each top-level object the compact writer closes ends its line.
     util::json_writer w(f, false);
-    return each_flow(m, [&](const flow_row& r) {
+    return each_flow(flows, [&](const flow_row& r) {
       w.begin_object();
       w.key("@timestamp").value(util::rfc3339(r.interval_start));
       w.key("ecs").begin_object().key("version").value("8.11.0").end_object();
@@ -674,7 +674,7 @@ std::size_t write_flows_ecs(const model& m, const std::string& path, const std::
   });
 }
 
-std::size_t write_traffic_json(const model& m, const std::vector<asset_view>& assets,
+std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_view>& assets,
                                const std::string& path) {
   // (network, ip) -> asset index
   std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
@@ -689,7 +689,7 @@ std::size_t write_traffic_json(const model& m, const std::vector<asset_view>& as
   };
   // asset -> (family, service, role) -> totals
   std::vector<std::map<std::tuple<std::string, std::string, std::string>, row>> summary(assets.size());
-  each_flow(m, [&](const flow_row& r) {
+  each_flow(flows, [&](const flow_row& r) {
     const std::string family = r.family.empty() ? "Unknown" : r.family;
     const std::string service = r.service.empty() ? fallback_service(r) : r.service;
     if (r.src_ip && r.src_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {

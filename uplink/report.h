@@ -8,6 +8,7 @@
 // router's. Observations about an IP go to the device that held the IP when
 // the observation was made.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,14 +69,18 @@ struct asset_view {
 
 std::vector<asset_view> build_assets(const model& m, const config::classifier& cls);
 
+// The flows the flow files are written from: the model's, or a copy of them
+// taken so that the files can be written while the model moves on.
+using flow_table = std::map<flow_key, flow_value>;
+
 // Output files, each written atomically (temporary file, then rename).
 // Each returns the number of records written.
 std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::string& path);
-std::size_t write_flows_json(const model& m, const std::string& path);
+std::size_t write_flows_json(const flow_table& flows, const std::string& path);
 // Flows as Elastic Common Schema documents, one per line.
-std::size_t write_flows_ecs(const model& m, const std::string& path, const std::string& sensor);
+std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, const std::string& sensor);
 // Per-asset traffic summary: family, service, client/server, ingress, egress, total.
-std::size_t write_traffic_json(const model& m, const std::vector<asset_view>& assets,
+std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_view>& assets,
                                const std::string& path);
 
 struct sensor_status {
