@@ -96,6 +96,10 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
     const std::uint64_t h = dedup_hash(frame.subspan(off.l3, off.end - off.l3), rec.wire_len);
     auto& slot = dedup_table_[h & (dedup_slots - 1)];
     if (slot.hash == h && ts_ns >= slot.ts && ts_ns - slot.ts <= opt_.dedup_window_ns) {
+      // The window runs from the latest copy, as editcap -w compares with
+      // every packet in the window: a third copy 0.7 ms after the second is
+      // one too, however long after the first.
+      slot.ts = ts_ns;
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return;
     }
