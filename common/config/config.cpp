@@ -431,14 +431,30 @@ void validate(config& c, const std::string& file) {
     std::string text;
   };
   std::vector<piece> pieces;
+  std::vector<piece> tracked_only;  // ranges of inventory = false groups
   for (const auto& g : c.internal) {
-    if (!g.inventory || !applies_to(g, c.sensor.name)) continue;
+    if (!applies_to(g, c.sensor.name)) continue;
+    auto& to = g.inventory ? pieces : tracked_only;
     for (const auto& r : g.ranges) {
       if (r == "default") {
-        for (const char* d : default_internal_ranges) pieces.push_back({&g, *net::ip_range::parse(d), d});
+        for (const char* d : default_internal_ranges) to.push_back({&g, *net::ip_range::parse(d), d});
       } else {
-        pieces.push_back({&g, *net::ip_range::parse(r), r});
+        to.push_back({&g, *net::ip_range::parse(r), r});
       }
+    }
+  }
+  // A non-inventoried range inside an inventoried one: inventoried ranks
+  // above non-inventoried wherever both cover an address (classifier.h), so
+  // the inner range changes nothing there. Say so instead of ignoring it.
+  for (const auto& n : tracked_only) {
+    for (const auto& inv : pieces) {
+      if (inv.g->network != n.g->network || !inv.r.overlaps(n.r)) continue;
+      const bool inside = inv.r.contains(n.r.first) && inv.r.contains(n.r.last);
+      c.warnings.push_back(file + ":" + std::to_string(n.g->line) + ": non-inventoried range " + n.text +
+                           " of internal '" + n.g->name + "' " + (inside ? "lies inside" : "overlaps") +
+                           " inventoried range " + inv.text + " of internal '" + inv.g->name + "' (line " +
+                           std::to_string(inv.g->line) + "); inventoried wins, so " +
+                           (inside ? "it has no effect" : "the overlap stays inventoried"));
     }
   }
   for (std::size_t i = 0; i < pieces.size(); ++i) {
