@@ -443,18 +443,46 @@ void validate(config& c, const std::string& file) {
       }
     }
   }
-  // A non-inventoried range inside an inventoried one: inventoried ranks
+  // A non-inventoried range covered by inventoried ones: inventoried ranks
   // above non-inventoried wherever both cover an address (classifier.h), so
-  // the inner range changes nothing there. Say so instead of ignoring it.
+  // it has no effect at all. Say so instead of ignoring it. (A non-inventoried
+  // range around a few inventoried addresses is a normal configuration.)
+  auto next = [](net::ip_address a, bool& wrapped) {
+    for (int i = 15; i >= 0; --i) {
+      if (++a.b[static_cast<std::size_t>(i)] != 0) return a;
+    }
+    wrapped = true;
+    return a;
+  };
   for (const auto& n : tracked_only) {
+    std::vector<const piece*> cover;
     for (const auto& inv : pieces) {
-      if (inv.g->network != n.g->network || !inv.r.overlaps(n.r)) continue;
-      const bool inside = inv.r.contains(n.r.first) && inv.r.contains(n.r.last);
+      if (inv.g->network == n.g->network && inv.r.overlaps(n.r)) cover.push_back(&inv);
+    }
+    std::sort(cover.begin(), cover.end(), [](const piece* x, const piece* y) { return x->r.first < y->r.first; });
+    net::ip_address cur = n.r.first;
+    bool covered = false;
+    std::string by;
+    for (const piece* inv : cover) {
+      if (cur < inv->r.first) break;  // a gap
+      if (cur <= inv->r.last) {
+        by += (by.empty() ? "" : ", ") + inv->text + " of '" + inv->g->name + "' (line " +
+              std::to_string(inv->g->line) + ")";
+      }
+      if (!(inv->r.last < n.r.last)) {
+        covered = true;
+        break;
+      }
+      if (cur <= inv->r.last) {
+        bool wrapped = false;
+        cur = next(inv->r.last, wrapped);
+        if (wrapped) break;
+      }
+    }
+    if (covered) {
       c.warnings.push_back(file + ":" + std::to_string(n.g->line) + ": non-inventoried range " + n.text +
-                           " of internal '" + n.g->name + "' " + (inside ? "lies inside" : "overlaps") +
-                           " inventoried range " + inv.text + " of internal '" + inv.g->name + "' (line " +
-                           std::to_string(inv.g->line) + "); inventoried wins, so " +
-                           (inside ? "it has no effect" : "the overlap stays inventoried"));
+                           " of internal '" + n.g->name + "' lies inside inventoried " + by +
+                           "; inventoried ranks first, so it has no effect");
     }
   }
   for (std::size_t i = 0; i < pieces.size(); ++i) {
