@@ -92,6 +92,9 @@ schema::AddressClass to_schema(std::uint8_t c) {
     case address_class::non_inventoried: return schema::AddressClass::NON_INVENTORIED;
     case address_class::monitored_external: return schema::AddressClass::MONITORED_EXTERNAL;
     case address_class::excluded: return schema::AddressClass::EXCLUDED;
+    case address_class::unassigned: return schema::AddressClass::UNASSIGNED;
+    case address_class::broadcast: return schema::AddressClass::BROADCAST;
+    case address_class::multicast: return schema::AddressClass::MULTICAST;
     case address_class::external: break;
   }
   return schema::AddressClass::EXTERNAL;
@@ -100,8 +103,10 @@ schema::AddressClass to_schema(std::uint8_t c) {
 // Sides reported with their address: everything but External and Excluded.
 bool keeps_address(address_class c) noexcept {
   return c == address_class::inventoried || c == address_class::non_inventoried ||
-         c == address_class::monitored_external;
+         c == address_class::monitored_external || config::is_special(c);
 }
+
+constexpr std::uint64_t broadcast_mac = 0xffffffffffffULL;
 
 std::uint64_t conn_id(const conn_key& k) noexcept { return hash_bytes(&k, sizeof k); }
 
@@ -240,6 +245,12 @@ shard::side shard::classify(std::uint8_t network, const net::ip_address& ip, con
   if (c.cls == address_class::excluded) return {address_class::excluded, 0};
   if (cls_.has_excluded_macs() && !mac.is_multicast() && cls_.excluded_mac(mac)) {
     return {address_class::excluded, 0};
+  }
+  if (config::is_special(c.cls)) return {c.cls, 0};
+  if (mac.to_u64() == broadcast_mac && ip.is_v4()) {
+    // An IPv4 unicast-looking address sent to the Ethernet broadcast MAC:
+    // the broadcast address of the sender's subnet (192.168.1.255 in a /24).
+    return {address_class::broadcast, 0};
   }
   if (t_.names.size() != 0) {
     // Learnt addresses: of excluded MACs (any class), of monitored domains
@@ -484,7 +495,12 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   if (d.cls == address_class::inventoried && !rec.dst_ip.is_multicast()) {
     if (!touch_asset(rec.dst_ip, network, rec, false)) return false;
   }
-  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried) {
+  // A host without an address yet (DHCP DISCOVER from 0.0.0.0, IPv6 DAD
+  // from ::) is known by its MAC: its traffic is tracked and attributed to
+  // that MAC, whatever the other side is.
+  const bool unassigned_client = s.cls == address_class::unassigned && !rec.src_mac.is_zero() &&
+                                 !rec.src_mac.is_multicast() && d.cls != address_class::excluded;
+  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried && !unassigned_client) {
     ++h_.external_only;  // no inventoried side: not tracked
     return true;
   }
@@ -503,12 +519,19 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   ck.proto = rec.ip_proto;
   ck.network = network;
   bool inserted = false;
-  conn_value* conn = t_.conns.find_or_insert(ck, inserted);
-  if (conn == nullptr && make_room_conns()) {
+  conn_value* conn = nullptr;
+  if (!unassigned_client) {
+    // Unassigned clients share their address: a connection entry (and its
+    // cached report slot) would mix several hosts' packets.
     conn = t_.conns.find_or_insert(ck, inserted);
+    if (conn == nullptr && make_room_conns()) {
+      conn = t_.conns.find_or_insert(ck, inserted);
+    }
   }
   bool sender_is_client;
-  if (conn == nullptr) {
+  if (unassigned_client) {
+    sender_is_client = true;  // it has no address to serve from
+  } else if (conn == nullptr) {
     ++h_.conn_table_full;
     sender_is_client = decide(rec).sender_is_client;
   } else {
@@ -558,6 +581,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     rk.server_port = sender_is_client ? dp : sp;
     rk.proto = rec.ip_proto;
     rk.network = network;
+    if (unassigned_client) std::memcpy(rk.client_mac, rec.src_mac.b.data(), 6);
     const std::uint32_t epoch = h_.flow_epoch;
     r = report_entry(rk);
     if (r == nullptr) return false;
@@ -736,6 +760,9 @@ bool shard::emit_flows() {
       f.setIntervalEnd(interval_end);
       if (keeps_address(cc)) f.setClient(ip_bytes(s.key.client));
       if (keeps_address(sc)) f.setServer(ip_bytes(s.key.server));
+      if (cc == address_class::unassigned) {
+        f.setClientMac(net::mac_address::from_bytes(s.key.client_mac).to_u64());
+      }
       f.setClientClass(to_schema(s.key.client_class));
       f.setServerClass(to_schema(s.key.server_class));
       if (cc == address_class::monitored_external) f.setClientName(cls_.monitored_name(s.key.client_site));

@@ -304,3 +304,44 @@ def assets_by_mac(assets):
 def evidence(asset, source=None, field=None):
     return [e for e in asset.get("evidence", [])
             if (source is None or e["source"] == source) and (field is None or e["field"] == field)]
+
+
+def special_class(ip, eth_dst=""):
+    """The class an address has by itself (README, Asset classes), from the
+    address and the frame's destination MAC: 'unassigned' (0.0.0.0, ::),
+    'broadcast' (255.255.255.255, or an IPv4 address the frame sends to the
+    Ethernet broadcast MAC), 'multicast' (224.0.0.0/4, ff00::/8), else None."""
+    a = ipaddress.ip_address(ip)
+    if a.is_unspecified:
+        return "unassigned"
+    if a.version == 4 and (int(a) == 0xffffffff or eth_dst.lower() == "ff:ff:ff:ff:ff:ff"):
+        return "broadcast"
+    if a.is_multicast:
+        return "multicast"
+    return None
+
+
+def tshark_tracked_pair_bytes(pcap, inventoried, dedup=True):
+    """Bytes per unordered pair of flow sides by the README's rules, on
+    tshark's packets: a side is its address when it has a class of its own
+    (special_class) or inventoried(ip), else "External"; a packet counts when
+    a side is inventoried, or when it comes from an unassigned address with a
+    unicast source MAC (innermost Ethernet header)."""
+    pairs = {}
+    for src, dst, length, _, esrc, edst in innermost_ip_rows(pcap, ["eth.src", "eth.dst"], dedup=dedup):
+        esrc, edst = esrc.split(",")[-1], edst.split(",")[-1]
+        sides = []
+        tracked = False
+        for ip, mac in ((src, ""), (dst, edst)):
+            sc = special_class(ip, mac)
+            inv = sc is None and inventoried(ip)
+            tracked = tracked or inv
+            sides.append(ip if sc or inv else "External")
+        unicast_src = esrc not in ("", "00:00:00:00:00:00") and int(esrc.replace(":", "")[:2], 16) & 1 == 0
+        if special_class(src) == "unassigned" and unicast_src:
+            tracked = True
+        if not tracked:
+            continue
+        key = tuple(sorted(sides))
+        pairs[key] = pairs.get(key, 0) + length
+    return pairs
