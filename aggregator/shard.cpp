@@ -174,7 +174,18 @@ bool shard::on_frame(const ipc::frame_view& f, unsigned input) {
         ++h_.replayed_skipped;  // already applied before a restart
         return true;
       }
-      if (!advance_clock(rec.ts_ns) || !on_packet(rec, ip_packet)) {
+      if (!advance_clock(rec.ts_ns)) {
+        return false;
+      }
+      if (rec.ts_ns < h_.flow_interval_start) {
+        // Time went backwards past the open flow interval (a clock step on
+        // the capturing host, merged captures): the packet is counted now,
+        // in the open interval, at the newest packet time seen, so flows and
+        // assets agree and every record's times lie inside its interval.
+        ++h_.time_backwards;
+        rec.ts_ns = h_.clock_ns;
+      }
+      if (!on_packet(rec, ip_packet)) {
         return false;
       }
       h_.applied_seq[input].store(rec.seq, std::memory_order_relaxed);
@@ -282,6 +293,8 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
   }
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
+  } else {
+    a->first_ns = std::min(a->first_ns, rec.ts_ns);  // slightly out of order (several capture lcores)
   }
   a->dirty = 1;
   a->last_ns = std::max(a->last_ns, rec.ts_ns);

@@ -217,6 +217,7 @@ struct alignas(64) state_header {
   std::uint64_t replayed_skipped;
   std::uint64_t non_ip;
   std::uint64_t external_only;             // neither side inside: not tracked
+  std::uint64_t time_backwards;            // packets older than the open flow interval: clamped
   std::uint64_t conn_table_full;
   std::uint64_t report_table_full;
   std::uint64_t asset_table_full;

@@ -384,3 +384,35 @@ TEST_F(fixture, UnassignedBroadcastAndMulticastAreTheirOwnClasses) {
   for (const auto& [ip, mac] : c.bindings) EXPECT_NE(ip, "0.0.0.0");
   EXPECT_EQ(c.assets.at("192.168.1.10").second, 92u + 120u);
 }
+
+// Time going backwards: a packet an hour older than the one before it, in
+// the middle of the input, is counted in the open flow interval at the
+// newest packet time (counter time_backwards); flows and assets agree on its
+// bytes, and every flow's times lie inside its interval.
+TEST_F(fixture, PacketOlderThanTheOpenIntervalIsClampedIntoIt) {
+  cfg.aggregator.flow_interval_s = 1800;
+  auto s = make();
+  const std::uint64_t t0 = 1800 * 1000;
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 10, 100, net::tcpflag::syn));
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 20, 200));  // next interval
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 20 - 3600, 300));  // an hour older
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 30, 400));
+  end(s);
+  EXPECT_EQ(h->time_backwards, 1u);
+  const auto c = drain();
+  std::uint64_t flow_bytes = 0;
+  std::map<std::uint64_t, std::uint64_t> by_interval;
+  for (const auto& f : c.flows) {
+    flow_bytes += f.c2s + f.s2c;
+    by_interval[f.interval] += f.c2s + f.s2c;
+    EXPECT_GE(f.first, f.interval);
+    EXPECT_LT(f.last, f.interval_end);
+    EXPECT_LE(f.first, f.last);
+  }
+  const std::uint64_t ns = 1'000'000'000ULL;
+  EXPECT_EQ(by_interval[t0 * ns], 100u);
+  EXPECT_EQ(by_interval[(t0 + 1800) * ns], 900u);
+  EXPECT_EQ(flow_bytes, 1000u);
+  EXPECT_EQ(c.assets.at("192.168.1.10").second, 1000u);
+  EXPECT_EQ(c.assets.at("192.168.1.20").first, 1000u);
+}
