@@ -445,8 +445,12 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
 }
 
 std::uint64_t newest_packet_time(SQLite::Database& db) {
+  // Every table with packet times: an inventory may hold only what the
+  // fingerprinter said (a DHCP or LLDP frame, no IP traffic of an asset).
   SQLite::Statement st(db, "SELECT max(m) FROM (SELECT max(last_seen) AS m FROM ip_sightings "
-                           "UNION ALL SELECT max(last_seen) FROM flows)");
+                           "UNION ALL SELECT max(last_seen) FROM flows "
+                           "UNION ALL SELECT max(last_seen) FROM observations "
+                           "UNION ALL SELECT max(last_seen) FROM bindings)");
   if (st.executeStep() && !st.getColumn(0).isNull()) {
     return static_cast<std::uint64_t>(st.getColumn(0).getInt64());
   }
@@ -831,6 +835,8 @@ std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_vie
 
 sensor_status status_of(const std::vector<asset_view>& assets, std::uint64_t now_ns) {
   sensor_status s;
+  // Never older than what the assets say they saw.
+  for (const auto& a : assets) now_ns = std::max(now_ns, a.last_seen);
   s.packet_time_ns = now_ns;
   s.assets = assets.size();
   const std::uint64_t hour = 3600 * ns;
