@@ -251,8 +251,8 @@ bool shard::advance_clock(std::uint64_t ts) {
 }
 
 shard::side shard::classify(std::uint8_t network, const net::ip_address& ip, const net::mac_address& mac,
-                            std::uint64_t ts) const noexcept {
-  const auto c = cls_.classify(network, ip);
+                            std::uint64_t ts, bool source) const noexcept {
+  const auto c = cls_.classify(network, ip, source);
   if (c.cls == address_class::excluded) return {address_class::excluded, 0};
   if (cls_.has_excluded_macs() && !mac.is_multicast() && cls_.excluded_mac(mac)) {
     return {address_class::excluded, 0};
@@ -424,7 +424,7 @@ bool shard::on_name(const ipc::name_binding_frame& n) {
   const net::ip_address& server = server_is_a ? ck.a : ck.b;
   const net::ip_address& client = server_is_a ? ck.b : ck.a;
   if (server != ip) return true;
-  const auto cs = classify(conn->network, client, {}, n.ts_ns);
+  const auto cs = classify(conn->network, client, {}, n.ts_ns, true);
   const auto ss = cls_.classify(conn->network, server);
   if (ss.cls != address_class::external) return true;  // internal classes rank above monitored
   conn->server_site_set = 1;
@@ -464,7 +464,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     // The ARP sender tells its own IP-MAC binding (requests, replies and
     // gratuitous announcements alike).
     if (!rec.src_ip.is_unspecified() &&
-        classify(network, rec.src_ip, rec.src_mac, rec.ts_ns).cls == address_class::inventoried) {
+        classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, true).cls == address_class::inventoried) {
       if (!touch_asset(rec.src_ip, network, rec, true)) return false;
       bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::ARP), rec.ts_ns);
     }
@@ -474,8 +474,8 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     ++h_.non_ip;
     return true;
   }
-  const side s = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns);
-  const side d = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns);
+  const side s = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, true);
+  const side d = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns, false);
   if (s.cls == address_class::excluded || d.cls == address_class::excluded) {
     ++h_.excluded_packets;
     if (s.cls == address_class::excluded && cls_.excluded_mac(rec.src_mac) && is_initial_ttl(rec.ttl)) {
@@ -574,8 +574,16 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   if (conn != nullptr && conn->report_epoch == h_.flow_epoch) {
     r = &t_.reports.at(conn->report_slot).value;
   } else {
-    const side& cs = sender_is_client ? s : d;
-    const side& ss = sender_is_client ? d : s;
+    side cs = sender_is_client ? s : d;
+    side ss = sender_is_client ? d : s;
+    if (!sender_is_client) {
+      // Classes by role, not by this packet's direction: the client as a
+      // sender, the server as a destination, so one tuple is one record
+      // whichever side a connection's first packet in the interval came from
+      // (a group-range address is multicast as a destination only).
+      cs = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns, true);
+      ss = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, false);
+    }
     report_key rk{};
     const net::ip_address& cip = sender_is_client ? rec.src_ip : rec.dst_ip;
     const net::ip_address& sip = sender_is_client ? rec.dst_ip : rec.src_ip;

@@ -45,7 +45,7 @@ def check_outputs(what, pcap, out, assets, flows, inventoried):
         for side, cls in (("src_ip", "src_class"), ("dst_ip", "dst_class")):
             if f[side] in ("External", "Excluded"):
                 continue
-            special = t.special_class(f[side])
+            special = t.special_class(f[side], source=(side == "src_ip"))
             if special:
                 t.check(f[cls] == special, "%s: %s is %s, not %s" % (what, f[side], f[cls], special))
             elif f[cls] == "broadcast":
@@ -54,7 +54,7 @@ def check_outputs(what, pcap, out, assets, flows, inventoried):
     # Never an asset.
     for a in assets:
         for ip in a["ips"]:
-            t.check(t.special_class(ip) is None, "%s: %s is an asset (%s)" % (what, ip, a["mac"]))
+            t.check(t.special_class(ip, source=True) is None, "%s: %s is an asset (%s)" % (what, ip, a["mac"]))
     # ECS: the MAC in ECS notation on the same records.
     ecs = []
     with open(os.path.join(out, "flows.ecs.jsonl")) as f:

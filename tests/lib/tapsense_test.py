@@ -306,17 +306,18 @@ def evidence(asset, source=None, field=None):
             if (source is None or e["source"] == source) and (field is None or e["field"] == field)]
 
 
-def special_class(ip, eth_dst=""):
+def special_class(ip, eth_dst="", source=False):
     """The class an address has by itself (README, Asset classes), from the
     address and the frame's destination MAC: 'unassigned' (0.0.0.0, ::),
     'broadcast' (255.255.255.255, or an IPv4 address the frame sends to the
-    Ethernet broadcast MAC), 'multicast' (224.0.0.0/4, ff00::/8), else None."""
+    Ethernet broadcast MAC), 'multicast' (224.0.0.0/4, ff00::/8 as a
+    destination; source=True: the address sent the packet), else None."""
     a = ipaddress.ip_address(ip)
     if a.is_unspecified:
         return "unassigned"
     if a.version == 4 and (int(a) == 0xffffffff or eth_dst.lower() == "ff:ff:ff:ff:ff:ff"):
         return "broadcast"
-    if a.is_multicast:
+    if a.is_multicast and not source:
         return "multicast"
     return None
 
@@ -332,8 +333,8 @@ def tshark_tracked_pair_bytes(pcap, inventoried, dedup=True):
         esrc, edst = esrc.split(",")[-1], edst.split(",")[-1]
         sides = []
         tracked = False
-        for ip, mac in ((src, ""), (dst, edst)):
-            sc = special_class(ip, mac)
+        for ip, mac, source in ((src, "", True), (dst, edst, False)):
+            sc = special_class(ip, mac, source)
             inv = sc is None and inventoried(ip)
             tracked = tracked or inv
             sides.append(ip if sc or inv else "External")

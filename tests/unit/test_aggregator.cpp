@@ -416,3 +416,43 @@ TEST_F(fixture, PacketOlderThanTheOpenIntervalIsClampedIntoIt) {
   EXPECT_EQ(c.assets.at("192.168.1.10").second, 1000u);
   EXPECT_EQ(c.assets.at("192.168.1.20").first, 1000u);
 }
+
+// A group address is multicast as a destination only: anonymised and
+// synthetic captures give hosts such addresses, and as senders the
+// configured ranges apply to them (the pair stays tracked).
+TEST_F(fixture, MulticastRangeSenderFollowsTheRanges) {
+  config::internal_group all;
+  all.name = "everything";
+  all.ranges = {"0.0.0.0/0", "::/0"};
+  cfg.internal = {all};
+  auto s = make();
+  feed(s, pkt("235.1.1.1", 50000, "235.1.1.2", 80, 100, 100, net::tcpflag::syn));
+  feed(s, pkt("235.1.1.2", 80, "235.1.1.1", 50000, 100, 200, net::tcpflag::syn | net::tcpflag::ack));
+  end(s);
+  const auto c = drain();
+  ASSERT_EQ(c.flows.size(), 1u);
+  EXPECT_EQ(c.flows[0].client, "235.1.1.1");
+  EXPECT_EQ(c.flows[0].client_class, schema::AddressClass::INVENTORIED);
+  EXPECT_EQ(c.flows[0].server_class, schema::AddressClass::MULTICAST);
+  EXPECT_EQ(c.flows[0].c2s + c.flows[0].s2c, 300u);
+  EXPECT_EQ(h->external_only, 0u);
+}
+
+// Classes follow roles: connections of one tuple whose first packets in the
+// interval come from either side still make one record.
+TEST_F(fixture, MulticastRangeTupleIsOneRecordWhicheverSideSpeaksFirst) {
+  config::internal_group all;
+  all.name = "everything";
+  all.ranges = {"0.0.0.0/0", "::/0"};
+  cfg.internal = {all};
+  auto s = make();
+  feed(s, pkt("235.1.1.1", 50000, "235.1.1.2", 443, 100, 100, net::tcpflag::syn));
+  feed(s, pkt("235.1.1.2", 443, "235.1.1.1", 50001, 101, 200));  // mid-stream: the server first
+  feed(s, pkt("235.1.1.1", 50001, "235.1.1.2", 443, 101, 50));
+  end(s);
+  const auto c = drain();
+  ASSERT_EQ(c.flows.size(), 1u);
+  EXPECT_EQ(c.flows[0].client, "235.1.1.1");
+  EXPECT_EQ(c.flows[0].server, "235.1.1.2");
+  EXPECT_EQ(c.flows[0].packets, 3u);
+}
