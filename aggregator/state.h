@@ -26,7 +26,7 @@ using ipc::hash_bytes;
 using ipc::shm_table;
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 4;
+inline constexpr std::uint32_t state_version = 5;
 
 using config::address_class;
 
@@ -68,7 +68,9 @@ struct conn_value {
 
 // What a flow report aggregates: (client, server, server port, protocol) in
 // a network. External and excluded sides are all-zero addresses with their
-// class; monitored sites keep the address and their site index.
+// class; monitored sites keep the address and their site index; unassigned,
+// broadcast and multicast sides keep their address, and an unassigned client
+// (0.0.0.0, ::) also its MAC, so two DHCP clients are two flows.
 struct report_key {
   net::ip_address client;
   net::ip_address server;
@@ -79,9 +81,9 @@ struct report_key {
   std::uint8_t network;
   std::uint16_t client_site;  // monitored site index (client_class == monitored)
   std::uint16_t server_site;
-  std::uint8_t pad[2];
+  std::uint8_t client_mac[6];  // unassigned client: its source MAC (else zero)
 };
-static_assert(sizeof(report_key) == 44);
+static_assert(sizeof(report_key) == 48);
 
 struct report_value {
   std::uint64_t packets;
@@ -215,6 +217,7 @@ struct alignas(64) state_header {
   std::uint64_t replayed_skipped;
   std::uint64_t non_ip;
   std::uint64_t external_only;             // neither side inside: not tracked
+  std::uint64_t time_backwards;            // packets older than the open flow interval: clamped
   std::uint64_t conn_table_full;
   std::uint64_t report_table_full;
   std::uint64_t asset_table_full;

@@ -183,7 +183,14 @@ bool inventory::apply_flow_batch(kj::ArrayPtr<const capnp::word> words) {
       st.bind(13, static_cast<std::int64_t>(f.getFirstSeen()));
       st.bind(14, static_cast<std::int64_t>(f.getLastSeen()));
       st.bind(15, static_cast<std::int64_t>(f.getIntervalEnd()));
-      st.bind(16, f.getClientName().cStr());
+      // An unassigned client (0.0.0.0, ::) is told apart by its MAC, kept
+      // where monitored sites keep their name (the name column is part of
+      // the flow's key; the two never meet: a monitored side has an address).
+      if (f.getClientMac() != 0) {
+        st.bind(16, net::mac_address::from_u64(f.getClientMac()).to_string());
+      } else {
+        st.bind(16, f.getClientName().cStr());
+      }
       st.bind(17, f.getServerName().cStr());
       st.bind(18, f.getAppFamily().cStr());
       st.bind(19, f.getAppService().cStr());

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -444,8 +445,12 @@ std::vector<asset_view> build_assets(SQLite::Database& db, const config::classif
 }
 
 std::uint64_t newest_packet_time(SQLite::Database& db) {
+  // Every table with packet times: an inventory may hold only what the
+  // fingerprinter said (a DHCP or LLDP frame, no IP traffic of an asset).
   SQLite::Statement st(db, "SELECT max(m) FROM (SELECT max(last_seen) AS m FROM ip_sightings "
-                           "UNION ALL SELECT max(last_seen) FROM flows)");
+                           "UNION ALL SELECT max(last_seen) FROM flows "
+                           "UNION ALL SELECT max(last_seen) FROM observations "
+                           "UNION ALL SELECT max(last_seen) FROM bindings)");
   if (st.executeStep() && !st.getColumn(0).isNull()) {
     return static_cast<std::uint64_t>(st.getColumn(0).getInt64());
   }
@@ -474,6 +479,9 @@ const char* class_text(int cls) {
     case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
     case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
     case schema::AddressClass::EXCLUDED: return "excluded";
+    case schema::AddressClass::UNASSIGNED: return "unassigned";
+    case schema::AddressClass::BROADCAST: return "broadcast";
+    case schema::AddressClass::MULTICAST: return "multicast";
     case schema::AddressClass::EXTERNAL: break;
   }
   return "external";
@@ -496,6 +504,7 @@ struct flow_row {
   int src_class, dst_class;
   std::optional<net::ip_address> src_ip, dst_ip;
   std::string src_name, dst_name, network;
+  std::optional<net::mac_address> src_mac;  // unassigned client: the MAC it sent from
   unsigned port, proto;
   std::uint64_t packets, packets_c2s, bytes_c2s, bytes_s2c, first, last;
   std::string family, service, application;
@@ -530,6 +539,11 @@ std::size_t each_flow(SQLite::Database& db, F&& f) {
     r.interval_end = static_cast<std::uint64_t>(st.getColumn(14).getInt64());
     r.src_name = st.getColumn(15).getString();
     r.dst_name = st.getColumn(16).getString();
+    if (r.src_class == static_cast<int>(schema::AddressClass::UNASSIGNED) && !r.src_name.empty()) {
+      // Stored in the name column (inventory.cpp): it is the client's MAC.
+      r.src_mac = net::mac_address::parse(r.src_name);
+      r.src_name.clear();
+    }
     r.family = st.getColumn(17).getString();
     r.service = st.getColumn(18).getString();
     r.application = st.getColumn(19).getString();
@@ -650,6 +664,8 @@ std::size_t write_flows_json(SQLite::Database& db, const std::string& path) {
       w.key("src_class").value(class_text(r.src_class));
       w.key("dst_class").value(class_text(r.dst_class));
       w.key("src_name").value(opt(r.src_name));
+      w.key("src_mac");
+      r.src_mac ? w.value(r.src_mac->to_string()) : w.null();
       w.key("dst_name").value(opt(r.dst_name));
       w.key("network").value(opt(r.network));
       w.key("family").value(opt(r.family));
@@ -688,7 +704,8 @@ std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const
       w.key("end").value(util::rfc3339(r.last));
       w.end_object();
       auto side = [&](const char* name, const std::optional<net::ip_address>& ip, const std::string& text,
-                      const std::string& site, std::uint64_t bytes, std::uint64_t packets, bool port) {
+                      const std::string& site, const std::optional<net::mac_address>& mac, std::uint64_t bytes,
+                      std::uint64_t packets, bool port) {
         w.key(name).begin_object();
         // ECS: `address` holds what we know of the side ("External" when
         // outside addresses are not tracked), `ip` the address, `domain` a
@@ -696,13 +713,20 @@ std::size_t write_flows_ecs(SQLite::Database& db, const std::string& path, const
         w.key("address").value(text);
         if (ip) w.key("ip").value(ip->to_string());
         if (!site.empty()) w.key("domain").value(site);
+        if (mac) {
+          // ECS: RFC 7042 notation, upper case and hyphens.
+          std::string m = mac->to_string();
+          for (auto& ch : m) ch = ch == ':' ? '-' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          w.key("mac").value(m);
+        }
         if (port) w.key("port").value(r.port);
         w.key("bytes").value(bytes);
         w.key("packets").value(packets);
         w.end_object();
       };
-      side("source", r.src_ip, r.src, r.src_name, r.bytes_c2s, r.packets_c2s, false);
-      side("destination", r.dst_ip, r.dst, r.dst_name, r.bytes_s2c, r.packets - r.packets_c2s, r.port != 0);
+      side("source", r.src_ip, r.src, r.src_name, r.src_mac, r.bytes_c2s, r.packets_c2s, false);
+      side("destination", r.dst_ip, r.dst, r.dst_name, std::nullopt, r.bytes_s2c, r.packets - r.packets_c2s,
+           r.port != 0);
       w.key("network").begin_object();
       w.key("transport").value(protocol_name(r.proto));
       if (!r.service.empty()) w.key("protocol").value(r.service);
@@ -721,8 +745,12 @@ std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_vie
                                const std::string& path) {
   // (network, ip) -> asset index
   std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
+  // (network, MAC) -> asset index: an unassigned client's flows (DHCP from
+  // 0.0.0.0) belong to the asset of the MAC they came from.
+  std::map<std::pair<std::string, std::uint64_t>, std::size_t> mac_owner;
   for (std::size_t i = 0; i < assets.size(); ++i) {
     for (const auto& ip : assets[i].ips) owner[{assets[i].network, ip}] = i;
+    if (assets[i].mac) mac_owner[{assets[i].network, assets[i].mac->to_u64()}] = i;
   }
   struct row {
     std::uint64_t ingress = 0;
@@ -735,6 +763,15 @@ std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_vie
   each_flow(db, [&](const flow_row& r) {
     const std::string family = r.family.empty() ? "Unknown" : r.family;
     const std::string service = r.service.empty() ? fallback_service(r) : r.service;
+    if (r.src_mac) {
+      if (auto it = mac_owner.find({r.network, r.src_mac->to_u64()}); it != mac_owner.end()) {
+        auto& x = summary[it->second][{family, service, "client"}];
+        x.ingress += r.bytes_s2c;
+        x.egress += r.bytes_c2s;
+        x.packets += r.packets;
+        ++x.flows;
+      }
+    }
     if (r.src_ip && r.src_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {
       if (auto it = owner.find({r.network, *r.src_ip}); it != owner.end()) {
         auto& x = summary[it->second][{family, service, "client"}];
@@ -798,6 +835,8 @@ std::size_t write_traffic_json(SQLite::Database& db, const std::vector<asset_vie
 
 sensor_status status_of(const std::vector<asset_view>& assets, std::uint64_t now_ns) {
   sensor_status s;
+  // Never older than what the assets say they saw.
+  for (const auto& a : assets) now_ns = std::max(now_ns, a.last_seen);
   s.packet_time_ns = now_ns;
   s.assets = assets.size();
   const std::uint64_t hour = 3600 * ns;
