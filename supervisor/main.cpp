@@ -28,6 +28,7 @@
 #include "common/ipc/ring.h"
 #include "common/log/log.h"
 #include "common/net/decode.h"
+#include "common/pcapfile/handoff.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
@@ -168,12 +169,13 @@ int main(int argc, char** argv) {
 
   // --- inputs -------------------------------------------------------------
   std::uint64_t total_packets = 0;
+  std::vector<ts::pcapfile::scan_result> scans;  // handed on to capture (one scan per file)
   if (offline) {
     cfg.capture.pcap = {fs::absolute(pcap).string()};
     cfg.capture.interfaces.clear();
   }
   for (const auto& f : cfg.capture.pcap) {
-    const auto scan = ts::pcapfile::scan(f);
+    auto scan = ts::pcapfile::scan(f);
     if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
       die(ts::exit_code::input, scan.message);
     }
@@ -186,6 +188,7 @@ int main(int argc, char** argv) {
       }
     }
     total_packets += scan.packets;
+    scans.push_back(std::move(scan));
   }
   // --- resolve every "auto" ---------------------------------------------------
   const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
@@ -307,6 +310,11 @@ int main(int argc, char** argv) {
     f << ts::config::to_toml(cfg);
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }
+  // Capture reads these instead of scanning every file again.
+  const std::string scans_file = cfg.sensor.run_dir + "/scans.bin";
+  if (!scans.empty() && !ts::pcapfile::save_scans(scans_file, scans, why)) {
+    die(ts::exit_code::unavailable, why);
+  }
 
   // --- shared memory ----------------------------------------------------------
   const auto& inst = cfg.sensor.instance;
@@ -406,7 +414,7 @@ int main(int argc, char** argv) {
     // configuration and capture's links to its input files.
     for (fs::directory_iterator it(cfg.sensor.run_dir, e2), end; !e2 && it != end; it.increment(e2)) {
       const auto name = it->path().filename().string();
-      if (name == "control.sock" || name == "effective.toml" ||
+      if (name == "control.sock" || name == "effective.toml" || name == "scans.bin" ||
           (name.starts_with("input") && name.ends_with(".pcap"))) {
         std::error_code e3;
         fs::remove(it->path(), e3);
@@ -442,7 +450,8 @@ int main(int argc, char** argv) {
   for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
     add("fingerprinter." + std::to_string(j), "tapsense-fingerprinter", {"--index", std::to_string(j)});
   }
-  add("capture", "tapsense-capture", {});
+  add("capture", "tapsense-capture",
+      scans.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--scans", scans_file});
   for (auto& s : stages) {
     if (access(s.binary.c_str(), X_OK) != 0) {
       cleanup();
