@@ -26,6 +26,7 @@
 #include "capture/kernel_sockets.h"
 #include "capture/ports.h"
 #include "capture/state.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/segment.h"
 #include "common/net/cidr.h"
@@ -247,7 +248,7 @@ int main(int argc, char** argv) {
     } catch (const ts::ipc::segment_error& e) {
       return ctx.fatal(ts::exit_code::software, e.what());
     }
-    if (shared.state->magic != state_magic) {
+    if (state_seg.size() < ts::ipc::layouts::capture_state(cfg) || shared.state->magic != state_magic) {
       return ctx.fatal(ts::exit_code::software, "capture state segment is not initialised");
     }
     if (shared.state->end_of_input_sent.load() != 0) {
