@@ -27,8 +27,10 @@
 // every format it knows (classic pcap in both byte orders, micro- and
 // nanosecond and Kuznetzov magics, pcapng with any sections and block types).
 // Read from the file's first bytes, not from libpcap: the format name, the
-// snap length as written, and the gzip hint. A file in page cache scans at
-// about memory-copy speed: libpcap copies every record once.
+// snap length as written, and the gzip hint. libpcap copies every record
+// (the hand-written reader it replaced skipped bodies): measured here, 0.10 s
+// for a 73 MB, 154,200-packet file in page cache (that reader: 0.02-0.03 s).
+// The supervisor scans each file once and hands the result on (handoff.h).
 #include <cstdint>
 #include <span>
 #include <string>
