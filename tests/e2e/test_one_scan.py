@@ -19,18 +19,23 @@ def run():
     work = t.tmpdir()
     pcap, packets = t.sample_capture(work, 2)
     out = os.path.join(work, "out")
-    trace = os.path.join(work, "openat.log")
-    cmd = ["strace", "-f", "-qq", "-e", "trace=openat", "-o", trace,
+    trace = os.path.join(work, "openat")
+    # -ff: one file per process (trace.PID), so no call is split across lines.
+    cmd = ["strace", "-f", "-ff", "-qq", "-e", "trace=openat", "-o", trace,
            t.SUPERVISOR, "--pcap", pcap, "--output", out]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     t.check(p.returncode == 0, "supervisor under strace exited %d:\n%s" % (p.returncode, p.stderr))
 
     opens = []  # (pid, path) of successful opens
-    with open(trace) as f:
-        for line in f:
-            m = re.match(r'(\d+)\s+openat\([^,]+, "([^"]+)".*\)\s+=\s+(-?\d+)', line)
-            if m and int(m.group(3)) >= 0:
-                opens.append((int(m.group(1)), m.group(2)))
+    for name in os.listdir(work):
+        if not name.startswith("openat."):
+            continue
+        pid = int(name.split(".")[1])
+        with open(os.path.join(work, name)) as f:
+            for line in f:
+                m = re.match(r'openat\([^,]+, "([^"]+)".*\)\s+=\s+(-?\d+)', line)
+                if m and int(m.group(2)) >= 0:
+                    opens.append((pid, m.group(1)))
     by_path = [pid for pid, path in opens if path == pcap]
     t.check(len(by_path) == 1, "%s opened %d times by path (pids %s); one scan expected" % (pcap, len(by_path), by_path))
     scan_readers = {pid for pid, path in opens if path.endswith("/scans.bin")}
