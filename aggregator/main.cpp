@@ -7,6 +7,7 @@
 #include "aggregator/apps.h"
 #include "aggregator/shard.h"
 #include "aggregator/state.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/net/snapshot.h"
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   }
   auto& h = *static_cast<state_header*>(state_seg.data());
   if (h.magic != state_magic || h.version != state_version || h.shard != k ||
-      h.total_bytes > state_seg.size()) {
+      h.total_bytes > state_seg.size() || h.total_bytes != ts::ipc::layouts::aggregator_state(ctx.cfg())) {
     return ctx.fatal(ts::exit_code::software,
                      "aggregator state segment " + state_seg.name() + " is not initialised for shard " +
                          std::to_string(k));
