@@ -7,6 +7,7 @@
 #include "aggregator/apps.h"
 #include "aggregator/shard.h"
 #include "aggregator/state.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/net/snapshot.h"
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   }
   auto& h = *static_cast<state_header*>(state_seg.data());
   if (h.magic != state_magic || h.version != state_version || h.shard != k ||
-      h.total_bytes > state_seg.size()) {
+      h.total_bytes > state_seg.size() || h.total_bytes != ts::ipc::layouts::aggregator_state(ctx.cfg())) {
     return ctx.fatal(ts::exit_code::software,
                      "aggregator state segment " + state_seg.name() + " is not initialised for shard " +
                          std::to_string(k));
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
         {"replayed_skipped", h.replayed_skipped},
         {"non_ip", h.non_ip},
         {"untracked", h.external_only},
+        {"time_backwards", h.time_backwards},
         {"table.connections", h.conn_size},
         {"table.reports", h.report_size},
         {"table.assets", h.asset_size},
@@ -244,9 +246,10 @@ int main(int argc, char** argv) {
     ctx.done("end_of_reports", std::to_string(h.batches) + " batches");
     warn_overflow();
     log->info("shard {} done: {} packets, {} batches; untracked {}, excluded {}; connections expired {}, "
-              "evicted {}; early flow reports {}; asset table restarts {}; idle assets evicted {}",
+              "evicted {}; early flow reports {}; asset table restarts {}; idle assets evicted {}; "
+              "time backwards {}",
               k, h.packets, h.batches, h.external_only, h.excluded_packets, h.conns_expired, h.conns_evicted,
-              h.early_flow_flushes, h.asset_table_full, h.assets_evicted);
+              h.early_flow_flushes, h.asset_table_full, h.assets_evicted, h.time_backwards);
   }
   return ts::exit_code::ok;
 }

@@ -92,6 +92,9 @@ schema::AddressClass to_schema(std::uint8_t c) {
     case address_class::non_inventoried: return schema::AddressClass::NON_INVENTORIED;
     case address_class::monitored_external: return schema::AddressClass::MONITORED_EXTERNAL;
     case address_class::excluded: return schema::AddressClass::EXCLUDED;
+    case address_class::unassigned: return schema::AddressClass::UNASSIGNED;
+    case address_class::broadcast: return schema::AddressClass::BROADCAST;
+    case address_class::multicast: return schema::AddressClass::MULTICAST;
     case address_class::external: break;
   }
   return schema::AddressClass::EXTERNAL;
@@ -100,8 +103,10 @@ schema::AddressClass to_schema(std::uint8_t c) {
 // Sides reported with their address: everything but External and Excluded.
 bool keeps_address(address_class c) noexcept {
   return c == address_class::inventoried || c == address_class::non_inventoried ||
-         c == address_class::monitored_external;
+         c == address_class::monitored_external || config::is_special(c);
 }
+
+constexpr std::uint64_t broadcast_mac = 0xffffffffffffULL;
 
 std::uint64_t conn_id(const conn_key& k) noexcept { return hash_bytes(&k, sizeof k); }
 
@@ -169,7 +174,18 @@ bool shard::on_frame(const ipc::frame_view& f, unsigned input) {
         ++h_.replayed_skipped;  // already applied before a restart
         return true;
       }
-      if (!advance_clock(rec.ts_ns) || !on_packet(rec, ip_packet)) {
+      if (!advance_clock(rec.ts_ns)) {
+        return false;
+      }
+      if (rec.ts_ns < h_.flow_interval_start) {
+        // Time went backwards past the open flow interval (a clock step on
+        // the capturing host, merged captures): the packet is counted now,
+        // in the open interval, at the newest packet time seen, so flows and
+        // assets agree and every record's times lie inside its interval.
+        ++h_.time_backwards;
+        rec.ts_ns = h_.clock_ns;
+      }
+      if (!on_packet(rec, ip_packet)) {
         return false;
       }
       h_.applied_seq[input].store(rec.seq, std::memory_order_relaxed);
@@ -235,11 +251,17 @@ bool shard::advance_clock(std::uint64_t ts) {
 }
 
 shard::side shard::classify(std::uint8_t network, const net::ip_address& ip, const net::mac_address& mac,
-                            std::uint64_t ts) const noexcept {
-  const auto c = cls_.classify(network, ip);
+                            std::uint64_t ts, bool source) const noexcept {
+  const auto c = cls_.classify(network, ip, source);
   if (c.cls == address_class::excluded) return {address_class::excluded, 0};
   if (cls_.has_excluded_macs() && !mac.is_multicast() && cls_.excluded_mac(mac)) {
     return {address_class::excluded, 0};
+  }
+  if (config::is_special(c.cls)) return {c.cls, 0};
+  if (mac.to_u64() == broadcast_mac && ip.is_v4()) {
+    // An IPv4 unicast-looking address sent to the Ethernet broadcast MAC:
+    // the broadcast address of the sender's subnet (192.168.1.255 in a /24).
+    return {address_class::broadcast, 0};
   }
   if (t_.names.size() != 0) {
     // Learnt addresses: of excluded MACs (any class), of monitored domains
@@ -271,6 +293,8 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
   }
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
+  } else {
+    a->first_ns = std::min(a->first_ns, rec.ts_ns);  // slightly out of order (several capture lcores)
   }
   a->dirty = 1;
   a->last_ns = std::max(a->last_ns, rec.ts_ns);
@@ -400,7 +424,7 @@ bool shard::on_name(const ipc::name_binding_frame& n) {
   const net::ip_address& server = server_is_a ? ck.a : ck.b;
   const net::ip_address& client = server_is_a ? ck.b : ck.a;
   if (server != ip) return true;
-  const auto cs = classify(conn->network, client, {}, n.ts_ns);
+  const auto cs = classify(conn->network, client, {}, n.ts_ns, true);
   const auto ss = cls_.classify(conn->network, server);
   if (ss.cls != address_class::external) return true;  // internal classes rank above monitored
   conn->server_site_set = 1;
@@ -440,7 +464,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     // The ARP sender tells its own IP-MAC binding (requests, replies and
     // gratuitous announcements alike).
     if (!rec.src_ip.is_unspecified() &&
-        classify(network, rec.src_ip, rec.src_mac, rec.ts_ns).cls == address_class::inventoried) {
+        classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, true).cls == address_class::inventoried) {
       if (!touch_asset(rec.src_ip, network, rec, true)) return false;
       bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::ARP), rec.ts_ns);
     }
@@ -450,8 +474,8 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     ++h_.non_ip;
     return true;
   }
-  const side s = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns);
-  const side d = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns);
+  const side s = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, true);
+  const side d = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns, false);
   if (s.cls == address_class::excluded || d.cls == address_class::excluded) {
     ++h_.excluded_packets;
     if (s.cls == address_class::excluded && cls_.excluded_mac(rec.src_mac) && is_initial_ttl(rec.ttl)) {
@@ -484,7 +508,12 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   if (d.cls == address_class::inventoried && !rec.dst_ip.is_multicast()) {
     if (!touch_asset(rec.dst_ip, network, rec, false)) return false;
   }
-  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried) {
+  // A host without an address yet (DHCP DISCOVER from 0.0.0.0, IPv6 DAD
+  // from ::) is known by its MAC: its traffic is tracked and attributed to
+  // that MAC, whatever the other side is.
+  const bool unassigned_client = s.cls == address_class::unassigned && !rec.src_mac.is_zero() &&
+                                 !rec.src_mac.is_multicast() && d.cls != address_class::excluded;
+  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried && !unassigned_client) {
     ++h_.external_only;  // no inventoried side: not tracked
     return true;
   }
@@ -503,12 +532,19 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   ck.proto = rec.ip_proto;
   ck.network = network;
   bool inserted = false;
-  conn_value* conn = t_.conns.find_or_insert(ck, inserted);
-  if (conn == nullptr && make_room_conns()) {
+  conn_value* conn = nullptr;
+  if (!unassigned_client) {
+    // Unassigned clients share their address: a connection entry (and its
+    // cached report slot) would mix several hosts' packets.
     conn = t_.conns.find_or_insert(ck, inserted);
+    if (conn == nullptr && make_room_conns()) {
+      conn = t_.conns.find_or_insert(ck, inserted);
+    }
   }
   bool sender_is_client;
-  if (conn == nullptr) {
+  if (unassigned_client) {
+    sender_is_client = true;  // it has no address to serve from
+  } else if (conn == nullptr) {
     ++h_.conn_table_full;
     sender_is_client = decide(rec).sender_is_client;
   } else {
@@ -538,8 +574,16 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   if (conn != nullptr && conn->report_epoch == h_.flow_epoch) {
     r = &t_.reports.at(conn->report_slot).value;
   } else {
-    const side& cs = sender_is_client ? s : d;
-    const side& ss = sender_is_client ? d : s;
+    side cs = sender_is_client ? s : d;
+    side ss = sender_is_client ? d : s;
+    if (!sender_is_client) {
+      // Classes by role, not by this packet's direction: the client as a
+      // sender, the server as a destination, so one tuple is one record
+      // whichever side a connection's first packet in the interval came from
+      // (a group-range address is multicast as a destination only).
+      cs = classify(network, rec.dst_ip, rec.dst_mac, rec.ts_ns, true);
+      ss = classify(network, rec.src_ip, rec.src_mac, rec.ts_ns, false);
+    }
     report_key rk{};
     const net::ip_address& cip = sender_is_client ? rec.src_ip : rec.dst_ip;
     const net::ip_address& sip = sender_is_client ? rec.dst_ip : rec.src_ip;
@@ -558,6 +602,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     rk.server_port = sender_is_client ? dp : sp;
     rk.proto = rec.ip_proto;
     rk.network = network;
+    if (unassigned_client) std::memcpy(rk.client_mac, rec.src_mac.b.data(), 6);
     const std::uint32_t epoch = h_.flow_epoch;
     r = report_entry(rk);
     if (r == nullptr) return false;
@@ -736,6 +781,9 @@ bool shard::emit_flows() {
       f.setIntervalEnd(interval_end);
       if (keeps_address(cc)) f.setClient(ip_bytes(s.key.client));
       if (keeps_address(sc)) f.setServer(ip_bytes(s.key.server));
+      if (cc == address_class::unassigned) {
+        f.setClientMac(net::mac_address::from_bytes(s.key.client_mac).to_u64());
+      }
       f.setClientClass(to_schema(s.key.client_class));
       f.setServerClass(to_schema(s.key.server_class));
       if (cc == address_class::monitored_external) f.setClientName(cls_.monitored_name(s.key.client_site));

@@ -87,7 +87,7 @@ class shard {
     std::uint16_t site;
   };
   side classify(std::uint8_t network, const net::ip_address& ip, const net::mac_address& mac,
-                std::uint64_t ts) const noexcept;
+                std::uint64_t ts, bool source) const noexcept;
 
   bool on_packet(const net::packet_record& rec, std::span<const std::uint8_t> ip_packet);
   bool on_name(const ipc::name_binding_frame& n);

@@ -77,8 +77,8 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
   rec.seq = ordinal;
   // Before sharding: a later fragment must land with its first fragment's flow.
   fragments_.on_packet(rec, frag);
-  counters_.packets.fetch_add(1, std::memory_order_relaxed);
-  counters_.wire_bytes.fetch_add(rec.wire_len, std::memory_order_relaxed);
+  ipc::single_writer_add(counters_.packets, 1);
+  ipc::single_writer_add(counters_.wire_bytes, rec.wire_len);
   if (port < filters_.size() && filters_[port].erspan_only) {
     const auto t = static_cast<net::tunnel_type>(rec.tunnel);
     const bool tunnel = t == net::tunnel_type::gre || t == net::tunnel_type::gre_teb ||
@@ -86,7 +86,7 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
                         t == net::tunnel_type::erspan3;
     const auto& addrs = filters_[port].addresses;
     if (!tunnel || std::find(addrs.begin(), addrs.end(), rec.tunnel_dst) == addrs.end()) {
-      counters_.not_for_erspan.fetch_add(1, std::memory_order_relaxed);
+      ipc::single_writer_add(counters_.not_for_erspan, 1);
       return;
     }
   }
@@ -96,17 +96,21 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
     const std::uint64_t h = dedup_hash(frame.subspan(off.l3, off.end - off.l3), rec.wire_len);
     auto& slot = dedup_table_[h & (dedup_slots - 1)];
     if (slot.hash == h && ts_ns >= slot.ts && ts_ns - slot.ts <= opt_.dedup_window_ns) {
-      counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
+      // The window runs from the latest copy, as editcap -w compares with
+      // every packet in the window: a third copy 0.7 ms after the second is
+      // one too, however long after the first.
+      slot.ts = ts_ns;
+      ipc::single_writer_add(counters_.duplicates, 1);
       return;
     }
     slot = {h, ts_ns};
   }
   if (!ok) {
-    counters_.decode_failures.fetch_add(1, std::memory_order_relaxed);
+    ipc::single_writer_add(counters_.decode_failures, 1);
   }
   if (rec.l3 != static_cast<std::uint8_t>(net::l3_type::ipv4) &&
       rec.l3 != static_cast<std::uint8_t>(net::l3_type::ipv6)) {
-    counters_.non_ip.fetch_add(1, std::memory_order_relaxed);
+    ipc::single_writer_add(counters_.non_ip, 1);
   }
   if (ts_ns > last_ts_) {
     last_ts_ = ts_ns;
@@ -134,7 +138,7 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
       ++shard_written_[shard];
     } else {
       agg_[shard].count_drop(sizeof rec);
-      counters_.record_drops.fetch_add(1, std::memory_order_relaxed);
+      ipc::single_writer_add(counters_.record_drops, 1);
     }
   }
   if (!fp_.empty() && reason != 0) {
@@ -168,7 +172,7 @@ void dispatcher::write_payload(ipc::ring_writer& w, const net::packet_record& re
       std::memcpy(q, &rec, sizeof rec);
     } else {
       w.count_drop(sizeof rec);
-      counters_.record_drops.fetch_add(1, std::memory_order_relaxed);
+      ipc::single_writer_add(counters_.record_drops, 1);
     }
     return;
   }
@@ -257,7 +261,7 @@ void dispatcher::write_snapshot(const net::packet_record& rec, net::bytes frame,
   std::size_t len = end - start;
   if (len > opt_.snaplen) {
     len = opt_.snaplen;
-    counters_.snapshot_truncated.fetch_add(1, std::memory_order_relaxed);
+    ipc::single_writer_add(counters_.snapshot_truncated, 1);
   }
   const std::size_t worker = rec.flow_hash % fp_.size();
   const auto total = static_cast<std::uint32_t>(sizeof(net::snapshot_header) + len);
@@ -267,7 +271,7 @@ void dispatcher::write_snapshot(const net::packet_record& rec, net::bytes frame,
   }
   if (p == nullptr) {
     fp_[worker].count_drop(total);
-    counters_.snapshot_drops.fetch_add(1, std::memory_order_relaxed);
+    ipc::single_writer_add(counters_.snapshot_drops, 1);
     return;
   }
   net::snapshot_header h{};
@@ -283,7 +287,7 @@ void dispatcher::write_snapshot(const net::packet_record& rec, net::bytes frame,
   std::memcpy(p, &h, sizeof h);
   std::memcpy(p + sizeof h, frame.data() + start, len);
   ++worker_written_[worker];
-  counters_.snapshots.fetch_add(1, std::memory_order_relaxed);
+  ipc::single_writer_add(counters_.snapshots, 1);
 }
 
 void dispatcher::publish() noexcept {

@@ -26,9 +26,11 @@
 #include "capture/kernel_sockets.h"
 #include "capture/ports.h"
 #include "capture/state.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/segment.h"
 #include "common/net/cidr.h"
+#include "common/pcapfile/handoff.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
@@ -145,9 +147,12 @@ int worker_main(void* arg) {
 
 int main(int argc, char** argv) {
   bool rx_and_drop = false;
+  std::string scans_file;
   ts::stage::context ctx(argc, argv, "capture", false, [&](ts::stage::CLI_App_adder& a) {
     a.flag("--rx-and-drop", rx_and_drop,
            "benchmark baseline: read the inputs through DPDK and drop every packet");
+    a.option("--scans", scans_file,
+             "the supervisor's scans of the input files (used while the files are unchanged)");
   });
   auto log = ctx.logger("rx");
   const auto& cfg = ctx.cfg();
@@ -156,8 +161,23 @@ int main(int argc, char** argv) {
   std::vector<input> inputs;
   std::vector<ts::pcapfile::scan_result> scans;
   std::uint64_t total_packets = 0;
+  // The supervisor already scanned every file: take its results rather than
+  // read each file a second time (a file changed since is scanned again).
+  std::vector<ts::pcapfile::scan_result> handed;
+  if (!scans_file.empty() && !cfg.capture.pcap.empty()) {
+    std::string why;
+    if (auto saved = ts::pcapfile::load_scans(scans_file, why)) {
+      handed = std::move(*saved);
+    } else {
+      log->warn("scanning the inputs again: {}", why);
+    }
+  }
   for (const auto& path : cfg.capture.pcap) {
-    auto scan = ts::pcapfile::scan(path);
+    auto found = ts::pcapfile::find_current(handed, path);
+    if (!handed.empty() && !found) {
+      log->info("{}: changed since the supervisor scanned it; scanning it again", path);
+    }
+    auto scan = found ? std::move(*found) : ts::pcapfile::scan(path);
     if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
       return ctx.fatal(ts::exit_code::input, scan.message);
     }
@@ -228,7 +248,7 @@ int main(int argc, char** argv) {
     } catch (const ts::ipc::segment_error& e) {
       return ctx.fatal(ts::exit_code::software, e.what());
     }
-    if (shared.state->magic != state_magic) {
+    if (state_seg.size() < ts::ipc::layouts::capture_state(cfg) || shared.state->magic != state_magic) {
       return ctx.fatal(ts::exit_code::software, "capture state segment is not initialised");
     }
     if (shared.state->end_of_input_sent.load() != 0) {

@@ -16,6 +16,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev
   libsqlite3-dev libsqlitecpp-dev
   libndpi-dev
+  nettle-dev libre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # data files the sensor reads at run time
   p0f ieee-data

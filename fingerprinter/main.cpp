@@ -7,6 +7,7 @@
 #include "common/fp/oui.h"
 #include "common/fp/p0f.h"
 #include "common/fp/rules.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/pcapfile/quarantine.h"
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   const ts::config::classifier cls(cfg);
   auto* st = static_cast<state_header*>(state_seg.data());
   if (st->magic != state_magic || st->version != state_version ||
-      state_bytes(st->capacity) > state_seg.size()) {
+      state_bytes(st->capacity) > state_seg.size() ||
+      ts::ipc::layouts::fingerprinter_state(cfg) > state_seg.size()) {
     return ctx.fatal(ts::exit_code::software, "fingerprinter state segment " + state_seg.name() + " is not initialised");
   }
   analyzer::tables tables;

@@ -19,15 +19,14 @@
 #include <fstream>
 #include <map>
 
-#include "aggregator/state.h"
-#include "capture/state.h"
-#include "fingerprinter/state.h"
 #include "common/config/config.h"
 #include "common/control/channel.h"
+#include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
 #include "common/ipc/ring.h"
 #include "common/log/log.h"
 #include "common/net/decode.h"
+#include "common/pcapfile/handoff.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
@@ -168,12 +167,13 @@ int main(int argc, char** argv) {
 
   // --- inputs -------------------------------------------------------------
   std::uint64_t total_packets = 0;
+  std::vector<ts::pcapfile::scan_result> scans;  // handed on to capture (one scan per file)
   if (offline) {
     cfg.capture.pcap = {fs::absolute(pcap).string()};
     cfg.capture.interfaces.clear();
   }
   for (const auto& f : cfg.capture.pcap) {
-    const auto scan = ts::pcapfile::scan(f);
+    auto scan = ts::pcapfile::scan(f);
     if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
       die(ts::exit_code::input, scan.message);
     }
@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
       }
     }
     total_packets += scan.packets;
+    scans.push_back(std::move(scan));
   }
   // --- resolve every "auto" ---------------------------------------------------
   const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
@@ -307,30 +308,20 @@ int main(int argc, char** argv) {
     f << ts::config::to_toml(cfg);
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }
+  // Capture reads these instead of scanning every file again.
+  const std::string scans_file = cfg.sensor.run_dir + "/scans.bin";
+  if (!scans.empty() && !ts::pcapfile::save_scans(scans_file, scans, why)) {
+    die(ts::exit_code::unavailable, why);
+  }
 
   // --- shared memory ----------------------------------------------------------
   const auto& inst = cfg.sensor.instance;
   std::vector<std::string> segments;
-  auto mb = [](unsigned m) {
-    std::uint64_t c = 4096;
-    while (c < std::uint64_t{m} << 20) c <<= 1;
-    return c;
-  };
+  namespace layouts = ts::ipc::layouts;
   {
     // Segments are sparse until touched: a table too big for /dev/shm would
     // start, then die of SIGBUS hours later. Say it now.
-    const auto& a = cfg.aggregator;
-    ts::aggregator::state_header probe{};
-    std::uint64_t need = sizeof(ts::capture::capture_state);
-    need += std::uint64_t{cfg.aggregator.shards} *
-            (cfg.capture.lcores * ts::ipc::ring::segment_size(mb(cfg.capture.packet_ring_mb)) +
-             ts::ipc::ring::segment_size(mb(a.report_ring_mb)) +
-             ts::aggregator::layout(probe, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096,
-                                    a.name_table));
-    need += std::uint64_t{cfg.fingerprinter.workers} *
-            (ts::fingerprinter::state_bytes(1u << 16) +
-             cfg.capture.lcores * ts::ipc::ring::segment_size(mb(cfg.capture.snapshot_ring_mb)) +
-             ts::ipc::ring::segment_size(mb(cfg.fingerprinter.report_ring_mb)));
+    const std::uint64_t need = layouts::total(cfg);
     if (const auto free = ts::supervisor::free_bytes("/dev/shm"); free && *free < need) {
       die(ts::exit_code::unavailable,
           "shared memory: the tables and rings need " + std::to_string(need >> 20) + " MiB but /dev/shm has " +
@@ -344,18 +335,13 @@ int main(int argc, char** argv) {
     for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
       for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
         rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_aggregator(inst, l, k),
-                                              mb(cfg.capture.packet_ring_mb), false));
+                                              layouts::packet_ring_capacity(cfg), false));
       }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::aggregator_to_uplink(inst, k),
-                                            mb(cfg.aggregator.report_ring_mb), true));
-      ts::aggregator::state_header probe{};
-      const auto& a = cfg.aggregator;
-      const std::size_t bytes = ts::aggregator::layout(probe, a.flow_table, a.report_table, a.asset_table,
-                                                       a.asset_table * 2, 4096, a.name_table);
-      auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), bytes);
+                                            layouts::aggregator_report_ring_capacity(cfg), true));
+      auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), layouts::aggregator_state(cfg));
       auto* h = new (seg.data()) ts::aggregator::state_header{};
-      ts::aggregator::layout(*h, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096,
-                             a.name_table);
+      layouts::aggregator_state(cfg, *h);
       h->version = ts::aggregator::state_version;
       h->shard = k;
       h->inputs = cfg.capture.lcores;
@@ -365,24 +351,23 @@ int main(int argc, char** argv) {
     }
     for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
       {
-        constexpr std::uint32_t capacity = 1u << 16;
         auto seg = ts::ipc::segment::create(ts::ipc::names::fingerprinter_state(inst, j),
-                                            ts::fingerprinter::state_bytes(capacity));
+                                            layouts::fingerprinter_state(cfg));
         auto* fh = new (seg.data()) ts::fingerprinter::state_header{};
         fh->version = ts::fingerprinter::state_version;
-        fh->capacity = capacity;
+        fh->capacity = layouts::fingerprinter_conns;
         fh->magic = ts::fingerprinter::state_magic;
         segments.push_back(seg.name());
         keep.push_back(std::move(seg));
       }
       for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
         rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, l, j),
-                                              mb(cfg.capture.snapshot_ring_mb), false));
+                                              layouts::snapshot_ring_capacity(cfg), false));
       }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::fingerprinter_to_uplink(inst, j),
-                                            mb(cfg.fingerprinter.report_ring_mb), true));
+                                            layouts::fingerprinter_report_ring_capacity(cfg), true));
     }
-    auto cs = ts::ipc::segment::create(ts::ipc::names::capture_state(inst), sizeof(ts::capture::capture_state));
+    auto cs = ts::ipc::segment::create(ts::ipc::names::capture_state(inst), layouts::capture_state(cfg));
     auto* st = new (cs.data()) ts::capture::capture_state{};
     st->magic = ts::capture::state_magic;
     segments.push_back(cs.name());
@@ -406,7 +391,7 @@ int main(int argc, char** argv) {
     // configuration and capture's links to its input files.
     for (fs::directory_iterator it(cfg.sensor.run_dir, e2), end; !e2 && it != end; it.increment(e2)) {
       const auto name = it->path().filename().string();
-      if (name == "control.sock" || name == "effective.toml" ||
+      if (name == "control.sock" || name == "effective.toml" || name == "scans.bin" ||
           (name.starts_with("input") && name.ends_with(".pcap"))) {
         std::error_code e3;
         fs::remove(it->path(), e3);
@@ -442,7 +427,8 @@ int main(int argc, char** argv) {
   for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
     add("fingerprinter." + std::to_string(j), "tapsense-fingerprinter", {"--index", std::to_string(j)});
   }
-  add("capture", "tapsense-capture", {});
+  add("capture", "tapsense-capture",
+      scans.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--scans", scans_file});
   for (auto& s : stages) {
     if (access(s.binary.c_str(), X_OK) != 0) {
       cleanup();

@@ -55,7 +55,14 @@ void model::apply(schema::FlowBatch::Reader b) {
     k.protocol = f.getProtocol();
     k.client_class = static_cast<std::uint8_t>(f.getClientClass());
     k.server_class = static_cast<std::uint8_t>(f.getServerClass());
-    k.client_name = f.getClientName().cStr();
+    // An unassigned client (0.0.0.0, ::) is told apart by its MAC, kept
+    // where monitored sites keep their name (the name is part of the flow's
+    // key; the two never meet: a monitored side has an address).
+    if (f.getClientMac() != 0) {
+      k.client_name = net::mac_address::from_u64(f.getClientMac()).to_string();
+    } else {
+      k.client_name = f.getClientName().cStr();
+    }
     k.server_name = f.getServerName().cStr();
     auto [it, fresh] = flows_.try_emplace(std::move(k));
     auto& v = it->second;
@@ -131,6 +138,7 @@ void model::apply(schema::SightingBatch::Reader b) {
       v.packets += bnd.getPackets();
     }
     v.dirty = true;
+    newest_ = std::max(newest_, v.last_seen);
   }
   for (auto mac : b.getGatewayMacs()) {
     auto& g = gateways_[mac];
@@ -164,6 +172,7 @@ std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& 
       ++v.count;
     }
     v.dirty = true;
+    newest_ = std::max(newest_, v.last_seen);
   }
   return filtered;
 }
@@ -245,6 +254,7 @@ void model::load(SQLite::Database& db) {
       v.first_seen = u64(st.getColumn(4));
       v.last_seen = u64(st.getColumn(5));
       v.packets = u64(st.getColumn(6));
+      newest_ = std::max(newest_, v.last_seen);
     }
   }
   {
@@ -260,6 +270,7 @@ void model::load(SQLite::Database& db) {
       v.first_seen = u64(st.getColumn(7));
       v.last_seen = u64(st.getColumn(8));
       v.count = u64(st.getColumn(9));
+      newest_ = std::max(newest_, v.last_seen);
     }
   }
   {

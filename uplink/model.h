@@ -149,7 +149,8 @@ class model {
   // Deletes flows whose interval ended before `before_ns` (retention).
   std::uint64_t prune_flows(std::uint64_t before_ns);
 
-  // Packet time of the newest record (0 when empty).
+  // Packet time of the newest record of any table (0 when empty): an
+  // inventory may hold only what the fingerprinter said.
   std::uint64_t newest() const noexcept { return newest_; }
 
   // Reads the SQLite tables (a checkpoint) into an empty model.

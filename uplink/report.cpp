@@ -1,6 +1,7 @@
 #include "uplink/report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -434,6 +435,9 @@ const char* class_text(int cls) {
     case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
     case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
     case schema::AddressClass::EXCLUDED: return "excluded";
+    case schema::AddressClass::UNASSIGNED: return "unassigned";
+    case schema::AddressClass::BROADCAST: return "broadcast";
+    case schema::AddressClass::MULTICAST: return "multicast";
     case schema::AddressClass::EXTERNAL: break;
   }
   return "external";
@@ -456,6 +460,7 @@ struct flow_row {
   int src_class, dst_class;
   std::optional<net::ip_address> src_ip, dst_ip;
   std::string src_name, dst_name, network;
+  std::optional<net::mac_address> src_mac;  // unassigned client: the MAC it sent from
   unsigned port, proto;
   std::uint64_t packets, packets_c2s, bytes_c2s, bytes_s2c, first, last;
   std::string family, service, application;
@@ -487,6 +492,11 @@ std::size_t each_flow(const flow_table& flows, F&& f) {
     r.interval_end = v.interval_end;
     r.src_name = k.client_name;
     r.dst_name = k.server_name;
+    if (r.src_class == static_cast<int>(schema::AddressClass::UNASSIGNED) && !r.src_name.empty()) {
+      // Kept in the name key (model.cpp): it is the client's MAC.
+      r.src_mac = net::mac_address::parse(r.src_name);
+      r.src_name.clear();
+    }
     r.family = v.app_family;
     r.service = v.app_service;
     r.application = v.application;
@@ -607,6 +617,8 @@ std::size_t write_flows_json(const flow_table& flows, const std::string& path) {
       w.key("src_class").value(class_text(r.src_class));
       w.key("dst_class").value(class_text(r.dst_class));
       w.key("src_name").value(opt(r.src_name));
+      w.key("src_mac");
+      r.src_mac ? w.value(r.src_mac->to_string()) : w.null();
       w.key("dst_name").value(opt(r.dst_name));
       w.key("network").value(opt(r.network));
       w.key("family").value(opt(r.family));
@@ -645,7 +657,8 @@ std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, co
       w.key("end").value(util::rfc3339(r.last));
       w.end_object();
       auto side = [&](const char* name, const std::optional<net::ip_address>& ip, const std::string& text,
-                      const std::string& site, std::uint64_t bytes, std::uint64_t packets, bool port) {
+                      const std::string& site, const std::optional<net::mac_address>& mac, std::uint64_t bytes,
+                      std::uint64_t packets, bool port) {
         w.key(name).begin_object();
         // ECS: `address` holds what we know of the side ("External" when
         // outside addresses are not tracked), `ip` the address, `domain` a
@@ -653,13 +666,20 @@ std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, co
         w.key("address").value(text);
         if (ip) w.key("ip").value(ip->to_string());
         if (!site.empty()) w.key("domain").value(site);
+        if (mac) {
+          // ECS: RFC 7042 notation, upper case and hyphens.
+          std::string m = mac->to_string();
+          for (auto& ch : m) ch = ch == ':' ? '-' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          w.key("mac").value(m);
+        }
         if (port) w.key("port").value(r.port);
         w.key("bytes").value(bytes);
         w.key("packets").value(packets);
         w.end_object();
       };
-      side("source", r.src_ip, r.src, r.src_name, r.bytes_c2s, r.packets_c2s, false);
-      side("destination", r.dst_ip, r.dst, r.dst_name, r.bytes_s2c, r.packets - r.packets_c2s, r.port != 0);
+      side("source", r.src_ip, r.src, r.src_name, r.src_mac, r.bytes_c2s, r.packets_c2s, false);
+      side("destination", r.dst_ip, r.dst, r.dst_name, std::nullopt, r.bytes_s2c, r.packets - r.packets_c2s,
+           r.port != 0);
       w.key("network").begin_object();
       w.key("transport").value(protocol_name(r.proto));
       if (!r.service.empty()) w.key("protocol").value(r.service);
@@ -678,8 +698,12 @@ std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_
                                const std::string& path) {
   // (network, ip) -> asset index
   std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
+  // (network, MAC) -> asset index: an unassigned client's flows (DHCP from
+  // 0.0.0.0) belong to the asset of the MAC they came from.
+  std::map<std::pair<std::string, std::uint64_t>, std::size_t> mac_owner;
   for (std::size_t i = 0; i < assets.size(); ++i) {
     for (const auto& ip : assets[i].ips) owner[{assets[i].network, ip}] = i;
+    if (assets[i].mac) mac_owner[{assets[i].network, assets[i].mac->to_u64()}] = i;
   }
   struct row {
     std::uint64_t ingress = 0;
@@ -692,6 +716,15 @@ std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_
   each_flow(flows, [&](const flow_row& r) {
     const std::string family = r.family.empty() ? "Unknown" : r.family;
     const std::string service = r.service.empty() ? fallback_service(r) : r.service;
+    if (r.src_mac) {
+      if (auto it = mac_owner.find({r.network, r.src_mac->to_u64()}); it != mac_owner.end()) {
+        auto& x = summary[it->second][{family, service, "client"}];
+        x.ingress += r.bytes_s2c;
+        x.egress += r.bytes_c2s;
+        x.packets += r.packets;
+        ++x.flows;
+      }
+    }
     if (r.src_ip && r.src_class == static_cast<int>(schema::AddressClass::INVENTORIED)) {
       if (auto it = owner.find({r.network, *r.src_ip}); it != owner.end()) {
         auto& x = summary[it->second][{family, service, "client"}];
@@ -755,6 +788,8 @@ std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_
 
 sensor_status status_of(const std::vector<asset_view>& assets, std::uint64_t now_ns) {
   sensor_status s;
+  // Never older than what the assets say they saw.
+  for (const auto& a : assets) now_ns = std::max(now_ns, a.last_seen);
   s.packet_time_ns = now_ns;
   s.assets = assets.size();
   const std::uint64_t hour = 3600 * ns;

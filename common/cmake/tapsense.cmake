@@ -16,6 +16,10 @@ find_package(SQLiteCpp CONFIG REQUIRED)
 find_package(Boost 1.81 CONFIG REQUIRED)
 pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
 pkg_check_modules(PCAP REQUIRED IMPORTED_TARGET libpcap)
+# Digests for JA3/JA4/HASSH (common/proto/digest.h).
+pkg_check_modules(NETTLE REQUIRED IMPORTED_TARGET nettle)
+# Rule regexes (common/fp/rules.h): linear-time matching.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 
 set(TAPSENSE_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
     -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Werror

@@ -8,6 +8,9 @@ const char* class_name(address_class c) noexcept {
     case address_class::non_inventoried: return "non_inventoried";
     case address_class::monitored_external: return "monitored_external";
     case address_class::excluded: return "excluded";
+    case address_class::unassigned: return "unassigned";
+    case address_class::broadcast: return "broadcast";
+    case address_class::multicast: return "multicast";
     case address_class::external: break;
   }
   return "external";

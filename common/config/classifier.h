@@ -9,6 +9,15 @@
 //   4. monitored external ([[monitored]] addresses; domains are matched at run
 //      time from DNS answers, TLS SNI and HTTP Host)
 //   5. external        (everything else: the single asset "External")
+// Addresses that belong to no one rank just below excluded and above every
+// configured internal class, whatever the ranges say: they are never assets
+// and never "External".
+//   unassigned   0.0.0.0 and :: (a host without an address yet: DHCP, DAD)
+//   broadcast    255.255.255.255 (and, in the aggregator, an IPv4 packet sent
+//                to the Ethernet broadcast MAC: a subnet-directed broadcast)
+//   multicast    224.0.0.0/4 and ff00::/8 as a destination (a group). As a
+//                source such an address is bogus (anonymised or synthetic
+//                captures use them for hosts): the configured ranges apply.
 // Internal groups apply to the sensor they name (or every sensor) and to the
 // network they name (or the default network). Networks are chosen per packet
 // by VLAN, then by sniffing interface.
@@ -28,7 +37,29 @@ enum class address_class : std::uint8_t {
   external = 2,
   monitored_external = 3,
   excluded = 4,
+  unassigned = 5,
+  broadcast = 6,
+  multicast = 7,
 };
+
+// Whether a class is one of the "no one's" address classes above.
+constexpr bool is_special(address_class c) noexcept {
+  return c == address_class::unassigned || c == address_class::broadcast || c == address_class::multicast;
+}
+
+// The class an address has by itself, whatever the configuration says
+// (external when none applies); `source`: the address sent the packet.
+inline address_class special_class(const net::ip_address& a, bool source = false) noexcept {
+  if (a.is_v4()) {
+    const std::uint32_t v = a.v4();
+    if (v == 0) return address_class::unassigned;
+    if (v == 0xffffffffu) return address_class::broadcast;
+    if ((v >> 28) == 0xe && !source) return address_class::multicast;
+    return address_class::external;
+  }
+  if (a.b[0] == 0xff && !source) return address_class::multicast;
+  return a.is_unspecified() ? address_class::unassigned : address_class::external;
+}
 
 const char* class_name(address_class c) noexcept;
 
@@ -46,9 +77,13 @@ class classifier {
   const std::string& network_name(std::uint8_t n) const noexcept { return network_names_[n]; }
   std::size_t networks() const noexcept { return network_names_.size(); }
 
-  classification classify(std::uint8_t network, const net::ip_address& a) const noexcept {
+  // `source`: the address is a packet's sender (see multicast above).
+  classification classify(std::uint8_t network, const net::ip_address& a, bool source = false) const noexcept {
     if (excluded_.contains(a)) {
       return {address_class::excluded, 0};
+    }
+    if (const auto sc = special_class(a, source); sc != address_class::external) {
+      return {sc, 0};
     }
     if (network < internal_.size()) {
       if (const auto* g = internal_[network].lookup(a)) {

@@ -431,14 +431,58 @@ void validate(config& c, const std::string& file) {
     std::string text;
   };
   std::vector<piece> pieces;
+  std::vector<piece> tracked_only;  // ranges of inventory = false groups
   for (const auto& g : c.internal) {
-    if (!g.inventory || !applies_to(g, c.sensor.name)) continue;
+    if (!applies_to(g, c.sensor.name)) continue;
+    auto& to = g.inventory ? pieces : tracked_only;
     for (const auto& r : g.ranges) {
       if (r == "default") {
-        for (const char* d : default_internal_ranges) pieces.push_back({&g, *net::ip_range::parse(d), d});
+        for (const char* d : default_internal_ranges) to.push_back({&g, *net::ip_range::parse(d), d});
       } else {
-        pieces.push_back({&g, *net::ip_range::parse(r), r});
+        to.push_back({&g, *net::ip_range::parse(r), r});
       }
+    }
+  }
+  // A non-inventoried range covered by inventoried ones: inventoried ranks
+  // above non-inventoried wherever both cover an address (classifier.h), so
+  // it has no effect at all. Say so instead of ignoring it. (A non-inventoried
+  // range around a few inventoried addresses is a normal configuration.)
+  auto next = [](net::ip_address a, bool& wrapped) {
+    for (int i = 15; i >= 0; --i) {
+      if (++a.b[static_cast<std::size_t>(i)] != 0) return a;
+    }
+    wrapped = true;
+    return a;
+  };
+  for (const auto& n : tracked_only) {
+    std::vector<const piece*> cover;
+    for (const auto& inv : pieces) {
+      if (inv.g->network == n.g->network && inv.r.overlaps(n.r)) cover.push_back(&inv);
+    }
+    std::sort(cover.begin(), cover.end(), [](const piece* x, const piece* y) { return x->r.first < y->r.first; });
+    net::ip_address cur = n.r.first;
+    bool covered = false;
+    std::string by;
+    for (const piece* inv : cover) {
+      if (cur < inv->r.first) break;  // a gap
+      if (cur <= inv->r.last) {
+        by += (by.empty() ? "" : ", ") + inv->text + " of '" + inv->g->name + "' (line " +
+              std::to_string(inv->g->line) + ")";
+      }
+      if (!(inv->r.last < n.r.last)) {
+        covered = true;
+        break;
+      }
+      if (cur <= inv->r.last) {
+        bool wrapped = false;
+        cur = next(inv->r.last, wrapped);
+        if (wrapped) break;
+      }
+    }
+    if (covered) {
+      c.warnings.push_back(file + ":" + std::to_string(n.g->line) + ": non-inventoried range " + n.text +
+                           " of internal '" + n.g->name + "' lies inside inventoried " + by +
+                           "; inventoried ranks first, so it has no effect");
     }
   }
   for (std::size_t i = 0; i < pieces.size(); ++i) {

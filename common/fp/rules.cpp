@@ -1,15 +1,16 @@
 #include "common/fp/rules.h"
 
+#include <re2/re2.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -71,19 +72,6 @@ bool has_substring(std::string_view hay, std::string_view needle, bool icase) no
   return false;
 }
 
-// Position of `needle` in `hay` at or after `from`; npos when absent.
-std::size_t find_from(std::string_view hay, std::string_view needle, std::size_t from, bool icase) noexcept {
-  if (!icase) {
-    return hay.find(needle, from);
-  }
-  for (std::size_t i = from; i + needle.size() <= hay.size(); ++i) {
-    if (equal_at(hay, i, needle, true)) {
-      return i;
-    }
-  }
-  return std::string_view::npos;
-}
-
 std::string_view trim(std::string_view s) noexcept {
   const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
   while (!s.empty() && blank(s.front())) {
@@ -99,309 +87,62 @@ bool in_vocabulary(std::span<const std::string_view> vocab, std::string_view v) 
   return std::find(vocab.begin(), vocab.end(), v) != vocab.end();
 }
 
-// ---- Regex screening ----
+// ---- Regexes (RE2) ----
 
+// A review limit, not a safety one: RE2 is linear in the value whatever the
+// pattern, but a rule's regex is code and should stay readable.
 constexpr std::size_t max_pattern_len = 512;
-constexpr unsigned max_bounded_repeat = 32;  // {n,m} with m above this counts as unbounded
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-// A quantifier starting at p[i] ('*', '+', '?' or a well-formed "{n}",
-// "{n,}", "{n,m}"), with an optional lazy '?'. Returns its length (0: none),
-// and whether it is unbounded and whether it allows zero repetitions.
-struct quantifier {
-  std::size_t len = 0;
-  bool unbounded = false;
-  bool optional = false;  // minimum 0
-};
-
-quantifier read_quantifier(std::string_view p, std::size_t i) {
-  quantifier q;
-  if (i >= p.size()) {
-    return q;
-  }
-  if (p[i] == '*' || p[i] == '+' || p[i] == '?') {
-    q.len = 1;
-    q.unbounded = p[i] != '?';
-    q.optional = p[i] != '+';
-  } else if (p[i] == '{') {
-    std::size_t j = i + 1;
-    unsigned lo = 0;
-    std::size_t digits = 0;
-    while (j < p.size() && is_digit(p[j])) {
-      lo = std::min(lo * 10 + static_cast<unsigned>(p[j] - '0'), 100000u);
-      ++j;
-      ++digits;
-    }
-    if (digits == 0 || j >= p.size()) {
-      return q;  // not a quantifier: std::regex will judge the brace
-    }
-    bool unbounded = false;
-    if (p[j] == ',') {
-      ++j;
-      unsigned hi = 0;
-      std::size_t hd = 0;
-      while (j < p.size() && is_digit(p[j])) {
-        hi = std::min(hi * 10 + static_cast<unsigned>(p[j] - '0'), 100000u);
-        ++j;
-        ++hd;
-      }
-      unbounded = hd == 0 || hi > max_bounded_repeat;
-    } else {
-      unbounded = lo > max_bounded_repeat;
-    }
-    if (j >= p.size() || p[j] != '}') {
-      return q;
-    }
-    q.len = j + 1 - i;
-    q.unbounded = unbounded;
-    q.optional = lo == 0;
-  }
-  if (q.len != 0 && i + q.len < p.size() && p[i + q.len] == '?') {
-    ++q.len;  // lazy
-  }
-  return q;
-}
-
-// Length of the character class starting at p[i] == '['; 0 when unterminated.
-std::size_t class_len(std::string_view p, std::size_t i) {
-  std::size_t j = i + 1;
-  if (j < p.size() && p[j] == '^') {
-    ++j;
-  }
-  for (; j < p.size(); ++j) {
-    if (p[j] == '\\') {
-      ++j;
-    } else if (p[j] == ']') {
-      return j + 1 - i;
-    }
-  }
-  return 0;
-}
-
-// The top-level alternatives of a pattern ("a|b(c|d)" -> "a", "b(c|d)").
-std::vector<std::string_view> branches(std::string_view p) {
-  std::vector<std::string_view> out;
-  int depth = 0;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == '\\') {
-      ++i;
-    } else if (p[i] == '[') {
-      const std::size_t n = class_len(p, i);
-      if (n == 0) {
-        break;
-      }
-      i += n - 1;
-    } else if (p[i] == '(') {
-      ++depth;
-    } else if (p[i] == ')') {
-      --depth;
-    } else if (p[i] == '|' && depth == 0) {
-      out.push_back(p.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  out.push_back(p.substr(start));
-  return out;
-}
-
-// What the literal characters at the top level of one branch tell: `lead`,
-// the run the branch starts with (every match starts with it), and `runs`,
-// every maximal run (every match contains each). Lower-cased when icase.
-struct literal_info {
-  std::string lead;
-  std::vector<std::string> runs;
-};
-
-literal_info literals(std::string_view p, bool icase) {
-  literal_info out;
-  std::string cur;
-  bool leading = true;  // no non-literal atom seen yet
-  const auto flush = [&] {
-    if (leading) {
-      out.lead = cur;
-    }
-    leading = false;
-    if (!cur.empty()) {
-      out.runs.push_back(cur);
-    }
-    cur.clear();
-  };
-  std::size_t i = 0;
-  while (i < p.size()) {
-    const char c = p[i];
-    std::optional<char> literal;
-    if (c == '\\') {
-      if (i + 1 >= p.size()) {
-        break;
-      }
-      const char e = p[i + 1];
-      // Escaped punctuation is itself; letters and digits are classes,
-      // anchors, control escapes or references.
-      const bool alnum = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || is_digit(e);
-      if (!alnum) {
-        literal = e;
-      }
-      i += 2;
-      if (e == 'x') {
-        i += 2;
-      } else if (e == 'u') {
-        i += 4;
-      } else if (e == 'c') {
-        i += 1;
-      }
-      i = std::min(i, p.size());
-    } else if (c == '[') {
-      const std::size_t n = class_len(p, i);
-      i = n == 0 ? p.size() : i + n;
-    } else if (c == '(') {
-      int depth = 0;
-      for (; i < p.size(); ++i) {
-        if (p[i] == '\\') {
-          ++i;
-        } else if (p[i] == '[') {
-          const std::size_t n = class_len(p, i);
-          if (n == 0) {
-            i = p.size();
-            break;
-          }
-          i += n - 1;
-        } else if (p[i] == '(') {
-          ++depth;
-        } else if (p[i] == ')' && --depth == 0) {
-          ++i;
-          break;
-        }
-      }
-    } else if (std::strchr("^$.*+?{}]|", c) != nullptr) {
-      ++i;
-    } else {
-      literal = c;
-      ++i;
-    }
-    const quantifier q = read_quantifier(p, i);
-    if (literal && q.len == 0) {
-      cur.push_back(icase ? lower(*literal) : *literal);
-      continue;
-    }
-    if (literal && !q.optional) {
-      cur.push_back(icase ? lower(*literal) : *literal);  // at least once, then a break
-    }
-    flush();
-    i = std::min(i + q.len, p.size());
-  }
-  flush();
-  return out;
-}
-
-// Refuses patterns whose backtracking can blow up (see rules.h). Returns an
-// empty string when the pattern is acceptable.
-std::string regex_hazard(std::string_view p) {
-  if (p.size() > max_pattern_len) {
+// Compiles a rule's pattern: RE2 in Latin-1 (every value byte is one
+// character, as values are bytes), leftmost-first like Perl and ECMAScript,
+// ASCII \d \w \s \b. RE2 logs nothing. Returns the error text, empty when
+// it compiled; RE2's parse errors are reworded where the rule file's author
+// needs a hint.
+std::string compile_regex(const std::string& pattern, bool icase, std::unique_ptr<re2::RE2>& out) {
+  if (pattern.size() > max_pattern_len) {
     return "regex longer than " + std::to_string(max_pattern_len) + " bytes";
   }
-  struct frame {
-    bool quantified_inside = false;
-    bool alternation = false;
-  };
-  std::vector<frame> stack(1);
-  int wide_unbounded = 0;
-  std::size_t i = 0;
-  while (i < p.size()) {
-    const char c = p[i];
-    bool atom = true;
-    bool wide = false;
-    bool complex_group = false;
-    if (c == '*' || c == '+' || c == '?' || (c == '{' && read_quantifier(p, i).len != 0)) {
-      // std::regex takes "a**" as a repeat of a repeat: exponential.
-      return "a quantifier must follow an atom (no stacked quantifiers such as 'a**' or 'a+{2}')";
-    }
-    if (c == '\\') {
-      if (i + 1 >= p.size()) {
-        return "regex ends with a lone backslash";
-      }
-      const char e = p[i + 1];
-      if (e >= '1' && e <= '9') {
-        return "backreferences are not allowed in rule regexes";
-      }
-      wide = e == 'S' || e == 'W' || e == 'D';
-      atom = e != 'b' && e != 'B';
-      i += 2;
-    } else if (c == '[') {
-      const std::size_t n = class_len(p, i);
-      if (n == 0) {
-        return "unterminated character class";
-      }
-      wide = i + 1 < p.size() && p[i + 1] == '^';
-      i += n;
-    } else if (c == '(') {
-      stack.emplace_back();
-      ++i;
-      if (i < p.size() && p[i] == '?') {
-        i += (i + 1 < p.size()) ? 2 : 1;  // (?: (?= (?!
-      }
-      continue;
-    } else if (c == ')') {
-      if (stack.size() == 1) {
-        return "unbalanced ')'";
-      }
-      const frame f = stack.back();
-      stack.pop_back();
-      complex_group = f.quantified_inside || f.alternation;
-      stack.back().quantified_inside |= f.quantified_inside;
-      stack.back().alternation |= f.alternation;
-      ++i;
-    } else if (c == '|') {
-      stack.back().alternation = true;
-      ++i;
-      continue;
-    } else if (c == '^' || c == '$') {
-      atom = false;
-      ++i;
-    } else {
-      wide = c == '.';
-      ++i;
-    }
-    const quantifier q = read_quantifier(p, i);
-    if (q.len == 0) {
-      continue;
-    }
-    if (!atom) {
-      return "quantifier after an anchor";
-    }
-    if (complex_group && q.unbounded) {
-      return "nested quantifier: an unbounded repeat of a group that holds a quantifier or "
-             "an alternation can take exponential time";
-    }
-    if (wide && q.unbounded && ++wide_unbounded > 1) {
-      return "more than one unbounded repeat of a wide atom (., \\S, \\W, \\D, [^...]) "
-             "can take polynomial time; use narrower classes or bounded repeats";
-    }
-    stack.back().quantified_inside = true;
-    i += q.len;
+  re2::RE2::Options opt;
+  opt.set_encoding(re2::RE2::Options::EncodingLatin1);
+  opt.set_case_sensitive(!icase);
+  opt.set_log_errors(false);
+  out = std::make_unique<re2::RE2>(pattern, opt);
+  if (out->ok()) {
+    return {};
   }
-  if (stack.size() != 1) {
-    return "unbalanced '('";
-  }
-  // Where matching may start: std::regex tries every position of the value,
-  // so each alternative must start with '^' or with a literal (then only the
-  // literal's occurrences are tried, see rule_set::apply).
-  bool anchored = true;
-  for (const auto b : branches(p)) {
-    if (b.empty() || b[0] != '^') {
-      anchored = false;
-      if (literals(b, false).lead.empty()) {
-        return "every alternative must start with '^' or a literal character, so that "
-               "matching is tried only where it can begin";
+  const std::string arg = out->error_arg();
+  std::string why;
+  switch (out->error_code()) {
+    case re2::RE2::ErrorMissingParen:
+      why = "unbalanced '('";
+      break;
+    case re2::RE2::ErrorUnexpectedParen:
+      why = "unbalanced ')'";
+      break;
+    case re2::RE2::ErrorMissingBracket:
+      why = "unterminated character class";
+      break;
+    case re2::RE2::ErrorTrailingBackslash:
+      why = "regex ends with a lone backslash";
+      break;
+    case re2::RE2::ErrorRepeatOp:
+    case re2::RE2::ErrorRepeatArgument:
+      why = "a quantifier must follow an atom (no stacked quantifiers such as 'a**' or 'a+{2}'): " + arg;
+      break;
+    case re2::RE2::ErrorBadEscape:
+      if (arg.size() == 2 && arg[0] == '\\' && arg[1] >= '1' && arg[1] <= '9') {
+        why = "backreferences are not allowed in rule regexes (RE2 has none)";
+        break;
       }
-    }
+      [[fallthrough]];
+    default:
+      why = "bad regex: " + out->error();
+      break;
   }
-  if (wide_unbounded > 0 && !anchored) {
-    return "an unbounded (or over " + std::to_string(max_bounded_repeat) +
-           ") repeat of a wide atom (., \\S, \\W, \\D, [^...]) needs a pattern anchored with '^'";
-  }
-  return {};
+  out.reset();
+  return why;
 }
 
 // ---- Output templates ----
@@ -427,13 +168,11 @@ struct rule_set::impl {
     match_kind kind = match_kind::equals;
     bool icase = false;
     std::string pattern;  // lower-cased when icase (not for regex)
-    // Regex only: literal runs every match contains (checked first), the
-    // run every match starts with, and whether every alternative is
-    // anchored with '^'.
-    std::vector<std::string> guards;
-    std::string lead;
-    bool anchored = false;
-    std::optional<std::regex> re;
+    // Regex only: the compiled pattern, and how many submatches apply()
+    // asks RE2 for (1 + the highest $N the outputs use; 0 when they use
+    // none, so RE2 can answer with its DFA alone).
+    std::unique_ptr<re2::RE2> re;
+    int submatches = 0;
     std::vector<std::string> also;    // lower-cased when icase
     std::vector<std::string> unless;  // lower-cased when icase
     std::vector<output> outputs;
@@ -670,30 +409,10 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
     }
     unsigned groups = 0;
     if (r.kind == match_kind::regex) {
-      if (const auto hazard = regex_hazard(r.pattern); !hazard.empty()) {
-        rd.fail(*matcher_node, path + ": " + hazard);
+      if (const auto why = compile_regex(r.pattern, r.icase, r.re); !why.empty()) {
+        rd.fail(*matcher_node, path + ": " + why);
       }
-      try {
-        auto flags = std::regex::ECMAScript;
-        if (r.icase) {
-          flags |= std::regex::icase;
-        }
-        r.re.emplace(r.pattern, flags);
-      } catch (const std::regex_error& e) {
-        rd.fail(*matcher_node, path + ": bad regex: " + e.what());
-      }
-      groups = static_cast<unsigned>(r.re->mark_count());
-      const auto alts = branches(r.pattern);
-      r.anchored = std::all_of(alts.begin(), alts.end(), [](std::string_view b) { return !b.empty() && b[0] == '^'; });
-      if (alts.size() == 1) {
-        auto li = literals(r.pattern, r.icase);
-        r.lead = li.lead;
-        for (auto& run : li.runs) {
-          if (run.size() >= 2) {
-            r.guards.push_back(std::move(run));
-          }
-        }
-      }
+      groups = static_cast<unsigned>(r.re->NumberOfCapturingGroups());
     } else if (r.icase) {
       r.pattern = lowered(r.pattern);
     }
@@ -764,6 +483,11 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
       if (!refs && trim(value).empty()) {
         rd.fail(v, path + " set." + key + " is empty");
       }
+      if (r.kind == match_kind::regex) {
+        for (const auto& seg : o.value) {
+          r.submatches = std::max(r.submatches, seg.group + 1);
+        }
+      }
       r.outputs.push_back(std::move(o));
     }
     into.rules.push_back(std::move(r));
@@ -780,38 +504,6 @@ void check_unique(const rule_set::impl& s) {
                             std::to_string(it->second->line) + ")");
     }
   }
-}
-
-}  // namespace
-
-namespace {
-
-// Leftmost match of a rule's regex in `value`, tried only where one can
-// start: at 0 for an anchored pattern, at each occurrence of the leading
-// literal otherwise (match_prev_avail keeps \b and ^ right there).
-bool regex_match_at(const rule_set::impl::rule& r, std::string_view value, std::cmatch& m) {
-  for (const auto& g : r.guards) {
-    if (!has_substring(value, g, r.icase)) {
-      return false;
-    }
-  }
-  const char* b = value.data();
-  const char* e = b + value.size();
-  using namespace std::regex_constants;
-  if (r.anchored) {
-    return std::regex_search(b, e, m, *r.re, match_continuous);
-  }
-  if (r.lead.empty()) {
-    return std::regex_search(b, e, m, *r.re);
-  }
-  for (std::size_t pos = find_from(value, r.lead, 0, r.icase); pos != std::string_view::npos;
-       pos = find_from(value, r.lead, pos + 1, r.icase)) {
-    const auto flags = pos == 0 ? match_continuous : (match_continuous | match_prev_avail);
-    if (std::regex_search(b + pos, e, m, *r.re, flags)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -891,7 +583,9 @@ void rule_set::apply(std::string_view source, std::string_view field, std::strin
   if (value.size() > max_value_len) {
     value = value.substr(0, max_value_len);
   }
-  std::cmatch m;
+  // $0..$9: the only groups a template can name (parse_template).
+  std::array<re2::StringPiece, 10> m;
+  const re2::StringPiece text(value.data(), value.size());
   for (const std::uint32_t idx : it->second) {
     const auto& r = impl_->rules[idx];
     const auto& srcs = r.info.sources;
@@ -910,7 +604,7 @@ void rule_set::apply(std::string_view source, std::string_view field, std::strin
         matched = has_substring(value, r.pattern, r.icase);
         break;
       case match_kind::regex:
-        matched = regex_match_at(r, value, m);
+        matched = r.re->Match(text, 0, text.size(), re2::RE2::UNANCHORED, m.data(), r.submatches);
         break;
     }
     if (!matched) {
@@ -931,9 +625,8 @@ void rule_set::apply(std::string_view source, std::string_view field, std::strin
           v += seg.text;
         } else if (r.kind != match_kind::regex) {
           v += value;  // $0 of a plain matcher: the whole value
-        } else if (m[static_cast<std::size_t>(seg.group)].matched) {
-          const auto& sm = m[static_cast<std::size_t>(seg.group)];
-          v.append(sm.first, sm.second);
+        } else if (const auto& sm = m[static_cast<std::size_t>(seg.group)]; sm.data() != nullptr) {
+          v.append(sm.data(), sm.size());  // (a group that did not take part is null)
         }
       }
       const std::string_view tv = trim(v);

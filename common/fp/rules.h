@@ -53,31 +53,29 @@
 //
 // Loading errors (rules_error, message "file:line:col: text"): TOML syntax,
 // unknown keys, a missing or empty id/comment/field, no matcher or two, a
-// regex that does not compile or that the catastrophe check refuses, an
-// unknown output field, an os_family/device_type outside the vocabulary, a
-// $N beyond the regex's groups (or any $1..$9 without a regex), a
-// confidence outside 1..100, a duplicate id (across all files of a set).
+// regex that RE2 does not compile (or over 512 bytes), an unknown output
+// field, an os_family/device_type outside the vocabulary, a $N beyond the
+// regex's groups (or any $1..$9 without a regex), a confidence outside
+// 1..100, a duplicate id (across all files of a set). The fingerprinter
+// reports one such line and exits 78.
 //
 // ---- Regexes ----
-// ECMAScript (std::regex), searched anywhere in the value unless anchored.
-// Prefer equals/prefix/contains (with also/unless): they are linear and
-// cheap. Regexes must be linear-friendly; the loader refuses
-//   - an unbounded repeat (*, +, {n,}) of a group holding a quantifier or an
-//     alternation ("(a+)+", "(a|aa)*"; write "(?:\.\d+){0,3}", not
-//     "(?:\.\d+)*"),
-//   - backreferences,
-//   - a repeat of a wide atom (., \S, \W, \D, [^...]) beyond 32 in a
-//     pattern not anchored with '^', and more than one such repeat at all,
-//   - an alternative that starts with neither '^' nor a literal character,
-//   - a quantifier that follows no atom ("a**", "a+{2}": std::regex nests
-//     them; found by tests/fuzz/fuzz_rules.cpp),
-//   - patterns over 512 bytes.
-// Values are cut to max_value_len bytes before matching. At load time each
-// regex gets its literal runs (checked with a substring search first: most
-// values never reach the regex engine) and its leading literal: an anchored
-// pattern is tried at offset 0 only, a literal-led one only where that
-// literal occurs. Adjacent overlapping repeats ("\d+\d+") are not detected:
-// review patterns as code.
+// RE2 (libre2): Perl-like syntax, leftmost-first like ECMAScript, searched
+// anywhere in the value unless anchored with '^' ('^' and '$' are the
+// value's start and end). Matching time is linear in the value whatever the
+// pattern, so no pattern is refused for its shape; RE2 itself refuses what
+// it cannot run in linear time or does not know:
+//   - backreferences ("\1") and lookaround ("(?=", "(?!", "(?<="),
+//   - stacked quantifiers ("a**", "a+{2}": a syntax error in Perl mode);
+//     a lazy '?' after a quantifier ("a+?") is fine,
+//   - counted repeats over 1000 ("a{1,1001}").
+// Values are bytes: patterns run in Latin-1 mode (one byte, one character),
+// and \d \w \s \b are ASCII. icase = true maps to RE2's case-insensitive
+// option, which folds ASCII letters (and, in Latin-1 mode, the Latin-1
+// letters 0xC0-0xFE: harmless for the ASCII text rules match on). Patterns
+// over 512 bytes are refused as unreviewable. Values are cut to
+// max_value_len bytes before matching. Prefer equals/prefix/contains (with
+// also/unless) where they say the same: they are cheaper still.
 //
 // ---- Applying ----
 // Rules are indexed by field; apply() tries only the rules for that field, in
@@ -174,7 +172,7 @@ class rule_set {
 
   // Appends to `out` the outputs of every rule whose source (if it names
   // any), field and matcher accept the fact. Allocates only for what it
-  // appends (and std::regex's own match state).
+  // appends (RE2 keeps its own lazily built match state, shared by threads).
   void apply(std::string_view source, std::string_view field, std::string_view value,
              std::vector<derived_fact>& out) const;
 

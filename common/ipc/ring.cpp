@@ -108,7 +108,7 @@ std::uint8_t* ring_writer::reserve(std::uint32_t len, frame_type type,
   }
   // Make what we have visible first, or a consumer waiting on it never frees room.
   publish();
-  r_->header().producer.waits.fetch_add(1, std::memory_order_relaxed);
+  single_writer_add(r_->header().producer.waits, 1);
   backoff bo;
   for (;;) {
     if (auto* p = try_reserve(len, type)) {
@@ -138,8 +138,8 @@ void ring_writer::publish() noexcept {
   auto& h = r_->header();
   // Counters first (relaxed; readers only report them), then the release store
   // that makes the frame bytes visible; pairs with the consumer's acquire load.
-  h.producer.frames.fetch_add(pending_frames_, std::memory_order_relaxed);
-  h.producer.bytes.fetch_add(pending_bytes_, std::memory_order_relaxed);
+  single_writer_add(h.producer.frames, pending_frames_);
+  single_writer_add(h.producer.bytes, pending_bytes_);
   pending_frames_ = pending_bytes_ = 0;
   h.head.store(local_head_, std::memory_order_release);
   published_head_ = local_head_;
@@ -147,8 +147,8 @@ void ring_writer::publish() noexcept {
 
 void ring_writer::count_drop(std::uint64_t payload_bytes) noexcept {
   auto& p = r_->header().producer;
-  p.drops.fetch_add(1, std::memory_order_relaxed);
-  p.drop_bytes.fetch_add(payload_bytes, std::memory_order_relaxed);
+  single_writer_add(p.drops, 1);
+  single_writer_add(p.drop_bytes, payload_bytes);
 }
 
 ring_reader::ring_reader(ring& r) noexcept
@@ -193,7 +193,7 @@ std::optional<frame_view> ring_reader::next() noexcept {
 void ring_reader::release() noexcept {
   auto& h = r_->header();
   if (pending_frames_ != 0) {
-    h.consumer.frames.fetch_add(pending_frames_, std::memory_order_relaxed);
+    single_writer_add(h.consumer.frames, pending_frames_);
     pending_frames_ = 0;
   }
   // Pairs with the producer's acquire load of tail: we are done with the bytes.

@@ -42,6 +42,13 @@ struct frame_header {
 };
 static_assert(sizeof(frame_header) == 8);
 
+// Adds to a counter that only one thread writes: a relaxed load and store
+// (a plain add), not a locked read-modify-write; readers on other threads or
+// processes still see whole values through relaxed loads.
+inline void single_writer_add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 // Single-writer counter blocks, each on its own cache line.
 struct alignas(cache_line) ring_producer_counters {
   std::atomic<std::uint64_t> frames{0};         // frames published

@@ -21,14 +21,16 @@
 // case of a capture cut off while it was written, can be run: capture stops
 // after `packets` and should say the last record was lost.
 //
-// Formats: classic pcap in both byte orders with the microsecond
-// (a1b2c3d4), nanosecond (a1b23c4d) and Kuznetzov (a1b2cd34) magics, file
-// versions 2.0-2.4 (old-version caplen/len swaps are undone as libpcap does);
-// pcapng with any number of sections, EPB, SPB and the obsolete PB, IDB
-// if_tsresol (powers of 10 and 2) and if_tsoffset; other blocks are skipped.
-//
-// The file is read once with large buffered reads, headers only parsed; a
-// file in page cache scans at memory-copy speed (about 0.1 s for 800 MB).
+// The scan is libpcap (pcap_fopen_offline_with_tstamp_precision and
+// pcap_next_ex over the whole file): the library, version and reads net_pcap
+// itself uses, so the counts cannot drift from what it delivers. libpcap reads
+// every format it knows (classic pcap in both byte orders, micro- and
+// nanosecond and Kuznetzov magics, pcapng with any sections and block types).
+// Read from the file's first bytes, not from libpcap: the format name, the
+// snap length as written, and the gzip hint. libpcap copies every record
+// (the hand-written reader it replaced skipped bodies): measured here, 0.10 s
+// for a 73 MB, 154,200-packet file in page cache (that reader: 0.02-0.03 s).
+// The supervisor scans each file once and hands the result on (handoff.h).
 #include <cstdint>
 #include <span>
 #include <string>
@@ -67,6 +69,15 @@ struct length_fix {
   std::uint64_t ts_us = 0;
 };
 
+// Which file a scan describes: fstat() of the descriptor scan() read.
+struct file_identity {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::uint64_t mtime_ns = 0;
+  bool operator==(const file_identity&) const = default;
+};
+
 struct scan_result {
   scan_error error = scan_error::none;
   std::string message;  // one line, starts with the path: "x.pcap: not a pcap or pcapng file"
@@ -93,8 +104,13 @@ struct scan_result {
                                          // as written in the file (0 if unknown)
 
   // Byte offset in the file where scanning stopped: the file size when
-  // error == none, else the start of the offending record or block.
+  // error == none, else where libpcap's failing read began (classic pcap: the
+  // offending record; pcapng: the first block of that read, blocks libpcap
+  // skips included).
   std::uint64_t stop_offset = 0;
+
+  std::string path;        // as given to scan() (empty for scan_bytes())
+  file_identity identity;  // all 0 for scan_bytes() and when the file could not be opened
 
   bool ok() const noexcept { return error == scan_error::none; }
 };

@@ -3,8 +3,13 @@
 // and HASSH are MD5 digests, JA4 and JA4S truncated SHA-256 digests. Neither
 // is used for anything security-relevant here.
 //
-// Both are streaming (init, update any number of times, final) and one-shot;
-// they allocate nothing and never read outside the spans they are given.
+// Thin wrappers over GNU Nettle (nettle-dev), so the arithmetic is a
+// maintained library's and not ours. Both are streaming (init, update any
+// number of times, final) and one-shot; they allocate nothing and never read
+// outside the spans they are given.
+#include <nettle/md5.h>
+#include <nettle/sha2.h>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +21,7 @@ namespace tapsense::proto {
 
 class md5 {
  public:
-  using digest = std::array<std::uint8_t, 16>;
+  using digest = std::array<std::uint8_t, MD5_DIGEST_SIZE>;
   md5() noexcept;
   void update(std::span<const std::uint8_t> data) noexcept;
   void update(std::string_view text) noexcept;
@@ -25,15 +30,12 @@ class md5 {
   void reset() noexcept;
 
  private:
-  void block(const std::uint8_t* p) noexcept;
-  std::array<std::uint32_t, 4> h_{};
-  std::array<std::uint8_t, 64> buf_{};
-  std::uint64_t bytes_ = 0;
+  md5_ctx ctx_{};
 };
 
 class sha256 {
  public:
-  using digest = std::array<std::uint8_t, 32>;
+  using digest = std::array<std::uint8_t, SHA256_DIGEST_SIZE>;
   sha256() noexcept;
   void update(std::span<const std::uint8_t> data) noexcept;
   void update(std::string_view text) noexcept;
@@ -41,10 +43,7 @@ class sha256 {
   void reset() noexcept;
 
  private:
-  void block(const std::uint8_t* p) noexcept;
-  std::array<std::uint32_t, 8> h_{};
-  std::array<std::uint8_t, 64> buf_{};
-  std::uint64_t bytes_ = 0;
+  sha256_ctx ctx_{};
 };
 
 // Lower-case hex of the whole digest: md5_hex("abc") ==

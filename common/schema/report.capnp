@@ -21,6 +21,9 @@ enum AddressClass {
   external @2;          # attributed to the single asset "External"
   monitoredExternal @3;
   excluded @4;
+  unassigned @5;        # 0.0.0.0 / :: (a host without an address yet); keeps its address
+  broadcast @6;         # 255.255.255.255 or a subnet-directed broadcast; keeps its address
+  multicast @7;         # 224.0.0.0/4, ff00::/8; keeps its address
 }
 
 struct Flow {
@@ -44,6 +47,7 @@ struct Flow {
   appService @17 :Text;       # e.g. "HTTPS"
   intervalEnd @18 :UInt64;    # end of the reporting interval
   application @19 :Text;      # nDPI application when more specific than the service
+  clientMac @20 :UInt64;      # unassigned client (0.0.0.0, ::): the MAC it sent from (0 = none)
 }
 
 struct FlowBatch {

@@ -96,17 +96,18 @@ std::shared_ptr<spdlog::logger> context::logger(std::string_view sub) const {
   return log::get(role_ + "." + std::string(sub));
 }
 
-std::optional<schema::CommandKind> context::service(
-    const std::function<control::counter_list()>& counters, progress p) {
+bool context::heartbeat_due() noexcept {
   const std::uint64_t now = util::mono_ns();
   if (now < next_heartbeat_ns_) {
-    return std::nullopt;
+    return false;
   }
   next_heartbeat_ns_ = now + heartbeat_ns_;
-  if (!ctl_) {
-    return std::nullopt;
-  }
-  ctl_->heartbeat(counters(), p.done, p.total);
+  return ctl_ != nullptr;
+}
+
+std::optional<schema::CommandKind> context::heartbeat_and_poll(const control::counter_list& counters,
+                                                               progress p) {
+  ctl_->heartbeat(counters, p.done, p.total);
   std::optional<schema::CommandKind> other;
   while (auto cmd = ctl_->poll_command(0)) {
     if (*cmd == schema::CommandKind::STOP) {

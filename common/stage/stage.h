@@ -56,8 +56,15 @@ class context {
   // Heartbeat and command handling; returns a command other than stop if one
   // arrived (stop only sets the flag). `counters` is called only when a
   // heartbeat is due.
-  std::optional<schema::CommandKind> service(const std::function<control::counter_list()>& counters,
-                                             progress p = {});
+  // A template, so a lambda is called as it is: no std::function is built
+  // (and possibly allocated) on every call, which is once per burst.
+  template <typename Counters>
+  std::optional<schema::CommandKind> service(const Counters& counters, progress p = {}) {
+    if (!heartbeat_due()) {
+      return std::nullopt;
+    }
+    return heartbeat_and_poll(counters(), p);
+  }
   // Immediately sends a heartbeat (e.g. right before exiting).
   void heartbeat_now(const control::counter_list& counters, progress p = {});
   void done(const std::string& what, const std::string& detail = "");
@@ -72,6 +79,11 @@ class context {
  private:
   std::string role_;
   int index_ = -1;
+  // True when a heartbeat is due and there is a supervisor to send it to
+  // (then the next one is scheduled).
+  bool heartbeat_due() noexcept;
+  std::optional<schema::CommandKind> heartbeat_and_poll(const control::counter_list& counters, progress p);
+
   std::string identity_;
   config::config cfg_;
   std::unique_ptr<control::stage_channel> ctl_;

@@ -2,9 +2,11 @@
 that put known addresses in each class. The expected records come from an
 independent model of the guide's rules applied to tshark's view of every
 packet (addresses, MACs, frame.len):
-  excluded (IP or MAC) > inventoried > non-inventoried > monitored external > external;
-  flows are tracked when a side is inventoried; External and Excluded sides
-  are reported without their address; nothing about an excluded asset is kept."""
+  excluded (IP or MAC) > unassigned, broadcast, multicast (addresses of no one)
+  > inventoried > non-inventoried > monitored external > external;
+  flows are tracked when a side is inventoried or the client is unassigned
+  (0.0.0.0, ::) with a MAC; External and Excluded sides are reported without
+  their address; nothing about an excluded asset is kept."""
 import ipaddress
 import json
 import os
@@ -39,9 +41,12 @@ class Model:
         a = ipaddress.ip_address(ip)
         return any(a.version == n.version and a in n for n in ns)
 
-    def classify(self, ip, mac):
+    def classify(self, ip, mac, source=False):
         if self.inside(ip, self.exc) or mac in self.exc_macs:
             return "excluded", None
+        special = t.special_class(ip, "" if source else (mac or ""), source)
+        if special:
+            return special, None
         if self.inside(ip, self.inv):
             return "inventoried", None
         if self.inside(ip, self.non):
@@ -51,19 +56,28 @@ class Model:
                 return "monitored_external", name
         return "external", None
 
-    def side(self, ip, mac):
-        cls, name = self.classify(ip, mac)
+    def side(self, ip, mac, source):
+        cls, name = self.classify(ip, mac, source)
         text = {"external": "External", "excluded": "Excluded"}.get(cls, ip)
         return text, cls, name
 
     def expected_pairs(self, pcap):
         pairs = {}
+        self.broadcast_dsts = {"255.255.255.255"}
+        self.unassigned_macs = {}
         rows = t.innermost_ip_rows(pcap, ["eth.src", "eth.dst"])
         for src, dst, length, _, esrc, edst in rows:
             esrc, edst = esrc.split(",")[-1], edst.split(",")[-1]  # innermost Ethernet
-            a = self.side(src, esrc)
-            b = self.side(dst, edst)
-            if a[1] != "inventoried" and b[1] != "inventoried":
+            a = self.side(src, esrc, True)
+            b = self.side(dst, edst, False)
+            if b[1] == "broadcast":
+                self.broadcast_dsts.add(dst)
+            # A host without an address is tracked by its (unicast) MAC.
+            unassigned = (a[1] == "unassigned" and b[1] != "excluded" and esrc != "00:00:00:00:00:00"
+                          and int(esrc[:2], 16) & 1 == 0)
+            if unassigned:
+                self.unassigned_macs.setdefault(src, set()).add(esrc)
+            if a[1] != "inventoried" and b[1] != "inventoried" and not unassigned:
                 continue
             key = tuple(sorted((a[0], b[0])))
             pairs[key] = pairs.get(key, 0) + length
@@ -85,17 +99,29 @@ def check_common(what, model, pcap, out, assets, flows):
                 t.check(v == "External", "%s: external side shown as %r" % (what, v))
             elif f[cls] == "excluded":
                 t.check(v == "Excluded", "%s: excluded side shown as %r" % (what, v))
+            elif f[cls] == "broadcast":
+                # 255.255.255.255, or an address tshark saw sent to ff:ff:ff:ff:ff:ff.
+                t.check(v in model.broadcast_dsts, "%s: %s is broadcast, tshark never saw it so" % (what, v))
             else:
                 want_cls, want_name = model.classify(v, None)
+                if want_cls == "multicast" and f[cls] != "multicast":
+                    # A group address that also sent packets (bogus, but in
+                    # anonymised captures): the ranges apply to it as a sender.
+                    want_cls, want_name = model.classify(v, None, True)
                 t.check(want_cls == f[cls], "%s: %s is %s, the rules say %s" % (what, v, f[cls], want_cls))
                 t.check(want_name == f[name], "%s: %s named %r, expected %r" % (what, v, f[name], want_name))
-        t.check(f["src_class"] == "inventoried" or f["dst_class"] == "inventoried",
-                "%s: flow without an inventoried side: %s" % (what, f))
+        if f["src_class"] == "unassigned":
+            t.check(f["src_mac"] in model.unassigned_macs.get(f["src_ip"], ()),
+                    "%s: unassigned client %s with MAC %r, tshark saw %s" % (
+                        what, f["src_ip"], f["src_mac"], model.unassigned_macs.get(f["src_ip"])))
+        t.check(f["src_class"] == "inventoried" or f["dst_class"] == "inventoried" or
+                (f["src_class"] == "unassigned" and f["src_mac"]),
+                "%s: flow without an inventoried side or an unassigned client: %s" % (what, f))
     # Assets: inventoried addresses only.
     for a in assets:
         t.check(a["class"] == "inventoried", "%s: asset class %r" % (what, a["class"]))
         for ip in a["ips"]:
-            cls, _ = model.classify(ip, a["mac"])
+            cls, _ = model.classify(ip, a["mac"], True)
             t.check(cls == "inventoried", "%s: %s (%s) is an asset but %s" % (what, ip, a["mac"], cls))
     return truth
 

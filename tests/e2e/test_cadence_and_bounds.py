@@ -58,7 +58,8 @@ def run():
         t.check(start % 60 == 0 and end - start == 60, "interval %s..%s" % (f["interval_start"], f["interval_end"]))
         t.check(start <= epoch(f["first_seen"]) <= epoch(f["last_seen"]) < end,
                 "flow outside its interval: %s" % f)
-        key = (f["interval_start"], f["src_ip"], f["dst_ip"], f["dst_port"], f["protocol"], f["network"])
+        key = (f["interval_start"], f["src_ip"], f.get("src_mac"), f["dst_ip"], f["dst_port"], f["protocol"],
+               f["network"])  # an unassigned client (0.0.0.0) is one flow per MAC
         t.check(key not in seen, "two records for one tuple in one interval: %s" % (key,))
         seen.add(key)
         ours[(int(start),) + tuple(sorted((f["src_ip"], f["dst_ip"])))] += f["bytes_src_to_dst"] + f["bytes_dst_to_src"]

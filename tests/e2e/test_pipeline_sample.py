@@ -56,8 +56,7 @@ def run():
     t.check(n >= 4, "too few p0f verdicts compared (%d)" % n)
 
     # Bytes per address pair.
-    truth = {k: v for k, v in t.tshark_ip_pair_bytes(pcap, lambda ip: ip if t.is_internal(ip) else "External").items()
-             if k != ("External", "External")}
+    truth = t.tshark_tracked_pair_bytes(pcap, t.is_internal)
     ours = t.flow_pair_bytes(flows)
     t.check(ours == truth, "bytes per pair differ: %s" % {k: (ours.get(k), v) for k, v in truth.items() if ours.get(k) != v})
 

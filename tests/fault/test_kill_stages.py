@@ -46,7 +46,9 @@ def canonical(out):
          for x in assets}
     fl = {}
     for x in flows:
-        k = (x["interval_start"], x["src_ip"], x["dst_ip"], x["dst_port"], x["protocol"], x["network"])
+        # An unassigned client (0.0.0.0) is one flow per MAC (README).
+        k = (x["interval_start"], x["src_ip"], x.get("src_mac"), x["dst_ip"], x["dst_port"], x["protocol"],
+             x["network"])
         t.check(k not in fl, "two flow records for one tuple and interval: %s" % (k,))
         fl[k] = (x["packets"], x["bytes_src_to_dst"], x["bytes_dst_to_src"], x["first_seen"], x["last_seen"])
     return a, fl

@@ -202,10 +202,14 @@ def innermost_ip_rows(pcap, extra_fields=(), dedup=True):
             else:
                 ident = ("6", pick(r[13]), pick(r[19]), r[9], r[23])
             key = (r[5], srcs[k], dsts[k]) + ident + tuple(r[14:18]) + tuple(r[20:23])
-            ts = float(r[10])
+            # In whole microseconds: DPDK 22.11's net_pcap hands the sensor
+            # microsecond timestamps, and a float of epoch seconds is too
+            # coarse (about 0.2 us) to judge a copy exactly 1 ms later.
+            sec, _, frac = r[10].partition(".")
+            ts = int(sec) * 1000000 + int((frac + "000000")[:6])
             prev = last_seen.get(key)
             last_seen[key] = ts
-            if prev is not None and 0 <= ts - prev <= 0.001:
+            if prev is not None and 0 <= ts - prev <= 1000:
                 continue
         row = [srcs[k], dsts[k], int(r[5]), float(r[10])] + r[base:]
         # The outermost IP header's fragment identity, when it is a fragment.
@@ -352,3 +356,45 @@ def leftovers(instance=None, run_dir=None):
     if run_dir and os.path.exists(run_dir):
         left.append(run_dir)
     return left
+
+
+def special_class(ip, eth_dst="", source=False):
+    """The class an address has by itself (README, Asset classes), from the
+    address and the frame's destination MAC: 'unassigned' (0.0.0.0, ::),
+    'broadcast' (255.255.255.255, or an IPv4 address the frame sends to the
+    Ethernet broadcast MAC), 'multicast' (224.0.0.0/4, ff00::/8 as a
+    destination; source=True: the address sent the packet), else None."""
+    a = ipaddress.ip_address(ip)
+    if a.is_unspecified:
+        return "unassigned"
+    if a.version == 4 and (int(a) == 0xffffffff or eth_dst.lower() == "ff:ff:ff:ff:ff:ff"):
+        return "broadcast"
+    if a.is_multicast and not source:
+        return "multicast"
+    return None
+
+
+def tshark_tracked_pair_bytes(pcap, inventoried, dedup=True):
+    """Bytes per unordered pair of flow sides by the README's rules, on
+    tshark's packets: a side is its address when it has a class of its own
+    (special_class) or inventoried(ip), else "External"; a packet counts when
+    a side is inventoried, or when it comes from an unassigned address with a
+    unicast source MAC (innermost Ethernet header)."""
+    pairs = {}
+    for src, dst, length, _, esrc, edst in innermost_ip_rows(pcap, ["eth.src", "eth.dst"], dedup=dedup):
+        esrc, edst = esrc.split(",")[-1], edst.split(",")[-1]
+        sides = []
+        tracked = False
+        for ip, mac, source in ((src, "", True), (dst, edst, False)):
+            sc = special_class(ip, mac, source)
+            inv = sc is None and inventoried(ip)
+            tracked = tracked or inv
+            sides.append(ip if sc or inv else "External")
+        unicast_src = esrc not in ("", "00:00:00:00:00:00") and int(esrc.replace(":", "")[:2], 16) & 1 == 0
+        if special_class(src) == "unassigned" and unicast_src:
+            tracked = True
+        if not tracked:
+            continue
+        key = tuple(sorted(sides))
+        pairs[key] = pairs.get(key, 0) + length
+    return pairs

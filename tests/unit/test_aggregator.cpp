@@ -78,6 +78,9 @@ struct fixture : ::testing::Test {
     std::string client, server;
     std::uint16_t port;
     std::uint64_t interval, packets, c2s, s2c;
+    schema::AddressClass client_class = schema::AddressClass::EXTERNAL;
+    schema::AddressClass server_class = schema::AddressClass::EXTERNAL;
+    std::uint64_t client_mac = 0, first = 0, last = 0, interval_end = 0;
   };
   struct sighting {
     std::string ip;
@@ -110,7 +113,9 @@ struct fixture : ::testing::Test {
         c.ids.push_back(b.getBatchId());
         for (auto x : b.getFlows()) {
           c.flows.push_back({ip(x.getClient()), ip(x.getServer()), x.getServerPort(), x.getIntervalStart(),
-                             x.getPackets(), x.getBytesClientToServer(), x.getBytesServerToClient()});
+                             x.getPackets(), x.getBytesClientToServer(), x.getBytesServerToClient(),
+                             x.getClientClass(), x.getServerClass(), x.getClientMac(), x.getFirstSeen(),
+                             x.getLastSeen(), x.getIntervalEnd()});
         }
       } else if (f->type == ipc::frame_type::sighting_batch) {
         capnp::FlatArrayMessageReader r(w);
@@ -289,4 +294,165 @@ TEST_F(fixture, NewAssetsWithinFiveMinutesUpdatesEveryThirty) {
   c.sightings = of10(c);
   ASSERT_EQ(c.sightings.size(), 1u);
   EXPECT_EQ(c.sightings[0].packets_out, 1u);  // the packet at +1801
+}
+
+// Addresses that belong to no one (issue: DHCP showed as External -> router
+// with the client's bytes lost). 0.0.0.0 is "unassigned" and its packets are
+// tracked under the sender's MAC, one flow per client; 255.255.255.255 and a
+// subnet-directed broadcast (Ethernet broadcast MAC) are "broadcast";
+// 224.0.0.0/4 and ff00::/8 are "multicast". None is External, none is an
+// asset, even when a configured range covers them.
+TEST_F(fixture, UnassignedBroadcastAndMulticastAreTheirOwnClasses) {
+  config::internal_group all;
+  all.name = "everything";
+  all.ranges = {"0.0.0.0/0", "::/0"};
+  cfg.internal = {all};
+  auto s = make();
+  const std::uint64_t mac_a = 0x3c22fb0000aaULL;
+  const std::uint64_t mac_b = 0x3c22fb0000bbULL;
+  auto dhcp = [&](std::uint64_t mac, std::uint64_t t, std::uint32_t len) {
+    auto r = pkt("0.0.0.0", 68, "255.255.255.255", 67, t, len, 0, net::ipproto::udp);
+    r.src_mac = net::mac_address::from_u64(mac);
+    r.dst_mac = net::mac_address::from_u64(0xffffffffffffULL);
+    r.ttl = 64;
+    return r;
+  };
+  feed(s, dhcp(mac_a, 100, 342));
+  feed(s, dhcp(mac_b, 101, 350));
+  feed(s, dhcp(mac_a, 102, 342));
+  // The server's answer to the broadcast address.
+  auto offer = pkt("192.168.1.1", 67, "255.255.255.255", 68, 103, 400, 0, net::ipproto::udp);
+  offer.dst_mac = net::mac_address::from_u64(0xffffffffffffULL);
+  feed(s, offer);
+  // NetBIOS to the subnet's broadcast address, and mDNS to its group.
+  auto nb = pkt("192.168.1.10", 137, "192.168.1.255", 137, 104, 92, 0, net::ipproto::udp);
+  nb.dst_mac = net::mac_address::from_u64(0xffffffffffffULL);
+  feed(s, nb);
+  auto mdns = pkt("192.168.1.10", 5353, "224.0.0.251", 5353, 105, 120, 0, net::ipproto::udp);
+  mdns.dst_mac = net::mac_address::from_u64(0x01005e0000fbULL);
+  feed(s, mdns);
+  // IPv6 duplicate address detection from :: to a solicited-node group.
+  auto dad = pkt("::", 0, "ff02::1:ff00:aa", 0, 106, 78, 0, net::ipproto::icmpv6);
+  dad.flags = 0;
+  dad.src_port = 135;  // ICMPv6 type: neighbour solicitation
+  dad.src_mac = net::mac_address::from_u64(mac_a);
+  feed(s, dad);
+  end(s);
+  const auto c = drain();
+  using AC = schema::AddressClass;
+  std::map<std::uint64_t, std::uint64_t> dhcp_bytes;
+  std::uint64_t seen = 0;
+  for (const auto& f : c.flows) {
+    EXPECT_NE(f.client_class, AC::EXTERNAL) << f.client;
+    EXPECT_NE(f.server_class, AC::EXTERNAL) << f.server;
+    if (f.client == "0.0.0.0") {
+      EXPECT_EQ(f.client_class, AC::UNASSIGNED);
+      EXPECT_EQ(f.server, "255.255.255.255");
+      EXPECT_EQ(f.server_class, AC::BROADCAST);
+      EXPECT_EQ(f.port, 67);
+      dhcp_bytes[f.client_mac] += f.c2s;
+      seen |= 1;
+    } else if (f.server == "192.168.1.1") {
+      EXPECT_EQ(f.client, "255.255.255.255");
+      EXPECT_EQ(f.client_class, AC::BROADCAST);
+      EXPECT_EQ(f.s2c, 400u);
+      seen |= 2;
+    } else if (f.server == "192.168.1.255") {
+      EXPECT_EQ(f.server_class, AC::BROADCAST);
+      EXPECT_EQ(f.client_class, AC::INVENTORIED);
+      seen |= 4;
+    } else if (f.server == "224.0.0.251") {
+      EXPECT_EQ(f.server_class, AC::MULTICAST);
+      seen |= 8;
+    } else if (f.client == "::") {
+      EXPECT_EQ(f.client_class, AC::UNASSIGNED);
+      EXPECT_EQ(f.client_mac, mac_a);
+      EXPECT_EQ(f.server, "ff02::1:ff00:aa");
+      EXPECT_EQ(f.server_class, AC::MULTICAST);
+      seen |= 16;
+    } else {
+      ADD_FAILURE() << "unexpected flow " << f.client << " -> " << f.server;
+    }
+  }
+  EXPECT_EQ(seen, 31u);
+  // One flow per client MAC, each with its own bytes.
+  EXPECT_EQ(dhcp_bytes, (std::map<std::uint64_t, std::uint64_t>{{mac_a, 684}, {mac_b, 350}}));
+  // No asset, no binding for an address that is no one's.
+  for (const char* ip : {"0.0.0.0", "255.255.255.255", "192.168.1.255", "224.0.0.251", "::", "ff02::1:ff00:aa"}) {
+    EXPECT_EQ(c.assets.count(ip), 0u) << ip;
+  }
+  for (const auto& [ip, mac] : c.bindings) EXPECT_NE(ip, "0.0.0.0");
+  EXPECT_EQ(c.assets.at("192.168.1.10").second, 92u + 120u);
+}
+
+// Time going backwards: a packet an hour older than the one before it, in
+// the middle of the input, is counted in the open flow interval at the
+// newest packet time (counter time_backwards); flows and assets agree on its
+// bytes, and every flow's times lie inside its interval.
+TEST_F(fixture, PacketOlderThanTheOpenIntervalIsClampedIntoIt) {
+  cfg.aggregator.flow_interval_s = 1800;
+  auto s = make();
+  const std::uint64_t t0 = 1800 * 1000;
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 10, 100, net::tcpflag::syn));
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 20, 200));  // next interval
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 20 - 3600, 300));  // an hour older
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t0 + 1800 + 30, 400));
+  end(s);
+  EXPECT_EQ(h->time_backwards, 1u);
+  const auto c = drain();
+  std::uint64_t flow_bytes = 0;
+  std::map<std::uint64_t, std::uint64_t> by_interval;
+  for (const auto& f : c.flows) {
+    flow_bytes += f.c2s + f.s2c;
+    by_interval[f.interval] += f.c2s + f.s2c;
+    EXPECT_GE(f.first, f.interval);
+    EXPECT_LT(f.last, f.interval_end);
+    EXPECT_LE(f.first, f.last);
+  }
+  const std::uint64_t ns = 1'000'000'000ULL;
+  EXPECT_EQ(by_interval[t0 * ns], 100u);
+  EXPECT_EQ(by_interval[(t0 + 1800) * ns], 900u);
+  EXPECT_EQ(flow_bytes, 1000u);
+  EXPECT_EQ(c.assets.at("192.168.1.10").second, 1000u);
+  EXPECT_EQ(c.assets.at("192.168.1.20").first, 1000u);
+}
+
+// A group address is multicast as a destination only: anonymised and
+// synthetic captures give hosts such addresses, and as senders the
+// configured ranges apply to them (the pair stays tracked).
+TEST_F(fixture, MulticastRangeSenderFollowsTheRanges) {
+  config::internal_group all;
+  all.name = "everything";
+  all.ranges = {"0.0.0.0/0", "::/0"};
+  cfg.internal = {all};
+  auto s = make();
+  feed(s, pkt("235.1.1.1", 50000, "235.1.1.2", 80, 100, 100, net::tcpflag::syn));
+  feed(s, pkt("235.1.1.2", 80, "235.1.1.1", 50000, 100, 200, net::tcpflag::syn | net::tcpflag::ack));
+  end(s);
+  const auto c = drain();
+  ASSERT_EQ(c.flows.size(), 1u);
+  EXPECT_EQ(c.flows[0].client, "235.1.1.1");
+  EXPECT_EQ(c.flows[0].client_class, schema::AddressClass::INVENTORIED);
+  EXPECT_EQ(c.flows[0].server_class, schema::AddressClass::MULTICAST);
+  EXPECT_EQ(c.flows[0].c2s + c.flows[0].s2c, 300u);
+  EXPECT_EQ(h->external_only, 0u);
+}
+
+// Classes follow roles: connections of one tuple whose first packets in the
+// interval come from either side still make one record.
+TEST_F(fixture, MulticastRangeTupleIsOneRecordWhicheverSideSpeaksFirst) {
+  config::internal_group all;
+  all.name = "everything";
+  all.ranges = {"0.0.0.0/0", "::/0"};
+  cfg.internal = {all};
+  auto s = make();
+  feed(s, pkt("235.1.1.1", 50000, "235.1.1.2", 443, 100, 100, net::tcpflag::syn));
+  feed(s, pkt("235.1.1.2", 443, "235.1.1.1", 50001, 101, 200));  // mid-stream: the server first
+  feed(s, pkt("235.1.1.1", 50001, "235.1.1.2", 443, 101, 50));
+  end(s);
+  const auto c = drain();
+  ASSERT_EQ(c.flows.size(), 1u);
+  EXPECT_EQ(c.flows[0].client, "235.1.1.1");
+  EXPECT_EQ(c.flows[0].server, "235.1.1.2");
+  EXPECT_EQ(c.flows[0].packets, 3u);
 }

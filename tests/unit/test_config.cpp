@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/config/classifier.h"
 #include "common/config/config.h"
 
 using namespace tapsense::config;
@@ -110,4 +111,42 @@ TEST(Config, InterfaceDriverAndErspanAddress) {
   ASSERT_EQ(c.capture.interfaces.size(), 1u);
   EXPECT_EQ(c.capture.interfaces[0].erspan_address, "10.9.8.7");
   EXPECT_EQ(c.capture.interfaces[0].driver, "af_packet");
+}
+
+// A non-inventoried range inside inventoried ones changes nothing
+// (inventoried ranks above it): the configuration says so, as it does for
+// overlapping inventoried groups, and only where it applies.
+TEST(Config, NonInventoriedInsideInventoriedWarns) {
+  const std::string text =
+      "[[internal]]\nname = \"office\"\nranges = [\"10.0.0.0/8\", \"11.0.0.0/8\"]\n"
+      "[[internal]]\nname = \"guests\"\ninventory = false\nranges = [\"10.1.0.0/16\", \"192.168.5.0/24\"]\n"
+      "[[internal]]\nname = \"lab\"\ninventory = false\nranges = [\"10.255.0.0-11.0.255.255\"]\n";
+  const auto c = parse(text, "w.toml");
+  ASSERT_EQ(c.warnings.size(), 2u) << (c.warnings.empty() ? "" : c.warnings[0]);
+  EXPECT_NE(c.warnings[0].find("w.toml:4:"), std::string::npos) << c.warnings[0];
+  EXPECT_NE(c.warnings[0].find("10.1.0.0/16"), std::string::npos) << c.warnings[0];
+  EXPECT_NE(c.warnings[0].find("'office'"), std::string::npos) << c.warnings[0];
+  EXPECT_NE(c.warnings[0].find("no effect"), std::string::npos) << c.warnings[0];
+  EXPECT_EQ(c.warnings[0].find("192.168.5.0/24"), std::string::npos) << c.warnings[0];
+  // Covered by two inventoried ranges together.
+  EXPECT_NE(c.warnings[1].find("w.toml:8:"), std::string::npos) << c.warnings[1];
+  EXPECT_NE(c.warnings[1].find("10.0.0.0/8"), std::string::npos) << c.warnings[1];
+  EXPECT_NE(c.warnings[1].find("11.0.0.0/8"), std::string::npos) << c.warnings[1];
+  // What the warning claims: the classifier keeps the inner addresses inventoried.
+  const tapsense::config::classifier cls(c);
+  EXPECT_EQ(cls.class_of(0, *tapsense::net::ip_address::parse("10.1.2.3")),
+            tapsense::config::address_class::inventoried);
+  EXPECT_EQ(cls.class_of(0, *tapsense::net::ip_address::parse("192.168.5.1")),
+            tapsense::config::address_class::non_inventoried);
+
+  // Partly outside (it has an effect there), around a few inventoried
+  // addresses, or the same range in another network: no warning.
+  const auto quiet = parse(
+      "[[network]]\nname = \"cranes\"\nvlans = [7]\n"
+      "[[internal]]\nname = \"office\"\nranges = [\"10.0.0.0/8\", \"172.16.5.7\"]\n"
+      "[[internal]]\nname = \"cranes\"\ninventory = false\nnetwork = \"cranes\"\nranges = [\"10.1.0.0/16\"]\n"
+      "[[internal]]\nname = \"edge\"\ninventory = false\nranges = [\"9.255.255.0-10.0.0.255\"]\n"
+      "[[internal]]\nname = \"guests\"\ninventory = false\nranges = [\"172.16.0.0/12\"]\n",
+      "q.toml");
+  EXPECT_TRUE(quiet.warnings.empty()) << quiet.warnings[0];
 }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/pcapfile/handoff.h"
 #include "common/pcapfile/scan.h"
 
 namespace fs = std::filesystem;
@@ -471,6 +472,93 @@ TEST(PcapfileScan, PcapngBinaryResolutionAndOffset) {
   ASSERT_EQ(r.fixes.size(), 1u);
   EXPECT_EQ(r.fixes[0].ts_us, 1700000010500000u);
   EXPECT_EQ(r.snaplen, 0u);  // as written; libpcap reads 0 as "the maximum"
+}
+
+// ---- one scan handed on (supervisor -> capture) ----
+
+TEST(PcapfileHandoff, RoundTripKeepsEveryField) {
+  temp_dir t;
+  const std::string a = t.write("a.pcap", small_pcap(true, magic_ns));
+  writer w;
+  pcap_header(w);
+  pcap_record(w, 1, 0, 60, 60);
+  pcap_record(w, 2, 0, 60, 80);
+  const std::string b = t.write("b.pcap", cut(w.data(), w.data().size() - 5));  // truncated
+  const std::vector<scan_result> saved = {scan(a), scan(b)};
+  ASSERT_EQ(saved[1].error, scan_error::truncated);
+  const std::string file = (t.path() / "scans.bin").string();
+  std::string why;
+  ASSERT_TRUE(tapsense::pcapfile::save_scans(file, saved, why)) << why;
+  const auto loaded = tapsense::pcapfile::load_scans(file, why);
+  ASSERT_TRUE(loaded) << why;
+  ASSERT_EQ(loaded->size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const scan_result& x = saved[i];
+    const scan_result& y = (*loaded)[i];
+    EXPECT_EQ(y.path, x.path);
+    EXPECT_EQ(y.identity, x.identity);
+    EXPECT_EQ(y.error, x.error);
+    EXPECT_EQ(y.message, x.message);
+    EXPECT_EQ(y.format, x.format);
+    EXPECT_EQ(y.packets, x.packets);
+    EXPECT_EQ(y.captured_bytes, x.captured_bytes);
+    EXPECT_EQ(y.wire_bytes, x.wire_bytes);
+    EXPECT_EQ(y.first_ts_ns, x.first_ts_ns);
+    EXPECT_EQ(y.last_ts_ns, x.last_ts_ns);
+    EXPECT_EQ(y.snaplen, x.snaplen);
+    EXPECT_EQ(y.stop_offset, x.stop_offset);
+    EXPECT_EQ(y.linktypes, x.linktypes);
+    ASSERT_EQ(y.fixes.size(), x.fixes.size());
+    for (std::size_t k = 0; k < x.fixes.size(); ++k) {
+      EXPECT_EQ(y.fixes[k].index, x.fixes[k].index);
+      EXPECT_EQ(y.fixes[k].caplen, x.fixes[k].caplen);
+      EXPECT_EQ(y.fixes[k].orig_len, x.fixes[k].orig_len);
+      EXPECT_EQ(y.fixes[k].ts_us, x.fixes[k].ts_us);
+    }
+  }
+  EXPECT_EQ((*loaded)[0].packets, 3u);
+  EXPECT_EQ((*loaded)[1].packets, 1u);
+  // The file is unchanged: its saved scan is current.
+  const auto found = tapsense::pcapfile::find_current(*loaded, a);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->packets, 3u);
+  EXPECT_FALSE(tapsense::pcapfile::find_current(*loaded, (t.path() / "other.pcap").string()));
+}
+
+TEST(PcapfileHandoff, ChangedFileIsNotTrusted) {
+  temp_dir t;
+  const std::string a = t.write("a.pcap", small_pcap(false, magic_us));
+  const std::vector<scan_result> saved = {scan(a)};
+  // Grown by one record since the scan: the saved count would stop capture early.
+  std::vector<std::uint8_t> grown = small_pcap(false, magic_us);
+  writer extra;
+  pcap_record(extra, 1700000003, 0, 50, 50);
+  grown.insert(grown.end(), extra.data().begin(), extra.data().end());
+  t.write("a.pcap", grown);
+  EXPECT_FALSE(tapsense::pcapfile::find_current(saved, a));
+  EXPECT_EQ(scan(a).packets, 4u);
+}
+
+TEST(PcapfileHandoff, DamagedSaveIsRefusedWhole) {
+  temp_dir t;
+  const std::string a = t.write("a.pcap", small_pcap(false, magic_us));
+  const std::string file = (t.path() / "scans.bin").string();
+  std::string why;
+  ASSERT_TRUE(tapsense::pcapfile::save_scans(file, {scan(a)}, why)) << why;
+  std::vector<std::uint8_t> bytes;
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), std::fclose);
+    ASSERT_TRUE(f);
+    int c = 0;
+    while ((c = std::fgetc(f.get())) != EOF) bytes.push_back(static_cast<std::uint8_t>(c));
+  }
+  for (const std::size_t n : {bytes.size() - 1, bytes.size() / 2, std::size_t{10}, std::size_t{3}}) {
+    const std::string p = t.write("short.bin", cut(bytes, n));
+    EXPECT_FALSE(tapsense::pcapfile::load_scans(p, why)) << n;
+    EXPECT_FALSE(why.empty());
+  }
+  EXPECT_FALSE(tapsense::pcapfile::load_scans((t.path() / "none.bin").string(), why));
+  EXPECT_FALSE(tapsense::pcapfile::load_scans(a, why));  // a capture, not a saved scan
 }
 
 // ---- real captures, against tshark ----
