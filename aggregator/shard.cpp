@@ -510,9 +510,10 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   }
   // A host without an address yet (DHCP DISCOVER from 0.0.0.0, IPv6 DAD
   // from ::) is known by its MAC: its traffic is tracked and attributed to
-  // that MAC, whatever the other side is.
-  const bool unassigned_client = s.cls == address_class::unassigned && !rec.src_mac.is_zero() &&
-                                 !rec.src_mac.is_multicast() && d.cls != address_class::excluded;
+  // that MAC, whatever the other side is. Without a MAC (a raw-IP capture)
+  // it is still tracked, as one unassigned client with no MAC.
+  const bool unassigned_client = s.cls == address_class::unassigned && !rec.src_mac.is_multicast() &&
+                                 d.cls != address_class::excluded;
   if (s.cls != address_class::inventoried && d.cls != address_class::inventoried && !unassigned_client) {
     ++h_.external_only;  // no inventoried side: not tracked
     return true;

@@ -19,23 +19,6 @@ import tapsense_test as t
 RATE = 100  # packets/s: the 514-packet sample takes about 5 s
 
 
-def stats(run_dir):
-    p = subprocess.run([t.SUPERVISOR, "--stats", "--run-dir", run_dir], capture_output=True, text=True, timeout=10)
-    if p.returncode != 0:
-        return None
-    stages = {}
-    cur = None
-    for line in p.stdout.split("\n"):
-        if line and not line.startswith(" "):
-            name = line.split(" ")[0]
-            pid = int(line.split("pid ")[1].split(",")[0])
-            cur = stages[name] = {"pid": pid}
-        elif line.strip() and cur is not None:
-            k, v = line.split()
-            cur[k] = int(v)
-    return stages
-
-
 def canonical(out):
     with open(os.path.join(out, "assets.json")) as f:
         assets = json.load(f)
@@ -73,7 +56,7 @@ def run():
     killed_at = None
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
-        s = stats(run_dir)
+        s = t.sensor_stats(run_dir)
         if s and "capture" in s:
             done = s["capture"].get("rx.packets", 0)
             if done > packets * 0.4:
