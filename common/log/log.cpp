@@ -52,8 +52,14 @@ void file_only(std::string_view logger, spdlog::level::level_enum level, std::st
   // sinks[0] is stderr (init); the rest are files.
   for (std::size_t i = 1; i < sinks.size(); ++i) {
     if (sinks[i]->should_log(level)) {
-      sinks[i]->log(m);
-      sinks[i]->flush();
+      // A full disk makes the file sink throw; the message still reaches the
+      // user through whoever asked for file_only (a logger would swallow it
+      // the same way).
+      try {
+        sinks[i]->log(m);
+        sinks[i]->flush();
+      } catch (const spdlog::spdlog_ex&) {
+      }
     }
   }
 }

@@ -19,6 +19,9 @@ class Wire:
         self.ns_sensor = "tss%s%d" % (tag, os.getpid())
         self.ns_wire = "tsw%s%d" % (tag, os.getpid())
         self.run_dir = "/tmp/tsl.%s%d" % (tag, os.getpid())
+        # A live sensor's instance is its name: two live tests side by side
+        # must not both be the default 'tapsense'.
+        self.name = "tsl%s%d" % (tag, os.getpid())
         self.sup = None
 
     def __enter__(self):
@@ -55,13 +58,14 @@ class Wire:
         os.makedirs(out)
         cfg = t.write_config(work, """
 [sensor]
+name = "%s"
 state_dir = "%s"
 output_dir = "%s"
 run_dir = "%s"
 [[capture.interface]]
 name = "tsa0"
 %s
-""" % (out, out, self.run_dir, interface_toml))
+""" % (self.name, out, out, self.run_dir, interface_toml))
         self.out = out
         self.sup = subprocess.Popen(["ip", "netns", "exec", self.ns_sensor, t.SUPERVISOR, "--config", cfg, "--quiet"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
