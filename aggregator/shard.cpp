@@ -567,6 +567,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
       }
     }
     conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
+    if (inserted) sweep_next_expiry_ns_ = std::min(sweep_next_expiry_ns_, rec.ts_ns + idle_ns(rec.ip_proto));
     sender_is_client = (conn->client_is_a != 0) == src_is_a;
   }
 
@@ -663,24 +664,36 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   return true;
 }
 
-void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
+std::uint64_t shard::idle_ns(std::uint8_t proto) const noexcept {
   const auto& a = cfg_.aggregator;
+  const std::uint64_t idle_s = proto == net::ipproto::tcp   ? a.tcp_idle_s
+                               : proto == net::ipproto::udp ? a.udp_idle_s
+                                                            : a.other_idle_s;
+  return idle_s * ns;
+}
+
+void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
+  if (div == 1 && sweep_next_expiry_ns_ != 0 && now <= sweep_next_expiry_ns_) {
+    return;  // every connection was active too recently to expire
+  }
+  std::uint64_t next_expiry = ~std::uint64_t{0};
   for (std::uint32_t i = 0; i < t_.conns.capacity();) {
     auto& s = t_.conns.at(i);
     if (s.used != 0) {
-      const std::uint64_t idle_s = s.key.proto == net::ipproto::tcp   ? a.tcp_idle_s
-                                   : s.key.proto == net::ipproto::udp ? a.udp_idle_s
-                                                                      : a.other_idle_s;
-      if (s.value.last_ns + idle_s * ns / div < now) {
+      const std::uint64_t expiry = s.value.last_ns + idle_ns(s.key.proto) / div;
+      if (expiry < now) {
         ++h_.conns_expired;
         if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
         if (t_.conns.erase_at(i)) {
           continue;  // another entry moved into slot i
         }
+      } else {
+        next_expiry = std::min(next_expiry, s.value.last_ns + idle_ns(s.key.proto));
       }
     }
     ++i;
   }
+  sweep_next_expiry_ns_ = next_expiry;
 }
 
 bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {

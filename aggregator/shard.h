@@ -99,6 +99,14 @@ class shard {
   bool write(ipc::frame_type t, capnp::MessageBuilder& mb);
   bool end_of_input();
   void sweep(std::uint64_t now, std::uint64_t scale_div) noexcept;
+  // No connection expires before this (packet time): the earliest expiry
+  // the last sweep left, lowered by connections inserted since (an update
+  // only moves a connection's expiry later). A sweep before it can expire
+  // nothing and is skipped: on a sparse capture (a week of one device)
+  // every packet came past sweep_every_ns and scanned the whole table.
+  // 0: unknown.
+  std::uint64_t sweep_next_expiry_ns_ = 0;
+  std::uint64_t idle_ns(std::uint8_t proto) const noexcept;
   bool make_room_conns();
 
   bool touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec, bool outbound);
