@@ -66,30 +66,19 @@ void model::apply(schema::FlowBatch::Reader b) {
     k.server_name = f.getServerName().cStr();
     auto [it, fresh] = flows_.try_emplace(std::move(k));
     auto& v = it->second;
-    if (fresh) {
-      v.packets = f.getPackets();
-      v.packets_c2s = f.getPacketsClientToServer();
-      v.bytes_c2s = f.getBytesClientToServer();
-      v.bytes_s2c = f.getBytesServerToClient();
-      v.first_seen = f.getFirstSeen();
-      v.last_seen = f.getLastSeen();
-      v.interval_end = f.getIntervalEnd();
-      v.app_family = f.getAppFamily().cStr();
-      v.app_service = f.getAppService().cStr();
-      v.application = f.getApplication().cStr();
-    } else {
-      // The inventory's upsert: sums, the time span, and the first
-      // non-empty classification.
-      v.packets += f.getPackets();
-      v.packets_c2s += f.getPacketsClientToServer();
-      v.bytes_c2s += f.getBytesClientToServer();
-      v.bytes_s2c += f.getBytesServerToClient();
-      v.first_seen = std::min(v.first_seen, f.getFirstSeen());
-      v.last_seen = std::max(v.last_seen, f.getLastSeen());
-      if (v.app_family.empty()) v.app_family = f.getAppFamily().cStr();
-      if (v.app_service.empty()) v.app_service = f.getAppService().cStr();
-      if (v.application.empty()) v.application = f.getApplication().cStr();
-    }
+    // The inventory's upsert: sums, the time span, the first interval end
+    // and the first non-empty classification (a fresh entry is all zeros
+    // and empty, so the same lines insert it).
+    v.packets += f.getPackets();
+    v.packets_c2s += f.getPacketsClientToServer();
+    v.bytes_c2s += f.getBytesClientToServer();
+    v.bytes_s2c += f.getBytesServerToClient();
+    v.first_seen = fresh ? f.getFirstSeen() : std::min(v.first_seen, f.getFirstSeen());
+    v.last_seen = std::max(v.last_seen, f.getLastSeen());
+    if (fresh) v.interval_end = f.getIntervalEnd();
+    if (v.app_family.empty()) v.app_family = f.getAppFamily().cStr();
+    if (v.app_service.empty()) v.app_service = f.getAppService().cStr();
+    if (v.application.empty()) v.application = f.getApplication().cStr();
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
   }
@@ -99,23 +88,15 @@ void model::apply(schema::SightingBatch::Reader b) {
   for (auto s : b.getSightings()) {
     auto [it, fresh] = sightings_.try_emplace(addr_key{s.getNetwork().cStr(), ip_of(s.getIp())});
     auto& v = it->second;
-    if (fresh) {
-      v.first_seen = s.getFirstSeen();
-      v.last_seen = s.getLastSeen();
-      v.bytes_in = s.getBytesIn();
-      v.bytes_out = s.getBytesOut();
-      v.packets_in = s.getPacketsIn();
-      v.packets_out = s.getPacketsOut();
-      v.ttl_out = s.getTtlOut();
-    } else {
-      v.first_seen = std::min(v.first_seen, s.getFirstSeen());
-      if (s.getLastSeen() >= v.last_seen && s.getPacketsOut() > 0) v.ttl_out = s.getTtlOut();
-      v.last_seen = std::max(v.last_seen, s.getLastSeen());
-      v.bytes_in += s.getBytesIn();
-      v.bytes_out += s.getBytesOut();
-      v.packets_in += s.getPacketsIn();
-      v.packets_out += s.getPacketsOut();
-    }
+    // Sums and the time span; the outgoing TTL of the latest sighting that
+    // sent something (a fresh entry takes the first one's).
+    if (fresh || (s.getLastSeen() >= v.last_seen && s.getPacketsOut() > 0)) v.ttl_out = s.getTtlOut();
+    v.first_seen = fresh ? s.getFirstSeen() : std::min(v.first_seen, s.getFirstSeen());
+    v.last_seen = std::max(v.last_seen, s.getLastSeen());
+    v.bytes_in += s.getBytesIn();
+    v.bytes_out += s.getBytesOut();
+    v.packets_in += s.getPacketsIn();
+    v.packets_out += s.getPacketsOut();
     for (auto t : s.getTtls()) {
       const auto pos = std::lower_bound(v.ttls.begin(), v.ttls.end(), t);
       if (pos == v.ttls.end() || *pos != t) v.ttls.insert(pos, t);
