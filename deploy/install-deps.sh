@@ -17,10 +17,13 @@ PACKAGES=(
   libsqlite3-dev libsqlitecpp-dev
   libndpi-dev
   nettle-dev libre2-dev
+  # platform and the sensor's side of it: HTTPS server and client, password KDF, PostgreSQL
+  libssl-dev zlib1g-dev libcurl4-openssl-dev libsodium-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # data files the sensor reads at run time
   p0f ieee-data
   # tests, sample capture and benchmark peers
+  postgresql
   python3 python3-scapy tshark tcpreplay libndpi-bin iproute2 procps
   clang libclang-rt-14-dev
 )
