@@ -191,6 +191,23 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     if (mac != 0) a.mac = net::mac_address::from_u64(mac);
     return a;
   };
+  // Static ranges ([[internal]] type = "static"): the address is the
+  // device, whatever MAC it shows (a router in front, a replaced NIC); the
+  // MAC is kept for display and its facts go to every address showing it.
+  auto static_addr = [&](std::uint16_t n, const net::ip_address& ip) {
+    return cls.static_address(ip, nets.classifier_index(cls, n));
+  };
+  std::map<std::pair<std::uint16_t, std::uint64_t>, std::vector<key>> static_homes;
+  auto asset_static = [&](std::uint16_t n, std::uint64_t mac, const net::ip_address& ip) -> asset_view& {
+    const key k{n, 0, ip};
+    auto& a = assets[k];
+    a.network = nets.names[n];
+    if (mac != 0) {
+      a.mac = net::mac_address::from_u64(mac);
+      static_homes[{n, mac}].push_back(k);
+    }
+    return a;
+  };
   auto merge_time = [](asset_view& a, std::uint64_t first, std::uint64_t last) {
     if (first != 0 && (a.first_seen == 0 || first < a.first_seen)) a.first_seen = first;
     a.last_seen = std::max(a.last_seen, last);
@@ -205,8 +222,9 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     // broadcast) is not a device we discovered.
     if (s.packets_out == 0 && !bound) continue;
     const std::uint64_t mac = bit != bindings.end() ? resolve(bit->second, 0).value_or(0) : 0;
-    ip_owner[na] = mac;
-    auto& a = asset_for(na.net, mac, na.ip);
+    const bool fixed = static_addr(na.net, na.ip);
+    ip_owner[na] = fixed ? 0 : mac;
+    auto& a = fixed ? asset_static(na.net, mac, na.ip) : asset_for(na.net, mac, na.ip);
     a.ips.push_back(na.ip);
     merge_time(a, s.first_seen, s.last_seen);
     a.bytes_in += s.bytes_in;
@@ -252,6 +270,10 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
           assets.count({o.net, o.mac, net::ip_address{}}) == 0) {
         continue;
       }
+      if (auto h = static_homes.find({o.net, o.mac}); h != static_homes.end()) {
+        for (const auto& k : h->second) merge_time(assets[k], o.e.first_seen, o.e.last_seen);
+        continue;
+      }
       auto& a = asset_for(o.net, o.mac, {});
       merge_time(a, o.e.first_seen, o.e.last_seen);
     }
@@ -274,10 +296,22 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
   // Evidence (the last use of the observations: their strings move).
   for (auto& o : observations) {
     asset_view* a = nullptr;
+    if (o.ip && static_addr(o.net, *o.ip)) {
+      // A fact about a static address belongs to that address's device.
+      auto it = assets.find({o.net, 0, *o.ip});
+      if (it != assets.end()) it->second.evidence.push_back(std::move(o.e));
+      continue;
+    }
     if (o.mac != 0) {
       // About a MAC, or about a local sender (its own MAC and its address).
       auto it = assets.find({o.net, o.mac, net::ip_address{}});
       if (it != assets.end()) a = &it->second;
+      if (a == nullptr && !o.ip) {
+        if (auto h = static_homes.find({o.net, o.mac}); h != static_homes.end()) {
+          for (const auto& k : h->second) assets[k].evidence.push_back(o.e);
+          continue;
+        }
+      }
     }
     if (a == nullptr && o.ip) {
       const naddr na{o.net, *o.ip};

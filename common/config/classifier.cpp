@@ -46,7 +46,10 @@ classifier::classifier(const config& cfg) : vlan_network_(4096, 0) {
       add_ranges(internal_[net_index(grp.network)], grp.ranges, static_cast<std::uint16_t>(g));
     }
   }
-  for (const auto& grp : cfg.internal) inventory_.push_back(grp.inventory);
+  for (const auto& grp : cfg.internal) {
+    inventory_.push_back(grp.inventory);
+    static_.push_back(grp.type == "static");
+  }
   for (auto& m : internal_) m.build();
 
   for (const auto& e : cfg.excluded) {

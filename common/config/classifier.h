@@ -101,6 +101,12 @@ class classifier {
   bool inventoried(const net::ip_address& a, std::uint8_t network = 0) const noexcept {
     return class_of(network, a) == address_class::inventoried;
   }
+  // Inventoried by a `type = "static"` group: the address is the device's
+  // identity (a router in front, a replaced NIC), not its MAC.
+  bool static_address(const net::ip_address& a, std::uint8_t network = 0) const noexcept {
+    const auto c = classify(network, a);
+    return c.cls == address_class::inventoried && static_[c.index];
+  }
   bool excluded_ip(const net::ip_address& a) const noexcept { return excluded_.contains(a); }
   bool excluded_mac(const net::mac_address& m) const noexcept {
     return !excluded_macs_.empty() && excluded_macs_.count(m.to_u64()) != 0;
@@ -119,6 +125,7 @@ class classifier {
  private:
   std::vector<net::range_map<std::uint16_t>> internal_;  // per network
   std::vector<bool> inventory_;                          // per internal group
+  std::vector<bool> static_;                             // per internal group: type = "static"
   net::range_map<std::uint8_t> excluded_;
   std::unordered_set<std::uint64_t> excluded_macs_;
   net::range_map<std::uint16_t> monitored_;

@@ -208,6 +208,62 @@ TEST_F(fixture, dhcp_churn_facts_stay_with_the_device_that_held_the_address) {
   EXPECT_EQ(new_holder->packets_out, 20U);
 }
 
+TEST_F(fixture, a_static_range_keys_the_device_by_address_a_dhcp_range_by_mac) {
+  // 192.168.1.30 changes NIC (..:0c, then ..:0d) at 200 s; the same happens to
+  // 192.168.1.31 in a DHCP range. ARP ties each address to the MAC it shows.
+  auto run = [&](const char* type) {
+    cfg = config::defaults();
+    cfg.internal.clear();
+    config::internal_group dyn;
+    dyn.name = "office";
+    dyn.ranges = {"192.168.1.0/24"};
+    dyn.type = "dhcp";
+    config::internal_group fixed;
+    fixed.name = "servers";
+    fixed.ranges = {"192.168.1.30"};
+    fixed.type = type;
+    cfg.internal = {fixed, dyn};
+    config::classifier c(cfg);
+    std::filesystem::remove(path);
+    inventory inv(path);
+    inv.load();
+    inv.begin();
+    EXPECT_TRUE(inv.apply_sighting_batch(sightings(
+        {{"192.168.1.30", 100 * s, 400 * s, 30, {}}},
+        {{"192.168.1.30", "bb:00:00:00:00:0c", schema::BindingSource::ARP, 100 * s, 190 * s, 1},
+         {"192.168.1.30", "bb:00:00:00:00:0d", schema::BindingSource::ARP, 210 * s, 400 * s, 1}})));
+    EXPECT_TRUE(inv.apply_observation_batch(observations({
+        {"", "192.168.1.30", 150 * s, "http", "hostname", "files", 70},
+        {"bb:00:00:00:00:0d", "", 250 * s, "oui", "vendor", "Intel", 30},
+    })));
+    inv.commit();
+    return build_assets(inv.model(), c);
+  };
+  {
+    const auto assets = run("static");
+    const auto* a = find_ip(assets, "192.168.1.30");
+    ASSERT_NE(a, nullptr);
+    // One device: the address's, with the MAC it shows now and every fact.
+    EXPECT_EQ(a->mac->to_string(), "bb:00:00:00:00:0d");
+    EXPECT_EQ(a->hostname, "files") << "a new NIC lost the device's facts";
+    EXPECT_EQ(a->vendor, "Intel");
+    EXPECT_EQ(a->packets_out, 30U);
+    EXPECT_EQ(find_mac(assets, "bb:00:00:00:00:0c"), nullptr);
+    std::size_t at_address = 0;
+    for (const auto& x : assets) at_address += x.ip == ip("192.168.1.30") ? 1 : 0;
+    EXPECT_EQ(at_address, 1U);
+  }
+  {
+    // The same in a DHCP range: the MAC is the device, so the fact seen
+    // while ..:0c held the address is not the new holder's.
+    const auto assets = run("dhcp");
+    const auto* a = find_ip(assets, "192.168.1.30");
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->mac->to_string(), "bb:00:00:00:00:0d");
+    EXPECT_FALSE(has_evidence(*a, "hostname", "files"));
+  }
+}
+
 TEST_F(fixture, best_evidence_is_highest_confidence_then_most_recent) {
   inventory inv(path);
   inv.load();
