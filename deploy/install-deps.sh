@@ -24,7 +24,7 @@ PACKAGES=(
   p0f ieee-data
   # tests, sample capture and benchmark peers
   postgresql
-  python3 python3-scapy tshark tcpreplay libndpi-bin iproute2 procps
+  python3 python3-scapy tshark tcpreplay libndpi-bin prads iproute2 procps
   clang libclang-rt-14-dev
 )
 
