@@ -65,7 +65,8 @@ LABEL_OS = [
 ]
 
 # Totals this test must reach (measured; raise them when the rules improve).
-FLOORS = {"found": 0, "type": 0, "class": 0, "vendor": 0, "os": 0}
+# Before issue 11's rules: found 77, type 4, class 0, vendor 27, os 17.
+FLOORS = {"found": 77, "type": 33, "class": 44, "vendor": 43, "os": 17}
 
 
 def norm_words(s):
