@@ -146,6 +146,17 @@ class sink final : public proto::fact_sink {
   const net::snapshot_header& h_;
   const proto::packet_view& pv_;
 };
+// "<source>/role = server": the sender answered as the server of an
+// industrial protocol (the value fits the small-string buffer: no heap).
+void server_role(proto::fact_sink& s, std::string_view source) {
+  proto::fact f;
+  f.about = proto::subject::sender;
+  f.source = source;
+  f.field = "role";
+  f.value = "server";
+  f.confidence = 80;
+  s.add(std::move(f));
+}
 }  // namespace
 
 analyzer::analyzer(tables t, emitter& out, state_header* state, analyzer_options opt)
@@ -238,7 +249,23 @@ void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
       !rec.src_mac.is_zero()) {
     ++c_.vendor_lookups;
     if (const auto v = t_.oui->vendor(rec.src_mac)) {
-      out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", *v, confidence::oui_vendor);
+      // The registry's text stays as evidence (and feeds the oui rules);
+      // the brand as people write it outranks it. A module or ODM maker's
+      // block is weak evidence of the brand: what the device says or whom
+      // it calls should name it, the module maker staying as module_vendor.
+      const auto name = fp::vendor_brand(*v);
+      if (name.module) {
+        out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", *v, confidence::oui_module_vendor);
+        out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "module_vendor", name.brand, confidence::oui_vendor);
+        if (name.brand != *v) {
+          out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", name.brand, confidence::oui_module_vendor + 1);
+        }
+      } else {
+        out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", *v, confidence::oui_vendor);
+        if (name.brand != *v) {
+          out_.about_mac(rec.src_mac, rec.ts_ns, "oui", "vendor", name.brand, confidence::oui_brand);
+        }
+      }
     }
   }
   const std::size_t caplen = std::min<std::size_t>(h.caplen, packet.size());
@@ -396,6 +423,9 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
     proto::parse_modbus(payload, p.modbus, dir);
     ++c_.parsed[p_modbus];
     proto::modbus_facts(p.modbus, pv, s);
+    if (rec.src_port == 502 && p.modbus.adus_len != 0 && p.modbus.adus[0].protocol_id == 0) {
+      server_role(s, "modbus");  // it answers Modbus/TCP: a server (PLC, RTU, meter, gateway)
+    }
     return;
   }
   if (port(20000)) {
@@ -411,6 +441,18 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
     proto::s7comm_facts(p.s7, pv, s, [this](std::uint16_t id) {
       return t_.profinet != nullptr ? t_.profinet->name(id) : std::string_view{};
     });
+    if (rec.src_port == 102) {
+      for (const auto& pdu : p.s7.pdu_list()) {
+        // From 102: an Ack_data (to Setup Communication, reads, writes...),
+        // a userdata response or S7comm-plus (S7-1200/1500): the sender
+        // answers S7 as its server, which S7 CPUs (and their CPs) are.
+        if ((pdu.protocol_id == 0x32 && (pdu.rosctr == 3 || (pdu.userdata && pdu.method == 0x12))) ||
+            pdu.protocol_id == 0x72) {
+          server_role(s, "s7comm");
+          break;
+        }
+      }
+    }
     return;
   }
   if (port(44818)) {

@@ -61,6 +61,8 @@ inline constexpr const char* protocol_names[16] = {
 // Confidence scale (0-100) of evidence the analyzer states itself.
 namespace confidence {
 inline constexpr std::uint8_t oui_vendor = 95;
+inline constexpr std::uint8_t oui_brand = 96;          // the registry name as the brand is written
+inline constexpr std::uint8_t oui_module_vendor = 15;  // a module maker's block, as the brand
 inline constexpr std::uint8_t dhcp_hostname = 90;
 inline constexpr std::uint8_t dhcp_lease = 90;
 inline constexpr std::uint8_t dhcp_client_address = 80;

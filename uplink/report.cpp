@@ -12,6 +12,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/fp/device_class.h"
 #include "common/schema/report.capnp.h"
 #include "common/util/json.h"
 #include "common/util/time.h"
@@ -565,6 +566,17 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("hostname").value(a.hostname);
       w.key("os").value(a.os);
       w.key("device_type").value(a.device_type);
+      {
+        // Issue 11: the coarse class of the chosen type, and the module or
+        // ODM maker a MAC block names when it is not the brand.
+        const auto cls = a.device_type ? fp::device_class_of(*a.device_type) : std::string_view{};
+        cls.empty() ? w.key("device_class").null() : w.key("device_class").value(std::string(cls));
+        const evidence_item* mv = nullptr;
+        for (const auto& e : a.evidence) {
+          if (e.field == "module_vendor" && (mv == nullptr || better_evidence(e, *mv))) mv = &e;
+        }
+        mv != nullptr ? w.key("module_vendor").value(mv->value) : w.key("module_vendor").null();
+      }
       w.key("os_family").value(a.os_family);
       w.key("os_version").value(a.os_version);
       w.key("model").value(a.model);

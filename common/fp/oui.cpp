@@ -1,5 +1,6 @@
 #include "common/fp/oui.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -210,6 +211,199 @@ std::optional<std::string_view> oui_registry::vendor(const net::mac_address& mac
 
 std::size_t oui_registry::size() const noexcept {
   return by24_.size() + by28_.size() + by36_.size();
+}
+
+namespace {
+
+struct known_vendor {
+  std::string_view prefix;  // of the registry text, ASCII case-insensitive
+  std::string_view brand;
+  bool module;
+};
+
+// Longer prefixes of one organisation before shorter ones. Module and ODM
+// makers: their blocks are in other brands' products (the list and
+// the chip makers whose Wi-Fi SoCs carry their own OUI).
+constexpr known_vendor known_vendors[] = {
+    {"Espressif", "Espressif", true},
+    {"Murata Manufacturing", "Murata", true},
+    {"AzureWave", "AzureWave", true},
+    {"Shanghai High-Flying", "Hi-Flying", true},
+    {"Realtek", "Realtek", true},
+    {"Universal Global Scientific", "USI", true},
+    {"Quectel", "Quectel", true},
+    {"Hon Hai Precision", "Foxconn", true},
+    {"Foxconn", "Foxconn", true},
+    {"Cloud Network Technology Singapore", "Foxconn", true},
+    {"Chongqing Fugui Electronics", "Foxconn", true},
+    {"Liteon", "Liteon", true},
+    {"Lite-On", "Liteon", true},
+    {"Texas Instruments", "Texas Instruments", true},
+    {"Silicon Laboratories", "Silicon Labs", true},
+    {"Nordic Semiconductor", "Nordic Semiconductor", true},
+    {"Shenzhen Bilian", "LB-Link", true},
+    {"Hui Zhou Gaoshengda", "Gaoshengda", true},
+    {"Sichuan AI-Link", "AI-Link", true},
+    {"Wistron Neweb", "WNC", true},
+    {"u-blox", "u-blox", true},
+    {"Telit", "Telit", true},
+    {"Sierra Wireless", "Sierra Wireless", true},
+    {"Fn-Link", "Fn-Link", true},
+    {"AMPAK", "AMPAK", true},
+    {"Beken", "Beken", true},
+    {"MediaTek", "MediaTek", true},
+    {"SAMJIN", "Samjin", true},  // ODM of Samsung SmartThings hubs and sensors
+    {"Tuya Smart", "Tuya", false},
+    {"TP-LINK", "TP-Link", false},
+    {"TP-Link", "TP-Link", false},
+    {"D-Link", "D-Link", false},
+    {"Cisco Meraki", "Cisco Meraki", false},
+    {"Cisco", "Cisco", false},
+    {"Siemens", "Siemens", false},
+    {"Apple", "Apple", false},
+    {"Samsung", "Samsung", false},
+    {"Huawei", "Huawei", false},
+    {"Xiaomi", "Xiaomi", false},
+    {"Beijing Xiaomi", "Xiaomi", false},
+    {"Amazon Technologies", "Amazon", false},
+    {"Google", "Google", false},
+    {"Ubiquiti", "Ubiquiti", false},
+    {"Routerboard.com", "MikroTik", false},
+    {"Mikrotik", "MikroTik", false},
+    {"Hangzhou Hikvision", "Hikvision", false},
+    {"Zhejiang Dahua", "Dahua", false},
+    {"Axis Communications", "Axis", false},
+    {"Philips Lighting", "Signify (Philips Hue)", false},
+    {"Signify", "Signify (Philips Hue)", false},
+    {"Sonos", "Sonos", false},
+    {"Rockwell Automation", "Rockwell Automation", false},
+    {"Schneider Electric", "Schneider Electric", false},
+    {"Beckhoff", "Beckhoff", false},
+    {"Saia-Burgess", "Saia-Burgess", false},
+    {"Phoenix Contact", "Phoenix Contact", false},
+    {"Hewlett Packard Enterprise", "HPE", false},
+    {"Hewlett Packard", "HP", false},
+    {"HP Inc", "HP", false},
+    {"Aruba", "Aruba", false},
+    {"NETGEAR", "Netgear", false},
+    {"ASUSTek", "ASUS", false},
+    {"Dell", "Dell", false},
+    {"Lenovo", "Lenovo", false},
+    {"Microsoft", "Microsoft", false},
+    {"Intel Corporate", "Intel", false},
+    {"LG Electronics", "LG", false},
+    {"LG Innotek", "LG Innotek", true},
+    {"Sony Interactive", "Sony", false},
+    {"Sony", "Sony", false},
+    {"Nintendo", "Nintendo", false},
+    {"Roku", "Roku", false},
+    {"Ring LLC", "Ring", false},
+    {"Belkin", "Belkin", false},
+    {"Seiko Epson", "Epson", false},
+    {"Brother Industries", "Brother", false},
+    {"Canon", "Canon", false},
+    {"Polycom", "Poly", false},
+    {"Magicjack", "magicJack", false},
+    {"Palo Alto Networks", "Palo Alto Networks", false},
+    {"Fortinet", "Fortinet", false},
+    {"Juniper", "Juniper", false},
+    {"Raspberry Pi", "Raspberry Pi", false},
+    {"VMware", "VMware", false},
+    {"Synology", "Synology", false},
+    {"QNAP", "QNAP", false},
+};
+
+bool iequal(char a, char b) {
+  auto lc = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+  return lc(a) == lc(b);
+}
+
+bool istarts_with(std::string_view s, std::string_view p) {
+  if (s.size() < p.size()) return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (!iequal(s[i], p[i])) return false;
+  }
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && istarts_with(a, b); }
+
+constexpr std::string_view corporate_suffixes[] = {
+    "inc",  "incorporated", "corp", "corporation", "co",  "company",       "ltd",          "limited",
+    "llc",  "gmbh",         "ag",   "sa",          "s.a", "bv",            "b.v",          "ab",
+    "oy",   "lp",           "plc",  "pte",         "kg",  "srl",           "s.p.a",        "spa",
+    "as",   "a/s",          "nv",   "technologies", "technology", "networks", "systems", "international",
+    "electronics", "communications", "trading", "holdings", "group", "industrial", "&", "co.,ltd", "co.,ltd.",
+};
+
+constexpr std::string_view leading_places[] = {
+    "shenzhen", "hangzhou", "guangzhou", "beijing", "shanghai", "zhejiang", "guangdong", "xiamen",
+    "suzhou",   "dongguan", "ningbo",    "chengdu", "qingdao",  "wuhan",    "nanjing",   "fujian",
+    "jiangsu",  "sichuan",  "chongqing", "zhuhai",  "foshan",   "tianjin",
+};
+
+}  // namespace
+
+vendor_name vendor_brand(std::string_view registry) {
+  registry = trim(registry);
+  for (const auto& k : known_vendors) {
+    // A whole-word prefix: "Apple" is not "Applied ...".
+    if (istarts_with(registry, k.prefix) &&
+        (registry.size() == k.prefix.size() || !std::isalnum(static_cast<unsigned char>(registry[k.prefix.size()])))) {
+      return {std::string(k.brand), k.module};
+    }
+  }
+  // Generic: words before the first comma, suffixes and places stripped.
+  std::string_view head = registry.substr(0, registry.find(','));
+  std::vector<std::string_view> words;
+  std::size_t i = 0;
+  while (i < head.size()) {
+    while (i < head.size() && (head[i] == ' ' || head[i] == '\t')) ++i;
+    const std::size_t start = i;
+    while (i < head.size() && head[i] != ' ' && head[i] != '\t') ++i;
+    if (i > start) words.push_back(head.substr(start, i - start));
+  }
+  auto bare = [](std::string_view w) {
+    while (!w.empty() && (w.back() == '.' || w.back() == ',')) w.remove_suffix(1);
+    if (w.size() >= 2 && w.front() == '(' && w.back() == ')') w = w.substr(1, w.size() - 2);
+    return w;
+  };
+  while (words.size() > 1) {
+    bool cut = false;
+    for (auto suffix : corporate_suffixes) {
+      if (iequals(bare(words.back()), suffix)) {
+        cut = true;
+        break;
+      }
+    }
+    if (!cut) break;
+    words.pop_back();
+  }
+  if (words.size() > 1) {
+    for (auto place : leading_places) {
+      if (iequals(words.front(), place)) {
+        words.erase(words.begin());
+        break;
+      }
+    }
+  }
+  std::string out;
+  for (auto w : words) {
+    w = bare(w);
+    if (w.empty()) continue;
+    if (!out.empty()) out += ' ';
+    bool caps = w.size() >= 4;
+    for (char c : w) {
+      if (c >= 'a' && c <= 'z') caps = false;
+    }
+    for (std::size_t j = 0; j < w.size(); ++j) {
+      char c = w[j];
+      if (caps && j > 0 && c >= 'A' && c <= 'Z' && w[j - 1] != '-') c = static_cast<char>(c - 'A' + 'a');
+      out += c;
+    }
+  }
+  if (out.empty()) out = std::string(registry);
+  return {out, false};
 }
 
 }  // namespace tapsense::fp

@@ -38,6 +38,24 @@ struct oui_load_stats {
                                // oui.csv 2022 lists 080030 three times, 0001C8 twice)
 };
 
+// A registry organisation name as people write the brand ("TP-LINK
+// TECHNOLOGIES CO.,LTD." -> "TP-Link", "Siemens AG," -> "Siemens"), and
+// whether the organisation makes Wi-Fi/cellular modules or builds devices
+// for other brands (Espressif, Murata, AzureWave, Hi-Flying, Realtek, USI,
+// Quectel, Foxconn, Liteon, Texas Instruments...): its block then says who
+// made the radio, and is only weak evidence of the brand on the box.
+struct vendor_name {
+  std::string brand;    // never empty for a non-blank registry name
+  bool module = false;  // a module or ODM maker
+};
+// A table of well-known organisations first (case-insensitive prefix of the
+// registry text), else the generic form: the text before the first comma,
+// without trailing corporate suffixes (Inc, Ltd, GmbH, AG, Co, Corporation,
+// Technologies, Networks, Systems...) or a leading Chinese city or province,
+// ALL-CAPS words of 4+ letters capitalised. Allocates; meant for a MAC's
+// first packet, not every packet.
+vendor_name vendor_brand(std::string_view registry);
+
 class oui_registry {
  public:
   // Reads oui.csv, mam.csv, oui36.csv and iab.csv from `dir`. All four are

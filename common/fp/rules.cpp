@@ -442,7 +442,7 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
       const std::string key(k.str());
       if (!in_vocabulary(output_fields, key)) {
         rd.fail(v, path + ": unknown output field '" + key +
-                        "' (os_family, os_name, os_version, device_type, vendor, model, firmware)");
+                        "' (os_family, os_name, os_version, device_type, vendor, model, firmware, module_vendor)");
       }
       output o;
       o.field = key;
@@ -477,7 +477,7 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
       if (key == "os_family" && !in_vocabulary(os_families, value)) {
         rd.fail(v, path + ": '" + value + "' is not an os_family of the vocabulary (common/fp/rules.h)");
       }
-      if (key == "device_type" && !in_vocabulary(device_types, value)) {
+      if (key == "device_type" && device_class_of(value).empty()) {
         rd.fail(v, path + ": '" + value + "' is not a device_type of the vocabulary (common/fp/rules.h)");
       }
       if (!refs && trim(value).empty()) {

@@ -46,10 +46,11 @@
 //                iOS, iPadOS, Android: the product version ("10.13", "16.5",
 //                "11"); Linux: the kernel ("3.13.0-106-generic"; the
 //                distribution and its release go in os_name)
-//   device_type  one of device_types below (no $ references allowed)
+//   device_type  one of device_type_classes (device_class.h; no $ references)
 //   vendor       manufacturer as commonly written: "Apple", "Cisco", "Siemens"
 //   model        "iMac11,3", "CPU 315-2 PN/DP", "cisco 1601"
 //   firmware     firmware version as the device states it
+//   module_vendor the Wi-Fi/cellular module or ODM maker ("Espressif")
 //
 // Loading errors (rules_error, message "file:line:col: text"): TOML syntax,
 // unknown keys, a missing or empty id/comment/field, no matcher or two, a
@@ -96,6 +97,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fp/device_class.h"
+
 namespace tapsense::fp {
 
 // The os_family vocabulary (exact spelling).
@@ -107,19 +110,12 @@ inline constexpr std::string_view os_families[] = {
     "Nintendo", "BlackBerry", "OpenVMS",
 };
 
-// The device_type vocabulary (exact spelling). "phone" covers mobile phones
-// and desk (VoIP) phones; "network device" is used when the kind of network
-// device is not known; "IoT" for smart-home and other embedded appliances.
-inline constexpr std::string_view device_types[] = {
-    "computer", "server",  "phone", "tablet",     "printer",             "camera",
-    "network device", "router", "switch", "access point", "firewall", "PLC",
-    "HMI",      "building controller", "IoT", "media device", "game console",
-    "virtual machine", "storage", "RTU",
-};
+// The device_type vocabulary: device_class.h (device_type_classes, each
+// with its coarse class).
 
 // The output fields a rule may set.
 inline constexpr std::string_view output_fields[] = {
-    "os_family", "os_name", "os_version", "device_type", "vendor", "model", "firmware",
+    "os_family", "os_name", "os_version", "device_type", "vendor", "model", "firmware", "module_vendor",
 };
 
 // One inference drawn from one raw fact.

@@ -458,3 +458,39 @@ TEST_F(IeeeRegistry, AgreesOnMacsFromTheSharedCaptures) {
 }
 
 }  // namespace
+
+// Issue 11: registry names as people write the brand, module makers flagged.
+TEST(OuiBrand, RegistryNamesBecomeBrands) {
+  using tapsense::fp::vendor_brand;
+  EXPECT_EQ(vendor_brand("TP-LINK TECHNOLOGIES CO.,LTD.").brand, "TP-Link");
+  EXPECT_EQ(vendor_brand("Siemens AG,").brand, "Siemens");
+  EXPECT_EQ(vendor_brand("Cisco Systems, Inc").brand, "Cisco");
+  EXPECT_EQ(vendor_brand("Routerboard.com").brand, "MikroTik");
+  EXPECT_EQ(vendor_brand("HUAWEI TECHNOLOGIES CO.,LTD").brand, "Huawei");
+  EXPECT_FALSE(vendor_brand("Apple, Inc.").module);
+  // Generic: before the comma, corporate suffixes and a leading city gone,
+  // ALL-CAPS words of 4+ letters capitalised.
+  EXPECT_EQ(vendor_brand("INALP NETWORKS, INC.").brand, "Inalp");
+  EXPECT_EQ(vendor_brand("Shenzhen Foo Bar Technology Co., Ltd.").brand, "Foo Bar");
+  EXPECT_EQ(vendor_brand("Dell Inc.").brand, "Dell");
+  EXPECT_EQ(vendor_brand("SFR").brand, "SFR");
+  // A whole-word prefix only: "Applied ..." is not Apple.
+  EXPECT_EQ(vendor_brand("Applied Signal Technology").brand, "Applied Signal");
+  // Nothing to strip down to: the text itself.
+  EXPECT_EQ(vendor_brand("Inc.").brand, "Inc");
+  EXPECT_EQ(vendor_brand("  ").brand, "");
+}
+
+TEST(OuiBrand, ModuleMakersAreFlagged) {
+  using tapsense::fp::vendor_brand;
+  for (const char* n : {"Espressif Inc.", "Murata Manufacturing Co., Ltd.", "AzureWave Technology Inc.",
+                        "Shanghai High-Flying Electronics  Technology Co., Ltd", "Realtek Semiconductor Corp.",
+                        "Universal Global Scientific Industrial Co., Ltd.", "Quectel Wireless Solutions Co.,Ltd.",
+                        "Hon Hai Precision Ind. Co.,Ltd.", "Liteon Technology Corporation", "Texas Instruments",
+                        "SAMJIN Co., Ltd."}) {
+    EXPECT_TRUE(vendor_brand(n).module) << n;
+  }
+  EXPECT_EQ(vendor_brand("Hon Hai Precision Ind. Co.,Ltd.").brand, "Foxconn");
+  EXPECT_EQ(vendor_brand("Espressif Inc.").brand, "Espressif");
+  EXPECT_FALSE(vendor_brand("TP-LINK TECHNOLOGIES CO.,LTD.").module);
+}

@@ -204,7 +204,7 @@ const std::vector<fact_case> cases = {
   {"http", "server", "Apache/2.4.58 (Win64) OpenSSL/3.1.3 PHP/8.2.12", {"os_family=Windows"}},
   {"http", "server", "nginx", {"!os_family"}},
   {"ssdp", "server", "Linux/3.14.0 UPnP/1.0 IpBridge/1.26.0",
-   {"os_family=Linux", "os_version=3.14.0", "vendor=Signify (Philips Hue)", "device_type=IoT"}},
+   {"os_family=Linux", "os_version=3.14.0", "vendor=Signify (Philips Hue)", "device_type=hub"}},
   {"ssdp", "server", "ipos/7.0 UPnP/1.0 TL-WDR3600/1.0",  // ssdp/raw_packets.pcap
    {"vendor=TP-Link", "model=TL-WDR3600", "device_type=router", "!os_family"}},
   {"p0f", "os", "Windows 7 or 8", {"os_family=Windows"}},
@@ -226,15 +226,15 @@ const std::vector<fact_case> cases = {
   {"lldp", "capabilities_enabled", "bridge", {"device_type=switch"}},  // lldp/lldp.pcap
   {"lldp", "capabilities_enabled", "bridge,router", {"device_type=network device"}},
   {"lldp", "capabilities_enabled", "router", {"device_type=router"}},
-  {"lldp", "capabilities_enabled", "bridge,telephone", {"device_type=phone"}},
+  {"lldp", "capabilities_enabled", "bridge,telephone", {"device_type=VoIP phone"}},
   {"lldp", "capabilities_enabled", "bridge,wlan_access_point", {"device_type=access point"}},
   {"lldp", "capabilities_enabled", "wlan_access_point", {"!device_type"}},  // lldp_mudurl.pcap Ubuntu host
-  {"lldp", "capabilities_enabled", "bridge,router,telephone", {"device_type=phone"}},
+  {"lldp", "capabilities_enabled", "bridge,router,telephone", {"device_type=VoIP phone"}},
   {"cdp", "capabilities", "router", {"device_type=router"}},  // cdp/cdp-v1.pcap
   {"cdp", "capabilities", "switch,igmp", {"device_type=switch"}},
   {"cdp", "capabilities", "router,switch,igmp", {"device_type=switch"}},
   {"cdp", "capabilities", "router,trans_bridge", {"!device_type"}},
-  {"cdp", "capabilities", "host,voip_phone,two_port_mac_relay", {"device_type=phone"}},
+  {"cdp", "capabilities", "host,voip_phone,two_port_mac_relay", {"device_type=VoIP phone"}},
   {"cdp", "software_version",  // cdp/cdp-v1.pcap (lines joined by ' ')
    "Cisco Internetwork Operating System Software  IOS (tm) 1600 Software (C1600-NY-L), Version 11.2(12)P, RELEASE SOFTWARE (fc1) Copyright (c) 1986-1998 by cisco Systems, Inc. Compiled Tue 03-Mar-98 06:33 by dschwart",
    {"os_family=Cisco IOS", "vendor=Cisco", "os_version=11.2(12)P", "os_name=Cisco IOS 11.2"}},
@@ -262,7 +262,7 @@ const std::vector<fact_case> cases = {
   {"lldp", "system_description", "Example OS 7.1??Model EX-4800", {"!os_family", "!vendor", "!device_type"}},  // lldp tests
   {"cdp", "platform", "cisco 1601", {"vendor=Cisco", "device_type=router"}},  // cdp/cdp-v1.pcap
   {"cdp", "platform", "cisco WS-C2960X-48FPD-L", {"vendor=Cisco", "device_type=switch"}},  // cdp tests
-  {"cdp", "platform", "Cisco IP Phone 7965", {"vendor=Cisco", "device_type=phone"}},
+  {"cdp", "platform", "Cisco IP Phone 7965", {"vendor=Cisco", "device_type=VoIP phone"}},
   {"cdp", "platform", "cisco AIR-AP1242AG-A-K9", {"device_type=access point"}},
   {"cdp", "platform", "N5K-C5548UP", {"vendor=Cisco", "device_type=switch", "os_family=Cisco NX-OS"}},
   {"cdp", "platform", "cisco ISR4331/K9", {"device_type=router"}},
@@ -279,9 +279,9 @@ const std::vector<fact_case> cases = {
   {"mdns", "mdns_service", "_axis-video._tcp", {"device_type=camera", "vendor=Axis"}},
   {"http", "http_realm", "AXIS_ACCC8E012345", {"vendor=Axis", "device_type=camera"}},
   {"http", "server", "Hikvision-Webs", {"vendor=Hikvision", "device_type=camera"}},
-  {"mdns", "mdns_service", "_hue._tcp", {"vendor=Signify (Philips Hue)", "device_type=IoT"}},
-  {"mdns", "mdns_service", "_sonos._tcp", {"vendor=Sonos", "device_type=media device"}},
-  {"ssdp", "server", "Linux UPnP/1.0 Sonos/57.3-77280 (ZPS9)", {"vendor=Sonos", "device_type=media device"}},
+  {"mdns", "mdns_service", "_hue._tcp", {"vendor=Signify (Philips Hue)", "device_type=hub"}},
+  {"mdns", "mdns_service", "_sonos._tcp", {"vendor=Sonos", "device_type=speaker"}},
+  {"ssdp", "server", "Linux UPnP/1.0 Sonos/57.3-77280 (ZPS9)", {"vendor=Sonos", "device_type=speaker"}},
   {"mdns", "mdns_service", "_googlecast._tcp", {"device_type=media device"}},
   {"mdns", "txt:md", "Chromecast Ultra", {"vendor=Google", "model=Chromecast Ultra", "device_type=media device"}},
   {"mdns", "txt:md", "Google Nest Mini", {"vendor=Google", "device_type=IoT"}},
@@ -455,7 +455,7 @@ const std::vector<fact_case> cases = {
   {"oui", "vendor", "Zhejiang Dahua Technology Co., Ltd.", {"vendor=Dahua"}},
   {"oui", "vendor", "Axis Communications AB", {"vendor=Axis"}},
   {"oui", "vendor", "Sonos, Inc.", {"vendor=Sonos"}},
-  {"oui", "vendor", "Signify B.V.", {"device_type=IoT"}},
+  {"oui", "vendor", "Signify B.V.", {"device_type=hub"}},
   {"oui", "vendor", "Espressif Inc.", {"device_type=IoT", "!vendor"}},
   {"oui", "vendor", "Nintendo Co.,Ltd", {"vendor=Nintendo"}},
   {"oui", "vendor", "Sony Interactive Entertainment Inc.", {"device_type=game console"}},
@@ -463,6 +463,66 @@ const std::vector<fact_case> cases = {
   {"oui", "vendor", "Seiko Epson Corporation", {"device_type=printer"}},
   {"oui", "vendor", "Cisco Systems, Inc", {"vendor=Cisco"}},
   {"oui", "vendor", "Ubiquiti Networks Inc.", {"vendor=Ubiquiti"}},
+
+  // ---- cloud.toml: whom a device calls (DNS query names, TLS SNI) ----
+  {"dns", "dns_query", "VS-cam.u011.immedia-semi.com", {"vendor=Blink (Amazon)", "device_type=camera"}},  // tj-oconnor blink-cam
+  {"tls", "sni", "euw1-device-tapo-care.i.tplinknbu.com", {"vendor=TP-Link", "device_type=camera"}},  // shs TapoCamera
+  {"tls", "sni", "aps1-relay-dcipc-beta.i.tplinknbu.com", {"vendor=TP-Link", "device_type=camera"}},
+  {"tls", "sni", "security.iot.i.tplinknbu.com", {"vendor=TP-Link", "!device_type"}},  // plugs and bulbs too
+  {"tls", "sni", "n-devs.tplinkcloud.com", {"vendor=TP-Link", "!device_type"}},
+  {"tls", "sni", "euw1-api.tplinkra.com", {"vendor=TP-Link"}},
+  {"tls", "sni", "www.tplink.com", {"!vendor"}},  // the web site, not a device cloud
+  {"tls", "sni", "mp-eu-fwd.auto.mydlink.com", {"vendor=D-Link", "!device_type"}},  // shs DLinkCamera
+  {"tls", "sni", "business.smartcamera.api.io.mi.com", {"vendor=Xiaomi", "device_type=camera"}},  // shs XiaomiCamera
+  {"dns", "dns_query", "xiaomi5.p2psy2.mijia.tech", {"vendor=Xiaomi", "!device_type"}},
+  {"dns", "dns_query", "es.devices.ring.com", {"vendor=Ring (Amazon)", "device_type=doorbell"}},
+  {"dns", "dns_query", "api.ring.com", {"!vendor"}},  // the app's API
+  {"dns", "dns_query", "mqtt-eu-01.iot.meethue.com", {"vendor=Signify (Philips Hue)", "device_type=hub"}},  // shs HueLight
+  {"tls", "sni", "data.meethue.com", {"device_type=hub"}},
+  {"dns", "dns_query", "discovery.meethue.com", {"!device_type"}},  // the Hue app asks it
+  {"dns", "dns_query", "a3.tuyaeu.com", {"vendor=Tuya", "device_type=IoT"}},  // shs TuyaLight, tuya-motion
+  {"dns", "dns_query", "m2.tuyaus.com", {"vendor=Tuya"}},
+  {"dns", "dns_query", "openapi.tuyaeu.com", {"!vendor"}},  // cloud API for apps and servers
+  {"dns", "dns_query", "dc-eu01-euwest1.connect.smartthings.com", {"vendor=Samsung SmartThings", "device_type=hub"}},  // shs_firewall smartthings-hub
+  {"tls", "sni", "connectivity.smartthings.com", {"vendor=Samsung SmartThings", "!device_type"}},
+  {"dns", "dns_query", "api.allegionengage.com", {"vendor=Schlage (Allegion)", "device_type=lock"}},  // tj-oconnor schlage-lock
+  {"dns", "dns_query", "plug.sciener.cn", {"vendor=Sciener (TTLock)", "device_type=hub"}},  // tj-oconnor sifely-hub
+  {"tls", "sni", "scalews.withings.net", {"vendor=Withings", "device_type=health device"}},  // iotsec withings_bpm_wifi
+  {"tls", "sni", "account.withings.com", {"!vendor"}},
+  {"dns", "dns_query", "prov1.talk4free.com", {"vendor=magicJack", "device_type=VoIP phone"}},  // MagicJack_pwr_up.pcap
+  {"dns", "dns_query", "serversyslog.neufbox.neuf.fr", {"vendor=SFR", "device_type=router"}},  // nb6-startup.pcap
+  {"dns", "dns_query", "a30hje92j76kem.iot.us-west-2.amazonaws.com", {"device_type=IoT", "!vendor"}},
+  {"dns", "dns_query", "a30xqtffg389ek-ats.iot.us-west-2.amazonaws.com", {"device_type=IoT"}},
+  {"dns", "dns_query", "s3.us-west-2.amazonaws.com", {"!device_type"}},
+  {"dns", "dns_query", "a1GuxeFynXG.iot-as-mqtt.us-west-1.aliyuncs.com", {"device_type=IoT"}},  // tj-oconnor lockly-hub
+  {"dns", "dns_query", "ntp1.aliyun.com", {"!device_type"}},
+
+  // ---- iot.toml: what a device says about itself ----
+  {"dhcp", "hostname", "F4B85EFF2B1B-mysimplelink", {"device_type=IoT", "!vendor"}},  // tj-oconnor blink-cam
+  {"dhcp", "hostname", "ESP_511723", {"device_type=IoT", "module_vendor=Espressif"}},  // shs TuyaLight
+  {"dhcp", "hostname", "ESP-EB59C4", {"device_type=IoT"}},  // tj-oconnor sifely-hub
+  {"dhcp", "hostname", "ESPRESSO-BAR", {"!device_type"}},
+  {"dhcp", "hostname", "C200", {"device_type=camera"}},  // shs TapoCamera
+  {"dhcp", "hostname", "C2000", {"!device_type"}},
+  {"dhcp", "hostname", "P110", {"device_type=smart plug"}},  // shs TapoPlug
+  {"dhcp", "hostname", "L530", {"device_type=smart bulb"}},  // shs TapoLight
+  {"dhcp", "hostname", "HS110", {"device_type=smart plug", "vendor=TP-Link"}},  // shs TpLinkPlug
+  {"dhcp", "hostname", "HS200", {"!device_type"}},  // a wall switch
+  {"dhcp", "hostname", "DCS-8000LH", {"device_type=camera", "vendor=D-Link"}},  // shs DLinkCamera
+  {"mdns", "model", "DCS-8000LH", {"device_type=camera", "vendor=D-Link"}},
+  {"dhcp", "hostname", "chuangmi_camera_ipc019", {"device_type=camera", "vendor=Xiaomi"}},  // shs XiaomiCamera
+  {"dhcp", "hostname", "yeelink-light-color1_miio12345", {"device_type=smart bulb"}},
+  {"dhcp", "hostname", "cuco-plug-cp1_mibt1234", {"device_type=smart plug"}},
+  {"dhcp", "hostname", "hubv3-04021272243", {"device_type=hub", "vendor=Samsung SmartThings"}},  // shs_firewall smartthings-hub
+  {"mdns", "instance_name", "SmartThings Hub #1159", {"device_type=hub", "vendor=Samsung SmartThings"}},
+  {"dhcp", "hostname", "Schlage", {"device_type=lock", "vendor=Schlage (Allegion)"}},  // tj-oconnor schlage-lock
+  {"dhcp", "hostname", "Schlage-PC", {"!device_type"}},
+  {"dhcp", "vendor_class", "neufbox_NB6-FXC-r2_NB6-MAIN-R3.3.4_NB6-ADSL-A2pD035p",  // nb6-startup.pcap
+   {"vendor=SFR", "device_type=router", "model=NB6"}},
+  {"tls", "cert_subject_ou", "Sonos Devices", {"vendor=Sonos", "device_type=speaker"}},  // ndpi/sonos.pcapng
+  {"s7comm", "role", "server", {"device_type=PLC", "vendor=Siemens"}},  // iti_ics wincc_s400_production
+  {"modbus", "role", "server", {"device_type=PLC", "!vendor"}},  // iti_ics modicon_test
+  {"dnp3", "role", "server", {"!device_type"}},
 };
 // clang-format on
 
