@@ -176,6 +176,11 @@ void shard::drain_spool() noexcept {
 }
 
 bool shard::poll() {
+  if (stopped_ || static_cast<phase>(h_.phase.load()) != phase::idle) {
+    // A cycle gave up half-way (stopping): the next incarnation finishes it
+    // (recover()); the spool must stay as that cycle found it.
+    return false;
+  }
   drain_spool();
   if (h_.end_of_input != 0 && h_.end_of_reports_sent == 0) {
     return end_of_input();
