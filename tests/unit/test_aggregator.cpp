@@ -550,3 +550,46 @@ TEST_F(small_spool, FullSpoolMergesIntervalsAndLosesNoPacket) {
   EXPECT_GT(longer, 0u);
   EXPECT_EQ(packets, std::uint64_t{stalled_uplink::intervals * stalled_uplink::tuples});
 }
+
+TEST_F(fixture, CrashAfterACycleWasSpooledSendsTheSameBatchesAndNoStaleCopy) {
+  cfg.aggregator.flow_interval_s = 10;
+  std::vector<std::uint8_t> before;
+  {
+    auto s = make();
+    feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, 100, 100));
+    feed(s, pkt("192.168.1.10", 50001, "192.168.1.20", 443, 101, 200));
+    const auto* b = static_cast<const std::uint8_t*>(seg.data());
+    before.assign(b, b + seg.size());
+    feed(s, pkt("192.168.1.10", 50002, "192.168.1.20", 22, 115, 300));  // closes [100 s, 110 s)
+  }
+  const auto first = drain();
+  ASSERT_EQ(first.flows.size(), 2u);
+  // The state as if that cycle had been placed in the spool and the process
+  // died before clearing the tables: the spool holds a copy (here garbage, so
+  // sending it would fail to parse) the restart must drop, then place the
+  // same batches again.
+  std::memcpy(seg.data(), before.data(), before.size());
+  h->phase.store(static_cast<std::uint32_t>(phase::emitting));
+  h->cycle_kind = cycle_kind::flows;
+  h->cycle_interval_start = h->flow_interval_start;
+  h->cycle_interval_end = h->flow_interval_start + 10'000'000'000ULL;
+  h->spool_cycle_pos = h->spool_pos.load();
+  ASSERT_EQ(h->spool_cycle_pos, 0u);
+  auto* spool = reinterpret_cast<std::uint8_t*>(h) + h->spool_offset;
+  const ipc::frame_header fh{64, static_cast<std::uint16_t>(ipc::frame_type::flow_batch), 0};
+  std::memcpy(spool, &fh, sizeof fh);
+  std::memset(spool + sizeof fh, 0xab, 64);
+  h->spool_pos.store(sizeof fh + 64);
+  {
+    auto s = make();
+    ASSERT_TRUE(s.recover());
+    ASSERT_TRUE(s.poll());
+    EXPECT_EQ(s.spooled_bytes(), 0u);
+  }
+  const auto again = drain();
+  EXPECT_EQ(again.ids, first.ids);
+  ASSERT_EQ(again.flows.size(), 2u);
+  EXPECT_EQ(again.flows[0].interval_end, 110'000'000'000ULL);
+  EXPECT_EQ(static_cast<phase>(h->phase.load()), phase::idle);
+  EXPECT_EQ(h->report_size, 0u);
+}
