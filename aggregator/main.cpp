@@ -149,6 +149,15 @@ int main(int argc, char** argv) {
         {"quarantined", h.guard.quarantined},
         {"quarantine.not_kept", quarantine.not_kept()},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
+        {"spool.bytes", s.spooled_bytes()},
+        {"spool.high_water", h.spool_high_water},
+        {"spool.capacity", h.spool_capacity},
+        {"reports.spooled", h.cycles_spooled},
+        {"reports.deferred", h.cycles_deferred},
+        {"reports.intervals_merged", h.intervals_merged},
+        {"reports.spool_overflows", h.spool_overflows},
+        {"drops.flow_packets", h.flow_packets_dropped},
+        {"drops.asset_packets", h.asset_packets_dropped},
     };
     for (std::size_t l = 0; l < ins.size(); ++l) {
       c.emplace_back("in." + std::to_string(l) + ".drops", ins[l].header().producer.drops.load(std::memory_order_relaxed));
@@ -177,6 +186,9 @@ int main(int argc, char** argv) {
   std::uint64_t warned_evicted = h.conns_evicted;
   std::uint64_t warned_early = h.early_flow_flushes;
   std::uint64_t warned_assets = h.asset_table_full;
+  std::uint64_t warned_deferred = h.cycles_deferred;
+  std::uint64_t warned_overflows = h.spool_overflows;
+  std::uint64_t warned_dropped = h.flow_packets_dropped + h.asset_packets_dropped;
   auto warn_overflow = [&] {
     if (h.conns_evicted != warned_evicted) {
       log->warn("connection table full: {} connections evicted early (their counts are kept, their "
@@ -195,6 +207,23 @@ int main(int argc, char** argv) {
                 "aggregator.asset_table is {}",
                 h.asset_table_full - warned_assets, h.asset_capacity);
       warned_assets = h.asset_table_full;
+    }
+    if (h.cycles_deferred != warned_deferred) {
+      log->warn("report spool full: {} report cycles stayed in the tables ({} flow intervals merged with the "
+                "next so far); the uplink is slow or stopped; aggregator.report_spool_mb is {}",
+                h.cycles_deferred - warned_deferred, h.intervals_merged, h.spool_capacity >> 20);
+      warned_deferred = h.cycles_deferred;
+    }
+    if (h.spool_overflows != warned_overflows) {
+      log->warn("{} report cycles were bigger than the whole report spool and waited for the uplink; "
+                "raise aggregator.report_spool_mb (now {})",
+                h.spool_overflows - warned_overflows, h.spool_capacity >> 20);
+      warned_overflows = h.spool_overflows;
+    }
+    if (const auto d = h.flow_packets_dropped + h.asset_packets_dropped; d != warned_dropped) {
+      log->warn("tables and report spool full: packets left out of flow records {} and of asset records {} "
+                "so far", h.flow_packets_dropped, h.asset_packets_dropped);
+      warned_dropped = d;
     }
   };
   while (!s.finished() && !ctx.stopping()) {
@@ -229,6 +258,12 @@ int main(int argc, char** argv) {
       }
       // Everything walked is applied to shared memory: hand the space back.
       rd.release();
+    }
+    // Report batches waiting in the spool move on as the uplink frees room;
+    // the end of input completes once they are all out.
+    if (!s.poll()) {
+      if (!s.fatal().empty()) return ctx.fatal(ts::exit_code::config, s.fatal());
+      break;  // stopping
     }
     ctx.service(counters);
     if (const auto now = ts::util::mono_ns(); now >= next_warn) {

@@ -129,12 +129,72 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   // same batches (with the same ids) as the one before it.
   max_frame_ = out.max_payload();
   batch_max_ = std::clamp<std::size_t>(max_frame_ / record_budget, 16, batch_limit);
+  spool_ = reinterpret_cast<std::uint8_t*>(&h) + h.spool_offset;
+}
+
+namespace {
+std::uint32_t spool_head(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos); }
+std::uint32_t spool_tail(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos >> 32); }
+std::uint64_t spool_pack(std::uint64_t head, std::uint64_t tail) noexcept {
+  return head == tail ? 0 : (tail << 32 | head);  // empty: back to the start
+}
+}  // namespace
+
+std::uint64_t shard::spooled_bytes() const noexcept {
+  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
+  return spool_head(pos) - spool_tail(pos);
+}
+
+bool shard::spool_gated() const noexcept {
+  // A cycle deferred for want of spool room is not built again until the
+  // spool has drained enough for it (or entirely): no rebuild per packet.
+  if (h_.spool_need == 0) return false;
+  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
+  return spool_head(pos) != spool_tail(pos) && h_.spool_capacity - spool_head(pos) < h_.spool_need;
+}
+
+void shard::drain_spool() noexcept {
+  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
+  const std::uint64_t head = spool_head(pos);
+  std::uint64_t tail = spool_tail(pos);
+  if (head == tail) return;
+  bool moved = false;
+  while (tail < head) {
+    ipc::frame_header fh;
+    std::memcpy(&fh, spool_ + tail, sizeof fh);
+    auto* p = out_.try_reserve(fh.len, static_cast<ipc::frame_type>(fh.type));
+    if (p == nullptr) break;  // the ring is full: the rest waits here
+    std::memcpy(p, spool_ + tail + sizeof fh, fh.len);
+    tail += ipc::frame_span(fh.len);
+    moved = true;
+  }
+  if (!moved) return;
+  // Publish first, then forget: a crash in between sends these batches
+  // again, and the uplink applies each batch id once.
+  out_.publish();
+  h_.spool_pos.store(spool_pack(head, tail), std::memory_order_release);
+}
+
+bool shard::poll() {
+  if (stopped_ || static_cast<phase>(h_.phase.load()) != phase::idle) {
+    // A cycle gave up half-way (stopping): the next incarnation finishes it
+    // (recover()); the spool must stay as that cycle found it.
+    return false;
+  }
+  drain_spool();
+  if (h_.end_of_input != 0 && h_.end_of_reports_sent == 0) {
+    return end_of_input();
+  }
+  return true;
 }
 
 bool shard::recover() {
   switch (static_cast<phase>(h_.phase.load())) {
     case phase::emitting:
-      if (!run_cycle(h_.cycle_kind)) return false;
+      // Finish the cycle as it was: same tables, same spool, same batches.
+      // A cycle that no longer fits is left in the tables, as it would have
+      // been had it not fitted the first time.
+      if (run_cycle(h_.cycle_kind, h_.cycle_interval_end) == placed::stopped) return false;
       break;
     case phase::resetting:
       reset(h_.cycle_kind);
@@ -228,20 +288,36 @@ bool shard::advance_clock(std::uint64_t ts) {
   if (h_.flow_interval_start == 0) {
     h_.flow_interval_start = iv;
   } else if (iv > h_.flow_interval_start) {
-    if (!run_cycle(cycle_kind::flows)) return false;
-    h_.flow_interval_start = iv;
+    switch (run_cycle(cycle_kind::flows, iv)) {
+      case placed::stopped:
+        return false;
+      case placed::done:
+        h_.flow_interval_start = iv;
+        break;
+      case placed::deferred:
+        // Nowhere to put the closed interval: it stays open and is reported
+        // with the next one, as one longer interval.
+        ++h_.intervals_merged;
+        break;
+    }
   }
   if (h_.next_sighting_ns == 0) {
     h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
     h_.next_update_ns = ts - ts % update_interval_ns_ + update_interval_ns_;
   }
+  // A sighting cycle that could not be placed stays due: its deltas keep
+  // summing in the asset table and leave with the next attempt.
   if (ts >= h_.next_update_ns) {
-    if (!run_cycle(cycle_kind::asset_updates)) return false;
-    h_.next_update_ns = ts - ts % update_interval_ns_ + update_interval_ns_;
-    h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
+    const auto r = run_cycle(cycle_kind::asset_updates);
+    if (r == placed::stopped) return false;
+    if (r == placed::done) {
+      h_.next_update_ns = ts - ts % update_interval_ns_ + update_interval_ns_;
+      h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
+    }
   } else if (ts >= h_.next_sighting_ns) {
-    if (!run_cycle(cycle_kind::new_assets)) return false;
-    h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
+    const auto r = run_cycle(cycle_kind::new_assets);
+    if (r == placed::stopped) return false;
+    if (r == placed::done) h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
   }
   if (ts >= h_.next_sweep_ns) {
     sweep(ts, 1);
@@ -286,10 +362,16 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
     // Full: report every pending delta and start the table over (the uplink
     // merges the parts, nothing is lost).
     ++h_.asset_table_full;
-    if (!run_cycle(cycle_kind::asset_updates)) return false;
-    t_.assets.clear();
-    a = t_.assets.find_or_insert(k, inserted);
-    if (a == nullptr) return true;
+    const auto r = run_cycle(cycle_kind::asset_updates);
+    if (r == placed::stopped) return false;
+    if (r == placed::done) {
+      t_.assets.clear();
+      a = t_.assets.find_or_insert(k, inserted);
+    }
+    if (a == nullptr) {
+      ++h_.asset_packets_dropped;  // no room in the table nor in the spool to make some
+      return true;
+    }
   }
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
@@ -355,9 +437,12 @@ report_value* shard::report_entry(const report_key& k) {
     // Full: report the open interval so far and start over; the uplink sums
     // the parts of one interval into one record.
     ++h_.report_table_full;
-    ++h_.early_flow_flushes;
-    if (!run_cycle(cycle_kind::early_flows)) return nullptr;
-    r = t_.reports.find_or_insert(k, inserted);
+    if (run_cycle(cycle_kind::early_flows) == placed::done) {
+      ++h_.early_flow_flushes;
+      r = t_.reports.find_or_insert(k, inserted);
+    }
+    // nullptr: stopped (stopped_ is set), or no room in the table nor in the
+    // spool to make some (the caller counts what it could not add).
   }
   return r;
 }
@@ -373,7 +458,11 @@ void shard::move_connection(conn_value& c, const report_key& to) {
     const std::uint64_t last = c.last_ns;
     const auto moved = c;
     report_value* r = report_entry(to);
-    if (r == nullptr) return;
+    if (r == nullptr) {
+      h_.flow_packets_dropped += moved.packets;
+      c.report_epoch = ~0u;
+      return;
+    }
     if (r->packets == 0 || first < r->first_ns) r->first_ns = first;
     r->last_ns = std::max(r->last_ns, last);
     r->packets += moved.packets;
@@ -607,7 +696,12 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     if (unassigned_client) std::memcpy(rk.client_mac, rec.src_mac.b.data(), 6);
     const std::uint32_t epoch = h_.flow_epoch;
     r = report_entry(rk);
-    if (r == nullptr) return false;
+    if (r == nullptr) {
+      if (stopped_) return false;
+      ++h_.flow_packets_dropped;  // counted in its assets, in no flow record
+      if (conn != nullptr) conn->report_epoch = ~0u;
+      return true;
+    }
     if (h_.flow_epoch != epoch) {
       // An early flush cleared the table while making room: this entry is new.
     }
@@ -697,7 +791,7 @@ void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
 }
 
 bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
-  const auto words = capnp::messageToFlatArray(mb);
+  auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
   if (bytes.size() > max_frame_) {
     fatal_ = "a report batch of " + std::to_string(bytes.size()) + " bytes can never fit in the report ring (" +
@@ -705,36 +799,105 @@ bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
     stopped_ = true;
     return false;
   }
-  auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), t, keep_waiting_);
-  if (p == nullptr) {
-    stopped_ = true;
-    return false;
-  }
-  std::memcpy(p, bytes.begin(), bytes.size());
-  out_.publish();
-  ++h_.batches;
+  built_.push_back({t, kj::mv(words)});
   return true;
 }
 
-bool shard::run_cycle(std::uint32_t kind) {
+bool shard::place_cycle() {
+  std::uint64_t need = 0;
+  for (const auto& f : built_) need += ipc::frame_span(static_cast<std::uint32_t>(f.words.asBytes().size()));
+  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
+  std::uint64_t head = spool_head(pos);
+  const std::uint64_t tail = spool_tail(pos);
+  const bool direct = h_.spool_direct != 0 || (head == tail && need > h_.spool_capacity);
+  if (direct) {
+    // Bigger than the whole spool: the one case that waits for the uplink
+    // (counted; raise aggregator.report_spool_mb).
+    if (h_.spool_direct == 0) {
+      h_.spool_direct = 1;
+      ++h_.spool_overflows;
+    }
+    for (const auto& f : built_) {
+      const auto bytes = f.words.asBytes();
+      auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), f.type, keep_waiting_);
+      if (p == nullptr) {
+        stopped_ = true;
+        return false;
+      }
+      std::memcpy(p, bytes.begin(), bytes.size());
+      out_.publish();
+      ++h_.batches;
+    }
+    h_.spool_direct = 0;
+    return true;
+  }
+  // Every cycle goes through the spool (one copy per report batch, none per
+  // packet), and from there into the ring as far as it has room.
+  if (h_.spool_capacity - head < need) {
+    h_.spool_need = need;
+    ++h_.cycles_deferred;
+    return false;
+  }
+  for (const auto& f : built_) {
+    const auto bytes = f.words.asBytes();
+    const ipc::frame_header fh{static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint16_t>(f.type), 0};
+    std::memcpy(spool_ + head, &fh, sizeof fh);
+    std::memcpy(spool_ + head + sizeof fh, bytes.begin(), bytes.size());
+    head += ipc::frame_span(fh.len);
+    ++h_.batches;
+  }
+  // One store places the whole cycle.
+  h_.spool_pos.store(spool_pack(head, tail), std::memory_order_release);
+  h_.spool_high_water = std::max<std::uint64_t>(h_.spool_high_water, head - tail);
+  ++h_.cycles_spooled;
+  h_.spool_need = 0;
+  return true;
+}
+
+shard::placed shard::run_cycle(std::uint32_t kind, std::uint64_t interval_end) {
   if (static_cast<phase>(h_.phase.load()) == phase::idle) {
+    if (spool_gated()) return placed::deferred;
     h_.cycle_kind = kind;
     h_.cycle_interval_start = h_.flow_interval_start;
+    // An early or final flow cycle reports the open interval up to the
+    // clock's (a merged interval spans several).
+    h_.cycle_interval_end =
+        interval_end != 0 ? interval_end
+                          : std::max(h_.flow_interval_start, h_.clock_ns - h_.clock_ns % flow_interval_ns_) +
+                                flow_interval_ns_;
+    h_.spool_cycle_pos = h_.spool_pos.load(std::memory_order_relaxed);
     h_.phase.store(static_cast<std::uint32_t>(phase::emitting));
+  } else {
+    // Resuming after a crash: the spool as this cycle found it (a copy of
+    // the cycle placed before the crash goes, the same batches come back).
+    // Nothing moved out of the spool since: draining waits for idle.
+    h_.spool_pos.store(h_.spool_cycle_pos, std::memory_order_release);
   }
   kind = h_.cycle_kind;
-  if ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) != 0 && !emit_flows()) {
-    return false;
+  built_.clear();
+  const bool ok =
+      ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) == 0 || emit_flows()) &&
+      ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) == 0 ||
+       emit_sightings(kind));
+  if (!ok) {
+    built_.clear();
+    return placed::stopped;  // fatal_ says why
   }
-  if ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) != 0 &&
-      !emit_sightings(kind)) {
-    return false;
+  const bool put = place_cycle();
+  built_.clear();
+  if (!put) {
+    if (stopped_) return placed::stopped;
+    // No room anywhere: the cycle never happened, its counts stay in the
+    // tables and the same cycle number is tried again later.
+    h_.phase.store(static_cast<std::uint32_t>(phase::idle));
+    return placed::deferred;
   }
   h_.phase.store(static_cast<std::uint32_t>(phase::resetting));
   reset(kind);
   ++h_.cycle;
   h_.phase.store(static_cast<std::uint32_t>(phase::idle));
-  return true;
+  drain_spool();
+  return placed::done;
 }
 
 void shard::reset(std::uint32_t kind) noexcept {
@@ -777,7 +940,8 @@ bool shard::emit_flows() {
     if (v.packets != 0) slots.push_back(i);
   });
   const std::uint64_t base_id = h_.cycle << 20;
-  const std::uint64_t interval_end = h_.cycle_interval_start + flow_interval_ns_;
+  const std::uint64_t interval_end =
+      h_.cycle_interval_end != 0 ? h_.cycle_interval_end : h_.cycle_interval_start + flow_interval_ns_;
   for (std::size_t off = 0, chunk = 0; off < slots.size(); off += batch_max_, ++chunk) {
     const std::size_t n = std::min(batch_max_, slots.size() - off);
     capnp::MallocMessageBuilder mb;
@@ -909,15 +1073,23 @@ bool shard::end_of_input() {
     return true;
   }
   if (h_.end_of_input != 2) {
-    if (!run_cycle(cycle_kind::final_)) {
-      return false;
+    switch (run_cycle(cycle_kind::final_)) {
+      case placed::stopped:
+        return false;
+      case placed::deferred:
+        return true;  // poll() tries again as the spool drains
+      case placed::done:
+        break;
     }
     h_.end_of_input = 2;  // final cycle done
   }
+  // The end goes last, once every spooled batch is in the ring.
+  drain_spool();
+  if (spooled_bytes() != 0) return true;
   const ipc::end_of_reports_frame e{h_.batches};
-  auto* p = out_.reserve(sizeof e, ipc::frame_type::end_of_reports, keep_waiting_);
+  auto* p = out_.try_reserve(sizeof e, ipc::frame_type::end_of_reports);
   if (p == nullptr) {
-    return false;
+    return true;  // poll() tries again
   }
   std::memcpy(p, &e, sizeof e);
   out_.publish();

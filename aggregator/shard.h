@@ -10,6 +10,14 @@
 // reported early (the uplink merges the parts), a full asset table reports
 // its deltas and starts over, a full connection table evicts its oldest
 // connections; each is counted.
+//
+// The packet path never waits for the report path: a report cycle is built
+// whole, then placed in the uplink ring if it has room, else in the report
+// spool (shared memory, in the state segment); poll() moves spooled batches
+// on as the ring frees room. A cycle that finds the spool full stays in the
+// tables: flow intervals merge into the next one, sightings keep summing,
+// and what fits nowhere is counted (drops.*), never waited for. Only a cycle
+// bigger than the whole (empty) spool is written to the ring with waits.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -23,6 +31,9 @@
 #include "common/ipc/frame_types.h"
 #include "common/ipc/ring.h"
 #include "common/net/packet_record.h"
+
+#include <capnp/common.h>
+#include <kj/array.h>
 
 namespace capnp {
 class MessageBuilder;
@@ -72,6 +83,13 @@ class shard {
   // stopped while emitting.
   bool on_frame(const ipc::frame_view& f, unsigned input = 0);
 
+  // Moves spooled batches to the uplink ring while it has room, and finishes
+  // the end of input once everything is out. Never waits (but for a cycle
+  // bigger than the spool). Returns false if stopped.
+  bool poll();
+  // Bytes of report batches waiting in the spool.
+  std::uint64_t spooled_bytes() const noexcept;
+
   bool finished() const noexcept { return h_.end_of_reports_sent != 0; }
   const state_header& header() const noexcept { return h_; }
   // Set when a report can never be delivered (a batch bigger than the ring
@@ -92,11 +110,17 @@ class shard {
   bool on_packet(const net::packet_record& rec, std::span<const std::uint8_t> ip_packet);
   bool on_name(const ipc::name_binding_frame& n);
   bool advance_clock(std::uint64_t ts_ns);
-  bool run_cycle(std::uint32_t kind);
+  enum class placed { done, deferred, stopped };
+  // `interval_end`: end of the flow interval(s) a flow cycle reports (0: the
+  // open interval's start plus flow_interval).
+  placed run_cycle(std::uint32_t kind, std::uint64_t interval_end = 0);
   bool emit_flows();
   bool emit_sightings(std::uint32_t kind);
   void reset(std::uint32_t kind) noexcept;
   bool write(ipc::frame_type t, capnp::MessageBuilder& mb);
+  bool place_cycle();
+  bool spool_gated() const noexcept;
+  void drain_spool() noexcept;
   bool end_of_input();
   void sweep(std::uint64_t now, std::uint64_t scale_div) noexcept;
   // No connection expires before this (packet time): the earliest expiry
@@ -130,6 +154,13 @@ class shard {
   std::string fatal_;
   std::size_t batch_max_ = 4096;
   std::uint32_t max_frame_ = 0;
+  // The cycle being built: its batches, serialised, before they are placed.
+  struct built_frame {
+    ipc::frame_type type;
+    kj::Array<capnp::word> words;
+  };
+  std::vector<built_frame> built_;
+  std::uint8_t* spool_ = nullptr;
 };
 
 }  // namespace tapsense::aggregator

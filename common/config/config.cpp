@@ -359,6 +359,7 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get_duration("udp_idle_timeout", c.aggregator.udp_idle_s, 1);
     s.get_duration("other_idle_timeout", c.aggregator.other_idle_s, 1);
     s.get("report_ring_mb", c.aggregator.report_ring_mb, 1, 4096);
+    s.get("report_spool_mb", c.aggregator.report_spool_mb, 1, 4095);
     s.get_int("name_table", c.aggregator.name_table, 256, 1u << 24);
     s.get("applications", c.aggregator.applications);
     s.done();
@@ -616,6 +617,7 @@ std::string to_toml(const config& c) {
                                          {"udp_idle_timeout", i64(a.udp_idle_s)},
                                          {"other_idle_timeout", i64(a.other_idle_s)},
                                          {"report_ring_mb", i64(a.report_ring_mb)},
+                                         {"report_spool_mb", i64(a.report_spool_mb)},
                                          {"name_table", i64(a.name_table)},
                                          {"applications", a.applications}});
   const auto& f = c.fingerprinter;

@@ -116,6 +116,7 @@ struct aggregator_section {
   std::uint64_t udp_idle_s = 120;
   std::uint64_t other_idle_s = 60;
   unsigned report_ring_mb = 16;
+  unsigned report_spool_mb = 64;          // report cycles waiting for room in the report ring (shm, per shard)
   std::uint32_t name_table = 1u << 14;    // monitored addresses learnt from DNS per shard
   bool applications = true;               // classify each connection's application (nDPI)
 };

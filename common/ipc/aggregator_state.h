@@ -16,6 +16,14 @@
 //    then phase=idle and ++cycle. A restart in `emitting` re-emits the same
 //    batches (the uplink applies each id once); in `resetting` it finishes
 //    the reset.
+//  - the report spool: a cycle's batches are placed whole, either in the
+//    uplink ring or (when it has no room) in the spool at the end of this
+//    segment, by one store of `spool_pos`; `spool_cycle_pos` is the spool as
+//    the cycle found it, so a restart in `emitting` puts it back and places
+//    the same batches again. Spooled frames move to the ring as it frees
+//    room: ring publish first, then `spool_pos`, so a crash in between sends
+//    a batch twice (the uplink applies each id once), never loses one.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +39,7 @@ using ipc::hash_bytes;
 using ipc::shm_table;
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 5;
+inline constexpr std::uint32_t state_version = 6;
 
 using config::address_class;
 
@@ -235,6 +243,24 @@ struct alignas(64) state_header {
   std::uint64_t names_learnt;
   std::uint64_t restarts;
 
+  // The report spool (see above): whole report cycles wait here, as ring
+  // frames, while the uplink ring has no room; the packet loop never waits.
+  std::uint64_t spool_offset;
+  std::uint64_t spool_capacity;            // bytes (< 4 GiB)
+  std::atomic<std::uint64_t> spool_pos;    // tail << 32 | head (byte offsets); 0 when empty
+  std::uint64_t spool_cycle_pos;           // spool_pos when the emitting cycle began
+  std::uint64_t spool_need;                // bytes the last deferred cycle needed (0: none)
+  std::uint32_t spool_direct;              // 1: the emitting cycle was too big for the spool
+  std::uint32_t pad3;
+  std::uint64_t cycle_interval_end;        // flow interval end the emitting cycle reports (0: start + interval)
+  std::uint64_t spool_high_water;          // most bytes ever waiting in the spool
+  std::uint64_t cycles_spooled;            // report cycles that waited in the spool
+  std::uint64_t cycles_deferred;           // cycles that found the spool full: left in the tables
+  std::uint64_t intervals_merged;          // flow intervals reported together with the next one
+  std::uint64_t spool_overflows;           // cycles bigger than the whole spool: written to the ring, waiting
+  std::uint64_t flow_packets_dropped;      // packets in no flow record: report table and spool full
+  std::uint64_t asset_packets_dropped;     // packets in no asset record: asset table and spool full
+
   // The packet record in hand, for poison-record quarantine after a crash.
   stage::crash_guard_state guard;
 };
@@ -269,7 +295,7 @@ inline std::uint32_t pow2_capacity(std::uint32_t n) noexcept {
 // aggregator (attach).
 inline std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t reports,
                           std::uint32_t assets, std::uint32_t bindings, std::uint32_t gateways,
-                          std::uint32_t names) noexcept {
+                          std::uint32_t names, std::uint64_t spool_bytes = 1u << 22) noexcept {
   auto align = [](std::size_t v) { return (v + 4095) & ~std::size_t{4095}; };
   h.conn_capacity = pow2_capacity(conns);
   h.report_capacity = pow2_capacity(reports);
@@ -290,6 +316,9 @@ inline std::size_t layout(state_header& h, std::uint32_t conns, std::uint32_t re
   off = align(off + gateway_table::bytes_for(h.gateway_capacity));
   h.name_offset = off;
   off = align(off + name_table::bytes_for(h.name_capacity));
+  h.spool_offset = off;
+  h.spool_capacity = std::min<std::uint64_t>(align(spool_bytes), 0xfffff000ULL);
+  off += h.spool_capacity;
   h.total_bytes = off;
   return off;
 }

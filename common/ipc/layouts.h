@@ -43,7 +43,7 @@ inline std::uint64_t fingerprinter_report_ring_capacity(const config::config& c)
 inline std::size_t aggregator_state(const config::config& c, aggregator::state_header& h) noexcept {
   const auto& a = c.aggregator;
   return aggregator::layout(h, a.flow_table, a.report_table, a.asset_table, a.asset_table * 2, 4096,
-                            a.name_table);
+                            a.name_table, std::uint64_t{a.report_spool_mb} << 20);
 }
 inline std::size_t aggregator_state(const config::config& c) noexcept {
   aggregator::state_header probe{};

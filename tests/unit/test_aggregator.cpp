@@ -2,6 +2,7 @@
 // interval, client/server roles, classification, sightings and bindings, and
 // the exactly-once behaviour across a restart.
 #include <gtest/gtest.h>
+#include <set>
 #include <unistd.h>
 
 #include <capnp/serialize.h>
@@ -24,14 +25,15 @@ struct fixture : ::testing::Test {
   ipc::segment seg;
   state_header* h = nullptr;
   std::uint64_t seq = 0;
+  std::uint64_t spool_bytes = 4u << 20;
 
   void SetUp() override {
     out.emplace(ipc::ring::create(ring_name, 1 << 20, true));
     state_header probe{};
-    const auto bytes = layout(probe, 4096, 4096, 1024, 2048, 1024, 1024);
+    const auto bytes = layout(probe, 4096, 4096, 1024, 2048, 1024, 1024, spool_bytes);
     seg = ipc::segment::create(state_name, bytes);
     h = new (seg.data()) state_header{};
-    layout(*h, 4096, 4096, 1024, 2048, 1024, 1024);
+    layout(*h, 4096, 4096, 1024, 2048, 1024, 1024, spool_bytes);
     h->magic = state_magic;
     h->version = state_version;
   }
@@ -455,4 +457,139 @@ TEST_F(fixture, MulticastRangeTupleIsOneRecordWhicheverSideSpeaksFirst) {
   EXPECT_EQ(c.flows[0].client, "235.1.1.1");
   EXPECT_EQ(c.flows[0].server, "235.1.1.2");
   EXPECT_EQ(c.flows[0].packets, 3u);
+}
+
+namespace {
+
+// The uplink does not read for a while: 20 intervals of 500 flow records
+// each, about 2 MB of batches, meet a 1 MiB report ring nobody drains.
+struct stalled_uplink {
+  static constexpr int intervals = 20;
+  static constexpr int tuples = 500;
+
+  // Feeds every packet (each must be accepted at once: the packet path does
+  // not wait), then ends the input and plays the uplink: reads the ring,
+  // lets the shard move spooled batches on, until end_of_reports.
+  template <typename F>
+  static F::collected run(F& f, shard& s) {
+    for (int i = 0; i < intervals; ++i) {
+      for (int j = 0; j < tuples; ++j) {
+        // Server ports 1..500: one report tuple each, per interval.
+        EXPECT_TRUE(f.feed(s, f.pkt("192.168.1.10", 40000, "192.168.1.20", static_cast<std::uint16_t>(j + 1),
+                                    100 + 10 * i, 100)));
+      }
+    }
+    f.end(s);
+    typename F::collected all;
+    for (int round = 0; round < 1000 && !all.ended; ++round) {
+      auto c = f.drain();
+      all.flows.insert(all.flows.end(), c.flows.begin(), c.flows.end());
+      all.ids.insert(all.ids.end(), c.ids.begin(), c.ids.end());
+      all.ended = c.ended;
+      EXPECT_TRUE(s.poll());
+    }
+    return all;
+  }
+};
+
+struct small_spool : fixture {
+  small_spool() { spool_bytes = 256u << 10; }
+};
+
+}  // namespace
+
+TEST_F(fixture, FullReportRingNeverStopsThePacketPath) {
+  cfg.aggregator.flow_interval_s = 10;
+  auto s = make();
+  const auto all = stalled_uplink::run(*this, s);
+  ASSERT_TRUE(all.ended);
+  // The ring filled and the rest waited in the spool, without a single wait.
+  EXPECT_GT(h->spool_high_water, std::uint64_t{1} << 19);
+  EXPECT_GT(h->cycles_spooled, 0u);
+  EXPECT_EQ(out->header().producer.waits.load(), 0u);
+  EXPECT_EQ(s.spooled_bytes(), 0u);
+  // Every interval, every tuple, every packet: nothing merged or dropped.
+  EXPECT_EQ(h->intervals_merged, 0u);
+  EXPECT_EQ(h->flow_packets_dropped, 0u);
+  std::set<std::pair<std::uint64_t, std::uint16_t>> tuples;
+  std::uint64_t packets = 0;
+  for (const auto& x : all.flows) {
+    EXPECT_TRUE(tuples.emplace(x.interval, x.port).second) << "two records for one tuple and interval";
+    EXPECT_EQ(x.interval_end - x.interval, 10'000'000'000ULL);
+    packets += x.packets;
+  }
+  EXPECT_EQ(tuples.size(), std::size_t{stalled_uplink::intervals * stalled_uplink::tuples});
+  EXPECT_EQ(packets, std::uint64_t{stalled_uplink::intervals * stalled_uplink::tuples});
+  EXPECT_EQ(std::set<std::uint64_t>(all.ids.begin(), all.ids.end()).size(), all.ids.size());
+}
+
+TEST_F(small_spool, FullSpoolMergesIntervalsAndLosesNoPacket) {
+  cfg.aggregator.flow_interval_s = 10;
+  auto s = make();
+  const auto all = stalled_uplink::run(*this, s);
+  ASSERT_TRUE(all.ended);
+  // Ring and spool full: closed intervals stayed in the report table and
+  // left later as one longer interval; counted, and no packet lost.
+  EXPECT_GT(h->cycles_deferred, 0u);
+  EXPECT_GT(h->intervals_merged, 0u);
+  EXPECT_EQ(h->flow_packets_dropped, 0u);
+  EXPECT_EQ(h->spool_overflows, 0u);
+  EXPECT_EQ(out->header().producer.waits.load(), 0u);
+  std::uint64_t packets = 0;
+  std::uint64_t longer = 0;
+  std::set<std::pair<std::uint64_t, std::uint16_t>> tuples;
+  for (const auto& x : all.flows) {
+    EXPECT_TRUE(tuples.emplace(x.interval, x.port).second) << "two records for one tuple and interval";
+    EXPECT_EQ((x.interval_end - x.interval) % 10'000'000'000ULL, 0u);
+    EXPECT_LE(x.first, x.last);
+    EXPECT_GE(x.first, x.interval);
+    EXPECT_LT(x.last, x.interval_end);
+    longer += x.interval_end - x.interval > 10'000'000'000ULL ? 1 : 0;
+    packets += x.packets;
+  }
+  EXPECT_GT(longer, 0u);
+  EXPECT_EQ(packets, std::uint64_t{stalled_uplink::intervals * stalled_uplink::tuples});
+}
+
+TEST_F(fixture, CrashAfterACycleWasSpooledSendsTheSameBatchesAndNoStaleCopy) {
+  cfg.aggregator.flow_interval_s = 10;
+  std::vector<std::uint8_t> before;
+  {
+    auto s = make();
+    feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, 100, 100));
+    feed(s, pkt("192.168.1.10", 50001, "192.168.1.20", 443, 101, 200));
+    const auto* b = static_cast<const std::uint8_t*>(seg.data());
+    before.assign(b, b + seg.size());
+    feed(s, pkt("192.168.1.10", 50002, "192.168.1.20", 22, 115, 300));  // closes [100 s, 110 s)
+  }
+  const auto first = drain();
+  ASSERT_EQ(first.flows.size(), 2u);
+  // The state as if that cycle had been placed in the spool and the process
+  // died before clearing the tables: the spool holds a copy (here garbage, so
+  // sending it would fail to parse) the restart must drop, then place the
+  // same batches again.
+  std::memcpy(seg.data(), before.data(), before.size());
+  h->phase.store(static_cast<std::uint32_t>(phase::emitting));
+  h->cycle_kind = cycle_kind::flows;
+  h->cycle_interval_start = h->flow_interval_start;
+  h->cycle_interval_end = h->flow_interval_start + 10'000'000'000ULL;
+  h->spool_cycle_pos = h->spool_pos.load();
+  ASSERT_EQ(h->spool_cycle_pos, 0u);
+  auto* spool = reinterpret_cast<std::uint8_t*>(h) + h->spool_offset;
+  const ipc::frame_header fh{64, static_cast<std::uint16_t>(ipc::frame_type::flow_batch), 0};
+  std::memcpy(spool, &fh, sizeof fh);
+  std::memset(spool + sizeof fh, 0xab, 64);
+  h->spool_pos.store(sizeof fh + 64);
+  {
+    auto s = make();
+    ASSERT_TRUE(s.recover());
+    ASSERT_TRUE(s.poll());
+    EXPECT_EQ(s.spooled_bytes(), 0u);
+  }
+  const auto again = drain();
+  EXPECT_EQ(again.ids, first.ids);
+  ASSERT_EQ(again.flows.size(), 2u);
+  EXPECT_EQ(again.flows[0].interval_end, 110'000'000'000ULL);
+  EXPECT_EQ(static_cast<phase>(h->phase.load()), phase::idle);
+  EXPECT_EQ(h->report_size, 0u);
 }
