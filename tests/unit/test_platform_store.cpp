@@ -279,6 +279,10 @@ void checkin_config_commands(fixture& f) {
   EXPECT_NE(toml3.find("[[capture.interface]]\nname = \"eth1\"\nmode = \"erspan\"\nerspan_address = \"192.0.2.50\""),
             std::string::npos)
       << toml3;
+  auto cfg3 = tapsense::config::parse(toml3, "platform fragment with interfaces");
+  ASSERT_EQ(cfg3.capture.interfaces.size(), 1u);
+  EXPECT_EQ(cfg3.capture.interfaces[0].mode, "erspan");
+  EXPECT_EQ(cfg3.capture.interfaces[0].erspan_address, "192.0.2.50");
 
   // Commands: ids in order, acknowledged by the last id executed.
   EXPECT_THROW(s.add_command(id, "explode"), store_error);
