@@ -435,13 +435,14 @@ void api_auth(fixture& f) {
   std::string at = s.add_token("admin1");
   std::string vt = s.add_token("view1");
   auto call = [&](const std::string& m, const std::string& target, const std::string& auth, const std::string& body = "",
-                  const std::string& cookie = "") {
+                  const std::string& cookie = "", const std::string& csrf = "") {
     http_request r;
     r.method = m;
     r.target = target;
     r.authorization = auth;
     r.body = body;
     r.cookie = cookie;
+    r.csrf_token = csrf;
     return route(s, r);
   };
   EXPECT_EQ(call("GET", "/api/v1/sensors", "").status, 401u);
@@ -480,7 +481,10 @@ void api_auth(fixture& f) {
   EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
   std::string pair = cookie.substr(0, cookie.find(';'));
   EXPECT_EQ(call("GET", "/api/v1/me", "", "", pair).status, 200u);
-  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair).status, 204u);
+  std::string csrf = json::parse(login.body).as_object().at("csrf_token").as_string().c_str();
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair).status, 403u);  // no CSRF token
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair, "wrong").status, 403u);
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair, csrf).status, 204u);
   EXPECT_EQ(call("GET", "/api/v1/me", "", "", pair).status, 401u);
   // The OpenAPI document lists every path the tests call.
   auto doc = json::parse(call("GET", "/api/v1/openapi.json", "Bearer " + vt).body).as_object();
