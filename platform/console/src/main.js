@@ -45,6 +45,11 @@ function Login({ onLogin }) {
   </main>`;
 }
 
+function PageNotices() {
+  const { path } = useLocation();
+  return html`<${Notices} path=${path} />`;
+}
+
 function Nav({ user, onLogout }) {
   const { path } = useLocation();
   const links = [['/', 'Home'], ['/sensors', 'Sensors'], ['/configuration', 'Configuration'], ['/assets', 'Assets']];
@@ -78,7 +83,7 @@ function App() {
   return html`<${UserContext.Provider} value=${user}>
     <${LocationProvider}>
       <${Nav} user=${user} onLogout=${() => { setCsrf(''); setUser(null); notify('ok', 'Logged out'); }} />
-      <${Notices} />
+      <${PageNotices} />
       ${user.role !== 'admin' && html`<div class="viewer-note">You are logged in as a viewer: you see everything and change nothing.</div>`}
       <main class="content">
         <${Router}>

@@ -18,13 +18,14 @@ export const VIEWER_TITLE = 'Viewers see everything and change nothing';
 // --- results and errors: one banner at the top of the page
 let pushNotice = () => {};
 export function notify(kind, text, errors) {
-  pushNotice({ kind, text, errors: errors || [], id: Date.now() + Math.random() });
+  pushNotice({ kind, text, errors: errors || [], id: Date.now() + Math.random(), at: Date.now() });
 }
 export function reportError(what, e) {
   notify('error', `${what} failed${e.status ? ` (${e.status})` : ''}`, e.errors || [String(e.message || e)]);
 }
-export function Notices() {
+export function Notices({ path }) {
   const [list, setList] = useState([]);
+  useEffect(() => setList((l) => l.filter((n) => Date.now() - n.at < 1500)), [path]); // a new page starts clean
   useEffect(() => {
     pushNotice = (n) => {
       setList((l) => [...l.slice(-3), n]);
@@ -120,7 +121,7 @@ export function Chart({ title, x, series, bars = false, height = 220, yFormat })
     const opts = {
       title, width, height,
       scales: { x: { time: true } },
-      axes: [{ stroke: '#445' }, { stroke: '#445', size: 70, values: yFormat ? (u, v) => v.map(yFormat) : undefined }],
+      axes: [{ stroke: '#445' }, { stroke: '#445', size: 95, values: yFormat ? (u, v) => v.map(yFormat) : undefined }],
       series: [{}, ...series.map((s) => ({
         label: s.label, stroke: s.color, width: 2, fill: s.color + '33',
         paths: bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined,

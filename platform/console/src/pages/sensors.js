@@ -157,7 +157,7 @@ export function Sensors() {
   const s = useGet('/sensors', 5000);
   const [wizard, setWizard] = useState(false);
   const admin = useIsAdmin();
-  const summary = useGet('/console/summary', 15000);
+  const summary = useGet('/console/summary', 5000);
   const items = s.data ? s.data.items : [];
   return html`<h1>Sensors</h1>
     <div class="toolbar">
