@@ -461,7 +461,7 @@ void api_auth(fixture& f) {
   EXPECT_NE(bad.body.find("10.0.0.0/33"), std::string::npos) << bad.body;
   // Revisions: a stale If-Match is refused.
   auto put = [&](const std::string& if_match) {
-    http_request r{"PUT", "/api/v1/config/general", "Bearer " + at, "", if_match, R"({"email_recipients": ["a@b.c"]})"};
+    http_request r{"PUT", "/api/v1/config/general", "Bearer " + at, "", if_match, R"({"email_recipients": ["a@b.c"]})", ""};
     return route(s, r);
   };
   EXPECT_EQ(put("\"0\"").status, 200u);
