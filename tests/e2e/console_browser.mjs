@@ -113,7 +113,7 @@ try {
   await page.click('tr[data-sensor=PS-AutoVirtual] >> text=Quick Actions');
   await page.click('.menu-list >> text=View Details');
   await page.waitForSelector('text=Estimated maximum throughput');
-  await page.waitForTimeout(2500);
+  await page.waitForSelector('.charts2 .uplot', { timeout: 15000 });  // two check-ins seen: the health charts draw
   await shot(page, '08-sensor-summary');
   await page.click('.side >> text=Interface Settings');
   await page.waitForSelector('select[aria-label="Mode of eth1"]');

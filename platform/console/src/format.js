@@ -33,3 +33,10 @@ export function range(a, b) {
   const x = when(a), y = when(b);
   return x === y || !b ? x : `${x} – ${y}`;
 }
+export function bps(bits) {
+  const v = Number(bits || 0);
+  if (v >= 1e9) return (v / 1e9).toFixed(1) + ' Gbps';
+  if (v >= 1e6) return (v / 1e6).toFixed(1) + ' Mbps';
+  if (v >= 1e3) return (v / 1e3).toFixed(1) + ' kbps';
+  return v.toFixed(0) + ' bps';
+}

@@ -46,8 +46,8 @@ function Login({ onLogin }) {
 }
 
 function PageNotices() {
-  const { path } = useLocation();
-  return html`<${Notices} path=${path} />`;
+  const { url } = useLocation();
+  return html`<${Notices} path=${url} />`;
 }
 
 function Nav({ user, onLogout }) {

@@ -28,8 +28,9 @@ export function Notices({ path }) {
   useEffect(() => setList((l) => l.filter((n) => Date.now() - n.at < 1500)), [path]); // a new page starts clean
   useEffect(() => {
     pushNotice = (n) => {
-      setList((l) => [...l.slice(-3), n]);
-      if (n.kind !== 'error') setTimeout(() => setList((l) => l.filter((x) => x.id !== n.id)), 6000);
+      // A success supersedes earlier errors; errors stay longer to be read.
+      setList((l) => [...l.filter((x) => n.kind === 'error' || x.kind !== 'error').slice(-3), n]);
+      setTimeout(() => setList((l) => l.filter((x) => x.id !== n.id)), n.kind === 'error' ? 20000 : 6000);
     };
   }, []);
   if (!list.length) return null;

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useRoute, useLocation } from 'preact-iso';
 import { api } from '../api.js';
 import { html, useGet, Loading, StatusBadge, Tabs, Action, Chart, Pager, useIsAdmin, notify, reportError, VIEWER_TITLE } from '../ui.js';
-import { gbps, pct, bytes, when, ago, range } from '../format.js';
+import { gbps, bps, pct, when, ago, range } from '../format.js';
 import { actionsFor, runAction, COMMANDS } from './sensors.js';
 
 function Field({ label, children }) {
@@ -32,7 +32,7 @@ function Summary({ sensor }) {
       <${Field} label="Addresses">${(sensor.addresses || []).join(', ') || '–'}<//>
       <${Field} label="MAC">${(sensor.macs || []).join(', ') || '–'}<//>
       <${Field} label="Estimated maximum throughput">${gbps(sensor.estimated_max_throughput_bps) || '–'}<//>
-      <${Field} label="Network utilization">${gbps(sensor.network_bits_per_second) || '–'} of ${gbps(sensor.link_capacity_bits_per_second) || '?'}<//>
+      <${Field} label="Network utilization">${sensor.network_bits_per_second == null ? '–' : bps(sensor.network_bits_per_second)} of ${gbps(sensor.link_capacity_bits_per_second) || '?'}<//>
       <${Field} label="CPU / RAM / HDD">${pct(sensor.cpu_percent)} / ${pct(sensor.ram_percent)} / ${pct(sensor.disk_percent)}<//>
       <${Field} label="Packets / drops">${h.packets ?? '–'} / ${h.drops ?? '–'}<//>
       <${Field} label="Active assets (1 hour)">${sensor.active_assets_1h ?? 0}<//>
@@ -41,13 +41,13 @@ function Summary({ sensor }) {
       <${Field} label="Configuration">revision ${sensor.config.revision}, applied ${sensor.config.applied_revision}${sensor.config.pending ? ' (pending)' : ''}
         ${sensor.config.error ? html`<div class="error-text">Rejected revision ${sensor.config.failed_revision}: ${sensor.config.error}</div>` : ''}<//>
     </div>
-    <div class="charts2">
+    ${hist.length < 2 ? html`<p class="muted">Health charts: waiting for a second check-in since this page opened…</p>` : html`<div class="charts2">
       <${Chart} title="CPU, RAM, HDD (%) — check-ins since this page opened" x=${hist.map((p) => p.t)} yFormat=${(v) => v.toFixed(0) + '%'}
         series=${[{ label: 'CPU', values: hist.map((p) => p.cpu), color: '#2f6fd6' }, { label: 'RAM', values: hist.map((p) => p.ram), color: '#d6842f' },
           { label: 'HDD', values: hist.map((p) => p.disk), color: '#5a9e3a' }]} />
-      <${Chart} title="Network utilization" x=${hist.map((p) => p.t)} yFormat=${(v) => gbps(v)}
+      <${Chart} title="Network utilization (sniffed)" x=${hist.map((p) => p.t)} yFormat=${bps}
         series=${[{ label: 'bits/s', values: hist.map((p) => p.net), color: '#7a3fd6' }]} />
-    </div>`;
+    </div>`}`;
 }
 
 function General({ sensor, reload }) {
