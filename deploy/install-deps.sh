@@ -26,6 +26,8 @@ PACKAGES=(
   postgresql
   python3 python3-scapy tshark tcpreplay libndpi-bin prads iproute2 procps
   clang libclang-rt-14-dev
+  # the web console: npm builds the bundle (platform/console/build.sh), chromium runs its browser test
+  nodejs npm chromium
 )
 
 missing=()

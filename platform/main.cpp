@@ -1,5 +1,6 @@
 // tapsense-platform: the management side (ARCHITECTURE.md section 7).
 //   serve --data DIR [--listen HOST:PORT] [--db URL] [--tls-cert F --tls-key F] [--poll-seconds N] [--code-hours H]
+//         [--console DIR]
 //   user add --data DIR --name N --role admin|viewer [--db URL]   (password on stdin)
 //   token add --data DIR --user N [--db URL]
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "platform/console.h"
 #include "platform/server.h"
 #include "platform/store.h"
 #include "platform/tls.h"
@@ -22,7 +24,7 @@ enum exit_code { ok = 0, usage = 2, tls_failed = 3, listen_failed = 4, db_failed
 int usage_error(const std::string& why) {
   std::cerr << "tapsense-platform: " << why << "\n"
             << "usage: tapsense-platform serve --data DIR [--listen HOST:PORT] [--db postgresql://...] "
-               "[--tls-cert F --tls-key F] [--poll-seconds N] [--code-hours H]\n"
+               "[--tls-cert F --tls-key F] [--poll-seconds N] [--code-hours H] [--console DIR]\n"
                "       tapsense-platform user add --data DIR --name N --role admin|viewer [--db URL]  "
                "(password on stdin)\n"
                "       tapsense-platform token add --data DIR --user N [--db URL]\n";
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
     return usage_error(args.empty() ? "no command" : "unknown command '" + args[0] + "'");
   }
   static const std::map<std::string, std::vector<std::string>> allowed = {
-      {"serve", {"--data", "--listen", "--db", "--tls-cert", "--tls-key", "--poll-seconds", "--code-hours"}},
+      {"serve", {"--data", "--listen", "--db", "--tls-cert", "--tls-key", "--poll-seconds", "--code-hours",
+                 "--console"}},
       {"user", {"--data", "--db", "--name", "--role"}},
       {"token", {"--data", "--db", "--user"}}};
   std::map<std::string, std::string> opt;
@@ -150,5 +153,6 @@ int main(int argc, char** argv) {
       return tls_failed;
     }
   }
+  set_console_dir(opt.count("--console") ? opt["--console"] : default_console_dir());
   return serve(s, o);
 }

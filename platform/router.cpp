@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 
+#include "platform/console.h"
 #include "platform/sensor_api.h"
 
 namespace tapsense::platform {
@@ -212,6 +213,7 @@ http_reply api(store& s, const http_request& r, const std::vector<std::string>& 
     json::object o;
     o["name"] = u->name;
     o["role"] = u->role;
+    o["csrf_token"] = csrf_token_for(sess);
     auto rep = ok(o);
     rep.headers.emplace_back("Set-Cookie", std::string(cookie_name) + "=" + sess +
                                                "; Path=/; HttpOnly; Secure; SameSite=Strict");
@@ -229,6 +231,11 @@ http_reply api(store& s, const http_request& r, const std::vector<std::string>& 
     return problem(401, "log in (POST /api/v1/login) or send Authorization: Bearer TOKEN");
   }
   bool change = m != "GET" && m != "HEAD";
+  // A browser sends the cookie with any site's request; only a page of
+  // this origin can read the token (login and /me give it) and send it.
+  if (change && r.authorization.rfind("Bearer ", 0) != 0 && r.csrf_token != csrf_token_for(session)) {
+    return problem(403, "a change with a session cookie needs the X-CSRF-Token header (login and /api/v1/me give it)");
+  }
   if (top == "logout" && seg.size() == 3) {
     if (m != "POST") {
       return problem(405, "use POST");
@@ -259,6 +266,9 @@ http_reply api(store& s, const http_request& r, const std::vector<std::string>& 
     json::object o;
     o["name"] = u->name;
     o["role"] = u->role;
+    if (!session.empty() && r.authorization.rfind("Bearer ", 0) != 0) {
+      o["csrf_token"] = csrf_token_for(session);
+    }
     return ok(o);
   }
   if (top == "sensors") {
@@ -383,6 +393,12 @@ http_reply api(store& s, const http_request& r, const std::vector<std::string>& 
       return ok(s.get_asset(id_of(seg[3], "asset")));
     }
   }
+  if (top == "console") {
+    if (m != "GET") {
+      return method_not();
+    }
+    return console_api(s, seg, q);
+  }
   if (top == "events" && seg.size() == 3) {
     if (m != "GET") {
       return method_not();
@@ -418,6 +434,9 @@ http_reply route(store& s, const http_request& r) {
     return rep;
   }
   auto seg = split_path(path);
+  if ((r.method == "GET" || r.method == "HEAD") && (seg.empty() || seg[0] != "api")) {
+    return serve_console(std::string(path));
+  }
   if (seg.size() < 2 || seg[0] != "api" || seg[1] != "v1") {
     return problem(404, "nothing at " + std::string(path) + " (the API is under /api/v1)");
   }

@@ -18,6 +18,7 @@ struct http_request {
   std::string cookie;
   std::string if_match;
   std::string body;
+  std::string csrf_token;  // X-CSRF-Token: a cookie session's changes must carry it (console.h)
 };
 
 struct http_reply {

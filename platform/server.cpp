@@ -78,6 +78,7 @@ asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
       r.authorization = std::string(req[http::field::authorization]);
       r.cookie = std::string(req[http::field::cookie]);
       r.if_match = std::string(req[http::field::if_match]);
+      r.csrf_token = std::string(req["X-CSRF-Token"]);
       r.body = std::move(req.body());
       http_reply rep = route(s, r);
       auto res = to_response(rep, req.version(), req.keep_alive());

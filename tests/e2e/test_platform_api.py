@@ -82,11 +82,15 @@ def scenario(backend, db):
         for attr in ("HttpOnly", "Secure", "SameSite=Strict"):
             t.check(attr in cookie_header, "session cookie lacks %s: %r" % (attr, cookie_header))
         cookie = cookie_header.split(";")[0]
+        csrf = {"X-CSRF-Token": body["csrf_token"]}
+        st, _, refused = p.api("POST", "/api/v1/sensors", {"name": "no-csrf"}, cookie=cookie)
+        t.check(st == 403 and "X-CSRF-Token" in refused["detail"], "a cookie change without its CSRF token: %d" % st)
         st, _, me = p.api("GET", "/api/v1/me", cookie=cookie)
         t.check(st == 200 and me["name"] == "admin", "session: %d %r" % (st, me))
 
         # Sensors and personalization codes.
-        st, _, s1 = p.api("POST", "/api/v1/sensors", {"name": "PS-AutoVirtual", "location": "Pune"}, cookie=cookie)
+        st, _, s1 = p.api("POST", "/api/v1/sensors", {"name": "PS-AutoVirtual", "location": "Pune"}, cookie=cookie,
+                          headers=csrf)
         t.check(st == 201, "create a sensor: %d %r" % (st, s1))
         t.check(re.fullmatch(r"[0-9]{14}", s1["personalization_code"]), "code: %r" % s1)
         st, _, s2 = p.api("POST", "/api/v1/sensors", {"name": "PS-AutoPhysical", "location": "Pune"}, token=admin)
@@ -167,7 +171,7 @@ def scenario(backend, db):
         t.check(st == 401, "check-in without a credential: %d" % st)
 
         # Logout ends the session; Unregistered sensors can be deleted.
-        st, _, _ = p.api("POST", "/api/v1/logout", cookie=cookie)
+        st, _, _ = p.api("POST", "/api/v1/logout", cookie=cookie, headers=csrf)
         t.check(st == 204, "logout: %d" % st)
         st, _, _ = p.api("GET", "/api/v1/me", cookie=cookie)
         t.check(st == 401, "after logout: %d" % st)

@@ -517,13 +517,14 @@ void api_auth(fixture& f) {
   std::string at = s.add_token("admin1");
   std::string vt = s.add_token("view1");
   auto call = [&](const std::string& m, const std::string& target, const std::string& auth, const std::string& body = "",
-                  const std::string& cookie = "") {
+                  const std::string& cookie = "", const std::string& csrf = "") {
     http_request r;
     r.method = m;
     r.target = target;
     r.authorization = auth;
     r.body = body;
     r.cookie = cookie;
+    r.csrf_token = csrf;
     return route(s, r);
   };
   EXPECT_EQ(call("GET", "/api/v1/sensors", "").status, 401u);
@@ -542,7 +543,7 @@ void api_auth(fixture& f) {
   EXPECT_NE(bad.body.find("10.0.0.0/33"), std::string::npos) << bad.body;
   // Revisions: a stale If-Match is refused.
   auto put = [&](const std::string& if_match) {
-    http_request r{"PUT", "/api/v1/config/general", "Bearer " + at, "", if_match, R"({"email_recipients": ["a@b.c"]})"};
+    http_request r{"PUT", "/api/v1/config/general", "Bearer " + at, "", if_match, R"({"email_recipients": ["a@b.c"]})", ""};
     return route(s, r);
   };
   EXPECT_EQ(put("\"0\"").status, 200u);
@@ -562,7 +563,10 @@ void api_auth(fixture& f) {
   EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
   std::string pair = cookie.substr(0, cookie.find(';'));
   EXPECT_EQ(call("GET", "/api/v1/me", "", "", pair).status, 200u);
-  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair).status, 204u);
+  std::string csrf = json::parse(login.body).as_object().at("csrf_token").as_string().c_str();
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair).status, 403u);  // no CSRF token
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair, "wrong").status, 403u);
+  EXPECT_EQ(call("POST", "/api/v1/logout", "", "", pair, csrf).status, 204u);
   EXPECT_EQ(call("GET", "/api/v1/me", "", "", pair).status, 401u);
   // The OpenAPI document lists every path the tests call.
   auto doc = json::parse(call("GET", "/api/v1/openapi.json", "Bearer " + vt).body).as_object();
