@@ -1,0 +1,154 @@
+// tapsense-platform: the management side (ARCHITECTURE.md section 7).
+//   serve --data DIR [--listen HOST:PORT] [--db URL] [--tls-cert F --tls-key F] [--poll-seconds N] [--code-hours H]
+//   user add --data DIR --name N --role admin|viewer [--db URL]   (password on stdin)
+//   token add --data DIR --user N [--db URL]
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "platform/server.h"
+#include "platform/store.h"
+#include "platform/tls.h"
+
+namespace {
+
+using namespace tapsense::platform;
+
+enum exit_code { ok = 0, usage = 2, tls_failed = 3, listen_failed = 4, db_failed = 5, refused = 6 };
+
+int usage_error(const std::string& why) {
+  std::cerr << "tapsense-platform: " << why << "\n"
+            << "usage: tapsense-platform serve --data DIR [--listen HOST:PORT] [--db postgresql://...] "
+               "[--tls-cert F --tls-key F] [--poll-seconds N] [--code-hours H]\n"
+               "       tapsense-platform user add --data DIR --name N --role admin|viewer [--db URL]  "
+               "(password on stdin)\n"
+               "       tapsense-platform token add --data DIR --user N [--db URL]\n";
+  return usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string mode;
+  std::size_t i = 0;
+  if (!args.empty() && args[0] == "serve") {
+    mode = "serve";
+    i = 1;
+  } else if (args.size() >= 2 && (args[0] == "user" || args[0] == "token") && args[1] == "add") {
+    mode = args[0];
+    i = 2;
+  } else {
+    return usage_error(args.empty() ? "no command" : "unknown command '" + args[0] + "'");
+  }
+  static const std::map<std::string, std::vector<std::string>> allowed = {
+      {"serve", {"--data", "--listen", "--db", "--tls-cert", "--tls-key", "--poll-seconds", "--code-hours"}},
+      {"user", {"--data", "--db", "--name", "--role"}},
+      {"token", {"--data", "--db", "--user"}}};
+  std::map<std::string, std::string> opt;
+  for (; i < args.size(); ++i) {
+    const auto& a = args[i];
+    const auto& ok_opts = allowed.at(mode);
+    if (std::find(ok_opts.begin(), ok_opts.end(), a) == ok_opts.end()) {
+      return usage_error("unknown option '" + a + "' for " + mode);
+    }
+    if (i + 1 >= args.size()) {
+      return usage_error(a + " needs a value");
+    }
+    opt[a] = args[++i];
+  }
+  if (!opt.count("--data")) {
+    return usage_error("--data DIR is required");
+  }
+  std::string dir = opt["--data"];
+  std::error_code fec;
+  std::filesystem::create_directories(dir, fec);
+  if (fec) {
+    std::cerr << "tapsense-platform: cannot create " << dir << ": " << fec.message() << "\n";
+    return usage;
+  }
+  ::chmod(dir.c_str(), 0700);
+  store_options so;
+  auto num = [&](const char* name, long lo, long hi, long dflt) -> long {
+    if (!opt.count(name)) {
+      return dflt;
+    }
+    try {
+      std::size_t used = 0;
+      long v = std::stol(opt[name], &used);
+      if (used == opt[name].size() && v >= lo && v <= hi) {
+        return v;
+      }
+    } catch (...) {
+    }
+    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(lo) + "-" + std::to_string(hi));
+  };
+  try {
+    so.poll_seconds = static_cast<unsigned>(num("--poll-seconds", 1, 3600, 30));
+    so.code_ttl_seconds = num("--code-hours", 1, 24 * 365, 24) * 3600;
+  } catch (const std::invalid_argument& e) {
+    return usage_error(e.what());
+  }
+  std::unique_ptr<db> database;
+  try {
+    database = open_db(opt["--db"], dir);
+  } catch (const std::exception& e) {
+    std::cerr << "tapsense-platform: database: " << e.what() << "\n";
+    return db_failed;
+  }
+  store s(*database, so);
+  try {
+    if (mode == "user") {
+      if (!opt.count("--name") || !opt.count("--role")) {
+        return usage_error("user add needs --name and --role");
+      }
+      std::string password;
+      std::getline(std::cin, password);
+      if (!password.empty() && password.back() == '\r') {
+        password.pop_back();
+      }
+      s.add_user(opt["--name"], opt["--role"], password);
+      std::cout << "user " << opt["--name"] << " (" << opt["--role"] << ") added\n";
+      return ok;
+    }
+    if (mode == "token") {
+      if (!opt.count("--user")) {
+        return usage_error("token add needs --user");
+      }
+      std::cout << s.add_token(opt["--user"]) << "\n";
+      return ok;
+    }
+  } catch (const store_error& e) {
+    std::cerr << "tapsense-platform: " << e.what() << "\n";
+    return refused;
+  } catch (const db_error& e) {
+    std::cerr << "tapsense-platform: database: " << e.what() << "\n";
+    return db_failed;
+  }
+  server_options o;
+  if (opt.count("--listen")) {
+    o.listen = opt["--listen"];
+  }
+  if (opt.count("--tls-cert") != opt.count("--tls-key")) {
+    return usage_error("--tls-cert and --tls-key go together");
+  }
+  if (opt.count("--tls-cert")) {
+    o.cert = opt["--tls-cert"];
+    o.key = opt["--tls-key"];
+  } else {
+    try {
+      auto t = ensure_tls(dir);
+      o.cert = t.cert;
+      o.key = t.key;
+      std::cout << "CA certificate: " << std::filesystem::absolute(t.ca).string()
+                << (t.created ? " (created; " : " (") << "sensors pin it with --ca)" << std::endl;
+    } catch (const std::exception& e) {
+      std::cerr << "tapsense-platform: " << e.what() << "\n";
+      return tls_failed;
+    }
+  }
+  return serve(s, o);
+}

@@ -1,0 +1,35 @@
+#pragma once
+// Everything the HTTPS server answers, transport aside: the sensor endpoints
+// (sensor_api.h) and the JSON API under /api/v1 (users, sensors,
+// configuration, assets, events, its OpenAPI document). Unit tests call
+// route() directly.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "platform/store.h"
+
+namespace tapsense::platform {
+
+struct http_request {
+  std::string method;  // GET, POST, PUT, DELETE
+  std::string target;  // path and query
+  std::string authorization;
+  std::string cookie;
+  std::string if_match;
+  std::string body;
+};
+
+struct http_reply {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+http_reply route(store& s, const http_request& r);
+
+// The OpenAPI 3 document /api/v1/openapi.json serves.
+std::string openapi_json();
+
+}  // namespace tapsense::platform

@@ -1,0 +1,192 @@
+#include "platform/server.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <iostream>
+
+#include "platform/router.h"
+
+namespace tapsense::platform {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+using stream_t = beast::ssl_stream<beast::tcp_stream>;
+
+http::response<http::string_body> to_response(const http_reply& rep, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(rep.status), version};
+  res.set(http::field::server, "tapsense-platform");
+  if (!rep.body.empty() || rep.status != 204) {
+    res.set(http::field::content_type, rep.content_type);
+  }
+  res.set(http::field::cache_control, "no-store");
+  res.set("Strict-Transport-Security", "max-age=31536000");
+  res.set("X-Content-Type-Options", "nosniff");
+  for (const auto& [k, v] : rep.headers) {
+    res.insert(k, v);
+  }
+  res.keep_alive(keep_alive);
+  res.body() = rep.body;
+  res.prepare_payload();
+  return res;
+}
+
+asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
+  beast::flat_buffer buf;
+  try {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(o.body_limit);
+      parser.header_limit(16 * 1024);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
+      auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+      (void)n;
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        break;
+      }
+      if (ec) {
+        http_reply rep;
+        rep.content_type = "text/plain";
+        if (ec == http::error::body_limit) {
+          rep.status = 413;
+          rep.body = "request body larger than " + std::to_string(o.body_limit) + " bytes\n";
+        } else if (ec == beast::error::timeout) {
+          break;
+        } else {
+          rep.status = 400;
+          rep.body = "malformed HTTP request: " + ec.message() + "\n";
+        }
+        auto res = to_response(rep, 11, false);
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
+        co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+        break;
+      }
+      auto req = parser.release();
+      http_request r;
+      r.method = std::string(req.method_string());
+      r.target = std::string(req.target());
+      r.authorization = std::string(req[http::field::authorization]);
+      r.cookie = std::string(req[http::field::cookie]);
+      r.if_match = std::string(req[http::field::if_match]);
+      r.body = std::move(req.body());
+      http_reply rep = route(s, r);
+      auto res = to_response(rep, req.version(), req.keep_alive());
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
+      auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      (void)wn;
+      if (wec || !res.keep_alive()) {
+        break;
+      }
+    }
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+  } catch (const std::exception&) {
+    // A client that vanishes mid-handshake or mid-request: nothing to answer.
+  }
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acc, asio::ssl::context& ctx, store& s, server_options o) {
+  for (;;) {
+    auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      continue;
+    }
+    asio::co_spawn(acc.get_executor(), session(stream_t(std::move(sock), ctx), s, o), asio::detached);
+  }
+}
+
+asio::awaitable<void> sweeper(asio::steady_timer& t, store& s) {
+  for (;;) {
+    t.expires_after(std::chrono::seconds(std::max(1u, s.poll_seconds() / 2)));
+    auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      co_return;
+    }
+    try {
+      s.sweep_not_connected();
+    } catch (const std::exception& e) {
+      std::cerr << "tapsense-platform: not-connected sweep: " << e.what() << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+int serve(store& s, const server_options& o) {
+  auto colon = o.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "tapsense-platform: --listen: expected HOST:PORT, got " << o.listen << "\n";
+    return 2;
+  }
+  std::string host = o.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  unsigned port = 0;
+  try {
+    port = static_cast<unsigned>(std::stoul(o.listen.substr(colon + 1)));
+  } catch (...) {
+    port = 70000;
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec || port > 65535) {
+    std::cerr << "tapsense-platform: --listen: bad address " << o.listen << "\n";
+    return 2;
+  }
+  asio::io_context io(1);
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                  asio::ssl::context::single_dh_use);
+  try {
+    ctx.use_certificate_chain_file(o.cert);
+    ctx.use_private_key_file(o.key, asio::ssl::context::pem);
+  } catch (const std::exception& e) {
+    std::cerr << "tapsense-platform: TLS certificate/key: " << e.what() << "\n";
+    return 3;
+  }
+  tcp::acceptor acc(io);
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  acc.open(ep.protocol(), ec);
+  if (!ec) {
+    acc.set_option(asio::socket_base::reuse_address(true), ec);
+    acc.bind(ep, ec);
+  }
+  if (!ec) {
+    acc.listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    std::cerr << "tapsense-platform: cannot listen on " << o.listen << ": " << ec.message() << "\n";
+    return 4;
+  }
+  auto bound = acc.local_endpoint();
+  std::string shown = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  std::cout << "listening on https://" << shown << ":" << bound.port() << std::endl;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer sweep(io);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    acc.close();
+    sweep.cancel();
+    io.stop();
+  });
+  asio::co_spawn(io, accept_loop(acc, ctx, s, o), asio::detached);
+  asio::co_spawn(io, sweeper(sweep, s), asio::detached);
+  io.run();
+  return 0;
+}
+
+}  // namespace tapsense::platform
