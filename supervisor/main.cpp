@@ -363,6 +363,8 @@ int main(int argc, char** argv) {
   if (identity) {
     link = std::make_unique<ts::supervisor::platform_link>(config_path, platform_cfg, *identity,
                                                            ts::log::get("platform"), cores);
+    // About to sense unless the platform paused it.
+    link->set_sensing(!link->paused());
     try {
       const auto r = link->checkin_now();
       if (!r.ok()) {
@@ -574,6 +576,21 @@ int main(int argc, char** argv) {
   }
   ts::supervisor::platform_action platform_stop = ts::supervisor::platform_action::none;
   std::uint64_t next_health_ns = 0;
+  auto give_health = [&] {
+    ts::supervisor::health_input h;
+    for (const auto& st : stages) {
+      if (st.running) h.pids.push_back(st.pid);
+      for (const auto& [name, value] : st.counters) {
+        if (st.identity == "capture") {
+          if (name == "rx.packets") h.packets += value;
+          if (name == "rx.wire_bytes") h.wire_bytes += value;
+          if (name.starts_with("drops.")) h.drops += value;
+        }
+        if (st.identity == "uplink" && name == "active_assets_1h") h.active_assets_1h = value;
+      }
+    }
+    link->set_health(std::move(h));
+  };
 
   const auto t0 = ts::util::mono_ns();
   const bool tty = isatty(2) != 0;
@@ -766,19 +783,7 @@ int main(int argc, char** argv) {
     // pipeline stopped drains it as an interrupt does, then acts (below).
     if (link && now >= next_health_ns) {
       next_health_ns = now + 1'000'000'000ULL;
-      ts::supervisor::health_input h;
-      for (const auto& st : stages) {
-        if (st.running) h.pids.push_back(st.pid);
-        for (const auto& [name, value] : st.counters) {
-          if (st.identity == "capture") {
-            if (name == "rx.packets") h.packets += value;
-            if (name == "rx.wire_bytes") h.wire_bytes += value;
-            if (name.starts_with("drops.")) h.drops += value;
-          }
-          if (st.identity == "uplink" && name == "active_assets_1h") h.active_assets_1h = value;
-        }
-      }
-      link->set_health(std::move(h));
+      give_health();
     }
     if (link && platform_stop == ts::supervisor::platform_action::none && !stopping) {
       const auto a = link->take_action();
@@ -836,6 +841,22 @@ int main(int argc, char** argv) {
   }
 
   if (progress_shown && tty) std::fprintf(stderr, "\n");
+  // A last check-in: the revision applied, the commands executed and the
+  // run's counts reach the platform now rather than at the next start.
+  if (link && platform_stop != ts::supervisor::platform_action::deregister) {
+    give_health();
+    try {
+      if (const auto r = link->checkin_now(); !r.ok()) log->warn("platform: last check-in failed: {}", r.message);
+    } catch (const std::exception& e) {
+      log->warn("platform: last check-in answer unusable: {}", e.what());
+    }
+    // What it brought waits for the next start (it is kept in the state).
+    if (platform_stop == ts::supervisor::platform_action::none) {
+      const auto late = link->take_action();
+      if (late == ts::supervisor::platform_action::deregister) platform_stop = late;
+      if (late == ts::supervisor::platform_action::delete_assets && !offline) remove_inventory();
+    }
+  }
   if (platform_stop != ts::supervisor::platform_action::none) {
     link.reset();
     cleanup();

@@ -363,13 +363,18 @@ void platform_link::apply(const pc::result& r) {
   if (resp.hasConfig() && rev != state_.config_revision && rev != state_.failed_revision) {
     const std::string frag = resp.getConfig();
     std::string why;
+    std::string before, after;  // the effective configuration without and with it
     if (resp.getConfigHash().size() != 0 && proto::sha256_hex(frag) != std::string(resp.getConfigHash().cStr())) {
       why = "configuration hash mismatch";
     } else {
       try {
         const auto local = config_path_.empty() ? std::optional<std::string>("") : pc::read_file(config_path_);
-        pc::apply_fragment(local.value_or(""), config_path_, frag,
-                           "platform configuration revision " + std::to_string(rev));
+        after = config::to_toml(pc::apply_fragment(local.value_or(""), config_path_, frag,
+                                                   "platform configuration revision " + std::to_string(rev)));
+        try {
+          before = config::to_toml(pc::load_with_fragment(config_path_));
+        } catch (const std::exception&) {
+        }
       } catch (const std::exception& e) {
         why = e.what();
       }
@@ -379,8 +384,10 @@ void platform_link::apply(const pc::result& r) {
       state_.config_revision = rev;
       state_.config_error.clear();
       state_.failed_revision = 0;
-      log_->info("platform: configuration revision {} applied", rev);
-      actions.push_back(platform_action::restart);
+      // The pipeline restarts once, and only when what it runs changes.
+      const bool changed = before != after;
+      log_->info("platform: configuration revision {} applied{}", rev, changed ? "; the pipeline restarts" : " (no change)");
+      if (changed) actions.push_back(platform_action::restart);
     } else {
       state_.failed_revision = rev;
       state_.config_error = why;

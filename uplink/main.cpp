@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   if (!platform_state.empty()) {
     try {
       platform = std::make_unique<platform_sender>(platform_state, ctx.logger("platform"),
-                                                   cfg.aggregator.asset_update_interval_s);
+                                                   cfg.aggregator.asset_update_interval_s, cfg.capture.pcap.empty());
     } catch (const std::exception& e) {
       return ctx.fatal(ts::exit_code::unavailable, std::string("platform: ") + e.what());
     }

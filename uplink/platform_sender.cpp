@@ -21,14 +21,14 @@ pc::identity must_load(const std::string& state_dir) {
 }  // namespace
 
 platform_sender::platform_sender(const std::string& state_dir, std::shared_ptr<spdlog::logger> log,
-                                 std::uint64_t update_interval_s)
+                                 std::uint64_t update_interval_s, bool resume_flows)
     : state_dir_(state_dir),
       log_(std::move(log)),
       id_(must_load(state_dir)),
       client_(id_.url, id_.ca_pem, id_.auth(), 60),
       spool_(state_dir),
       update_every_ns_(update_interval_s * 1'000'000'000ULL) {
-  if (auto s = pc::read_file(pc::platform_dir(state_dir) + "/flows-sent")) {
+  if (auto s = resume_flows ? pc::read_file(pc::platform_dir(state_dir) + "/flows-sent") : std::nullopt) {
     try {
       builder_.set_next_flow_interval(std::stoull(*s));
     } catch (const std::exception&) {
@@ -59,8 +59,15 @@ void platform_sender::spool_reports(std::vector<report_body>&& reports) {
         return b;
       });
       ++spooled_;
-      log_->info("platform: report {} spooled: {}{} assets, {} removed, {} flows, {} bytes packed", id,
-                 r.full ? "full, " : "", r.assets.size(), r.removed.size(), r.flows.size(), bytes);
+      // What the asset records alone cost (README "bytes per asset update").
+      report_body only_assets = r;
+      only_assets.flows.clear();
+      only_assets.removed.clear();
+      const auto asset_bytes = r.assets.empty() ? 0 : encode_report(id, only_assets, now).size();
+      log_->info("platform: report {} spooled: {}{} assets, {} removed, {} flows, {} bytes packed; asset records "
+                 "{} bytes ({} per asset)",
+                 id, r.full ? "full, " : "", r.assets.size(), r.removed.size(), r.flows.size(), bytes, asset_bytes,
+                 r.assets.empty() ? 0 : asset_bytes / r.assets.size());
     }
     pc::write_file_atomic(pc::platform_dir(state_dir_) + "/flows-sent",
                           std::to_string(builder_.next_flow_interval()) + "\n");

@@ -28,8 +28,10 @@ class platform_sender {
  public:
   // state_dir: where the identity lives; throws identity_error when there
   // is none or it is damaged.
+  // resume_flows: go on from the flow intervals sent before (live); an
+  // offline run starts from an empty inventory and sends all of its flows.
   platform_sender(const std::string& state_dir, std::shared_ptr<spdlog::logger> log,
-                  std::uint64_t update_interval_s);
+                  std::uint64_t update_interval_s, bool resume_flows);
   ~platform_sender();
   platform_sender(const platform_sender&) = delete;
   platform_sender& operator=(const platform_sender&) = delete;

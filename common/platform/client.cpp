@@ -5,6 +5,7 @@
 #include <capnp/serialize-packed.h>
 #include <kj/io.h>
 
+#include <cctype>
 #include <memory>
 #include <mutex>
 
@@ -133,14 +134,21 @@ result client::post(const std::string& path, const std::string& body) const {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
   if (r.status == 200) return r;
   const std::string said = first_line(r.body);
-  const std::string tail = said.empty() ? "" : ": " + said;
+  std::string tail = said.empty() ? "" : ": " + said;
+  // The platform's own line may already say what ours would.
+  auto lower = [](std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  const std::string said_lower = lower(said);
+  auto says = [&](const char* what) { return said_lower.find(what) != std::string::npos; };
   switch (r.status) {
     case 400: r.why = failure::malformed; r.message = "the platform refused the message as malformed" + tail; break;
     case 401: r.why = failure::unauthorized; r.message = "the platform does not know this sensor or its key" + tail; break;
     case 403: r.why = failure::deregistered; r.message = "the sensor is deregistered on its platform; register it again with a new code" + tail; break;
-    case 404: r.why = failure::code_unknown; r.message = "personalization code unknown" + tail; break;
-    case 409: r.why = failure::code_used; r.message = "personalization code already used by another sensor" + tail; break;
-    case 410: r.why = failure::code_expired; r.message = "personalization code expired; generate a new one on the platform" + tail; break;
+    case 404: r.why = failure::code_unknown; r.message = "personalization code unknown" + (says("unknown") ? "" : tail); break;
+    case 409: r.why = failure::code_used; r.message = "personalization code already used by another sensor" + (says("used") ? "" : tail); break;
+    case 410: r.why = failure::code_expired; r.message = "personalization code expired; generate a new one on the platform" + (says("expired") ? "" : tail); break;
     case 413: r.why = failure::too_large; r.message = "report too large for the platform" + tail; break;
     case 503: {
       r.why = failure::busy;
