@@ -367,11 +367,10 @@ int main(int argc, char** argv) {
     link->set_sensing(!link->paused());
     try {
       const auto r = link->checkin_now();
-      if (!r.ok()) {
+      // Not reachable now: the run goes on (the check-in thread and the
+      // report sender keep trying); deregistered: said once just below.
+      if (!r.ok() && r.why != ts::platform_client::failure::deregistered) {
         log->warn("platform: check-in failed: {}", r.message);
-        if (r.why != ts::platform_client::failure::deregistered) {
-          std::fprintf(stderr, "%s: warning: platform check-in failed: %s\n", prog, r.message.c_str());
-        }
       }
     } catch (const std::exception& e) {
       log->warn("platform: check-in answer unusable: {}", e.what());
@@ -387,6 +386,13 @@ int main(int argc, char** argv) {
       reexec("the platform changed its configuration");
     }
     if (link->paused()) {
+      // Say so at once: the platform shows Paused and the command done.
+      link->set_sensing(false);
+      try {
+        link->checkin_now();
+      } catch (const std::exception& e) {
+        log->warn("platform: check-in answer unusable: {}", e.what());
+      }
       if (offline) {
         die(ts::platform_client::exit_code::paused,
             "this sensor is paused on its platform " + identity->url + "; start sensing there first");

@@ -342,7 +342,8 @@ pc::result platform_link::checkin_now() {
 void platform_link::apply(const pc::result& r) {
   std::unique_lock lk(mu_);
   if (r.why == pc::failure::deregistered) {
-    if (!state_.deregistered) log_->error("platform: {}", r.message);
+    // The main loop says it once, on stderr; the log keeps it too.
+    if (!state_.deregistered) log_->info("platform: {}", r.message);
     state_.deregistered = true;
     pc::save_state(state_dir_, state_);
     lk.unlock();
@@ -409,8 +410,14 @@ void platform_link::apply(const pc::result& r) {
     } else if (what == "reboot") {
       actions.push_back(platform_action::restart);
     } else if (what == "deregister") {
-      state_.deregistered = true;
-      actions.push_back(platform_action::deregister);
+      // A deregister the platform no longer stands by (the sensor was
+      // registered again since) is acknowledged, not executed.
+      if (resp.getStatus() == sp::SensorStatus::DEREGISTERED) {
+        state_.deregistered = true;
+        actions.push_back(platform_action::deregister);
+      } else {
+        log_->info("platform: command {} (deregister) predates this registration; acknowledged", cmd.getId());
+      }
     } else if (what == "delete_assets") {
       pc::request_full_report(state_dir_);
       actions.push_back(platform_action::delete_assets);

@@ -153,7 +153,7 @@ void platform_sender::run() {
               assets_ += b.root<sp::Report>().getAssets().size();
             }
             if (ack.getNeedFull()) {
-              log_->warn("platform: it asked for a full report after report {}", id);
+              log_->info("platform: it asked for a full report after report {}", id);
               need_full_ = true;
             }
             continue;

@@ -145,7 +145,7 @@ result client::post(const std::string& path, const std::string& body) const {
   switch (r.status) {
     case 400: r.why = failure::malformed; r.message = "the platform refused the message as malformed" + tail; break;
     case 401: r.why = failure::unauthorized; r.message = "the platform does not know this sensor or its key" + tail; break;
-    case 403: r.why = failure::deregistered; r.message = "the sensor is deregistered on its platform; register it again with a new code" + tail; break;
+    case 403: r.why = failure::deregistered; r.message = "the sensor is deregistered on its platform; register it again with a new code" + (says("deregistered") ? "" : tail); break;
     case 404: r.why = failure::code_unknown; r.message = "personalization code unknown" + (says("unknown") ? "" : tail); break;
     case 409: r.why = failure::code_used; r.message = "personalization code already used by another sensor" + (says("used") ? "" : tail); break;
     case 410: r.why = failure::code_expired; r.message = "personalization code expired; generate a new one on the platform" + (says("expired") ? "" : tail); break;
