@@ -370,7 +370,7 @@ int main(int argc, char** argv) {
       // Not reachable now: the run goes on (the check-in thread and the
       // report sender keep trying); deregistered: said once just below.
       if (!r.ok() && r.why != ts::platform_client::failure::deregistered) {
-        log->warn("platform: check-in failed: {}", r.message);
+        log->info("platform: check-in failed: {}", r.message);
       }
     } catch (const std::exception& e) {
       log->warn("platform: check-in answer unusable: {}", e.what());
@@ -852,7 +852,7 @@ int main(int argc, char** argv) {
   if (link && platform_stop != ts::supervisor::platform_action::deregister) {
     give_health();
     try {
-      if (const auto r = link->checkin_now(); !r.ok()) log->warn("platform: last check-in failed: {}", r.message);
+      if (const auto r = link->checkin_now(); !r.ok()) log->info("platform: last check-in failed: {}", r.message);
     } catch (const std::exception& e) {
       log->warn("platform: last check-in answer unusable: {}", e.what());
     }

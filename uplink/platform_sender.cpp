@@ -183,7 +183,8 @@ void platform_sender::run() {
       continue;
     }
     if (failed.why != pc::failure::busy) ++consecutive_failures_;
-    if (last_error_ != failed.message) log_->warn("platform: {}", failed.message);
+    // In the log only: the supervisor says it (offline, the run's last line; live, its check-in).
+    if (last_error_ != failed.message) log_->info("platform: {}", failed.message);
     last_error_ = failed.message;
     cv_.notify_all();
     const std::uint64_t base = failed.retry_after != 0 ? failed.retry_after * 1000ULL : backoff_ms;

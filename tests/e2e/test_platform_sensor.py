@@ -26,7 +26,7 @@ PLATFORM = os.path.join(t.BIN, "tapsense-platform")
 FIELDS = ("ip", "mac", "hostname", "vendor", "os", "device_type")
 
 # Exit codes (README "Exit codes"; common/platform/client.h).
-CODE_UNKNOWN, UNREACHABLE, TLS, DEREGISTERED, PAUSED = 80, 83, 84, 86, 88
+CODE_UNKNOWN, UNREACHABLE, TLS, DEREGISTERED, UNACKED, PAUSED = 80, 83, 84, 86, 87, 88
 
 
 def free_port():
@@ -47,7 +47,10 @@ class Platform:
                                     check=True, capture_output=True).stdout.strip()
         self.port = free_port()
         self.url = "https://127.0.0.1:%d" % self.port
-        self.log = open(os.path.join(work, "platform.log"), "w")
+        self.log = open(os.path.join(work, "platform.log"), "a")
+        self.start()
+
+    def start(self):
         # A short poll so that the sensor's check-ins come often.
         self.proc = subprocess.Popen([PLATFORM, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % self.port,
                                       "--poll-seconds", "2"], stdout=self.log, stderr=subprocess.STDOUT)
@@ -92,7 +95,7 @@ class Platform:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.log.close()
+            self.proc.wait()
 
 
 def canonical(assets):
@@ -188,6 +191,21 @@ def run():
         with open(os.path.join(state, "platform", "config.toml")) as f:
             t.check(victim in f.read(), "the applied revision is not kept in state_dir")
 
+        # --- the platform away: the run fails in one line, its reports wait in the spool ---
+        plat.stop()
+        _, _, p = t.run_sensor(sample, os.path.join(work, "away"), config=config, expect_rc=UNACKED)
+        t.check("not acknowledged" in one_line(p, "platform away"), "platform away: %r" % p.stderr)
+        spool = os.path.join(state, "platform", "spool")
+        kept = sorted(f for f in os.listdir(spool) if f.endswith(".report"))
+        t.check(kept, "no report kept in the spool while the platform was away")
+        plat.start()
+        before = plat.sensor(sid)["last_report_id"]
+        assets_back, _, _ = t.run_sensor(sample, os.path.join(work, "back"), config=config)
+        t.check(not [f for f in os.listdir(spool) if f.endswith(".report")], "the spool kept reports after a good run")
+        t.check(plat.sensor(sid)["last_report_id"] >= int(kept[-1].split(".")[0]) > before,
+                "the kept reports did not reach the platform (last report %d, kept %s)" %
+                (plat.sensor(sid)["last_report_id"], kept))
+
         # --- pause and start ------------------------------------------------------------
         cmd = plat.api("POST", "/api/v1/sensors/%d/commands" % sid, {"command": "pause"})
         _, _, p = t.run_sensor(sample, os.path.join(work, "out3"), config=config, expect_rc=PAUSED)
@@ -221,6 +239,7 @@ def run():
               "deregister applied" % (sid, len(assets), per_asset))
     finally:
         plat.stop()
+        plat.log.close()
 
 
 t.main(run)
