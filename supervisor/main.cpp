@@ -352,11 +352,20 @@ int main(int argc, char** argv) {
     ::execv("/proc/self/exe", argv);
     die(ts::exit_code::software, std::string("cannot restart myself: ") + std::strerror(errno));
   };
-  // delete_assets: the inventory goes; the uplink then sends a full (empty) report.
+  // delete_assets, once the uplink is stopped: the inventory goes (an
+  // offline run starts from none anyway) and the uplink's next report is a
+  // full one, empty until it sees traffic again.
   auto remove_inventory = [&] {
-    const std::string db =
-        cfg.uplink.database.empty() ? cfg.sensor.state_dir + "/inventory.sqlite" : cfg.uplink.database;
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix, ec);
+    if (!offline) {
+      const std::string db =
+          cfg.uplink.database.empty() ? cfg.sensor.state_dir + "/inventory.sqlite" : cfg.uplink.database;
+      for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix, ec);
+    }
+    try {
+      ts::platform_client::request_full_report(identity_dir);
+    } catch (const std::exception& e) {
+      log->error("platform: {}", e.what());
+    }
   };
   auto platform_cfg = cfg;
   platform_cfg.sensor.state_dir = identity_dir;
@@ -382,7 +391,7 @@ int main(int argc, char** argv) {
     }
     if (first == ts::supervisor::platform_action::restart ||
         first == ts::supervisor::platform_action::delete_assets) {
-      if (first == ts::supervisor::platform_action::delete_assets && !offline) remove_inventory();
+      if (first == ts::supervisor::platform_action::delete_assets) remove_inventory();
       reexec("the platform changed its configuration");
     }
     if (link->paused()) {
@@ -398,7 +407,7 @@ int main(int argc, char** argv) {
             "this sensor is paused on its platform " + identity->url + "; start sensing there first");
       }
       // Registered, not sensing: check in until a user starts it again.
-      log->warn("paused by the platform: not sensing; waiting for start_sensing");
+      log->info("paused by the platform: not sensing; waiting for start_sensing");
       std::fprintf(stderr, "%s: paused by the platform %s: waiting for start_sensing\n", prog, identity->url.c_str());
       std::signal(SIGINT, on_signal);
       std::signal(SIGTERM, on_signal);
@@ -546,8 +555,15 @@ int main(int argc, char** argv) {
     s.args.insert(s.args.end(), extra.begin(), extra.end());
     stages.push_back(std::move(s));
   };
-  add("uplink", "tapsense-uplink",
-      identity ? std::vector<std::string>{"--platform-state", identity_dir} : std::vector<std::string>{});
+  // The run token tells the uplink that this run's rings and batch ids are
+  // new (a restarted uplink gets the same one and keeps them).
+  std::vector<std::string> uplink_args{"--run-token",
+                                       std::to_string(::getpid()) + "-" + std::to_string(ts::util::now_ns())};
+  if (identity) {
+    uplink_args.push_back("--platform-state");
+    uplink_args.push_back(identity_dir);
+  }
+  add("uplink", "tapsense-uplink", uplink_args);
   for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
     add("aggregator." + std::to_string(k), "tapsense-aggregator", {"--index", std::to_string(k)});
   }
@@ -796,6 +812,8 @@ int main(int argc, char** argv) {
       // Offline, a new configuration or deleted assets wait for the next run.
       const bool stops = !offline || a == ts::supervisor::platform_action::pause ||
                          a == ts::supervisor::platform_action::deregister;
+      // Offline, deleted assets: this run's report is the full inventory.
+      if (a == ts::supervisor::platform_action::delete_assets && offline) remove_inventory();
       if (a != ts::supervisor::platform_action::none && stops) {
         platform_stop = a;
         log->warn("platform: stopping the pipeline to apply what the platform asked");
@@ -860,7 +878,7 @@ int main(int argc, char** argv) {
     if (platform_stop == ts::supervisor::platform_action::none) {
       const auto late = link->take_action();
       if (late == ts::supervisor::platform_action::deregister) platform_stop = late;
-      if (late == ts::supervisor::platform_action::delete_assets && !offline) remove_inventory();
+      if (late == ts::supervisor::platform_action::delete_assets) remove_inventory();
     }
   }
   if (platform_stop != ts::supervisor::platform_action::none) {

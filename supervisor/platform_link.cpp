@@ -419,7 +419,9 @@ void platform_link::apply(const pc::result& r) {
         log_->info("platform: command {} (deregister) predates this registration; acknowledged", cmd.getId());
       }
     } else if (what == "delete_assets") {
-      pc::request_full_report(state_dir_);
+      // The main loop deletes the inventory once the uplink has stopped,
+      // then asks for the full report (an uplink still running would
+      // otherwise send its old inventory as the full one).
       actions.push_back(platform_action::delete_assets);
     } else {
       log_->warn("platform: unknown command '{}' (id {}) ignored", what, cmd.getId());

@@ -59,8 +59,10 @@ int main(int argc, char** argv) {
   // --platform-state DIR: the sensor is registered (its identity and spool
   // are under DIR/platform): reports go to the platform as well.
   std::string platform_state;
+  std::string run_token;
   ts::stage::context ctx(argc, argv, "uplink", false, [&](ts::stage::CLI_App_adder& a) {
     a.option("--platform-state", platform_state, "state directory of a registered sensor: report to its platform");
+    a.option("--run-token", run_token, "the supervisor's run (a new one forgets the last run's batch ids)");
   });
   auto log = ctx.logger("inventory");
   const auto& cfg = ctx.cfg();
@@ -90,6 +92,9 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(std::filesystem::path(db_path).parent_path());
     std::filesystem::create_directories(out_dir);
     inv = std::make_unique<inventory>(db_path);
+    if (!run_token.empty() && inv->begin_run(run_token)) {
+      log->info("a new run: the previous run's batch ids and ended producers are forgotten");
+    }
     for (const auto& name : inv->ended()) {
       for (auto& p : producers) {
         if (p.name == name) p.ended = true;
@@ -250,6 +255,8 @@ int main(int argc, char** argv) {
   };
   const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
   std::uint64_t next_output = ts::util::mono_ns() + output_every;
+  // A full report waiting (the platform deleted the assets): at once.
+  if (platform && platform->full_due()) next_output = ts::util::mono_ns();
   ts::ipc::backoff bo;
   auto all_ended = [&] {
     return std::all_of(producers.begin(), producers.end(), [](const producer& p) { return p.ended; });

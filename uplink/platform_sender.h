@@ -51,6 +51,8 @@ class platform_sender {
   std::uint64_t pending() const { return spool_.pending().size(); }
   std::uint64_t errors() const noexcept { return errors_.load(); }
   bool deregistered() const noexcept { return deregistered_.load(); }
+  // A full report is due (delete_assets, a new registration, the platform asked).
+  bool full_due() const { return need_full_.load() || platform_client::full_report_requested(state_dir_); }
 
  private:
   void run();
