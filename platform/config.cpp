@@ -439,6 +439,10 @@ std::int64_t store::put_config(const std::string& kind, const json::value& body,
       "INSERT INTO config_docs(kind, body, revision) VALUES(?, ?, ?) ON CONFLICT(kind) DO UPDATE SET body = "
       "excluded.body, revision = excluded.revision",
       {kind, json::serialize(stored), rev});
+  // Each sensor's revision moves now, so a pending change shows at once.
+  for (auto& r : d_.query("SELECT id FROM sensors WHERE deregistered = 0")) {
+    sensor_revision(r.i64(0));
+  }
   tx.commit();
   return rev;
 }
@@ -516,6 +520,7 @@ void store::put_interfaces(std::int64_t sensor_id, const json::value& body) {
     d_.exec("INSERT INTO interface_settings(sensor_id, name, mode, erspan_address) VALUES(?, ?, ?, ?)",
             {sensor_id, r[0], r[1], r[2]});
   }
+  sensor_revision(sensor_id);
   tx.commit();
 }
 

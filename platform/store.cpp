@@ -255,6 +255,7 @@ json::object store::create_sensor(const std::string& name, const std::string& lo
     }
     throw;
   }
+  sensor_revision(id);
   tx.commit();
   json::object o;
   o["id"] = id;
