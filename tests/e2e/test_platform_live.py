@@ -37,6 +37,8 @@ def run():
     t.need("ip")
     work = t.tmpdir()
     sample, packets = t.sample_capture(work, 1)
+    # What the sample holds, from an offline run of an unregistered sensor.
+    reference, _, _ = t.run_sensor(sample, os.path.join(work, "reference"))
     tag = os.getpid() % 100000
     a, b = "tpa%d" % tag, "tpb%d" % tag
     r = sh("ip", "link", "add", a, "mtu", "9000", "type", "veth", "peer", "name", b, "mtu", "9000", check=False)
@@ -60,6 +62,9 @@ run_dir = "/tmp/tpl.%d"
 [[capture.interface]]
 name = "%s"
 driver = "af_packet"
+[aggregator]
+asset_interval = "2s"
+asset_update_interval = "4s"
 [uplink]
 output_interval = "2s"
 """ % (tag, state, tag, a))
@@ -81,7 +86,7 @@ output_interval = "2s"
                     return json.load(f)
             except (OSError, ValueError):
                 return None
-        wait_for("the sample's assets in assets.json", lambda: local() and len(local()) >= 5, 30)
+        wait_for("the sample's assets in assets.json", lambda: local() and canonical(local()) == canonical(reference), 30)
         wait_for("the platform's assets equal to assets.json",
                  lambda: canonical(plat.assets(sid)) == canonical(local()), 30)
         n = len(local())
