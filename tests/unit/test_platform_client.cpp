@@ -17,6 +17,7 @@
 #include "common/platform/identity.h"
 #include "common/platform/spool.h"
 #include "common/schema/platform.capnp.h"
+#include "uplink/inventory.h"
 #include "uplink/platform_report.h"
 
 using namespace tapsense;
@@ -420,4 +421,29 @@ TEST(PlatformClient, UnreachablePlatformIsOneLine) {
   EXPECT_EQ(r.why, pc::failure::unreachable);
   EXPECT_EQ(r.message.find('\n'), std::string::npos);
   EXPECT_NE(r.message.find("unreachable"), std::string::npos) << r.message;
+}
+
+TEST(UplinkRun, ANewRunForgetsTheLastRunsEndsAndBatchIds) {
+  tmp_dir d;
+  const std::string db = d.path + "/inventory.sqlite";
+  {
+    uplink::inventory inv(db);
+    EXPECT_TRUE(inv.begin_run("100-1"));
+    inv.begin();
+    inv.mark_ended("aggregator.0");
+    inv.commit();
+    EXPECT_EQ(inv.ended().size(), 1u);
+  }
+  {
+    // The same run (a restarted uplink): its producers stay ended.
+    uplink::inventory inv(db);
+    EXPECT_FALSE(inv.begin_run("100-1"));
+    EXPECT_EQ(inv.ended(), std::set<std::string>{"aggregator.0"});
+  }
+  {
+    // A new supervisor run (a restart the platform asked for): fresh rings.
+    uplink::inventory inv(db);
+    EXPECT_TRUE(inv.begin_run("100-2"));
+    EXPECT_TRUE(inv.ended().empty());
+  }
 }
