@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/net/cidr.h"
 #include "platform/store.h"
 
 namespace tapsense::platform {
@@ -29,7 +30,75 @@ std::string lower(std::string s) {
 constexpr const char* asset_cols =
     "id, network, ip, mac, hostname, vendor, os, device_type, device_class, model, first_seen, last_seen";
 
-json::object asset_json(db& d, const sql_row& r) {
+// The tags internal asset groups apply to the assets they cover (the
+// guide's "apply existing tags to these assets").
+struct tag_rule {
+  std::vector<net::ip_range> ranges;
+  std::string network;
+  std::set<std::int64_t> sensors;  // empty: every sensor
+  std::vector<std::string> tags;
+};
+
+std::vector<tag_rule> tag_rules(store& s) {
+  std::vector<tag_rule> out;
+  const json::value groups = s.get_config("internal").first;
+  const json::value tags = s.get_config("ip-range-tags").first;
+  auto strings = [](const json::value* v) {
+    std::vector<std::string> o;
+    if (v != nullptr && v->is_array()) {
+      for (const auto& e : v->as_array()) {
+        if (e.is_string()) {
+          o.emplace_back(e.as_string().c_str());
+        }
+      }
+    }
+    return o;
+  };
+  for (const auto& g : groups.as_array()) {
+    const auto& o = g.as_object();
+    tag_rule r;
+    r.tags = strings(o.if_contains("tags"));
+    if (r.tags.empty()) {
+      continue;
+    }
+    std::vector<std::string> ranges = strings(o.if_contains("ranges"));
+    if (auto d = o.if_contains("default_ranges"); d != nullptr && d->is_bool() && d->as_bool()) {
+      ranges.emplace_back("default");
+    }
+    for (const auto& name : strings(o.if_contains("ip_range_tags"))) {
+      for (const auto& t : tags.as_array()) {
+        if (t.as_object().at("name").as_string() == name) {
+          for (auto& x : strings(t.as_object().if_contains("ranges"))) {
+            ranges.push_back(x);
+          }
+        }
+      }
+    }
+    for (const auto& x : ranges) {
+      if (x == "default") {
+        for (const char* d : {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
+          r.ranges.push_back(*net::ip_range::parse(d));
+        }
+      } else if (auto pr = net::ip_range::parse(x)) {
+        r.ranges.push_back(*pr);
+      }
+    }
+    if (auto v = o.if_contains("network"); v != nullptr && v->is_string()) {
+      r.network = v->as_string().c_str();
+    }
+    if (auto v = o.if_contains("sensors"); v != nullptr && v->is_array()) {
+      for (const auto& e : v->as_array()) {
+        if (e.is_int64()) {
+          r.sensors.insert(e.as_int64());
+        }
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json::object asset_json(db& d, const sql_row& r, const std::vector<tag_rule>& rules) {
   json::object o;
   o["id"] = r.i64(0);
   o["network"] = r.str(1);
@@ -54,6 +123,28 @@ json::object asset_json(db& d, const sql_row& r) {
     sensors.push_back(so);
   }
   o["sensors"] = sensors;
+  std::set<std::string> tags;
+  if (auto ip = net::ip_address::parse(r.str(2))) {
+    for (const auto& rule : rules) {
+      if (rule.network != r.str(1)) {
+        continue;
+      }
+      bool seen = rule.sensors.empty();
+      for (const auto& sv : sensors) {
+        seen = seen || rule.sensors.count(sv.as_object().at("id").as_int64()) > 0;
+      }
+      bool inside = std::any_of(rule.ranges.begin(), rule.ranges.end(),
+                                [&](const net::ip_range& x) { return x.contains(*ip); });
+      if (seen && inside) {
+        tags.insert(rule.tags.begin(), rule.tags.end());
+      }
+    }
+  }
+  json::array ta;
+  for (const auto& t : tags) {
+    ta.emplace_back(t);
+  }
+  o["tags"] = ta;
   return o;
 }
 
@@ -228,6 +319,7 @@ json::object store::list_assets(std::int64_t sensor, const std::optional<std::st
   sql += " ORDER BY id LIMIT ?";
   params.emplace_back(limit + 1);
   auto rows = d_.query(sql, params);
+  auto rules = tag_rules(*this);
   json::array items;
   json::value next = nullptr;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -235,7 +327,7 @@ json::object store::list_assets(std::int64_t sensor, const std::optional<std::st
       next = std::to_string(rows[i - 1].i64(0));
       break;
     }
-    items.push_back(asset_json(d_, rows[i]));
+    items.push_back(asset_json(d_, rows[i], rules));
   }
   json::object o;
   o["items"] = items;
@@ -248,7 +340,7 @@ json::object store::get_asset(std::int64_t id) {
   if (!r) {
     throw store_error(404, "no asset " + std::to_string(id));
   }
-  json::object o = asset_json(d_, *r);
+  json::object o = asset_json(d_, *r, tag_rules(*this));
   // The raw discovery data: each sensor's record of the device, evidence included.
   json::array discovery;
   std::uint64_t bytes_in = 0, bytes_out = 0, packets_in = 0, packets_out = 0;

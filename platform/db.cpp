@@ -194,7 +194,8 @@ CREATE TABLE sensors(id %ID%, name TEXT NOT NULL UNIQUE, location TEXT NOT NULL,
   config_revision BIGINT NOT NULL DEFAULT 0, config_hash TEXT NOT NULL DEFAULT '',
   applied_revision BIGINT NOT NULL DEFAULT 0, config_error TEXT NOT NULL DEFAULT '',
   failed_revision BIGINT NOT NULL DEFAULT 0, last_command_id BIGINT NOT NULL DEFAULT 0,
-  last_report_id BIGINT NOT NULL DEFAULT 0, reported_last_report_id BIGINT NOT NULL DEFAULT 0);
+  last_report_id BIGINT NOT NULL DEFAULT 0, reported_last_report_id BIGINT NOT NULL DEFAULT 0,
+  command_floor BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE commands(id %ID%, sensor_id BIGINT NOT NULL REFERENCES sensors(id) ON DELETE CASCADE,
   seq BIGINT NOT NULL, command TEXT NOT NULL, created BIGINT NOT NULL, UNIQUE(sensor_id, seq));
 CREATE TABLE events(id %ID%, sensor_id BIGINT NOT NULL REFERENCES sensors(id) ON DELETE CASCADE,

@@ -14,7 +14,57 @@ namespace pc = tapsense::schema::platform;
 
 namespace {
 
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+// Valid UTF-8 without NUL (PostgreSQL's text takes nothing else, and the
+// JSON API hands these strings on).
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c == 0) {
+      return false;
+    } else if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) {
+      return false;
+    }
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) {
+        return false;
+      }
+      cp = (cp << 6) | (cc & 0x3fu);
+    }
+    static constexpr std::uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string str(capnp::Text::Reader t) {
+  std::string_view v(t.cStr(), t.size());
+  if (!valid_utf8(v)) {
+    throw store_error(400, "malformed message: a text field is not UTF-8");
+  }
+  return std::string(v);
+}
 
 json::array texts(capnp::List<capnp::Text>::Reader l) {
   json::array a;
@@ -288,7 +338,10 @@ sensor_reply handle_sensor(store& s, std::string_view path, const std::string& a
       return text(400, "malformed message: not packed Cap'n Proto");
     }
     capnp::ReaderOptions opts;
-    opts.traversalLimitInWords = 64u << 20;
+    // A few reads of each word the body holds: a corrupt list length cannot
+    // make a small body cost millions of records (zero-sized elements count
+    // a word each).
+    opts.traversalLimitInWords = 8 * words.size() + 4096;
     opts.nestingLimit = 16;
     std::optional<capnp::FlatArrayMessageReader> msg;
     try {

@@ -429,7 +429,7 @@ store::registration store::register_sensor(const std::string& code, const std::s
   if (!used) {
     d_.exec(
         "UPDATE sensors SET code_used = 1, uid = ?, registered_at = ?, deregistered = 0, last_checkin = NULL, "
-        "reported_state = '', connected = 0, applied_revision = 0, last_command_id = "
+        "reported_state = '', connected = 0, applied_revision = 0, command_floor = "
         "(SELECT COALESCE(MAX(seq), 0) FROM commands WHERE sensor_id = ?), last_report_id = 0 WHERE id = ?",
         {uid, now(), id, id});
     add_event(id, "Sensor Registered", "platform", "info", "registered from " + hostname);
@@ -508,8 +508,11 @@ store::checkin_out store::checkin(std::int64_t sensor_id, const checkin_in& in) 
   if (rev != in.config_revision) {
     out.config = toml;
   }
+  // Commands from before the sensor's latest registration are never replayed.
+  std::int64_t floor = std::max(static_cast<std::int64_t>(in.last_command_id),
+                                d_.one("SELECT command_floor FROM sensors WHERE id = ?", {sensor_id})->i64(0));
   for (auto& c : d_.query("SELECT seq, command FROM commands WHERE sensor_id = ? AND seq > ? ORDER BY seq",
-                          {sensor_id, static_cast<std::int64_t>(in.last_command_id)})) {
+                          {sensor_id, floor})) {
     out.commands.emplace_back(static_cast<std::uint64_t>(c.i64(0)), c.str(1));
   }
   auto after = d_.one(std::string("SELECT ") + sensor_cols + " FROM sensors WHERE id = ?", {sensor_id});

@@ -279,6 +279,10 @@ void checkin_config_commands(fixture& f) {
   EXPECT_NE(toml3.find("[[capture.interface]]\nname = \"eth1\"\nmode = \"erspan\"\nerspan_address = \"192.0.2.50\""),
             std::string::npos)
       << toml3;
+  auto cfg3 = tapsense::config::parse(toml3, "platform fragment with interfaces");
+  ASSERT_EQ(cfg3.capture.interfaces.size(), 1u);
+  EXPECT_EQ(cfg3.capture.interfaces[0].mode, "erspan");
+  EXPECT_EQ(cfg3.capture.interfaces[0].erspan_address, "192.0.2.50");
 
   // Commands: ids in order, acknowledged by the last id executed.
   EXPECT_THROW(s.add_command(id, "explode"), store_error);
@@ -337,8 +341,71 @@ void checkin_config_commands(fixture& f) {
   s.add_command(id, "deregister");
   EXPECT_EQ(checkin(s, c, pc::SensorStatus::SENSING, rev + 1, 2).status, 403u);
   EXPECT_EQ(status_of(s, c), "Deregistered");
+  // Registering again takes a new code; old commands are not replayed.
+  auto code = s.new_code(id);
+  auto again = do_register(s, std::string(code["personalization_code"].as_string().c_str()), "uid-1b");
+  EXPECT_EQ(again.id, c.id);
+  EXPECT_EQ(status_of(s, again), "Registered");
+  auto r7 = checkin(s, again, pc::SensorStatus::PAUSED, 0, 0);
+  ASSERT_EQ(r7.status, 200u);
+  EXPECT_EQ(unpacked<pc::CheckInResponse>(r7.body).get().getCommands().size(), 0u);
+  s.add_command(id, "deregister");
   s.delete_sensor(id);
   EXPECT_THROW(s.get_sensor(id), store_error);
+}
+
+// Every truncation and many corruptions of valid messages: an answer, never
+// a crash or an exception out of the handler.
+void robustness(fixture& f) {
+  store& s = *f.s;
+  auto o = s.create_sensor("r", "");
+  std::string code(o["personalization_code"].as_string().c_str());
+  auto c = do_register(s, code, "uid-r");
+  // A zero run that unpacks to more than the limit answers 413, not memory.
+  std::string bomb;
+  for (int i = 0; i < 70000; ++i) {
+    bomb += std::string("\x00\xff", 2);
+  }
+  EXPECT_EQ(handle_sensor(s, "/sensor/v1/reports", c.auth(), bomb).status, 413u);
+  std::vector<std::pair<std::string, std::string>> valid;
+  {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<pc::Report>();
+    r.setReportId(1);
+    fill_asset(r.initAssets(1)[0], "k", "10.0.0.1", "aa:00:00:00:00:01", "h");
+    valid.emplace_back("/sensor/v1/reports", pack(m));
+  }
+  {
+    capnp::MallocMessageBuilder m;
+    auto ci = m.initRoot<pc::CheckIn>();
+    ci.setState(pc::SensorStatus::SENSING);
+    ci.initEvents(2)[1].setName("x");
+    ci.initInterfaces(1)[0].setName("eth1");
+    valid.emplace_back("/sensor/v1/checkin", pack(m));
+  }
+  // Last: a registration that goes through changes the key the others use.
+  valid.emplace_back("/sensor/v1/register", register_msg(code, "uid-r"));
+  std::uint32_t seed = 12345;
+  auto rnd = [&]() { return seed = seed * 1103515245u + 12345u; };
+  int answered = 0;
+  for (const auto& [path, msg] : valid) {
+    for (std::size_t len = 0; len < msg.size(); ++len) {
+      auto rep = handle_sensor(s, path, c.auth(), msg.substr(0, len));
+      EXPECT_TRUE(rep.status == 200 || rep.status == 400 || rep.status == 404 || rep.status == 409) << rep.status;
+      ++answered;
+    }
+    for (int i = 0; i < 300; ++i) {
+      std::string m = msg;
+      for (int k = 0; k < 3; ++k) {
+        m[rnd() % m.size()] = static_cast<char>(rnd() >> 8);
+      }
+      auto rep = handle_sensor(s, path, c.auth(), m);
+      EXPECT_LT(rep.status, 500u) << rep.body;
+      EXPECT_EQ(rep.body.empty(), false);
+      ++answered;
+    }
+  }
+  EXPECT_GT(answered, 900);
 }
 
 void reports(fixture& f) {
@@ -387,6 +454,7 @@ void dedup(fixture& f) {
   auto a = new_registered(f, "branch-a", "uid-a");
   auto b = new_registered(f, "branch-b", "uid-b");
   s.put_config("general", json::parse(R"({"hostname_exclusions": ["LocalHost"]})"), -1);
+  s.put_config("networks", json::parse(R"([{"name": "crane1", "vlans": [11]}, {"name": "crane2", "vlans": [12]}])"), -1);
   // 1. MAC: the same device seen by both sensors.
   report(s, a, 1, true, {{"m1", "10.1.0.5", "aa:bb:cc:00:00:01", "PLC-1"}});
   report(s, b, 1, true, {{"m1", "10.1.0.5", "aa:bb:cc:00:00:01", ""}});
@@ -420,6 +488,20 @@ void dedup(fixture& f) {
   auto page = s.list_assets(0, std::nullopt, "", 0, 4);
   EXPECT_EQ(page["items"].as_array().size(), 4u);
   ASSERT_TRUE(page["next_cursor"].is_string());
+  // Tags of the internal groups covering an asset, for the sensors they name.
+  s.put_config("internal", json::parse(R"([{"name": "branch-a", "sensors": [)" + a.id +
+                                       R"(], "ranges": ["10.1.0.0/16"], "tags": ["Branch A", "PLCs"]},
+      {"name": "cranes", "ranges": ["10.0.0.0/24"], "network": "crane1", "tags": ["Crane 1"]}])"),
+               -1);
+  auto tagged = s.list_assets(0, std::nullopt, "aa:bb:cc:00:00:07", 0, 10)["items"].as_array();
+  ASSERT_EQ(tagged.size(), 1u);
+  EXPECT_EQ(json::serialize(tagged[0].as_object().at("tags")), R"(["Branch A","PLCs"])");
+  auto c1 = s.list_assets(0, std::string("crane1"), "", 0, 10)["items"].as_array();
+  auto c2 = s.list_assets(0, std::string("crane2"), "", 0, 10)["items"].as_array();
+  ASSERT_EQ(c1.size(), 1u);
+  ASSERT_EQ(c2.size(), 1u);
+  EXPECT_EQ(json::serialize(c1[0].as_object().at("tags")), R"(["Crane 1"])");
+  EXPECT_EQ(json::serialize(c2[0].as_object().at("tags")), R"([])");
   // Removing A's record keeps the asset B still sees.
   report(s, a, 7, false, {}, {"m1"});
   auto m = s.list_assets(0, std::nullopt, "aa:bb:cc:00:00:01", 0, 10)["items"].as_array();
@@ -500,7 +582,7 @@ struct scenario {
 const scenario scenarios[] = {{"users", users},     {"registration", registration},
                               {"checkin_config_commands", checkin_config_commands},
                               {"reports", reports}, {"dedup", dedup},
-                              {"api_auth", api_auth}};
+                              {"api_auth", api_auth}, {"robustness", robustness}};
 
 TEST(platform_sqlite, users) { fixture f; users(f); }
 TEST(platform_sqlite, registration) { fixture f; registration(f); }
@@ -508,6 +590,7 @@ TEST(platform_sqlite, checkin_config_commands) { fixture f; checkin_config_comma
 TEST(platform_sqlite, reports) { fixture f; reports(f); }
 TEST(platform_sqlite, dedup) { fixture f; dedup(f); }
 TEST(platform_sqlite, api_auth) { fixture f; api_auth(f); }
+TEST(platform_sqlite, robustness) { fixture f; robustness(f); }
 
 TEST(platform_sqlite, migrations_are_recorded_once) {
   fixture f;
