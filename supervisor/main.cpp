@@ -628,6 +628,12 @@ int main(int argc, char** argv) {
   const std::uint64_t hang_ns = std::uint64_t{cfg.supervisor.hang_timeout_ms} * 1'000'000;
   const std::uint64_t window_ns = std::uint64_t{cfg.supervisor.restart_window_s} * 1'000'000'000ULL;
   ts::supervisor::event_log events(cfg.sensor.state_dir + "/events.jsonl");
+  // Events go to events.jsonl and, for a registered sensor, to the platform.
+  auto raise_event = [&](const std::string& name, const std::string& module, const std::string& type,
+                         const std::string& detail) {
+    events.raise(name, module, type, detail);
+    if (link) link->raise_event(name, module, type, detail);
+  };
   // After the first interrupt the pipeline drains; it must not take for ever.
   constexpr std::uint64_t drain_timeout_ns = 60'000'000'000ULL;
   std::uint64_t drain_deadline = 0;
@@ -671,9 +677,9 @@ int main(int argc, char** argv) {
             // Progress only grows; a last heartbeat without it says nothing.
             for (const auto& [name, value] : s->counters) {
               if (name == "quarantined" && value > s->quarantined) {
-                events.raise("Packet Quarantined", s->identity, "warning",
-                             std::to_string(value - s->quarantined) + " packet(s) crashed " + s->identity +
-                                 " twice and were skipped; kept in " + cfg.sensor.state_dir + "/quarantine/");
+                raise_event("Packet Quarantined", s->identity, "warning",
+                            std::to_string(value - s->quarantined) + " packet(s) crashed " + s->identity +
+                                " twice and were skipped; kept in " + cfg.sensor.state_dir + "/quarantine/");
                 s->quarantined = value;
               }
             }
@@ -750,7 +756,7 @@ int main(int argc, char** argv) {
                                  std::to_string(s.recent_restarts.size()) + " times in " +
                                  std::to_string(cfg.supervisor.restart_window_s) + " s)" +
                                  (s.fatal_message.empty() ? "" : ": " + s.fatal_message);
-        events.raise("Stage Crash Loop", s.identity, "error", what);
+        raise_event("Stage Crash Loop", s.identity, "error", what);
         if (offline) {
           // Finish with what was analysed: the uplink writes the outputs of
           // everything committed when it is stopped.

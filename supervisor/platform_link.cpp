@@ -232,6 +232,25 @@ void platform_link::set_health(health_input h) {
   health_ = std::move(h);
 }
 
+void platform_link::raise_event(const std::string& name, const std::string& module, const std::string& type,
+                                const std::string& message) {
+  std::lock_guard lk(mu_);
+  event e;
+  e.id = ++state_.last_event_id;
+  e.time_ns = util::now_ns();
+  e.name = name;
+  e.module = module;
+  e.type = type;
+  e.message = message;
+  pending_events_.push_back(std::move(e));
+  if (pending_events_.size() > 1000) pending_events_.erase(pending_events_.begin());  // a storm: keep the newest
+  try {
+    pc::save_state(state_dir_, state_);
+  } catch (const std::exception& ex) {
+    log_->warn("platform: {}", ex.what());
+  }
+}
+
 void platform_link::raise(platform_action a) {
   // The strongest wins: deregister, pause, delete_assets, restart.
   auto rank = [](platform_action x) {
@@ -256,7 +275,7 @@ platform_action platform_link::wait_action(const std::function<bool()>& stop) {
   return action_.load();
 }
 
-std::string platform_link::build_checkin() {
+std::string platform_link::build_checkin(std::uint64_t& events_upto) {
   capnp::MallocMessageBuilder m;
   auto c = m.initRoot<sp::CheckIn>();
   c.setProtocolVersion(sp::PROTOCOL_VERSION);
@@ -330,16 +349,31 @@ std::string platform_link::build_checkin() {
     }
   }
   h.setLinkCapacityBitsPerSecond(capacity);
+  auto ev = c.initEvents(static_cast<unsigned>(pending_events_.size()));
+  events_upto = 0;
+  for (unsigned i = 0; i < pending_events_.size(); ++i) {
+    const auto& e = pending_events_[i];
+    ev[i].setId(e.id);
+    ev[i].setName(e.name);
+    ev[i].setModule(e.module);
+    ev[i].setType(e.type);
+    ev[i].setFirstSeen(e.time_ns);
+    ev[i].setLastSeen(e.time_ns);
+    ev[i].setCount(1);
+    ev[i].setMessage(e.message);
+    events_upto = std::max(events_upto, e.id);
+  }
   return pc::pack(m);
 }
 
 pc::result platform_link::checkin_now() {
-  auto r = client_.post("/sensor/v1/checkin", build_checkin());
-  if (r.ok() || r.why == pc::failure::deregistered) apply(r);
+  std::uint64_t events_upto = 0;
+  auto r = client_.post("/sensor/v1/checkin", build_checkin(events_upto));
+  if (r.ok() || r.why == pc::failure::deregistered) apply(r, events_upto);
   return r;
 }
 
-void platform_link::apply(const pc::result& r) {
+void platform_link::apply(const pc::result& r, std::uint64_t events_upto) {
   std::unique_lock lk(mu_);
   if (r.why == pc::failure::deregistered) {
     // The main loop says it once, on stderr; the log keeps it too.
@@ -352,6 +386,8 @@ void platform_link::apply(const pc::result& r) {
   }
   pc::unpacked u(r.body);
   auto resp = u.root<sp::CheckInResponse>();
+  // Answered: the events it carried are stored.
+  std::erase_if(pending_events_, [&](const event& e) { return e.id <= events_upto; });
   poll_s_ = resp.getPollSeconds() == 0 ? 30 : std::min(resp.getPollSeconds(), 3600u);
   std::vector<platform_action> actions;
   if (resp.getStatus() == sp::SensorStatus::DEREGISTERED) {

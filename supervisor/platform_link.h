@@ -53,6 +53,10 @@ class platform_link {
   void start();
 
   void set_health(health_input h);
+  // An event for the platform: sent with the next check-in (ids are a
+  // per-sensor sequence kept in the state, so a resend is stored once).
+  void raise_event(const std::string& name, const std::string& module, const std::string& type,
+                   const std::string& message);
   void set_sensing(bool s) { sensing_ = s; }
   // The action waiting for the main loop (and takes it).
   platform_action take_action() { return action_.exchange(platform_action::none); }
@@ -63,9 +67,10 @@ class platform_link {
 
  private:
   void run();
-  void apply(const platform_client::result& r);
+  void apply(const platform_client::result& r, std::uint64_t events_upto);
   void raise(platform_action a);
-  std::string build_checkin();
+  // The message, and the highest event id it carries.
+  std::string build_checkin(std::uint64_t& events_upto);
 
   std::string config_path_;
   config::config cfg_;
@@ -78,6 +83,11 @@ class platform_link {
   std::condition_variable cv_;
   platform_client::sensor_state state_;
   health_input health_;
+  struct event {
+    std::uint64_t id = 0, time_ns = 0;
+    std::string name, module, type, message;
+  };
+  std::vector<event> pending_events_;   // not yet acknowledged by a check-in
   std::uint64_t last_wire_bytes_ = 0, last_sample_ns_ = 0, last_cpu_ticks_ = 0;
   std::uint64_t started_ns_;
   std::atomic<bool> sensing_{false};

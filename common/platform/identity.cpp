@@ -143,6 +143,7 @@ sensor_state load_state(const std::string& state_dir) {
   st.last_command_id = u64(t, "last_command_id");
   st.paused = t["paused"].value_or(false);
   st.deregistered = t["deregistered"].value_or(false);
+  st.last_event_id = u64(t, "last_event_id");
   return st;
 }
 
@@ -153,7 +154,8 @@ void save_state(const std::string& state_dir, const sensor_state& st) {
                 {"config_error", st.config_error},
                 {"last_command_id", i64(st.last_command_id)},
                 {"paused", st.paused},
-                {"deregistered", st.deregistered}};
+                {"deregistered", st.deregistered},
+                {"last_event_id", i64(st.last_event_id)}};
   std::ostringstream s;
   s << t << "\n";
   write_file_atomic(platform_dir(state_dir) + "/state", s.str(), 0600);

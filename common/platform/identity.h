@@ -39,6 +39,7 @@ struct sensor_state {
   std::uint64_t last_command_id = 0;   // highest executed
   bool paused = false;                 // the platform paused it: no sensing
   bool deregistered = false;           // 403: must register again
+  std::uint64_t last_event_id = 0;     // events raised so far (their ids)
 };
 
 std::string platform_dir(const std::string& state_dir);

@@ -8,6 +8,7 @@ excluded range) applied and acknowledged, pause and start, delete assets,
 deregister; and what goes wrong at registration: a wrong code, a platform
 whose certificate the pinned CA did not sign, an unreachable platform, each
 with its own exit code and one line."""
+import json
 import os
 import re
 import subprocess
@@ -134,6 +135,24 @@ def run():
             t.check(re.search(r"report \d+ spooled: full,", f.read()), "no full report after delete_assets")
         t.check(canonical(plat.assets(sid)) == canonical(assets4), "after delete_assets the platform holds other assets")
 
+        # --- events the sensor raises reach the platform ---------------------------------
+        # (a test build's fault switch makes the fingerprinter crash on a packet twice:
+        # the packet is quarantined and the supervisor raises "Packet Quarantined")
+        env = dict(os.environ, TAPSENSE_FAULT="fingerprinter@5")
+        evout = os.path.join(work, "events")
+        p = subprocess.run([t.SUPERVISOR, "--pcap", sample, "--output", evout, "--config", config, "--quiet"],
+                           capture_output=True, text=True, timeout=300, env=env)
+        t.check(p.returncode == 0, "run with a crashing packet: exit %d: %s" % (p.returncode, p.stderr))
+        local_events = []
+        if os.path.exists(os.path.join(evout, "events.jsonl")):
+            with open(os.path.join(evout, "events.jsonl")) as f:
+                local_events = [json.loads(l)["event"] for l in f if l.strip()]
+        if local_events:
+            remote = [e["event"] for e in plat.api("GET", "/api/v1/sensors/%d/events" % sid)["items"]
+                      if e["origin"] == "sensor"]
+            t.check(sorted(remote) == sorted(local_events),
+                    "events on the platform %s, in events.jsonl %s" % (remote, local_events))
+
         # --- deregister: the sensor stops, and says so once ----------------------------
         plat.api("POST", "/api/v1/sensors/%d/commands" % sid, {"command": "deregister"})
         _, _, p = t.run_sensor(sample, os.path.join(work, "out5"), config=config, expect_rc=DEREGISTERED)
@@ -143,7 +162,7 @@ def run():
         t.check(plat.sensor(sid)["status"] == "Deregistered", "status %s" % plat.sensor(sid)["status"])
         print("platform: sensor %d registered with its code (a retry is the same sensor); %d assets from the sample "
               "equal on both sides; %d bytes per asset update; configuration, pause/start, delete assets and "
-              "deregister applied" % (sid, len(assets), per_asset))
+              "deregister applied; %d sensor event(s) on the platform" % (sid, len(assets), per_asset, len(local_events)))
     finally:
         plat.stop()
         plat.log.close()
