@@ -303,6 +303,13 @@ int main(int argc, char** argv) {
       if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
     }
   }
+  // One run at a time per registered sensor: its spool and report ids.
+  if (identity) {
+    fs::create_directories(ts::platform_client::platform_dir(identity_dir), ec);
+    dir_locks.push_back(ts::supervisor::lock_directory(ts::platform_client::platform_dir(identity_dir),
+                                                       "platform state directory", why));
+    if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
+  }
   // A run directory this run makes is removed at the end even when the user
   // named it; one that was there before keeps everything but our own files.
   const bool made_run_dir = fs::create_directories(cfg.sensor.run_dir, ec);
