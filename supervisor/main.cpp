@@ -31,7 +31,9 @@
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
 #include "supervisor/events.h"
+#include "common/platform/fragment.h"
 #include "supervisor/instance.h"
+#include "supervisor/platform_link.h"
 #include "supervisor/process.h"
 
 namespace ts = tapsense;
@@ -114,6 +116,9 @@ int main(int argc, char** argv) {
   std::string instance_opt;
   bool stats = false;
   bool quiet = false;
+  std::string register_code;
+  std::string platform_url;
+  std::string ca_file;
   app.add_option("--pcap", pcap, "analyse this pcap or pcapng file, then exit");
   app.add_option("--output", output, "directory for assets.json, flows.json and the inventory");
   app.add_option("--config", config_path, "sensor configuration (TOML)");
@@ -121,6 +126,11 @@ int main(int argc, char** argv) {
   app.add_option("--instance", instance_opt, "name prefix of the shared-memory segments");
   app.add_flag("--stats", stats, "print the counters of a running sensor and exit");
   app.add_flag("--quiet", quiet, "no progress on stderr");
+  app.add_option("--register", register_code,
+                 "register this sensor with its platform using a 14-digit personalization code, then exit "
+                 "(needs --platform and --ca; the identity goes to the configuration's state_dir)");
+  app.add_option("--platform", platform_url, "with --register: the platform, https://HOST:PORT");
+  app.add_option("--ca", ca_file, "with --register: the platform's CA certificate (PEM) to pin");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -133,9 +143,38 @@ int main(int argc, char** argv) {
   // --- configuration ----------------------------------------------------
   ts::config::config cfg;
   try {
-    cfg = config_path.empty() ? ts::config::defaults() : ts::config::load(config_path);
+    // The local file with the configuration the platform pushed, if any.
+    cfg = ts::platform_client::load_with_fragment(config_path);
   } catch (const ts::config::config_error& e) {
     die(ts::exit_code::config, e.what());
+  } catch (const ts::platform_client::fragment_error& e) {
+    die(ts::exit_code::config, e.what());
+  } catch (const ts::platform_client::identity_error& e) {
+    die(ts::exit_code::config, e.what());
+  }
+  if (!register_code.empty() || !platform_url.empty() || !ca_file.empty()) {
+    if (register_code.empty() || platform_url.empty() || ca_file.empty()) {
+      std::fprintf(stderr, "%s: --register needs CODE, --platform https://HOST:PORT and --ca FILE (see --help)\n", prog);
+      return ts::exit_code::usage;
+    }
+    return ts::supervisor::register_sensor(register_code, platform_url, ca_file, config_path, cfg.sensor.state_dir);
+  }
+  // A registered sensor keeps its identity in the configuration's state_dir
+  // (an offline run writes its outputs elsewhere, but reports as itself).
+  const std::string identity_dir = cfg.sensor.state_dir;
+  std::optional<ts::platform_client::identity> identity;
+  if (!stats) {
+    try {
+      identity = ts::platform_client::load_identity(identity_dir);
+    } catch (const std::exception& e) {
+      die(ts::exit_code::unavailable, e.what());
+    }
+    if (identity && ts::platform_client::load_state(identity_dir).deregistered) {
+      die(ts::platform_client::exit_code::deregistered,
+          "this sensor was deregistered by its platform " + identity->url +
+              "; register it again with --register CODE (or remove " + ts::platform_client::platform_dir(identity_dir) +
+              " to run it unregistered)");
+    }
   }
   if (!run_dir_opt.empty()) cfg.sensor.run_dir = run_dir_opt;
   for (const auto& w : cfg.warnings) {
@@ -264,6 +303,13 @@ int main(int argc, char** argv) {
       if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
     }
   }
+  // One run at a time per registered sensor: its spool and report ids.
+  if (identity) {
+    fs::create_directories(ts::platform_client::platform_dir(identity_dir), ec);
+    dir_locks.push_back(ts::supervisor::lock_directory(ts::platform_client::platform_dir(identity_dir),
+                                                       "platform state directory", why));
+    if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
+  }
   // A run directory this run makes is removed at the end even when the user
   // named it; one that was there before keeps everything but our own files.
   const bool made_run_dir = fs::create_directories(cfg.sensor.run_dir, ec);
@@ -300,6 +346,102 @@ int main(int argc, char** argv) {
   if (stale != 0) {
     log->warn("removed {} stale shared-memory segment(s) ({} MiB) of instance {}", stale, stale_bytes >> 20,
               cfg.sensor.instance);
+  }
+
+  // --- the platform (a registered sensor) ---------------------------------------
+  // One check-in before anything starts: a new configuration or a command
+  // waiting there applies to this run already.
+  std::unique_ptr<ts::supervisor::platform_link> link;
+  auto reexec = [&](const char* reason) {
+    log->info("restarting the sensor: {}", reason);
+    if (g_undo) g_undo();
+    ts::log::get("supervisor")->flush();
+    ::execv("/proc/self/exe", argv);
+    die(ts::exit_code::software, std::string("cannot restart myself: ") + std::strerror(errno));
+  };
+  // delete_assets, once the uplink is stopped: the inventory goes (an
+  // offline run starts from none anyway) and the uplink's next report is a
+  // full one, empty until it sees traffic again.
+  auto remove_inventory = [&] {
+    if (!offline) {
+      const std::string db =
+          cfg.uplink.database.empty() ? cfg.sensor.state_dir + "/inventory.sqlite" : cfg.uplink.database;
+      for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix, ec);
+    }
+    try {
+      ts::platform_client::request_full_report(identity_dir);
+    } catch (const std::exception& e) {
+      log->error("platform: {}", e.what());
+    }
+  };
+  auto platform_cfg = cfg;
+  platform_cfg.sensor.state_dir = identity_dir;
+  if (identity) {
+    link = std::make_unique<ts::supervisor::platform_link>(config_path, platform_cfg, *identity,
+                                                           ts::log::get("platform"), cores);
+    // About to sense unless the platform paused it.
+    link->set_sensing(!link->paused());
+    try {
+      const auto r = link->checkin_now();
+      // Not reachable now: the run goes on (the check-in thread and the
+      // report sender keep trying); deregistered: said once just below.
+      if (!r.ok() && r.why != ts::platform_client::failure::deregistered) {
+        log->info("platform: check-in failed: {}", r.message);
+      }
+    } catch (const std::exception& e) {
+      log->warn("platform: check-in answer unusable: {}", e.what());
+    }
+    const auto first = link->take_action();
+    if (first == ts::supervisor::platform_action::deregister) {
+      die(ts::platform_client::exit_code::deregistered,
+          "the platform deregistered this sensor; register it again with --register CODE");
+    }
+    if (first == ts::supervisor::platform_action::restart ||
+        first == ts::supervisor::platform_action::delete_assets) {
+      if (first == ts::supervisor::platform_action::delete_assets) remove_inventory();
+      reexec("the platform changed its configuration");
+    }
+    if (link->paused()) {
+      // Say so at once: the platform shows Paused and the command done.
+      link->set_sensing(false);
+      try {
+        link->checkin_now();
+      } catch (const std::exception& e) {
+        log->warn("platform: check-in answer unusable: {}", e.what());
+      }
+      if (offline) {
+        die(ts::platform_client::exit_code::paused,
+            "this sensor is paused on its platform " + identity->url + "; start sensing there first");
+      }
+      // Registered, not sensing: check in until a user starts it again.
+      log->info("paused by the platform: not sensing; waiting for start_sensing");
+      std::fprintf(stderr, "%s: paused by the platform %s: waiting for start_sensing\n", prog, identity->url.c_str());
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      link->start();
+      for (;;) {
+        const auto a = link->wait_action([] { return g_signals > 0; });
+        if (g_signals > 0) {
+          if (g_undo) g_undo();
+          return ts::exit_code::ok;
+        }
+        link->take_action();
+        if (a == ts::supervisor::platform_action::deregister) {
+          link.reset();
+          die(ts::platform_client::exit_code::deregistered,
+              "the platform deregistered this sensor; register it again with --register CODE");
+        }
+        if (a == ts::supervisor::platform_action::delete_assets) {
+          remove_inventory();
+          link.reset();
+          reexec("the platform deleted the assets");
+        }
+        if (a == ts::supervisor::platform_action::restart && !link->paused()) {
+          link.reset();
+          reexec("the platform started sensing");
+        }
+      }
+    }
   }
 
   const std::string effective = cfg.sensor.run_dir + "/effective.toml";
@@ -420,7 +562,15 @@ int main(int argc, char** argv) {
     s.args.insert(s.args.end(), extra.begin(), extra.end());
     stages.push_back(std::move(s));
   };
-  add("uplink", "tapsense-uplink", {});
+  // The run token tells the uplink that this run's rings and batch ids are
+  // new (a restarted uplink gets the same one and keeps them).
+  std::vector<std::string> uplink_args{"--run-token",
+                                       std::to_string(::getpid()) + "-" + std::to_string(ts::util::now_ns())};
+  if (identity) {
+    uplink_args.push_back("--platform-state");
+    uplink_args.push_back(identity_dir);
+  }
+  add("uplink", "tapsense-uplink", uplink_args);
   for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
     add("aggregator." + std::to_string(k), "tapsense-aggregator", {"--index", std::to_string(k)});
   }
@@ -449,6 +599,27 @@ int main(int argc, char** argv) {
     log->info("started {} (pid {})", s.identity, s.pid);
   };
   for (auto& s : stages) start(s);
+  if (link) {
+    link->set_sensing(true);
+    link->start();
+  }
+  ts::supervisor::platform_action platform_stop = ts::supervisor::platform_action::none;
+  std::uint64_t next_health_ns = 0;
+  auto give_health = [&] {
+    ts::supervisor::health_input h;
+    for (const auto& st : stages) {
+      if (st.running) h.pids.push_back(st.pid);
+      for (const auto& [name, value] : st.counters) {
+        if (st.identity == "capture") {
+          if (name == "rx.packets") h.packets += value;
+          if (name == "rx.wire_bytes") h.wire_bytes += value;
+          if (name.starts_with("drops.")) h.drops += value;
+        }
+        if (st.identity == "uplink" && name == "active_assets_1h") h.active_assets_1h = value;
+      }
+    }
+    link->set_health(std::move(h));
+  };
 
   const auto t0 = ts::util::mono_ns();
   const bool tty = isatty(2) != 0;
@@ -464,6 +635,12 @@ int main(int argc, char** argv) {
   const std::uint64_t hang_ns = std::uint64_t{cfg.supervisor.hang_timeout_ms} * 1'000'000;
   const std::uint64_t window_ns = std::uint64_t{cfg.supervisor.restart_window_s} * 1'000'000'000ULL;
   ts::supervisor::event_log events(cfg.sensor.state_dir + "/events.jsonl");
+  // Events go to events.jsonl and, for a registered sensor, to the platform.
+  auto raise_event = [&](const std::string& name, const std::string& module, const std::string& type,
+                         const std::string& detail) {
+    events.raise(name, module, type, detail);
+    if (link) link->raise_event(name, module, type, detail);
+  };
   // After the first interrupt the pipeline drains; it must not take for ever.
   constexpr std::uint64_t drain_timeout_ns = 60'000'000'000ULL;
   std::uint64_t drain_deadline = 0;
@@ -507,9 +684,9 @@ int main(int argc, char** argv) {
             // Progress only grows; a last heartbeat without it says nothing.
             for (const auto& [name, value] : s->counters) {
               if (name == "quarantined" && value > s->quarantined) {
-                events.raise("Packet Quarantined", s->identity, "warning",
-                             std::to_string(value - s->quarantined) + " packet(s) crashed " + s->identity +
-                                 " twice and were skipped; kept in " + cfg.sensor.state_dir + "/quarantine/");
+                raise_event("Packet Quarantined", s->identity, "warning",
+                            std::to_string(value - s->quarantined) + " packet(s) crashed " + s->identity +
+                                " twice and were skipped; kept in " + cfg.sensor.state_dir + "/quarantine/");
                 s->quarantined = value;
               }
             }
@@ -586,7 +763,7 @@ int main(int argc, char** argv) {
                                  std::to_string(s.recent_restarts.size()) + " times in " +
                                  std::to_string(cfg.supervisor.restart_window_s) + " s)" +
                                  (s.fatal_message.empty() ? "" : ": " + s.fatal_message);
-        events.raise("Stage Crash Loop", s.identity, "error", what);
+        raise_event("Stage Crash Loop", s.identity, "error", what);
         if (offline) {
           // Finish with what was analysed: the uplink writes the outputs of
           // everything committed when it is stopped.
@@ -637,6 +814,26 @@ int main(int argc, char** argv) {
       next_progress_ns = now + (tty ? 500'000'000ULL : 5'000'000'000ULL);
     }
 
+    // The platform: health for the next check-in; an action that needs the
+    // pipeline stopped drains it as an interrupt does, then acts (below).
+    if (link && now >= next_health_ns) {
+      next_health_ns = now + 1'000'000'000ULL;
+      give_health();
+    }
+    if (link && platform_stop == ts::supervisor::platform_action::none && !stopping) {
+      const auto a = link->take_action();
+      // Offline, a new configuration or deleted assets wait for the next run.
+      const bool stops = !offline || a == ts::supervisor::platform_action::pause ||
+                         a == ts::supervisor::platform_action::deregister;
+      // Offline, deleted assets: this run's report is the full inventory.
+      if (a == ts::supervisor::platform_action::delete_assets && offline) remove_inventory();
+      if (a != ts::supervisor::platform_action::none && stops) {
+        platform_stop = a;
+        log->warn("platform: stopping the pipeline to apply what the platform asked");
+        if (g_signals == 0) g_signals = 1;
+      }
+    }
+
     // Signals: stop capture first; the pipeline then drains and the uplink
     // writes its outputs. A second signal stops everything now.
     if (g_signals > 0 && !stopping) {
@@ -681,6 +878,47 @@ int main(int argc, char** argv) {
   }
 
   if (progress_shown && tty) std::fprintf(stderr, "\n");
+  // A last check-in: the revision applied, the commands executed and the
+  // run's counts reach the platform now rather than at the next start.
+  if (link && platform_stop != ts::supervisor::platform_action::deregister) {
+    give_health();
+    try {
+      if (const auto r = link->checkin_now(); !r.ok()) log->info("platform: last check-in failed: {}", r.message);
+    } catch (const std::exception& e) {
+      log->warn("platform: last check-in answer unusable: {}", e.what());
+    }
+    // What it brought waits for the next start (it is kept in the state).
+    if (platform_stop == ts::supervisor::platform_action::none) {
+      const auto late = link->take_action();
+      if (late == ts::supervisor::platform_action::deregister) platform_stop = late;
+      if (late == ts::supervisor::platform_action::delete_assets) remove_inventory();
+    }
+  }
+  if (platform_stop != ts::supervisor::platform_action::none) {
+    link.reset();
+    cleanup();
+    g_undo = nullptr;
+    switch (platform_stop) {
+      case ts::supervisor::platform_action::deregister:
+        std::fprintf(stderr, "%s: the platform deregistered this sensor: sensing stopped; register it again with "
+                             "--register CODE\n", prog);
+        return ts::platform_client::exit_code::deregistered;
+      case ts::supervisor::platform_action::pause:
+        if (offline) {
+          std::fprintf(stderr, "%s: the platform paused this sensor: the run stopped\n", prog);
+          return ts::platform_client::exit_code::paused;
+        }
+        reexec("paused by the platform");
+        break;
+      case ts::supervisor::platform_action::delete_assets:
+        remove_inventory();
+        reexec("the platform deleted the assets");
+        break;
+      default:
+        reexec("the platform changed its configuration or asked a reboot");
+        break;
+    }
+  }
   if (rusage ru{}; ::getrusage(RUSAGE_SELF, &ru) == 0) {
     log->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ru.ru_maxrss,
               static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,

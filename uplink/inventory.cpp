@@ -215,6 +215,21 @@ bool inventory::apply_observation_batch(kj::ArrayPtr<const capnp::word> words) {
 
 std::uint64_t inventory::prune_flows(std::uint64_t before_ns) { return model_.prune_flows(before_ns); }
 
+bool inventory::begin_run(const std::string& token) {
+  {
+    SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key = 'run'");
+    if (q.executeStep() && q.getColumn(0).getString() == token) return false;
+  }
+  SQLite::Transaction tx(*db_);
+  db_->exec("DELETE FROM applied_batches");
+  db_->exec("DELETE FROM ended_producers");
+  SQLite::Statement u(*db_, "INSERT OR REPLACE INTO meta(key, value) VALUES('run', ?)");
+  u.bind(1, token);
+  u.exec();
+  tx.commit();
+  return true;
+}
+
 void inventory::mark_ended(const std::string& producer) {
   SQLite::Statement st(*db_, "INSERT OR IGNORE INTO ended_producers(producer) VALUES(?)");
   st.bind(1, producer);

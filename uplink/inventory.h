@@ -60,6 +60,12 @@ class inventory {
   bool apply_sighting_batch(kj::ArrayPtr<const capnp::word> words);
   bool apply_observation_batch(kj::ArrayPtr<const capnp::word> words);
 
+  // A new supervisor run (a token the supervisor makes once per run): its
+  // rings and its producers' batch ids start over, so the previous run's
+  // applied batch ids and ended producers are forgotten (the model and the
+  // journal stay). Returns true when the run is new.
+  bool begin_run(const std::string& token);
+
   // Producers that delivered end_of_reports (persisted with the batches).
   void mark_ended(const std::string& producer);
   std::set<std::string> ended() const;

@@ -20,7 +20,9 @@
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
 #include "common/util/time.h"
+#include "common/platform/client.h"
 #include "uplink/inventory.h"
+#include "uplink/platform_sender.h"
 #include "uplink/report.h"
 
 namespace ts = tapsense;
@@ -54,7 +56,14 @@ kj::ArrayPtr<const capnp::word> as_words(std::span<const std::uint8_t> p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ts::stage::context ctx(argc, argv, "uplink", false);
+  // --platform-state DIR: the sensor is registered (its identity and spool
+  // are under DIR/platform): reports go to the platform as well.
+  std::string platform_state;
+  std::string run_token;
+  ts::stage::context ctx(argc, argv, "uplink", false, [&](ts::stage::CLI_App_adder& a) {
+    a.option("--platform-state", platform_state, "state directory of a registered sensor: report to its platform");
+    a.option("--run-token", run_token, "the supervisor's run (a new one forgets the last run's batch ids)");
+  });
   auto log = ctx.logger("inventory");
   const auto& cfg = ctx.cfg();
   const std::string out_dir = cfg.sensor.output_dir.empty() ? cfg.sensor.state_dir : cfg.sensor.output_dir;
@@ -83,6 +92,9 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(std::filesystem::path(db_path).parent_path());
     std::filesystem::create_directories(out_dir);
     inv = std::make_unique<inventory>(db_path);
+    if (!run_token.empty() && inv->begin_run(run_token)) {
+      log->info("a new run: the previous run's batch ids and ended producers are forgotten");
+    }
     for (const auto& name : inv->ended()) {
       for (auto& p : producers) {
         if (p.name == name) p.ended = true;
@@ -90,6 +102,16 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     return ctx.fatal(ts::exit_code::unavailable, "cannot open inventory " + db_path + ": " + e.what());
+  }
+
+  std::unique_ptr<platform_sender> platform;
+  if (!platform_state.empty()) {
+    try {
+      platform = std::make_unique<platform_sender>(platform_state, ctx.logger("platform"),
+                                                   cfg.aggregator.asset_update_interval_s, cfg.capture.pcap.empty());
+    } catch (const std::exception& e) {
+      return ctx.fatal(ts::exit_code::unavailable, std::string("platform: ") + e.what());
+    }
   }
 
   std::uint64_t frames = 0;
@@ -105,6 +127,14 @@ int main(int argc, char** argv) {
                                 {"disk_full", disk_full_now},
                                 {"disk_full.episodes", disk_full_times},
                                 {"frames", frames}};
+    if (platform) {
+      c.emplace_back("platform.reports_spooled", platform->reports_spooled());
+      c.emplace_back("platform.reports_acked", platform->reports_acked());
+      c.emplace_back("platform.reports_pending", platform->pending());
+      c.emplace_back("platform.bytes_sent", platform->bytes_sent());
+      c.emplace_back("platform.assets_sent", platform->assets_sent());
+      c.emplace_back("platform.errors", platform->errors());
+    }
     for (const auto& p : producers) {
       const auto& h = p.ring.header();
       c.emplace_back("backlog_bytes." + p.name,
@@ -208,6 +238,9 @@ int main(int argc, char** argv) {
     st.sensor = cfg.sensor.name;
     st.flows = nf;
     write_status_json(st, out_dir + "/status.json");
+    // Live: the reports due now, from the same assets (the sender thread
+    // delivers them; this thread does not wait for the network).
+    if (platform && live) platform->offer(job.assets, *job.flows, false);
     return output_result{std::to_string(na) + " assets (" + std::to_string(st.active_assets_1h) +
                              " active in the last hour), " + std::to_string(nf) + " flows",
                          st.active_assets_1h};
@@ -222,6 +255,8 @@ int main(int argc, char** argv) {
   };
   const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
   std::uint64_t next_output = ts::util::mono_ns() + output_every;
+  // A full report waiting (the platform deleted the assets): at once.
+  if (platform && platform->full_due()) next_output = ts::util::mono_ns();
   ts::ipc::backoff bo;
   auto all_ended = [&] {
     return std::all_of(producers.begin(), producers.end(), [](const producer& p) { return p.ended; });
@@ -358,6 +393,24 @@ int main(int argc, char** argv) {
     }
     tables.get();
     log->info("outputs written to {}: {}", out_dir, summary);
+    if (platform) {
+      // The end of a run: everything not sent yet. An offline run succeeds
+      // only once the platform has it all; live, what is not acknowledged
+      // soon waits in the spool for the next start.
+      platform->offer(job->assets, *job->flows, true);
+      std::string why;
+      const auto wait = live ? std::chrono::seconds(5) : std::chrono::seconds(120);
+      const bool delivered = platform->drain(job->assets, *job->flows, wait, why);
+      ctx.heartbeat_now(counters());
+      if (!delivered && !live) {
+        return ctx.fatal(platform->deregistered() ? ts::platform_client::exit_code::deregistered
+                                                  : ts::platform_client::exit_code::unacknowledged,
+                         "reports not acknowledged by the platform: " + why);
+      }
+      if (!delivered) log->warn("platform: {}", why);
+      log->info("platform: {} report(s) acknowledged, {} asset records, {} bytes packed",
+                platform->reports_acked(), platform->assets_sent(), platform->bytes_sent());
+    }
     ctx.heartbeat_now(counters());
     // Also when stopped early: the supervisor then knows the outputs hold
     // what was committed.
