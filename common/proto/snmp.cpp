@@ -162,7 +162,35 @@ snmp_error parse_snmp(bytes in, snmp_message& m) noexcept {
   if (v != 0 && v != 1 && v != 3) return note(m, snmp_error::unknown_version);
   m.has_version = true;
   m.version = static_cast<std::uint8_t>(v);
-  if (v == 3) return m.error;  // msgGlobalData, USM parameters, a usually encrypted scoped PDU
+  if (v == 3) {
+    // msgGlobalData SEQUENCE { msgID, msgMaxSize, msgFlags, msgSecurityModel },
+    // msgSecurityParameters OCTET STRING holding, for USM (3), SEQUENCE {
+    // msgAuthoritativeEngineID OCTET STRING, ... } (RFC 3412 6, RFC 3414 2.4).
+    tlv global;
+    if (const auto e = read_tlv(msg.value, p, global); e != snmp_error::none) return note(m, e);
+    if (global.tag != ber::sequence) return note(m, snmp_error::bad_tag);
+    std::size_t g = 0;
+    tlv field;
+    for (int i = 0; i < 4; ++i) {
+      if (const auto e = read_tlv(global.value, g, field); e != snmp_error::none) return note(m, e);
+    }
+    std::uint32_t model = 0;
+    if (field.tag != ber::integer || !read_uint(field.value, model)) return note(m, snmp_error::bad_tag);
+    tlv params;
+    if (const auto e = read_tlv(msg.value, p, params); e != snmp_error::none) return note(m, e);
+    if (params.tag != ber::octet_string) return note(m, snmp_error::bad_tag);
+    if (model != 3) return m.error;  // not USM: nothing more is read
+    std::size_t u = 0;
+    tlv usm;
+    if (const auto e = read_tlv(params.value, u, usm); e != snmp_error::none) return note(m, e);
+    if (usm.tag != ber::sequence) return note(m, snmp_error::bad_tag);
+    std::size_t q = 0;
+    tlv engine;
+    if (const auto e = read_tlv(usm.value, q, engine); e != snmp_error::none) return note(m, e);
+    if (engine.tag != ber::octet_string) return note(m, snmp_error::bad_tag);
+    m.engine_id = engine.value;
+    return m.error;
+  }
   tlv community;
   if (const auto e = read_tlv(msg.value, p, community); e != snmp_error::none) return note(m, e);
   if (community.tag != ber::octet_string) return note(m, snmp_error::bad_tag);
@@ -203,19 +231,43 @@ snmp_error parse_snmp(bytes in, snmp_message& m) noexcept {
   return read_varbinds(list.value, m);
 }
 
-void snmp_facts(const snmp_message& m, const packet_view&, fact_sink& sink) {
-  if (!m.has_version || !m.from_agent()) return;
-  auto add = [&sink](std::string_view field, std::string value, std::uint8_t conf) {
+void snmp_facts(const snmp_message& m, const packet_view& pkt, fact_sink& sink) {
+  if (!m.has_version) return;
+  subject about = subject::sender;
+  auto add = [&sink, &about](std::string_view field, std::string value, std::uint8_t conf) {
     if (value.empty()) return;
     fact f;
-    f.about = subject::sender;
+    f.about = about;
     f.source = "snmp";
     f.field = field;
     f.value = std::move(value);
     f.confidence = conf;
     sink.add(std::move(f));
   };
-  add("snmp_version", m.version == 0 ? "1" : m.version == 1 ? "2c" : "3", 100);
+  if (m.version == 3) {
+    // The authoritative engine is the agent's: whoever speaks from 161 or
+    // sends a trap to 162, or whom a request to 161 is for.
+    if (m.engine_id.empty()) return;  // engine discovery: no identity yet
+    if (pkt.src_port == 161 || (pkt.dst_port == 162 && pkt.src_port != 161)) {
+      about = subject::sender;
+    } else if (pkt.dst_port == 161) {
+      about = subject::receiver;
+    } else {
+      return;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id;
+    for (const auto b : m.engine_id) {
+      id += hex[b >> 4];
+      id += hex[b & 0x0f];
+    }
+    add("snmp_version", "3", 100);
+    add("engine_id", std::move(id), 100);
+    if (const auto pen = m.engine_enterprise(); pen >= 0) add("enterprise", std::to_string(pen), 90);
+    return;
+  }
+  if (!m.from_agent()) return;
+  add("snmp_version", m.version == 0 ? "1" : "2c", 100);
   if (m.sys_descr.data() != nullptr) add("system_description", printable(m.sys_descr), 100);
   if (m.sys_name.data() != nullptr) {
     add("system_name", printable(m.sys_name), 100);

@@ -7,9 +7,9 @@
 // checked against what is left of its enclosing value before it is read;
 // indefinite lengths (not allowed in SNMP) and multi-byte tags are errors.
 // Output: a plain struct of views into the caller's buffer and fixed arrays;
-// nothing allocated. SNMPv3 messages are recognised (version 3) but their
-// scoped PDU is not read (it is usually encrypted). The community string is
-// a password: it is skipped, never kept.
+// nothing allocated. Of an SNMPv3 message only the USM authoritative engine
+// ID is read (RFC 3414 2.4; the scoped PDU is usually encrypted). The
+// community string is a password: it is skipped, never kept.
 #include <array>
 #include <cstdint>
 #include <span>
@@ -68,6 +68,16 @@ struct snmp_message {
   snmp_oid trap_enterprise;
   net::ip_address agent_addr{};
   bool has_agent_addr = false;
+  // SNMPv3 with USM: msgAuthoritativeEngineID (empty in a discovery request).
+  std::span<const std::uint8_t> engine_id;
+
+  // The enterprise number an SnmpEngineID names (RFC 3411 5: its first bit
+  // set, the first four octets are the IANA PEN with that bit), or -1.
+  std::int64_t engine_enterprise() const noexcept {
+    if (engine_id.size() < 5 || (engine_id[0] & 0x80) == 0) return -1;
+    return (std::int64_t{engine_id[0] & 0x7f} << 24) | (std::int64_t{engine_id[1]} << 16) |
+           (std::int64_t{engine_id[2]} << 8) | engine_id[3];
+  }
 
   // A message an agent sends about itself: a response, a trap, an inform, a report.
   bool from_agent() const noexcept {
@@ -87,7 +97,10 @@ snmp_error parse_snmp(std::span<const std::uint8_t> udp_payload, snmp_message& o
 //   system_name = sysName (100); hostname = sysName                  (70)
 //   sys_object_id = sysObjectID, or a v1 trap's enterprise field      (100 / 90)
 //   enterprise = the IANA enterprise number in it (1.3.6.1.4.1.<n>)   (100 / 90)
-//   snmp_version = "1", "2c" or "3" of any message from an agent      (100)
+//   snmp_version = "1", "2c" of any message from an agent              (100)
+// SNMPv3 (the agent's engine is authoritative: the sender from port 161 or
+// of a trap to 162, the receiver of a request to 161):
+//   engine_id = hex (100), enterprise = its PEN (90), snmp_version = "3" (100)
 void snmp_facts(const snmp_message& m, const packet_view& pkt, fact_sink& sink);
 
 }  // namespace tapsense::proto

@@ -162,13 +162,57 @@ TEST(Snmp, RequestsSayNothingAboutTheSender) {
   EXPECT_TRUE(c.v.empty());
 }
 
-TEST(Snmp, V3IsRecognisedNotRead) {
-  const bytes b = tlv(0x30, cat({integer(3), tlv(0x30, cat({integer(1), tlv(0x02, {0x05, 0xdc}), str("\x04"), integer(3)})),
-                                 str("usm"), str("encrypted")}));
+// SNMPv3 with USM: Cisco's engine ID format (RFC 3411 5: 0x80000009 = PEN 9
+// with the top bit, format 3 = MAC) in the security parameters, an
+// encrypted scoped PDU after them.
+bytes v3(const bytes& engine) {
+  const bytes usm = tlv(0x30, cat({tlv(0x04, engine), integer(5), tlv(0x02, {0x01, 0x00}), str("admin"),
+                                   tlv(0x04, bytes(12, 0xaa)), tlv(0x04, bytes(8, 0xbb))}));
+  return tlv(0x30, cat({integer(3), tlv(0x30, cat({integer(1), tlv(0x02, {0x05, 0xdc}), tlv(0x04, {0x03}), integer(3)})),
+                        tlv(0x04, usm), tlv(0x04, bytes(40, 0xcc))}));
+}
+const bytes cisco_engine = {0x80, 0x00, 0x00, 0x09, 0x03, 0x00, 0x1b, 0x54, 0xc2, 0x11, 0x01};
+
+TEST(Snmp, V3GivesTheAuthoritativeEngine) {
+  const bytes b = v3(cisco_engine);
   snmp_message m;
-  EXPECT_EQ(parse_snmp({b.data(), b.size()}, m), snmp_error::none);
+  ASSERT_EQ(parse_snmp({b.data(), b.size()}, m), snmp_error::none);
   EXPECT_EQ(m.version, 3);
-  EXPECT_EQ(m.pdu_type, 0);
+  EXPECT_EQ(m.pdu_type, 0) << "the scoped PDU is not read";
+  EXPECT_EQ(bytes(m.engine_id.begin(), m.engine_id.end()), cisco_engine);
+  EXPECT_EQ(m.engine_enterprise(), 9);
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    snmp_message cut;
+    EXPECT_EQ(parse_snmp({b.data(), n}, cut), n == 0 ? snmp_error::not_snmp : snmp_error::truncated) << n;
+  }
+  // From the agent (port 161): about the sender; a request to 161: about the receiver.
+  packet_view from_agent;
+  from_agent.src_port = 161;
+  from_agent.dst_port = 50000;
+  collect c;
+  snmp_facts(m, from_agent, c);
+  EXPECT_EQ(c.get("engine_id"), std::vector<std::string>{"8000000903001b54c21101"});
+  EXPECT_EQ(c.get("enterprise"), std::vector<std::string>{"9"});
+  EXPECT_EQ(c.get("snmp_version"), std::vector<std::string>{"3"});
+  for (const auto& f : c.v) EXPECT_EQ(f.about, subject::sender);
+  packet_view to_agent;
+  to_agent.src_port = 50000;
+  to_agent.dst_port = 161;
+  collect r;
+  snmp_facts(m, to_agent, r);
+  ASSERT_FALSE(r.v.empty());
+  for (const auto& f : r.v) EXPECT_EQ(f.about, subject::receiver);
+  // Engine discovery (an empty engine ID) and a local-format ID say nothing / no PEN.
+  const bytes empty = v3({});
+  snmp_message d;
+  ASSERT_EQ(parse_snmp({empty.data(), empty.size()}, d), snmp_error::none);
+  collect none;
+  snmp_facts(d, to_agent, none);
+  EXPECT_TRUE(none.v.empty());
+  const bytes local = v3({0x00, 0x00, 0x00, 0x09, 0x01, 0x02});
+  snmp_message l;
+  ASSERT_EQ(parse_snmp({local.data(), local.size()}, l), snmp_error::none);
+  EXPECT_EQ(l.engine_enterprise(), -1);
 }
 
 TEST(Snmp, ForbiddenBerFormsAreRefused) {
