@@ -21,8 +21,9 @@
 5. SNMP and WS-Discovery, parsed now that capture's snapshot choice and the
    fingerprinter read one registry: an agent's GetResponse and a camera's
    ProbeMatches (the parsers' fuzz seeds, tests/fuzz/corpus/{snmp,wsd}) sent
-   as UDP from 10.9.1.1 / 10.9.1.2: tshark reads sysDescr, sysName and the
-   WS-Discovery Types; the assets carry them, and the rules turn the IANA
+   as UDP from 10.9.1.1 / 10.9.1.2, and an SNMPv3 message from 10.9.1.3:
+   tshark reads sysDescr, sysName, the v3 engine ID and its enterprise, and
+   the WS-Discovery Types; the assets carry them, and the rules turn the IANA
    enterprise number 9 into vendor Cisco and ONVIF's NetworkVideoTransmitter
    into a camera.
 The captures are built here in a temporary directory from those real bytes;
@@ -254,12 +255,13 @@ def main():
         sgts = {r[0] for r in t.tshark_fields(pcap, "cmd", ["cmd.sgt"])}
         t.check(sgts == {str(sgt)}, "%s: tshark reads SGT %r" % (name, sgts))
         # The innermost addresses tshark shows (last ip.src/ip.dst of each packet).
-        pairs, senders = set(), set()
+        pairs, senders, packets = set(), set(), 0
         # flows.json names external addresses "External".
         side = lambda ip: ip if t.is_internal(ip) else "External"
         for src, dst in t.tshark_fields(pcap, "", ["ip.src", "ip.dst"], occurrence="l"):
             if t.is_internal(src) or t.is_internal(dst):  # flows need an inventoried side
                 pairs.add(tuple(sorted((side(src), side(dst)))))
+                packets += 1
             if t.is_internal(src):
                 senders.add(src)
         t.check(senders, "%s: no internal inner sender" % name)
@@ -271,8 +273,11 @@ def main():
                 (name, missing, sorted(by_ip)))
         got = set(t.flow_pair_bytes(flows))
         t.check(pairs <= got, "%s: inner flows missing: %s" % (name, sorted(pairs - got)))
+        counted = sum(f["packets"] for f in flows)
+        t.check(counted == packets, "%s: flows count %d packets, tshark shows %d inner ones" % (name, counted, packets))
         t.check(not any("10.9.0.1" in p for p in got), "%s: the outer GRE pair is counted as a flow" % name)
-        print("%-32s %d inner address pairs are flows, %d inner senders assets" % (name, len(pairs), len(senders)))
+        print("%-32s %d inner packets in %d address pairs are flows, %d inner senders assets" %
+              (name, packets, len(pairs), len(senders)))
 
     # 5. SNMP and WS-Discovery through the whole pipeline.
     corpus = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus")
@@ -280,13 +285,16 @@ def main():
         snmp = f.read()
     with open(os.path.join(corpus, "wsd", "seed-camera-probe-matches"), "rb") as f:
         wsd = f.read()
+    with open(os.path.join(corpus, "snmp", "seed-v3-usm"), "rb") as f:
+        snmp3 = f.read()
 
     def udp(src, dst, sport, dport, payload):
         return ipv4(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload, ttl=64)
 
     pcap = os.path.join(work, "snmp-wsd.pcap")
     write_pcap(pcap, [eth(PEER_MAC, ROUTER_MAC, 0x0800, udp("10.9.1.1", "10.9.1.9", 161, 50123, snmp)),
-                      eth(PEER_MAC, "00:1b:54:c2:11:03", 0x0800, udp("10.9.1.2", "10.9.1.9", 3702, 50124, wsd))])
+                      eth(PEER_MAC, "00:1b:54:c2:11:03", 0x0800, udp("10.9.1.2", "10.9.1.9", 3702, 50124, wsd)),
+                      eth(PEER_MAC, "00:1b:54:c2:11:04", 0x0800, udp("10.9.1.3", "10.9.1.9", 161, 50125, snmp3))])
     rows = t.tshark_fields(pcap, "snmp", ["ip.src", "snmp.value.octets"], occurrence="a")
     t.check(rows and rows[0][0] == "10.9.1.1", "tshark reads no SNMP: %r" % rows)
     # tshark prints OCTET STRING values as hex, comma-separated per varbind.
@@ -309,8 +317,17 @@ def main():
     wgot = {e["field"]: e["value"] for e in t.evidence(cam, "wsd")}
     t.check(wgot.get("types") == "dn:NetworkVideoTransmitter tds:Device", "wsd types: %r" % wgot)
     t.check(cam.get("device_type") == "camera", "an ONVIF NetworkVideoTransmitter is a %r" % cam.get("device_type"))
-    print("SNMP / WS-Discovery              agent: vendor %s, os %s; ONVIF device: %s" %
-          (agent.get("vendor"), agent.get("os_family"), cam.get("device_type")))
+    # SNMPv3: only the USM authoritative engine ID is in the clear.
+    eng = t.tshark_fields(pcap, "snmp.msgAuthoritativeEngineID", ["ip.src", "snmp.msgAuthoritativeEngineID",
+                                                                   "snmp.engineid.enterprise"])
+    t.check(eng and eng[0][0] == "10.9.1.3", "tshark reads no SNMPv3 engine ID: %r" % eng)
+    t.check("10.9.1.3" in by_ip, "the SNMPv3 agent is no asset: %s" % sorted(by_ip))
+    v3 = {e["field"]: e["value"] for e in t.evidence(by_ip["10.9.1.3"], "snmp")}
+    t.check(v3.get("engine_id") == eng[0][1].replace(":", ""), "engine id: tshark %r, asset %r" % (eng[0][1], v3))
+    t.check(v3.get("enterprise") == eng[0][2], "engine enterprise: tshark %r, asset %r" % (eng[0][2], v3))
+    t.check(by_ip["10.9.1.3"].get("vendor") == "Cisco", "the v3 agent's vendor is %r" % by_ip["10.9.1.3"].get("vendor"))
+    print("SNMP / WS-Discovery              agent: vendor %s, os %s; v3 agent: vendor %s; ONVIF device: %s" %
+          (agent.get("vendor"), agent.get("os_family"), by_ip["10.9.1.3"].get("vendor"), cam.get("device_type")))
 
 
 if __name__ == "__main__":
