@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/net/discovery.h"
+#include "common/net/bytes.h"
+#include "common/proto/registry.h"
 
 namespace tapsense::capture {
 
@@ -190,41 +191,35 @@ void dispatcher::write_payload(ipc::ring_writer& w, const net::packet_record& re
   std::memcpy(p + sizeof h, frame.data() + start, len);
 }
 
-namespace {
-// The start of an HTTP message in a TCP segment: a later request or
-// response on a kept-alive connection carries identity too (Server,
-// User-Agent), long after the first packets of the flow.
-bool starts_http_message(net::bytes p) noexcept {
-  if (p.size() < 5) return false;
-  auto is = [&](const char* s, std::size_t n) { return std::memcmp(p.data(), s, n) == 0; };
-  return is("HTTP/", 5) || is("GET /", 5) || is("POST ", 5) || is("HEAD ", 5);
-}
-}  // namespace
-
 std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec, net::bytes frame,
                                           const net::layer_offsets& off) noexcept {
   std::uint32_t reason = 0;
   const auto l3 = static_cast<net::l3_type>(rec.l3);
   const bool ports = (rec.flags & net::pktflag::has_ports) != 0;
+  // What is snapshotted is what the protocol registry names a parser for
+  // (common/proto/registry.h), which the fingerprinter dispatches by too.
   if (l3 == net::l3_type::arp) {
     reason |= net::snapreason::arp;
-  } else if (l3 == net::l3_type::other && net::is_discovery_ethertype(rec.ethertype)) {
+  } else if (l3 == net::l3_type::other && proto::ethertype_parser(rec.ethertype) != proto::parser::none) {
     reason |= net::snapreason::discovery;
   } else if (ports && rec.ip_proto == net::ipproto::udp &&
-             (net::is_discovery_udp_port(rec.src_port) || net::is_discovery_udp_port(rec.dst_port))) {
+             proto::udp_parser(rec.src_port, rec.dst_port) != proto::parser::none) {
     reason |= net::snapreason::discovery;
   } else if (ports && rec.ip_proto == net::ipproto::tcp) {
     if ((rec.tcp_flags & net::tcpflag::syn) != 0) {
       reason |= net::snapreason::tcp_syn;
     }
-    if (rec.l4_payload != 0 &&
-        (net::is_identity_tcp_port(rec.src_port) || net::is_identity_tcp_port(rec.dst_port))) {
+    if (rec.l4_payload != 0 && proto::tcp_segment_parser(rec.src_port, rec.dst_port) != proto::parser::none) {
       reason |= net::snapreason::discovery;
     }
     if (rec.l4_payload != 0 && off.payload < off.end &&
-        starts_http_message(frame.subspan(off.payload, off.end - off.payload))) {
+        proto::starts_http_message(frame.data() + off.payload, off.end - off.payload)) {
       reason |= net::snapreason::message_start;
     }
+  } else if (rec.ip_proto == net::ipproto::gre && off.l4 + 4u <= off.end &&
+             proto::gre_parser(net::load_be16(frame.data() + off.l4 + 2)) != proto::parser::none) {
+    // A router's CDP over a GRE tunnel (decode leaves the GRE packet as the record).
+    reason |= net::snapreason::discovery;
   }
   if (rec.l4_payload != 0 && opt_.payload_packets != 0 &&
       (l3 == net::l3_type::ipv4 || l3 == net::l3_type::ipv6)) {

@@ -5,7 +5,6 @@
 
 #include "common/config/classifier.h"
 #include "common/fp/oui.h"
-#include "common/net/discovery.h"
 #include "common/fp/p0f.h"
 #include "common/proto/bacnet.h"
 #include "common/proto/cdp.h"
@@ -19,11 +18,14 @@
 #include "common/proto/modbus.h"
 #include "common/proto/nbns.h"
 #include "common/proto/profinet.h"
+#include "common/proto/registry.h"
 #include "common/proto/s7comm.h"
 #include "common/proto/smb.h"
+#include "common/proto/snmp.h"
 #include "common/proto/ssdp.h"
 #include "common/proto/ssh.h"
 #include "common/proto/tls.h"
+#include "common/proto/wsd.h"
 
 namespace tapsense::fingerprinter {
 
@@ -31,7 +33,7 @@ namespace {
 
 enum proto_index : std::size_t {
   p_lldp, p_cdp, p_profinet, p_dns, p_mdns, p_llmnr, p_nbns, p_nbdgm,
-  p_ssdp, p_dhcpv6, p_bacnet, p_enip, p_dnp3, p_modbus, p_s7comm, p_stream
+  p_ssdp, p_dhcpv6, p_bacnet, p_enip, p_dnp3, p_modbus, p_s7comm, p_stream, p_snmp, p_wsd
 };
 
 bool is_initial_ttl(std::uint8_t ttl) noexcept { return ttl == 64 || ttl == 128 || ttl == 255 || ttl == 32; }
@@ -108,6 +110,8 @@ struct analyzer::impl {
   proto::tls_server_hello sh{};
   proto::ssh_handshake ssh{};
   proto::smb_message smb{};
+  proto::snmp_message snmp{};
+  proto::wsd_message wsd{};
 
   struct stream {
     std::uint64_t key = 0;
@@ -293,6 +297,10 @@ void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
     }
     if (r.status != net::reassembly_status::not_fragment) return;
   }
+  if (rec.ip_proto == net::ipproto::gre && std::size_t{h.l4_off} + 4 <= caplen && h.payload_off <= caplen) {
+    gre(h, net::load_be16(packet.data() + h.l4_off + 2), packet.subspan(h.payload_off));
+    return;
+  }
   if ((rec.flags & net::pktflag::has_ports) == 0) {
     return;
   }
@@ -315,26 +323,58 @@ void analyzer::layer2(const net::snapshot_header& h, net::bytes frame) {
   const auto pv = view_of(rec);
   sink s(*this, h, pv);
   auto& p = *p_;
-  if (rec.ethertype == net::ethertype::lldp) {
-    const auto e = proto::parse_lldp(frame, p.lldp);
-    if (e != proto::lldp_error::not_lldp && e != proto::lldp_error::truncated_header) {
-      ++c_.parsed[p_lldp];
-      proto::lldp_facts(p.lldp, pv, s);
+  switch (proto::ethertype_parser(rec.ethertype)) {
+    case proto::parser::lldp: {
+      const auto e = proto::parse_lldp(frame, p.lldp);
+      if (e != proto::lldp_error::not_lldp && e != proto::lldp_error::truncated_header) {
+        ++c_.parsed[p_lldp];
+        proto::lldp_facts(p.lldp, pv, s);
+      }
+      return;
     }
-  } else if (rec.ethertype == net::ethertype::profinet && h.l3_off <= frame.size()) {
-    if (proto::parse_profinet_dcp(frame.subspan(h.l3_off), p.pn) == proto::profinet_error::none) {
-      ++c_.parsed[p_profinet];
-      proto::profinet_facts(p.pn, pv, s, [this](std::uint16_t id) {
-        return t_.profinet != nullptr ? t_.profinet->name(id) : std::string_view{};
-      });
+    case proto::parser::profinet_dcp:
+      if (h.l3_off <= frame.size() &&
+          proto::parse_profinet_dcp(frame.subspan(h.l3_off), p.pn) == proto::profinet_error::none) {
+        ++c_.parsed[p_profinet];
+        proto::profinet_facts(p.pn, pv, s, [this](std::uint16_t id) {
+          return t_.profinet != nullptr ? t_.profinet->name(id) : std::string_view{};
+        });
+      }
+      return;
+    case proto::parser::cdp: {
+      // 802.3 with LLC/SNAP: CDP (the parser checks the SNAP header).
+      const auto e = proto::parse_cdp(frame, p.cdp);
+      if (e != proto::cdp_error::not_cdp && e != proto::cdp_error::truncated_header) {
+        ++c_.parsed[p_cdp];
+        proto::cdp_facts(p.cdp, pv, s);
+      }
+      return;
     }
-  } else if (rec.ethertype < 0x0600) {
-    // 802.3 with LLC/SNAP: CDP (the parser checks the SNAP header).
-    const auto e = proto::parse_cdp(frame, p.cdp);
-    if (e != proto::cdp_error::not_cdp && e != proto::cdp_error::truncated_header) {
-      ++c_.parsed[p_cdp];
-      proto::cdp_facts(p.cdp, pv, s);
+    default:
+      return;
+  }
+}
+
+void analyzer::gre(const net::snapshot_header& h, std::uint16_t gre_protocol, net::bytes pdu) {
+  // A router's own CDP over a GRE tunnel: the facts are about the
+  // GRE packet's sender (its tunnel address), and no MAC is bound to the
+  // addresses it announces (the frame's MAC is only the last hop's).
+  auto pv = view_of(h.rec);
+  pv.src_mac = {};
+  pv.dst_mac = {};
+  sink s(*this, h, pv);
+  auto& p = *p_;
+  switch (proto::gre_parser(gre_protocol)) {
+    case proto::parser::cdp: {
+      const auto e = proto::parse_cdp_pdu(pdu, p.cdp);
+      if (e != proto::cdp_error::not_cdp && e != proto::cdp_error::truncated_header) {
+        ++c_.parsed[p_cdp];
+        proto::cdp_facts(p.cdp, pv, s);
+      }
+      return;
     }
+    default:
+      return;
   }
 }
 
@@ -344,57 +384,90 @@ void analyzer::udp(const net::snapshot_header& h, std::uint16_t sport, std::uint
   pv.src_port = sport;
   pv.dst_port = dport;
   sink s(*this, h, pv);
-  auto either = [&](std::uint16_t port) { return sport == port || dport == port; };
-  if ((sport == 68 && dport == 67) || (sport == 67 && dport == 68) || (sport == 67 && dport == 67)) {
-    dhcp(h, payload);
-  } else if (either(546) || either(547)) {
-    if (proto::parse_dhcpv6(payload, p.dhcpv6) == proto::dhcpv6_error::none) {
-      ++c_.parsed[p_dhcpv6];
-      proto::dhcpv6_facts(p.dhcpv6, pv, s);
+  // The registry (common/proto/registry.h) picks the parser, as it picked
+  // which datagrams capture snapshots.
+  switch (proto::udp_parser(sport, dport)) {
+    case proto::parser::dhcp:
+      if ((sport == 68 && dport == 67) || (sport == 67 && dport == 68) || (sport == 67 && dport == 67)) {
+        dhcp(h, payload);
+      }
+      return;
+    case proto::parser::dhcpv6:
+      if (proto::parse_dhcpv6(payload, p.dhcpv6) == proto::dhcpv6_error::none) {
+        ++c_.parsed[p_dhcpv6];
+        proto::dhcpv6_facts(p.dhcpv6, pv, s);
+      }
+      return;
+    case proto::parser::mdns:
+    case proto::parser::llmnr:
+    case proto::parser::dns: {
+      // Parsed records stay usable up to the first problem.
+      const auto which = proto::udp_parser(sport, dport);
+      proto::parse_dns(payload, p.dns);
+      if (p.dns.question_len == 0 && p.dns.record_len == 0) return;
+      if (which == proto::parser::mdns) {
+        ++c_.parsed[p_mdns];
+        proto::mdns_facts(p.dns, pv, s);
+      } else if (which == proto::parser::llmnr) {
+        ++c_.parsed[p_llmnr];
+        proto::llmnr_facts(p.dns, pv, s);
+      } else {
+        ++c_.parsed[p_dns];
+        proto::dns_facts(p.dns, pv, s);
+      }
+      return;
     }
-  } else if (either(5353) || either(5355) || either(53)) {
-    // Parsed records stay usable up to the first problem.
-    proto::parse_dns(payload, p.dns);
-    if (p.dns.question_len == 0 && p.dns.record_len == 0) return;
-    if (either(5353)) {
-      ++c_.parsed[p_mdns];
-      proto::mdns_facts(p.dns, pv, s);
-    } else if (either(5355)) {
-      ++c_.parsed[p_llmnr];
-      proto::llmnr_facts(p.dns, pv, s);
-    } else {
-      ++c_.parsed[p_dns];
-      proto::dns_facts(p.dns, pv, s);
-    }
-  } else if (either(137)) {
-    proto::parse_nbns(payload, p.nbns);
-    ++c_.parsed[p_nbns];
-    proto::nbns_facts(p.nbns, pv, s);
-  } else if (either(138)) {
-    proto::parse_nbdgm(payload, p.nbdgm);
-    ++c_.parsed[p_nbdgm];
-    proto::nbdgm_facts(p.nbdgm, pv, s);
-  } else if (either(1900)) {
-    if (proto::parse_ssdp(payload, p.ssdp) == proto::http_error::none) {
-      ++c_.parsed[p_ssdp];
-      proto::ssdp_facts(p.ssdp, pv, s);
-    }
-  } else if ((sport >= 0xBAC0 && sport <= 0xBACF) || (dport >= 0xBAC0 && dport <= 0xBACF)) {
-    proto::parse_bacnet(payload, p.bacnet);
-    ++c_.parsed[p_bacnet];
-    proto::bacnet_facts(p.bacnet, pv, s, [this](std::uint32_t id) {
-      return t_.bacnet != nullptr ? t_.bacnet->name(id) : std::string_view{};
-    });
-  } else if (either(44818)) {
-    proto::parse_enip(payload, p.enip, nullptr);
-    ++c_.parsed[p_enip];
-    proto::enip_facts(p.enip, pv, s, [this](std::uint16_t id) {
-      return t_.cip != nullptr ? t_.cip->name(id) : std::string_view{};
-    });
-  } else if (either(20000)) {
-    proto::parse_dnp3(payload, p.dnp3);
-    ++c_.parsed[p_dnp3];
-    proto::dnp3_facts(p.dnp3, pv, s);
+    case proto::parser::nbns:
+      proto::parse_nbns(payload, p.nbns);
+      ++c_.parsed[p_nbns];
+      proto::nbns_facts(p.nbns, pv, s);
+      return;
+    case proto::parser::nbdgm:
+      proto::parse_nbdgm(payload, p.nbdgm);
+      ++c_.parsed[p_nbdgm];
+      proto::nbdgm_facts(p.nbdgm, pv, s);
+      return;
+    case proto::parser::ssdp:
+      if (proto::parse_ssdp(payload, p.ssdp) == proto::http_error::none) {
+        ++c_.parsed[p_ssdp];
+        proto::ssdp_facts(p.ssdp, pv, s);
+      }
+      return;
+    case proto::parser::snmp:
+      // A message cut short keeps what was read before the problem.
+      proto::parse_snmp(payload, p.snmp);
+      if (p.snmp.has_version) {
+        ++c_.parsed[p_snmp];
+        proto::snmp_facts(p.snmp, pv, s);
+      }
+      return;
+    case proto::parser::wsd:
+      if (proto::parse_wsd(payload, p.wsd) != proto::wsd_error::not_wsd) {
+        ++c_.parsed[p_wsd];
+        proto::wsd_facts(p.wsd, pv, s);
+      }
+      return;
+    case proto::parser::bacnet:
+      proto::parse_bacnet(payload, p.bacnet);
+      ++c_.parsed[p_bacnet];
+      proto::bacnet_facts(p.bacnet, pv, s, [this](std::uint32_t id) {
+        return t_.bacnet != nullptr ? t_.bacnet->name(id) : std::string_view{};
+      });
+      return;
+    case proto::parser::enip:
+      proto::parse_enip(payload, p.enip, nullptr);
+      ++c_.parsed[p_enip];
+      proto::enip_facts(p.enip, pv, s, [this](std::uint16_t id) {
+        return t_.cip != nullptr ? t_.cip->name(id) : std::string_view{};
+      });
+      return;
+    case proto::parser::dnp3:
+      proto::parse_dnp3(payload, p.dnp3);
+      ++c_.parsed[p_dnp3];
+      proto::dnp3_facts(p.dnp3, pv, s);
+      return;
+    default:
+      return;
   }
 }
 
@@ -415,10 +488,11 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
   auto& p = *p_;
   auto pv = view_of(rec);
   sink s(*this, h, pv);
-  auto port = [&](std::uint16_t x) { return rec.src_port == x || rec.dst_port == x; };
+  const auto segment_parser = proto::tcp_segment_parser(rec.src_port, rec.dst_port);
 
-  // Segment-oriented industrial protocols: every segment of their ports arrives.
-  if (port(502)) {
+  // Segment-oriented industrial protocols: every segment of their ports
+  // arrives (the registry names them for capture and here alike).
+  if (segment_parser == proto::parser::modbus) {
     const auto dir = rec.dst_port == 502 ? proto::modbus_direction::request : proto::modbus_direction::response;
     proto::parse_modbus(payload, p.modbus, dir);
     ++c_.parsed[p_modbus];
@@ -428,13 +502,13 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
     }
     return;
   }
-  if (port(20000)) {
+  if (segment_parser == proto::parser::dnp3) {
     proto::parse_dnp3(payload, p.dnp3);
     ++c_.parsed[p_dnp3];
     proto::dnp3_facts(p.dnp3, pv, s);
     return;
   }
-  if (port(102)) {
+  if (segment_parser == proto::parser::s7comm) {
     if (p.s7_state.size() > 4096) p.s7_state.clear();
     proto::parse_s7comm(payload, p.s7, &p.s7_state[connection_key(rec)]);
     ++c_.parsed[p_s7comm];
@@ -455,7 +529,7 @@ void analyzer::tcp(const net::snapshot_header& h, net::bytes packet, std::size_t
     }
     return;
   }
-  if (port(44818)) {
+  if (segment_parser == proto::parser::enip) {
     if (p.enip_state.size() > 4096) p.enip_state.clear();
     proto::parse_enip(payload, p.enip, &p.enip_state[connection_key(rec)]);
     ++c_.parsed[p_enip];
@@ -543,10 +617,7 @@ void analyzer::impl::step(analyzer& a, stream& st, bool last) {
       st.kind = stream_kind::ssh;
     } else if (r.src_port == 445 || r.dst_port == 445 || r.src_port == 139 || r.dst_port == 139) {
       st.kind = stream_kind::smb;
-    } else if (bytes_start(data, "HTTP/") || bytes_start(data, "GET ") || bytes_start(data, "POST ") ||
-               bytes_start(data, "HEAD ") || bytes_start(data, "PUT ") || bytes_start(data, "OPTIONS ") ||
-               bytes_start(data, "DELETE ") || bytes_start(data, "CONNECT ") || bytes_start(data, "PATCH ") ||
-               bytes_start(data, "NOTIFY ") || bytes_start(data, "M-SEARCH ") || bytes_start(data, "SUBSCRIBE ")) {
+    } else if (proto::starts_http_message(data.data(), data.size())) {
       st.kind = stream_kind::http;
     } else {
       st.kind = stream_kind::none;
@@ -591,7 +662,19 @@ void analyzer::impl::step(analyzer& a, stream& st, bool last) {
       while (st.parsed < data.size()) {
         const auto e = proto::parse_http(data.subspan(st.parsed), p.http);
         if (e == proto::http_error::incomplete) {
-          if (last) st.done = true;
+          if (last) {
+            // A head cut short (a gap, the prefix bound, the end of input):
+            // its complete lines are read as a whole head; a line cut in the
+            // middle is not (its value would be cut too).
+            st.done = true;
+            const auto rest = data.subspan(st.parsed);
+            std::size_t end = rest.size();
+            while (end >= 2 && !(rest[end - 2] == '\r' && rest[end - 1] == '\n')) --end;
+            if (end >= 2 && proto::parse_http(rest.first(end), p.http, true) == proto::http_error::none) {
+              ++c_.parsed[p_stream];
+              proto::http_facts(p.http, pv, s);
+            }
+          }
           return;
         }
         if (e != proto::http_error::none) {

@@ -3,9 +3,13 @@
 // calls for (common/proto) and records what it found, with where it came
 // from.
 //
+//  Which parser runs is what common/proto/registry.h declares (the same
+//  declaration capture snapshots by).
 //  - Layer 2: LLDP, CDP, PROFINET DCP; the MAC vendor of every new MAC.
+//  - GRE: a router's CDP (protocol 0x2000) over the tunnel.
 //  - UDP (one datagram, or reassembled from fragments): DHCP, DHCPv6, DNS,
-//    mDNS, LLMNR, NBNS, NetBIOS datagrams, SSDP, BACnet, EtherNet/IP, DNP3.
+//    mDNS, LLMNR, NBNS, NetBIOS datagrams, SSDP, SNMP, WS-Discovery, BACnet,
+//    EtherNet/IP, DNP3.
 //  - TCP segments: Modbus, DNP3, S7comm, EtherNet/IP (every segment of those
 //    ports arrives); TCP SYN and SYN+ACK signatures (p0f).
 //  - TCP streams: the first bytes of each direction, reassembled in
@@ -51,12 +55,13 @@ struct analyzer_counters {
   std::uint64_t streams = 0;          // TCP stream directions followed
   std::uint64_t stream_gaps = 0;      // a segment missing: the stream stops there
   std::uint64_t streams_evicted = 0;  // too many at once: the oldest gave up
-  std::uint64_t parsed[16] = {};      // per protocol, see protocol_names
+  std::uint64_t parsed[18] = {};      // per protocol, see protocol_names
 };
 
-inline constexpr const char* protocol_names[16] = {
+inline constexpr const char* protocol_names[18] = {
     "lldp", "cdp", "profinet", "dns", "mdns", "llmnr", "nbns", "nbdgm",
-    "ssdp", "dhcpv6", "bacnet", "enip", "dnp3", "modbus", "s7comm", "tcp_stream"};
+    "ssdp", "dhcpv6", "bacnet", "enip", "dnp3", "modbus", "s7comm", "tcp_stream",
+    "snmp", "wsd"};
 
 // Confidence scale (0-100) of evidence the analyzer states itself.
 namespace confidence {
@@ -109,6 +114,7 @@ class analyzer {
  private:
   struct impl;
   void layer2(const net::snapshot_header& h, net::bytes frame);
+  void gre(const net::snapshot_header& h, std::uint16_t gre_protocol, net::bytes pdu);
   void udp(const net::snapshot_header& h, std::uint16_t sport, std::uint16_t dport, net::bytes payload);
   void dhcp(const net::snapshot_header& h, net::bytes payload);
   void tcp(const net::snapshot_header& h, net::bytes packet, std::size_t caplen);

@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
         {"streams.evicted", c.streams_evicted},
         {"quarantined", guard.quarantined()},
         {"quarantine.not_kept", quarantine.not_kept()}};
-    for (std::size_t i = 0; i < 16; ++i) {
+    for (std::size_t i = 0; i < std::size(protocol_names); ++i) {
       l.emplace_back(std::string("parsed.") + protocol_names[i], c.parsed[i]);
     }
     return l;

@@ -156,7 +156,9 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     // announce for themselves (LLDP/CDP management address, EtherNet/IP,
     // PROFINET).
     if (o.mac != 0 && (o.e.field == "ip" || (o.e.source == "dhcp" && o.e.field == "requested_ip"))) {
-      if (auto a = net::ip_address::parse(o.e.value)) {
+      // 0.0.0.0 (an unconfigured device's announcement) binds nothing: the
+      // device stays known by its MAC alone.
+      if (auto a = net::ip_address::parse(o.e.value); a && !a->is_unspecified()) {
         const int t = o.e.source == "dhcp" ? (o.e.field == "ip" ? dhcp : requested) : arp;
         bindings[{o.net, *a}].push_back({o.mac, t, o.e.first_seen, o.e.last_seen, 1});
       }

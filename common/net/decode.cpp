@@ -32,6 +32,12 @@ constexpr std::uint16_t ethertype_teb = 0x6558;      // transparent Ethernet bri
 constexpr std::uint16_t ethertype_erspan = 0x88be;   // ERSPAN type I and II
 constexpr std::uint16_t ethertype_erspan3 = 0x22eb;  // ERSPAN type III
 constexpr std::uint16_t ethertype_pppoe_session = 0x8864;
+constexpr std::uint16_t ethertype_cisco_metadata = 0x8909;  // Cisco MetaData (TrustSec SGT)
+constexpr std::uint16_t gre_cdp = 0x2000;                    // CDP PDU carried in GRE
+// Cisco MetaData header: in Ethernet version(1) length(1) option(2) SGT(2)
+// EtherType(2); in GRE the EtherType comes first (as Wireshark's
+// packet-cisco-metadata.c reads both).
+constexpr std::size_t cisco_metadata_header = 8;
 constexpr std::uint16_t ppp_ipv4 = 0x0021;
 constexpr std::uint16_t ppp_ipv6 = 0x0057;
 
@@ -87,6 +93,8 @@ void decode_mpls(state& s, std::size_t pos, std::size_t limit) noexcept;
 template <bool Top>
 void decode_ethertype(state& s, std::uint16_t type, std::size_t pos, std::size_t limit) noexcept;
 void decode_wlan(state& s, std::size_t pos, std::size_t limit, std::uint32_t key) noexcept;
+void gre_payload(state& s, std::uint16_t proto, std::size_t inner, std::size_t limit, std::uint32_t key_value,
+                 bool sequence, bool metadata) noexcept;
 
 // Forgets the L3/L4 fields of an outer packet: the innermost header replaces them.
 void clear_l3(packet_record& r) noexcept {
@@ -315,8 +323,29 @@ bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept
     return;
   }
   const std::uint32_t key_value = key ? load_be32(p + (checksum ? 8 : 4)) : 0;
-  const std::size_t inner = pos + hlen;
+  gre_payload(s, proto, pos + hlen, limit, key_value, sequence, false);
+}
+
+// What a GRE header at protocol `proto` carries from `inner` on. `metadata`:
+// a Cisco MetaData header was already removed (one is allowed).
+void gre_payload(state& s, std::uint16_t proto, std::size_t inner, std::size_t limit, std::uint32_t key_value,
+                 bool sequence, bool metadata) noexcept {
   switch (proto) {
+    case ethertype_cisco_metadata:
+      if (metadata) {
+        break;
+      }
+      if (!fits(limit, inner, cisco_metadata_header)) {
+        s.truncated(anomaly::truncated_cisco_metadata);
+        return;
+      }
+      gre_payload(s, load_be16(s.base + inner), inner + cisco_metadata_header, limit, key_value, sequence, true);
+      return;
+    case gre_cdp:
+      // A router's own CDP over the tunnel: no tunnel is entered, the PDU
+      // is the payload of the router's GRE packet.
+      s.off.payload = u16(inner);
+      return;
     case ethertype_ipv4:
       if (enter(s, tunnel_type::gre, key_value, inner)) {
         decode_ipv4<false>(s, inner, limit);
@@ -356,10 +385,10 @@ bool decode_ip_by_version(state& s, std::size_t pos, std::size_t limit) noexcept
         decode_wlan(s, inner, limit, key_value);
         return;
       }
-      s.off.payload = u16(inner);
-      s.an.add(anomaly::unsupported_gre);
-      return;
+      break;
   }
+  s.off.payload = u16(inner);
+  s.an.add(anomaly::unsupported_gre);
 }
 
 // A PPP payload whose protocol field is at `pos` (1 byte when compressed:
@@ -929,7 +958,22 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
   std::size_t at = pos + ethernet_header;
   rec.ethertype = type;
   off.l3 = off.l4 = off.payload = u16(at);
-  while (type == ethertype_vlan || type == ethertype_qinq || type == ethertype_qinq_old) {
+  bool metadata = false;
+  while (type == ethertype_vlan || type == ethertype_qinq || type == ethertype_qinq_old ||
+         (type == ethertype_cisco_metadata && !metadata)) {
+    if (type == ethertype_cisco_metadata) {
+      // A tag like 802.1Q: the SGT is skipped, the EtherType after it counts.
+      metadata = true;
+      if (!fits(limit, at, cisco_metadata_header)) {
+        s.truncated(anomaly::truncated_cisco_metadata);
+        return;
+      }
+      type = load_be16(s.base + at + 6);
+      at += cisco_metadata_header;
+      rec.ethertype = type;
+      off.l3 = off.l4 = off.payload = u16(at);
+      continue;
+    }
     if (rec.vlan_count >= s.opt.max_vlan_depth) {
       s.an.add(anomaly::vlan_depth_exceeded);
       return;

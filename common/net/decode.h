@@ -21,6 +21,12 @@
 //   IP-in-IP: IPv4 or IPv6 (protocol 4 / 41) inside IPv4 or IPv6
 //   PPPoE session (0x8864) with PPP IPv4 (0x0021) / IPv6 (0x0057); other PPP
 //     protocols and PPPoE discovery (0x8863) stay layer 2 (l3 other)
+//   Cisco MetaData (0x8909, the TrustSec SGT tag) in Ethernet, after or
+//     before 802.1Q tags, and in GRE (protocol 0x8909): skipped like a tag
+//     (one per header), the EtherType after it decoded
+//   GRE protocol 0x2000 (CDP): a router's own CDP over the tunnel; not a
+//     tunnel: the record is the GRE packet's, the payload offset points at
+//     the PDU
 //   GRE 0x8200-0x8370 in steps of 0x10 (Aruba AP-to-controller tunnels, as
 //     tshark maps them): IEEE 802.11 data frames (QoS, 4-address, HT control),
 //     then LLC/SNAP (OUI 000000 or 0000f8) and IPv4, IPv6 or ARP; protected
@@ -113,7 +119,8 @@ namespace tapsense::net {
   X(unsupported_l2tp)                    \
   X(truncated_link_header)               \
   X(unsupported_link_type)               \
-  X(bad_raw_ip_version)
+  X(bad_raw_ip_version)                  \
+  X(truncated_cisco_metadata)
 
 enum class anomaly : std::uint8_t {
 #define X(name) name,

@@ -11,7 +11,7 @@ namespace tapsense::net {
 
 // Why a packet was snapshotted (bits; several may be set).
 namespace snapreason {
-inline constexpr std::uint32_t discovery = 0x01;   // a discovery/identity protocol (see discovery.h)
+inline constexpr std::uint32_t discovery = 0x01;   // a protocol common/proto/registry.h names a parser for
 inline constexpr std::uint32_t tcp_syn = 0x02;     // SYN or SYN+ACK (p0f)
 inline constexpr std::uint32_t flow_start = 0x04;  // one of the first payload packets of a flow direction
 inline constexpr std::uint32_t new_mac = 0x08;     // first packet seen from this source MAC

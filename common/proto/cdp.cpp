@@ -149,6 +149,10 @@ const char* cdp_error_name(cdp_error e) noexcept {
   return "unknown";
 }
 
+namespace {
+cdp_error parse_body(bytes pdu, std::size_t off, cdp_frame& out) noexcept;
+}  // namespace
+
 cdp_error parse_cdp(std::span<const std::uint8_t> in, cdp_frame& out) noexcept {
   out = cdp_frame{};
   if (in.size() < 14) {
@@ -190,6 +194,18 @@ cdp_error parse_cdp(std::span<const std::uint8_t> in, cdp_frame& out) noexcept {
     }
   }
   off += 8;
+  return parse_body(pdu, off, out);
+}
+
+cdp_error parse_cdp_pdu(std::span<const std::uint8_t> pdu, cdp_frame& out) noexcept {
+  out = cdp_frame{};
+  return parse_body(pdu, 0, out);
+}
+
+namespace {
+// The CDP header (version, TTL, checksum) at `off` and the TLVs after it,
+// up to the end of `pdu`.
+cdp_error parse_body(bytes pdu, std::size_t off, cdp_frame& out) noexcept {
   if (!fits(pdu.size(), off, 4)) {
     out.error = cdp_error::truncated_header;
     return out.error;
@@ -281,6 +297,7 @@ cdp_error parse_cdp(std::span<const std::uint8_t> in, cdp_frame& out) noexcept {
   }
   return out.error;
 }
+}  // namespace
 
 std::string cdp_capabilities_text(std::uint32_t bits) {
   static constexpr const char* names[] = {"router",     "trans_bridge",     "source_route_bridge",
@@ -338,10 +355,14 @@ void cdp_facts(const cdp_frame& f, const packet_view& pkt, fact_sink& sink) {
   auto addresses = [&](std::string_view field, const std::array<cdp_address, 4>& list,
                        std::uint8_t n) {
     for (std::size_t i = 0; i < n; ++i) {
-      if (!list[i].is_ip) {
+      // An unconfigured switch announces 0.0.0.0: no address, the MAC stays its key.
+      if (!list[i].is_ip || list[i].ip.is_unspecified()) {
         continue;
       }
       sink.add(make_fact(field, list[i].ip.to_string(), 100));
+      if (sender.is_zero()) {
+        continue;  // no frame of its own (carried in GRE): no MAC to bind
+      }
       fact bind = make_fact("mac", sender.to_string(), 90);
       bind.about = subject::ip;
       bind.ip = list[i].ip;

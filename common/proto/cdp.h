@@ -131,6 +131,10 @@ struct cdp_frame {
 // returns out.error.
 cdp_error parse_cdp(std::span<const std::uint8_t> frame, cdp_frame& out) noexcept;
 
+// Parses a CDP PDU without its Ethernet and LLC/SNAP headers (from the CDP
+// version byte), as GRE carries it (GRE protocol 0x2000); src/dst stay zero.
+cdp_error parse_cdp_pdu(std::span<const std::uint8_t> pdu, cdp_frame& out) noexcept;
+
 // Capability bits as names joined by ',': "router,switch,igmp". Names:
 // router, trans_bridge, source_route_bridge, switch, host, igmp, repeater,
 // voip_phone, remotely_managed, cvta_stp_camera, two_port_mac_relay; other
@@ -143,7 +147,8 @@ std::string cdp_capabilities_text(std::uint32_t bits);
 //   capabilities, address and management_address (one per IP), native_vlan,
 //   vtp_domain, system_name: 100
 //   hostname (the device id): 80; model (the platform): 80
-// and for every IP address a fact about subject::ip (fact::ip set) with
+// and for every IP address (0.0.0.0 and :: skipped: an unconfigured
+// device announces them) a fact about subject::ip (fact::ip set) with
 // field "mac", value the sender's MAC, confidence 90.
 void cdp_facts(const cdp_frame& f, const packet_view& pkt, fact_sink& sink);
 

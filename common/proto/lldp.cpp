@@ -394,6 +394,9 @@ void lldp_facts(const lldp_frame& f, const packet_view& pkt, fact_sink& sink) {
   const net::mac_address sender = pkt.src_mac.is_zero() ? f.src : pkt.src_mac;
   for (std::size_t i = 0; i < f.mgmt_count; ++i) {
     const lldp_mgmt_address& m = f.mgmt[i];
+    if (m.is_ip && m.ip.is_unspecified()) {
+      continue;  // an unconfigured device's 0.0.0.0: no address, the MAC stays its key
+    }
     if (m.is_ip) {
       sink.add(make_fact("management_address", m.ip.to_string(), 100));
       fact bind = make_fact("mac", sender.to_string(), 90);

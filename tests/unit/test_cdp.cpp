@@ -468,3 +468,57 @@ TEST(Cdp, AgreesWithTsharkOnSharedCaptures) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// The PDU alone (as GRE protocol 0x2000 carries it) and unconfigured devices.
+
+TEST(Cdp, PduWithoutEthernetParsesAlike) {
+  const bytes_t f = cdp_frame_of(2, router_tlvs());
+  const std::size_t len = (std::size_t{f[12]} << 8) | f[13];
+  const bytes_t pdu(f.begin() + 22, f.begin() + 14 + static_cast<std::ptrdiff_t>(len));
+  cdp_frame whole;
+  cdp_frame alone;
+  ASSERT_EQ(parse_cdp(f, whole), cdp_error::none);
+  ASSERT_EQ(parse_cdp_pdu(pdu, alone), cdp_error::none);
+  EXPECT_EQ(alone.device_id.view(), "R9");
+  EXPECT_EQ(alone.platform.view(), whole.platform.view());
+  EXPECT_EQ(alone.address_count, whole.address_count);
+  EXPECT_TRUE(alone.src.is_zero());
+  for (std::size_t n = 0; n < pdu.size(); ++n) {
+    cdp_frame cut;
+    const auto e = parse_cdp_pdu(std::span<const std::uint8_t>(pdu.data(), n), cut);
+    // Without the 802.3 length a cut between TLVs looks whole (fewer TLVs).
+    if (n < 4) {
+      EXPECT_EQ(e, cdp_error::truncated_header) << n;
+    } else {
+      EXPECT_TRUE(e == cdp_error::none || e == cdp_error::truncated_tlv) << n;
+      EXPECT_LE(cut.tlv_count, alone.tlv_count);
+    }
+  }
+  // Carried in GRE the frame's MAC is not the device's: no address is bound to one.
+  fact_list facts;
+  cdp_facts(alone, packet_view{}, facts);
+  EXPECT_EQ(facts.get("device_id"), "R9");
+  EXPECT_EQ(facts.get("address"), "10.0.0.9");
+  EXPECT_EQ(facts.get("mac", subject::ip), "<absent>");
+}
+
+TEST(Cdp, AnUnconfiguredSwitchAnnouncesNoAddress) {
+  // 0.0.0.0 in Addresses and Management Addresses: the device is still
+  // described (device_id...), but 0.0.0.0 is neither its address nor bound to its MAC.
+  const bytes_t tlvs = cat({tlv(0x0001, text("Switch")), tlv(0x0002, addresses({ipv4_entry("00000000")})),
+                            tlv(0x0003, text("FastEthernet0/1")), tlv(0x0004, from_hex("00000028")),
+                            tlv(0x0006, text("cisco WS-C3560-24PS")),
+                            tlv(0x0016, addresses({ipv4_entry("00000000")}))});
+  cdp_frame f;
+  ASSERT_EQ(parse_cdp(cdp_frame_of(2, tlvs), f), cdp_error::none);
+  ASSERT_EQ(f.address_count, 1);
+  fact_list facts;
+  packet_view pv;
+  pv.src_mac = f.src;
+  cdp_facts(f, pv, facts);
+  EXPECT_EQ(facts.get("device_id"), "Switch");
+  EXPECT_EQ(facts.get("address"), "<absent>");
+  EXPECT_EQ(facts.get("management_address"), "<absent>");
+  EXPECT_EQ(facts.get("mac", subject::ip), "<absent>");
+}

@@ -1127,3 +1127,76 @@ TEST(DecapLinkTypes, CookedAndRawCarryTheSameFlow) {
   EXPECT_FALSE(unknown.ok);
   EXPECT_EQ(unknown.an[anomaly::unsupported_link_type], 1u);
 }
+
+// ---------------------------------------------------------------------------
+// Cisco MetaData (EtherType 0x8909, TrustSec SGT) and discovery PDUs in GRE.
+// Layouts as Wireshark's packet-cisco-metadata.c reads them: in Ethernet
+// version(1) length(1) option(2) SGT(2) EtherType(2); in GRE the EtherType
+// first, then version, length, option, SGT.
+
+namespace {
+frame cmd_eth(unsigned sgt, unsigned type) {
+  return {0x01, 0x01, 0x00, 0x01, static_cast<std::uint8_t>(sgt >> 8), static_cast<std::uint8_t>(sgt),
+          static_cast<std::uint8_t>(type >> 8), static_cast<std::uint8_t>(type)};
+}
+frame cmd_gre(unsigned sgt, unsigned type) {
+  return {static_cast<std::uint8_t>(type >> 8), static_cast<std::uint8_t>(type), 0x01, 0x01, 0x00, 0x01,
+          static_cast<std::uint8_t>(sgt >> 8), static_cast<std::uint8_t>(sgt)};
+}
+}  // namespace
+
+TEST(DecapTruncation, CiscoMetadataInEthernet) {
+  const frame f = eth(host_b, host_a, 0x8909, cat({cmd_eth(100, 0x0800), inner_tcp_ip()}));
+  every_truncation(f, {{14, anomaly::truncated_cisco_metadata, nullptr},
+                       {22, anomaly::truncated_ipv4, nullptr},
+                       {42, anomaly::truncated_tcp, nullptr},
+                       {62, anomaly::count_, kept_all(tunnel_type::none)}});
+}
+
+TEST(DecapTruncation, CiscoMetadataInGre) {
+  const frame f = outer(ipproto::gre, gre(0x8909, cat({cmd_gre(100, 0x0800), inner_tcp_ip()})));
+  every_truncation(f, {{14, anomaly::truncated_ipv4, nullptr},
+                       {34, anomaly::truncated_gre, kept_outer_ip},
+                       {38, anomaly::truncated_cisco_metadata, kept_outer_ip},
+                       {46, anomaly::truncated_ipv4, kept_tunnel(tunnel_type::gre)},
+                       {66, anomaly::truncated_tcp, kept_inner_ip(tunnel_type::gre)},
+                       {86, anomaly::count_, kept_all(tunnel_type::gre)}});
+}
+
+TEST(Decap, CiscoMetadataAfterAVlanTag) {
+  const frame f = eth(host_b, host_a, 0x8100, tag(30, 0x8909, cat({cmd_eth(7, 0x0800), inner_tcp_ip()})));
+  const auto d = run(f);
+  EXPECT_EQ(d.anomalies(), 0u);
+  EXPECT_EQ(d.rec.vlan_count, 1);
+  EXPECT_EQ(d.rec.vlan[0], 30);
+  EXPECT_EQ(d.rec.ethertype, 0x0800);
+  EXPECT_EQ(d.off.l3, 14u + 4u + 8u);
+  expect_inner_tcp(d);
+  EXPECT_EQ(mac(d.rec.src_mac), mac(host_a));
+}
+
+TEST(Decap, OneCiscoMetadataHeaderPerFrame) {
+  // A second header is not skipped: the frame is layer 2 (as an unknown EtherType).
+  const frame f = eth(host_b, host_a, 0x8909, cat({cmd_eth(7, 0x8909), cmd_eth(8, 0x0800), inner_tcp_ip()}));
+  const auto d = run(f);
+  EXPECT_EQ(d.rec.l3, static_cast<std::uint8_t>(l3_type::other));
+  EXPECT_EQ(d.rec.ethertype, 0x8909);
+  const frame g = outer(ipproto::gre, gre(0x8909, cat({cmd_gre(7, 0x8909), cmd_gre(8, 0x0800), inner_tcp_ip()})));
+  const auto e = run(g);
+  EXPECT_EQ(e.an[anomaly::unsupported_gre], 1u);
+  EXPECT_EQ(e.tunnel(), tunnel_type::none);
+}
+
+TEST(Decap, CdpInGreIsTheRoutersOwnPacket) {
+  // A CDP PDU (GRE protocol 0x2000): no tunnel, no anomaly, the record is
+  // the GRE packet, the payload offset at the PDU.
+  {
+    const auto d = run(outer(ipproto::gre, gre(0x2000, filler(40))));
+    EXPECT_EQ(d.anomalies(), 0u);
+    EXPECT_EQ(d.tunnel(), tunnel_type::none);
+    EXPECT_EQ(d.rec.ip_proto, ipproto::gre);
+    EXPECT_EQ(ip(d.rec.src_ip), "10.200.0.3");
+    EXPECT_EQ(d.off.l4, 34u);
+    EXPECT_EQ(d.off.payload, 38u);
+  }
+}

@@ -545,3 +545,22 @@ TEST(Lldp, AgreesWithTsharkOnSharedCaptures) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Unconfigured devices.
+
+TEST(Lldp, AnUnconfiguredSwitchAnnouncesNoAddress) {
+  const bytes_t f = cat({eth_header, tlv(1, from_hex("04 020000aabb00")), tlv(2, cat({from_hex("05"), text("Fa0/1")})),
+                         tlv(3, from_hex("0078")), tlv(5, text("Switch")),
+                         tlv(8, from_hex("05 01 00000000 02 00000001 00")), tlv(0, {})});
+  lldp_frame l;
+  ASSERT_EQ(parse_lldp(f, l), lldp_error::none);
+  ASSERT_EQ(l.mgmt_count, 1);
+  fact_list s;
+  tapsense::proto::packet_view pkt;
+  pkt.src_mac = l.src;
+  lldp_facts(l, pkt, s);
+  EXPECT_EQ(s.get("system_name"), "Switch");
+  EXPECT_EQ(s.get("management_address"), "<absent>");
+  EXPECT_EQ(s.get("mac", subject::ip), "<absent>");
+}

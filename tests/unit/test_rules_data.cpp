@@ -523,6 +523,45 @@ const std::vector<fact_case> cases = {
   {"s7comm", "role", "server", {"device_type=PLC", "vendor=Siemens"}},  // iti_ics wincc_s400_production
   {"modbus", "role", "server", {"device_type=PLC", "!vendor"}},  // iti_ics modicon_test
   {"dnp3", "role", "server", {"!device_type"}},
+  // ---- snmp_wsd.toml: SNMP agents (values as common/proto/snmp.cpp emits
+  // them: enterprise is the IANA PEN in sysObjectID) ----
+  {"snmp", "enterprise", "9", {"vendor=Cisco", "device_type=network device"}},
+  {"snmp", "enterprise", "11", {"vendor=HP", "!device_type"}},
+  {"snmp", "enterprise", "2636", {"vendor=Juniper", "os_family=Junos"}},
+  {"snmp", "enterprise", "2011", {"vendor=Huawei"}},
+  {"snmp", "enterprise", "14988", {"vendor=MikroTik", "os_family=RouterOS", "device_type=router"}},
+  {"snmp", "enterprise", "41112", {"vendor=Ubiquiti"}},
+  {"snmp", "enterprise", "6574", {"vendor=Synology", "device_type=storage"}},
+  {"snmp", "enterprise", "4526", {"vendor=Netgear"}},
+  {"snmp", "enterprise", "11863", {"vendor=TP-Link"}},
+  {"snmp", "enterprise", "12356", {"vendor=Fortinet", "device_type=firewall"}},
+  {"snmp", "enterprise", "25461", {"vendor=Palo Alto Networks", "device_type=firewall"}},
+  {"snmp", "enterprise", "30065", {"vendor=Arista", "device_type=switch"}},
+  {"snmp", "enterprise", "318", {"vendor=APC"}},
+  {"snmp", "enterprise", "253", {"vendor=Xerox", "device_type=printer"}},
+  {"snmp", "enterprise", "641", {"vendor=Lexmark", "device_type=printer"}},
+  {"snmp", "enterprise", "1602", {"vendor=Canon", "device_type=printer"}},
+  {"snmp", "enterprise", "2435", {"vendor=Brother", "device_type=printer"}},
+  {"snmp", "enterprise", "367", {"vendor=Ricoh", "device_type=printer"}},
+  {"snmp", "enterprise", "8072", {"!vendor", "!os_family"}},  // Net-SNMP: software, not a maker
+  {"snmp", "enterprise", "90", {"!vendor"}},                  // whole numbers only: not Cisco's 9
+  {"snmp", "sys_object_id", "1.3.6.1.4.1.8072.3.2.10", {"os_family=Linux"}},
+  {"snmp", "sys_object_id", "1.3.6.1.4.1.8072.3.2.8", {"os_family=FreeBSD"}},
+  {"snmp", "sys_object_id", "1.3.6.1.4.1.311.1.1.3.1.2", {"os_family=Windows"}},
+  {"snmp", "system_description", "Linux nas01 4.4.180+ #42962 SMP Tue Oct 18 15:07:03 CST 2022 x86_64",
+   {"os_family=Linux", "os_version=4.4.180+"}},
+  {"snmp", "system_description",
+   "Hardware: Intel64 Family 6 Model 85 Stepping 7 AT/AT COMPATIBLE - Software: Windows Version 6.3 (Build 17763 Multiprocessor Free)",
+   {"os_family=Windows", "os_version=6.3"}},
+  {"snmp", "system_description",  // the same banner CDP carries (cdp/cdp-v1.pcap style), read by devices.toml
+   "Cisco IOS Software, C3560 Software (C3560-IPSERVICESK9-M), Version 12.2(55)SE5, RELEASE SOFTWARE (fc1)",
+   {"os_family=Cisco IOS", "vendor=Cisco", "os_version=12.2(55)SE5"}},
+  // ---- snmp_wsd.toml: WS-Discovery device types ----
+  {"wsd", "types", "dn:NetworkVideoTransmitter tds:Device", {"device_type=camera"}},
+  {"wsd", "types", "wsdp:Device wprt:PrintDeviceType wscn:ScanDeviceType", {"device_type=printer"}},
+  {"wsd", "types", "wsdp:Device wscn:ScanDeviceType", {"device_type=scanner"}},
+  {"wsd", "types", "wsdp:Device pub:Computer", {"os_family=Windows", "device_type=computer"}},
+  {"wsd", "types", "wsdp:Device", {"!device_type", "!os_family"}},
 };
 // clang-format on
 
