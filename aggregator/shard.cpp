@@ -355,6 +355,7 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
                         bool outbound) {
   asset_key k{};
   k.ip = ip;
+  k.mac = (outbound ? rec.src_mac : rec.dst_mac).to_u64();
   k.network = network;
   bool inserted = false;
   asset_value* a = t_.assets.find_or_insert(k, inserted);
@@ -1024,6 +1025,7 @@ bool shard::emit_sightings(std::uint32_t kind) {
         const auto& s = t_.assets.at(assets[i]);
         auto o = list[static_cast<unsigned>(i - lo)];
         o.setIp(ip_bytes(s.key.ip));
+        o.setMac(s.key.mac);
         o.setNetwork(cls_.network_name(s.key.network));
         o.setFirstSeen(s.value.first_ns);
         o.setLastSeen(s.value.last_ns);

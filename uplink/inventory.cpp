@@ -19,11 +19,11 @@ CREATE TABLE IF NOT EXISTS ip_sightings(
   network TEXT NOT NULL, ip BLOB NOT NULL,
   first_seen INTEGER, last_seen INTEGER,
   bytes_in INTEGER, bytes_out INTEGER, packets_in INTEGER, packets_out INTEGER,
-  ttl_out INTEGER,
-  PRIMARY KEY(network, ip)) WITHOUT ROWID;
+  ttl_out INTEGER, mac INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(network, ip, mac)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ip_ttls(
-  network TEXT NOT NULL, ip BLOB NOT NULL, ttl INTEGER NOT NULL,
-  PRIMARY KEY(network, ip, ttl)) WITHOUT ROWID;
+  network TEXT NOT NULL, ip BLOB NOT NULL, ttl INTEGER NOT NULL, mac INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(network, ip, mac, ttl)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bindings(
   network TEXT NOT NULL, ip BLOB NOT NULL, mac INTEGER NOT NULL, source INTEGER NOT NULL,
   first_seen INTEGER, last_seen INTEGER, packets INTEGER,
@@ -50,6 +50,35 @@ CREATE TABLE IF NOT EXISTS observations(
   PRIMARY KEY(network, mac, ip, source, field, value)) WITHOUT ROWID;
 )sql";
 
+// Version 2 kept one sighting per address; version 3 one per (address,
+// MAC). Old rows become the address's sighting without a MAC (0), which
+// build_assets gives to the address's owner, as version 2 did.
+void upgrade(SQLite::Database& db) {
+  if (!db.tableExists("ip_sightings")) return;
+  bool has_mac = false;
+  {
+    SQLite::Statement cols(db, "SELECT name FROM pragma_table_info('ip_sightings')");
+    while (cols.executeStep()) has_mac = has_mac || cols.getColumn(0).getString() == "mac";
+  }
+  if (has_mac) return;
+  SQLite::Transaction tx(db);
+  db.exec(R"sql(
+    ALTER TABLE ip_sightings RENAME TO ip_sightings_v2;
+    ALTER TABLE ip_ttls RENAME TO ip_ttls_v2;
+  )sql");
+  db.exec(schema_sql);
+  db.exec(R"sql(
+    INSERT INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out,
+                             ttl_out, mac)
+      SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out, ttl_out, 0
+      FROM ip_sightings_v2;
+    INSERT INTO ip_ttls(network, ip, ttl, mac) SELECT network, ip, ttl, 0 FROM ip_ttls_v2;
+    DROP TABLE ip_sightings_v2;
+    DROP TABLE ip_ttls_v2;
+  )sql");
+  tx.commit();
+}
+
 }  // namespace
 
 // Journal frame types (ipc::frame_type values would tie the file to the
@@ -67,9 +96,10 @@ inventory::inventory(const std::string& path)
   db_->exec("PRAGMA cache_size=-65536");
   db_->exec("PRAGMA wal_autocheckpoint=16384");
   db_->exec("PRAGMA temp_store=MEMORY");
+  upgrade(*db_);
   db_->exec(schema_sql);
-  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2')");
-  db_->exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '3')");
+  db_->exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
   claim_ = std::make_unique<SQLite::Statement>(
       *db_, "INSERT OR IGNORE INTO applied_batches(producer, batch_id) VALUES(?, ?)");
   journal_ = std::make_unique<SQLite::Statement>(*db_, "INSERT INTO journal(type, frame) VALUES(?, ?)");

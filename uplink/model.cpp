@@ -86,7 +86,7 @@ void model::apply(schema::FlowBatch::Reader b) {
 
 void model::apply(schema::SightingBatch::Reader b) {
   for (auto s : b.getSightings()) {
-    auto [it, fresh] = sightings_.try_emplace(addr_key{s.getNetwork().cStr(), ip_of(s.getIp())});
+    auto [it, fresh] = sightings_.try_emplace(addr_key{s.getNetwork().cStr(), ip_of(s.getIp()), s.getMac()});
     auto& v = it->second;
     // Sums and the time span; the outgoing TTL of the latest sighting that
     // sent something (a fresh entry takes the first one's).
@@ -206,10 +206,10 @@ void model::load(SQLite::Database& db) {
   }
   {
     SQLite::Statement st(db, R"sql(
-      SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out, ttl_out
+      SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out, ttl_out, mac
       FROM ip_sightings)sql");
     while (st.executeStep()) {
-      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1))}];
+      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(9))}];
       v.first_seen = u64(st.getColumn(2));
       v.last_seen = u64(st.getColumn(3));
       v.bytes_in = u64(st.getColumn(4));
@@ -221,10 +221,10 @@ void model::load(SQLite::Database& db) {
     }
   }
   {
-    SQLite::Statement st(db, "SELECT network, ip, ttl FROM ip_ttls ORDER BY network, ip, ttl");
+    SQLite::Statement st(db, "SELECT network, ip, mac, ttl FROM ip_ttls ORDER BY network, ip, mac, ttl");
     while (st.executeStep()) {
-      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1))}];
-      v.ttls.push_back(static_cast<std::uint8_t>(st.getColumn(2).getInt()));
+      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(2))}];
+      v.ttls.push_back(static_cast<std::uint8_t>(st.getColumn(3).getInt()));
     }
   }
   {
@@ -306,9 +306,9 @@ std::uint64_t model::save(SQLite::Database& db) {
   {
     SQLite::Statement st(db, R"sql(
       INSERT OR REPLACE INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
-                                          packets_in, packets_out, ttl_out)
-      VALUES(?,?,?,?,?,?,?,?,?))sql");
-    SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl) VALUES(?,?,?)");
+                                          packets_in, packets_out, ttl_out, mac)
+      VALUES(?,?,?,?,?,?,?,?,?,?))sql");
+    SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES(?,?,?,?)");
     for (auto& [k, v] : sightings_) {
       if (!v.dirty) continue;
       st.bindNoCopy(1, k.network);
@@ -320,12 +320,14 @@ std::uint64_t model::save(SQLite::Database& db) {
       st.bind(7, i64(v.packets_in));
       st.bind(8, i64(v.packets_out));
       st.bind(9, int{v.ttl_out});
+      st.bind(10, i64(k.mac));
       st.exec();
       st.reset();
       for (auto t : v.ttls) {
         ttl.bindNoCopy(1, k.network);
         bind_ip(ttl, 2, k.ip);
         ttl.bind(3, int{t});
+        ttl.bind(4, i64(k.mac));
         ttl.exec();
         ttl.reset();
       }

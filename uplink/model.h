@@ -59,10 +59,13 @@ struct flow_value {
   bool dirty = false;  // changed since the last checkpoint
 };
 
+// A sighting's key: an address with the MAC its packets carried (0: none),
+// so the holders of a DHCP address keep their own traffic.
 struct addr_key {
   std::string network;
   opt_ip ip;
-  auto tie() const { return std::tie(network, ip); }
+  std::uint64_t mac = 0;
+  auto tie() const { return std::tie(network, ip, mac); }
   bool operator<(const addr_key& o) const { return tie() < o.tie(); }
 };
 struct sighting_value {

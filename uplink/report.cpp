@@ -165,19 +165,35 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     }
     observations.push_back(std::move(o));
   }
+  // Per address: its totals, and its parts per MAC its packets carried.
   std::unordered_map<naddr, sighting, naddr_hash> sightings;
+  std::unordered_map<naddr, std::vector<std::pair<std::uint64_t, sighting>>, naddr_hash> parts;
   std::unordered_map<naddr, std::vector<std::uint8_t>, naddr_hash> ttls;
   sightings.reserve(m.sightings().size());
   for (const auto& [k, v] : m.sightings()) {
     const naddr na{nets.index(k.network), addr(k.ip)};
-    auto& s = sightings[na];
-    s.first_seen = v.first_seen;
-    s.last_seen = v.last_seen;
-    s.bytes_in = v.bytes_in;
-    s.bytes_out = v.bytes_out;
-    s.packets_in = v.packets_in;
-    s.packets_out = v.packets_out;
-    if (!v.ttls.empty()) ttls[na] = v.ttls;
+    sighting p;
+    p.first_seen = v.first_seen;
+    p.last_seen = v.last_seen;
+    p.bytes_in = v.bytes_in;
+    p.bytes_out = v.bytes_out;
+    p.packets_in = v.packets_in;
+    p.packets_out = v.packets_out;
+    auto [it, fresh] = sightings.try_emplace(na, p);
+    if (!fresh) {
+      auto& s = it->second;
+      s.first_seen = std::min(s.first_seen, p.first_seen);
+      s.last_seen = std::max(s.last_seen, p.last_seen);
+      s.bytes_in += p.bytes_in;
+      s.bytes_out += p.bytes_out;
+      s.packets_in += p.packets_in;
+      s.packets_out += p.packets_out;
+    }
+    parts[na].emplace_back(k.mac, p);
+    if (!v.ttls.empty()) {
+      auto& t = ttls[na];
+      t.insert(t.end(), v.ttls.begin(), v.ttls.end());
+    }
   }
   auto inventoried = [&](std::uint16_t n, const net::ip_address& ip) {
     return cls.inventoried(ip, nets.classifier_index(cls, n));
@@ -216,6 +232,8 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     a.last_seen = std::max(a.last_seen, last);
   };
 
+  // When each device last used each of its addresses (the current address).
+  std::map<std::pair<const asset_view*, net::ip_address>, std::uint64_t> last_at;
   for (const auto& [na, s] : sightings) {
     auto bit = bindings.find(na);
     const bool bound = bit != bindings.end() &&
@@ -229,11 +247,25 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     ip_owner[na] = fixed ? 0 : mac;
     auto& a = fixed ? asset_static(na.net, mac, na.ip) : asset_for(na.net, mac, na.ip);
     a.ips.push_back(na.ip);
-    merge_time(a, s.first_seen, s.last_seen);
-    a.bytes_in += s.bytes_in;
-    a.bytes_out += s.bytes_out;
-    a.packets_in += s.packets_in;
-    a.packets_out += s.packets_out;
+    // Traffic goes to the device whose MAC carried it when that MAC is bound
+    // to the address (a DHCP address's previous holder keeps its own), else
+    // (a router's MAC, none, a static range) to the address's owner.
+    for (const auto& [part_mac, p] : parts[na]) {
+      asset_view* to = &a;
+      if (!fixed && part_mac != 0 && part_mac != mac && gateways.count(part_mac) == 0 && bit != bindings.end() &&
+          std::any_of(bit->second.begin(), bit->second.end(),
+                      [m = part_mac](const binding& b) { return b.mac == m; })) {
+        to = &asset_for(na.net, part_mac, na.ip);
+        to->ips.push_back(na.ip);
+      }
+      merge_time(*to, p.first_seen, p.last_seen);
+      auto& last = last_at[{to, na.ip}];
+      last = std::max(last, p.last_seen);
+      to->bytes_in += p.bytes_in;
+      to->bytes_out += p.bytes_out;
+      to->packets_in += p.packets_in;
+      to->packets_out += p.packets_out;
+    }
     // Several initial TTLs (or hop distances) in the TCP packets of one
     // address: several stacks behind it. Per address: a device's IPv4 and
     // IPv6 stacks, or two of its addresses, may differ without NAT.
@@ -341,8 +373,8 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     const net::ip_address* cur = nullptr;
     std::uint64_t cur_last = 0;
     for (const auto& ip : a.ips) {
-      const auto it = sightings.find({std::get<0>(k), ip});
-      const std::uint64_t last = it != sightings.end() ? it->second.last_seen : 0;
+      const auto it = last_at.find({&a, ip});
+      const std::uint64_t last = it != last_at.end() ? it->second : 0;
       const bool v4 = ip.is_v4();
       if (cur == nullptr || (v4 && !cur->is_v4()) || (v4 == cur->is_v4() && last > cur_last)) {
         cur = &ip;
@@ -424,6 +456,14 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
     for (std::size_t i = 0; i < out.size(); ++i) {
       for (const auto& ip : out[i].ips) owner[{out[i].network, ip}] = i;
+    }
+    // An address two devices used (DHCP churn) serves as its owner's.
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].mac) continue;
+      for (const auto& ip : out[i].ips) {
+        const auto io = ip_owner.find({nets.index(out[i].network), ip});
+        if (io != ip_owner.end() && io->second == out[i].mac->to_u64()) owner[{out[i].network, ip}] = i;
+      }
     }
     std::vector<std::set<std::tuple<std::string, unsigned, std::string>>> svc(out.size());
     for (const auto& [k, v] : m.flows()) {

@@ -39,7 +39,7 @@ using ipc::hash_bytes;
 using ipc::shm_table;
 
 inline constexpr std::uint64_t state_magic = 0x5441544741474753ULL;  // "SGGAGTAT"
-inline constexpr std::uint32_t state_version = 6;
+inline constexpr std::uint32_t state_version = 7;
 
 using config::address_class;
 
@@ -117,10 +117,11 @@ struct report_value {
 // known ones every asset_update_interval).
 struct asset_key {
   net::ip_address ip;
+  std::uint64_t mac;          // the MAC its packets carried: holders of a DHCP address apart
   std::uint8_t network;
-  std::uint8_t pad[3];
+  std::uint8_t pad[7];
 };
-static_assert(sizeof(asset_key) == 20);
+static_assert(sizeof(asset_key) == 32);
 struct asset_value {
   std::uint64_t first_ns;     // of the delta period
   std::uint64_t last_ns;

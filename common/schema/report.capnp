@@ -64,7 +64,7 @@ enum BindingSource {
   ndp @3;        # IPv6 neighbour discovery
 }
 
-# One inventoried IP as one shard saw it since its last report (deltas).
+# One inventoried IP (with one MAC) as one shard saw it since its last report (deltas).
 struct Sighting {
   ip @0 :Data;
   firstSeen @1 :UInt64;
@@ -77,6 +77,9 @@ struct Sighting {
   ttlOut @8 :UInt8;         # IP TTL of the last packet sent by the IP
   ttls @9 :List(UInt8);     # distinct TTLs seen from the IP (several: NAT hint)
   isNew @10 :Bool;          # first report of this IP by this producer
+  mac @11 :UInt64;          # the MAC its packets carried (its own, or a router's);
+                            # one sighting per (IP, MAC), so a DHCP address's
+                            # holders keep their own traffic (0: none, raw IP)
 }
 
 struct MacBinding {

@@ -38,6 +38,7 @@ struct sighting_in {
   const char* ip;
   std::uint64_t first, last, packets_out;
   std::vector<std::uint8_t> ttls;
+  const char* mac = "";  // the MAC its packets carried ("": none)
 };
 struct binding_in {
   const char* ip;
@@ -76,6 +77,7 @@ struct fixture : ::testing::Test {
     auto l = b.initSightings(static_cast<unsigned>(in.size()));
     for (unsigned i = 0; i < in.size(); ++i) {
       l[i].setIp(bytes(ip(in[i].ip)));
+      if (*in[i].mac != 0) l[i].setMac(mac(in[i].mac));
       l[i].setFirstSeen(in[i].first);
       l[i].setLastSeen(in[i].last);
       l[i].setPacketsOut(in[i].packets_out);
@@ -206,6 +208,36 @@ TEST_F(fixture, dhcp_churn_facts_stay_with_the_device_that_held_the_address) {
   // traffic today: one sighting per address.
   EXPECT_EQ(new_holder->ip, ip("192.168.1.20"));
   EXPECT_EQ(new_holder->packets_out, 20U);
+}
+
+TEST_F(fixture, dhcp_churn_each_holder_keeps_its_own_traffic_and_stays_an_asset) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  // 192.168.1.21 leased to ..:1a (100-200 s, 10 packets out), then to ..:1b
+  // (300-400 s, 3 packets out): the aggregator reports one sighting per
+  // (address, MAC its packets carried).
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings(
+      {{"192.168.1.21", 100 * s, 200 * s, 10, {}, "bb:00:00:00:00:1a"},
+       {"192.168.1.21", 300 * s, 400 * s, 3, {}, "bb:00:00:00:00:1b"}},
+      {{"192.168.1.21", "bb:00:00:00:00:1a", schema::BindingSource::IP_SOURCE, 100 * s, 200 * s, 10},
+       {"192.168.1.21", "bb:00:00:00:00:1b", schema::BindingSource::IP_SOURCE, 300 * s, 400 * s, 3}})));
+  ASSERT_TRUE(inv.apply_observation_batch(observations({
+      {"bb:00:00:00:00:1a", "", 100 * s, "dhcp", "ip", "192.168.1.21", 90},
+      {"bb:00:00:00:00:1b", "", 300 * s, "dhcp", "ip", "192.168.1.21", 90},
+  })));
+  inv.commit();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* old_holder = find_mac(assets, "bb:00:00:00:00:1a");
+  const auto* new_holder = find_mac(assets, "bb:00:00:00:00:1b");
+  ASSERT_NE(old_holder, nullptr) << "the previous holder dropped out of the inventory";
+  ASSERT_NE(new_holder, nullptr);
+  EXPECT_EQ(old_holder->packets_out, 10U) << "the previous holder's traffic went elsewhere";
+  EXPECT_EQ(new_holder->packets_out, 3U);
+  EXPECT_EQ(old_holder->last_seen, 200 * s);
+  EXPECT_EQ(new_holder->first_seen, 300 * s);
+  EXPECT_EQ(old_holder->ip, ip("192.168.1.21"));
+  EXPECT_EQ(new_holder->ip, ip("192.168.1.21"));
 }
 
 TEST_F(fixture, a_static_range_keys_the_device_by_address_a_dhcp_range_by_mac) {
