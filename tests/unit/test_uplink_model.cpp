@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
@@ -238,6 +239,36 @@ TEST_F(fixture, dhcp_churn_each_holder_keeps_its_own_traffic_and_stays_an_asset)
   EXPECT_EQ(new_holder->first_seen, 300 * s);
   EXPECT_EQ(old_holder->ip, ip("192.168.1.21"));
   EXPECT_EQ(new_holder->ip, ip("192.168.1.21"));
+}
+
+TEST_F(fixture, an_inventory_of_schema_2_is_upgraded_in_place_keeping_its_sightings) {
+  {
+    // The tables as version 2 made them: one sighting per address.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(R"sql(
+      CREATE TABLE ip_sightings(network TEXT NOT NULL, ip BLOB NOT NULL, first_seen INTEGER, last_seen INTEGER,
+        bytes_in INTEGER, bytes_out INTEGER, packets_in INTEGER, packets_out INTEGER, ttl_out INTEGER,
+        PRIMARY KEY(network, ip)) WITHOUT ROWID;
+      CREATE TABLE ip_ttls(network TEXT NOT NULL, ip BLOB NOT NULL, ttl INTEGER NOT NULL,
+        PRIMARY KEY(network, ip, ttl)) WITHOUT ROWID;)sql");
+    SQLite::Statement st(db, "INSERT INTO ip_sightings VALUES('', ?, ?, ?, 100, 700, 1, 7, 64)");
+    const auto a = ip("192.168.1.40");
+    st.bind(1, a.b.data(), static_cast<int>(a.b.size()));
+    st.bind(2, static_cast<std::int64_t>(100 * s));
+    st.bind(3, static_cast<std::int64_t>(200 * s));
+    st.exec();
+    SQLite::Statement t(db, "INSERT INTO ip_ttls VALUES('', ?, 64)");
+    t.bind(1, a.b.data(), static_cast<int>(a.b.size()));
+    t.exec();
+  }
+  inventory inv(path);
+  inv.load();
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* a = find_ip(assets, "192.168.1.40");
+  ASSERT_NE(a, nullptr) << "the upgrade lost the address";
+  EXPECT_EQ(a->packets_out, 7U);
+  EXPECT_EQ(a->bytes_out, 700U);
+  EXPECT_EQ(a->last_seen, 200 * s);
 }
 
 TEST_F(fixture, a_static_range_keys_the_device_by_address_a_dhcp_range_by_mac) {
