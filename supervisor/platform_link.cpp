@@ -108,7 +108,8 @@ std::uint64_t meminfo(const char* key) {
 }  // namespace
 
 int register_sensor(const std::string& code, const std::string& url, const std::string& ca_file,
-                    const std::string& config_path, const std::string& state_dir) {
+                    const std::string& config_path, const std::string& state_dir,
+                    const pc::proxy_settings& proxy) {
   auto fail = [](int rc, const std::string& m) {
     std::fprintf(stderr, "tapsense-supervisor: %s\n", m.c_str());
     return rc;
@@ -144,7 +145,8 @@ int register_sensor(const std::string& code, const std::string& url, const std::
   addresses(ips, macs);
   set_list(req.initAddresses(static_cast<unsigned>(ips.size())), ips);
   set_list(req.initMacs(static_cast<unsigned>(macs.size())), macs);
-  const pc::client c(url, *ca, {}, 30);
+  pc::client c(url, *ca, {}, 30);
+  c.set_proxy(proxy);
   const auto r = c.post("/sensor/v1/register", pc::pack(m));
   if (!r.ok()) return fail(pc::exit_code_for(r.why), r.message);
   pc::identity id;
@@ -211,7 +213,9 @@ platform_link::platform_link(std::string config_path, const config::config& cfg,
       client_(id_.url, id_.ca_pem, id_.auth(), 30),
       state_dir_(cfg.sensor.state_dir),
       state_(pc::load_state(cfg.sensor.state_dir)),
-      started_ns_(util::mono_ns()) {}
+      started_ns_(util::mono_ns()) {
+  client_.set_proxy(pc::proxy_from(cfg_.uplink));
+}
 
 platform_link::~platform_link() {
   {
