@@ -370,7 +370,31 @@ std::string platform_link::build_checkin(std::uint64_t& events_upto) {
   return pc::pack(m);
 }
 
+void platform_link::raise_spool_drops() {
+  // The uplink counts the reports its bounded spool had to drop
+  // (spool/dropped); what this side raised is kept next to it, so a restart
+  // raises each drop once.
+  const std::string dir = pc::platform_dir(state_dir_) + "/spool";
+  const auto now = pc::spool::read_dropped(dir);
+  std::uint64_t raised = 0;
+  try {
+    if (auto s = pc::read_file(dir + "/dropped-raised")) raised = std::stoull(*s);
+  } catch (const std::exception&) {
+  }
+  if (now.reports <= raised) return;
+  raise_event("Reports Dropped", "uplink", "warning",
+              std::to_string(now.reports - raised) + " report(s) dropped, oldest first: the spool reached its bound "
+              "(uplink.spool_mb = " + std::to_string(cfg_.uplink.spool_mb) + ") while the platform was away; " +
+              std::to_string(now.reports) + " report(s), " + std::to_string(now.bytes) + " bytes dropped in all");
+  try {
+    pc::write_file_atomic(dir + "/dropped-raised", std::to_string(now.reports) + "\n", 0600);
+  } catch (const std::exception& e) {
+    log_->warn("platform: {}", e.what());
+  }
+}
+
 pc::result platform_link::checkin_now() {
+  raise_spool_drops();
   std::uint64_t events_upto = 0;
   auto r = client_.post("/sensor/v1/checkin", build_checkin(events_upto));
   if (r.ok() || r.why == pc::failure::deregistered) apply(r, events_upto);
