@@ -448,6 +448,10 @@ int main(int argc, char** argv) {
   const std::string effective = cfg.sensor.run_dir + "/effective.toml";
   {
     std::ofstream f(effective, std::ios::trunc);
+    // It may hold the proxy password ([uplink] proxy_password): the sensor's only.
+    std::error_code perm_ec;
+    std::filesystem::permissions(effective, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 perm_ec);
     f << ts::config::to_toml(cfg);
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }
