@@ -372,8 +372,9 @@ std::string platform_link::build_checkin(std::uint64_t& events_upto) {
 
 void platform_link::raise_spool_drops() {
   // The uplink counts the reports its bounded spool had to drop
-  // (spool/dropped); what this side raised is kept next to it, so a restart
-  // raises each drop once.
+  // (spool/dropped); what a check-in answer acknowledged is kept next to it
+  // (dropped-raised, written in apply()), so each drop is raised once and
+  // one raised while the platform was away is raised again by the next run.
   const std::string dir = pc::platform_dir(state_dir_) + "/spool";
   const auto now = pc::spool::read_dropped(dir);
   std::uint64_t raised = 0;
@@ -381,16 +382,17 @@ void platform_link::raise_spool_drops() {
     if (auto s = pc::read_file(dir + "/dropped-raised")) raised = std::stoull(*s);
   } catch (const std::exception&) {
   }
-  if (now.reports <= raised) return;
+  {
+    std::lock_guard lk(mu_);
+    if (now.reports <= std::max(raised, drops_noted_)) return;
+  }
   raise_event("Reports Dropped", "uplink", "warning",
               std::to_string(now.reports - raised) + " report(s) dropped, oldest first: the spool reached its bound "
               "(uplink.spool_mb = " + std::to_string(cfg_.uplink.spool_mb) + ") while the platform was away; " +
               std::to_string(now.reports) + " report(s), " + std::to_string(now.bytes) + " bytes dropped in all");
-  try {
-    pc::write_file_atomic(dir + "/dropped-raised", std::to_string(now.reports) + "\n", 0600);
-  } catch (const std::exception& e) {
-    log_->warn("platform: {}", e.what());
-  }
+  std::lock_guard lk(mu_);
+  drops_noted_ = now.reports;
+  drop_event_id_ = state_.last_event_id;
 }
 
 pc::result platform_link::checkin_now() {
@@ -416,6 +418,15 @@ void platform_link::apply(const pc::result& r, std::uint64_t events_upto) {
   auto resp = u.root<sp::CheckInResponse>();
   // Answered: the events it carried are stored.
   std::erase_if(pending_events_, [&](const event& e) { return e.id <= events_upto; });
+  if (drop_event_id_ != 0 && drop_event_id_ <= events_upto) {
+    drop_event_id_ = 0;
+    try {
+      pc::write_file_atomic(pc::platform_dir(state_dir_) + "/spool/dropped-raised", std::to_string(drops_noted_) + "\n",
+                            0600);
+    } catch (const std::exception& e) {
+      log_->warn("platform: {}", e.what());
+    }
+  }
   poll_s_ = resp.getPollSeconds() == 0 ? 30 : std::min(resp.getPollSeconds(), 3600u);
   std::vector<platform_action> actions;
   if (resp.getStatus() == sp::SensorStatus::DEREGISTERED) {

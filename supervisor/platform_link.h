@@ -92,6 +92,8 @@ class platform_link {
     std::string name, module, type, message;
   };
   std::vector<event> pending_events_;   // not yet acknowledged by a check-in
+  std::uint64_t drops_noted_ = 0;       // spool drops covered by a Reports Dropped event (under mu_)
+  std::uint64_t drop_event_id_ = 0;     // that event while not acknowledged (under mu_)
   std::uint64_t last_wire_bytes_ = 0, last_sample_ns_ = 0, last_cpu_ticks_ = 0;
   std::uint64_t started_ns_;
   std::atomic<bool> sensing_{false};
