@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
       c.emplace_back("platform.bytes_sent", platform->bytes_sent());
       c.emplace_back("platform.assets_sent", platform->assets_sent());
       c.emplace_back("platform.errors", platform->errors());
+      c.emplace_back("platform.spool_bytes", platform->spool_bytes());
+      c.emplace_back("platform.reports_dropped", platform->reports_dropped());
     }
     for (const auto& p : producers) {
       const auto& h = p.ring.header();

@@ -52,6 +52,10 @@ class platform_sender {
   std::uint64_t assets_sent() const noexcept { return assets_.load(); }
   std::uint64_t pending() const { return spool_.pending().size(); }
   std::uint64_t errors() const noexcept { return errors_.load(); }
+  // The spool's bytes now, and the reports its bound (or a 413 on a single
+  // record) dropped since it began.
+  std::uint64_t spool_bytes() const { return spool_.bytes(); }
+  std::uint64_t reports_dropped() const { return spool_.dropped().reports; }
   bool deregistered() const noexcept { return deregistered_.load(); }
   // The last failure's cause (none after a success).
   platform_client::failure last_failure() const noexcept { return last_why_.load(); }
