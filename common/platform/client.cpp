@@ -159,7 +159,7 @@ result client::post(const std::string& path, const std::string& body,
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_SSL_ISSUER_ERROR:
       case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        if (via_proxy && rc != CURLE_SSL_CACERT_BADFILE && rc != CURLE_SSL_CERTPROBLEM) {
+        if (via_proxy && (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_ISSUER_ERROR)) {
           // The tunnel was open: what answered TLS in it is not the platform
           // (a proxy terminating TLS), which the sensor must not trust.
           r.why = failure::proxy_intercepts;
