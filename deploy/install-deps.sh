@@ -28,6 +28,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # the web console: npm builds the bundle (platform/console/build.sh), chromium runs its browser test
   nodejs npm chromium
+  # the sensor's proxy tests (tests/e2e/test_platform_proxy.py): Squid 5 with its auth helpers
+  squid
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include <iostream>
 
+#include "common/platform/gzip.h"
 #include "platform/router.h"
 
 namespace tapsense::platform {
@@ -80,7 +81,32 @@ asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
       r.if_match = std::string(req[http::field::if_match]);
       r.csrf_token = std::string(req["X-CSRF-Token"]);
       r.body = std::move(req.body());
-      http_reply rep = route(s, r);
+      // --- Content-Encoding: gzip (sensor reports; task F2) ---------------
+      // Inflated here, before routing, bounded as an uncompressed body is.
+      http_reply rep;
+      bool decoded = true;
+      if (const auto enc = req[http::field::content_encoding]; !enc.empty()) {
+        decoded = false;
+        rep.content_type = "text/plain";
+        if (beast::iequals(enc, "gzip")) {
+          bool too_large = false;
+          if (auto plain = platform_client::gunzip(r.body, o.body_limit, too_large)) {
+            r.body = std::move(*plain);
+            decoded = true;
+          } else if (too_large) {
+            rep.status = 413;
+            rep.body = "request body larger than " + std::to_string(o.body_limit) + " bytes once inflated\n";
+          } else {
+            rep.status = 400;
+            rep.body = "malformed request: the body is not valid gzip\n";
+          }
+        } else {
+          rep.status = 415;
+          rep.body = "unsupported Content-Encoding (gzip only)\n";
+        }
+      }
+      // ---------------------------------------------------------------------
+      if (decoded) rep = route(s, r);
       auto res = to_response(rep, req.version(), req.keep_alive());
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
       auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));

@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: --register needs CODE, --platform https://HOST:PORT and --ca FILE (see --help)\n", prog);
       return ts::exit_code::usage;
     }
-    return ts::supervisor::register_sensor(register_code, platform_url, ca_file, config_path, cfg.sensor.state_dir);
+    return ts::supervisor::register_sensor(register_code, platform_url, ca_file, config_path, cfg.sensor.state_dir,
+                                               ts::platform_client::proxy_from(cfg.uplink));
   }
   // A registered sensor keeps its identity in the configuration's state_dir
   // (an offline run writes its outputs elsewhere, but reports as itself).
@@ -447,6 +448,10 @@ int main(int argc, char** argv) {
   const std::string effective = cfg.sensor.run_dir + "/effective.toml";
   {
     std::ofstream f(effective, std::ios::trunc);
+    // It may hold the proxy password ([uplink] proxy_password): the sensor's only.
+    std::error_code perm_ec;
+    std::filesystem::permissions(effective, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 perm_ec);
     f << ts::config::to_toml(cfg);
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }

@@ -108,7 +108,8 @@ std::uint64_t meminfo(const char* key) {
 }  // namespace
 
 int register_sensor(const std::string& code, const std::string& url, const std::string& ca_file,
-                    const std::string& config_path, const std::string& state_dir) {
+                    const std::string& config_path, const std::string& state_dir,
+                    const pc::proxy_settings& proxy) {
   auto fail = [](int rc, const std::string& m) {
     std::fprintf(stderr, "tapsense-supervisor: %s\n", m.c_str());
     return rc;
@@ -144,7 +145,8 @@ int register_sensor(const std::string& code, const std::string& url, const std::
   addresses(ips, macs);
   set_list(req.initAddresses(static_cast<unsigned>(ips.size())), ips);
   set_list(req.initMacs(static_cast<unsigned>(macs.size())), macs);
-  const pc::client c(url, *ca, {}, 30);
+  pc::client c(url, *ca, {}, 30);
+  c.set_proxy(proxy);
   const auto r = c.post("/sensor/v1/register", pc::pack(m));
   if (!r.ok()) return fail(pc::exit_code_for(r.why), r.message);
   pc::identity id;
@@ -211,7 +213,9 @@ platform_link::platform_link(std::string config_path, const config::config& cfg,
       client_(id_.url, id_.ca_pem, id_.auth(), 30),
       state_dir_(cfg.sensor.state_dir),
       state_(pc::load_state(cfg.sensor.state_dir)),
-      started_ns_(util::mono_ns()) {}
+      started_ns_(util::mono_ns()) {
+  client_.set_proxy(pc::proxy_from(cfg_.uplink));
+}
 
 platform_link::~platform_link() {
   {
@@ -366,7 +370,33 @@ std::string platform_link::build_checkin(std::uint64_t& events_upto) {
   return pc::pack(m);
 }
 
+void platform_link::raise_spool_drops() {
+  // The uplink counts the reports its bounded spool had to drop
+  // (spool/dropped); what a check-in answer acknowledged is kept next to it
+  // (dropped-raised, written in apply()), so each drop is raised once and
+  // one raised while the platform was away is raised again by the next run.
+  const std::string dir = pc::platform_dir(state_dir_) + "/spool";
+  const auto now = pc::spool::read_dropped(dir);
+  std::uint64_t raised = 0;
+  try {
+    if (auto s = pc::read_file(dir + "/dropped-raised")) raised = std::stoull(*s);
+  } catch (const std::exception&) {
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (now.reports <= std::max(raised, drops_noted_)) return;
+  }
+  raise_event("Reports Dropped", "uplink", "warning",
+              std::to_string(now.reports - raised) + " report(s) dropped, oldest first: the spool reached its bound "
+              "(uplink.spool_mb = " + std::to_string(cfg_.uplink.spool_mb) + ") while the platform was away; " +
+              std::to_string(now.reports) + " report(s), " + std::to_string(now.bytes) + " bytes dropped in all");
+  std::lock_guard lk(mu_);
+  drops_noted_ = now.reports;
+  drop_event_id_ = state_.last_event_id;
+}
+
 pc::result platform_link::checkin_now() {
+  raise_spool_drops();
   std::uint64_t events_upto = 0;
   auto r = client_.post("/sensor/v1/checkin", build_checkin(events_upto));
   if (r.ok() || r.why == pc::failure::deregistered) apply(r, events_upto);
@@ -388,6 +418,15 @@ void platform_link::apply(const pc::result& r, std::uint64_t events_upto) {
   auto resp = u.root<sp::CheckInResponse>();
   // Answered: the events it carried are stored.
   std::erase_if(pending_events_, [&](const event& e) { return e.id <= events_upto; });
+  if (drop_event_id_ != 0 && drop_event_id_ <= events_upto) {
+    drop_event_id_ = 0;
+    try {
+      pc::write_file_atomic(pc::platform_dir(state_dir_) + "/spool/dropped-raised", std::to_string(drops_noted_) + "\n",
+                            0600);
+    } catch (const std::exception& e) {
+      log_->warn("platform: {}", e.what());
+    }
+  }
   poll_s_ = resp.getPollSeconds() == 0 ? 30 : std::min(resp.getPollSeconds(), 3600u);
   std::vector<platform_action> actions;
   if (resp.getStatus() == sp::SensorStatus::DEREGISTERED) {

@@ -27,8 +27,10 @@ namespace tapsense::supervisor {
 
 // Registers with a personalization code; prints the outcome. Returns the
 // process exit code.
+// `proxy`: the configuration's [uplink] proxy (empty: direct).
 int register_sensor(const std::string& code, const std::string& url, const std::string& ca_file,
-                    const std::string& config_path, const std::string& state_dir);
+                    const std::string& config_path, const std::string& state_dir,
+                    const platform_client::proxy_settings& proxy = {});
 
 enum class platform_action { none, restart, pause, deregister, delete_assets };
 
@@ -69,6 +71,8 @@ class platform_link {
   void run();
   void apply(const platform_client::result& r, std::uint64_t events_upto);
   void raise(platform_action a);
+  // A "Reports Dropped" event when the uplink's spool dropped reports.
+  void raise_spool_drops();
   // The message, and the highest event id it carries.
   std::string build_checkin(std::uint64_t& events_upto);
 
@@ -88,6 +92,8 @@ class platform_link {
     std::string name, module, type, message;
   };
   std::vector<event> pending_events_;   // not yet acknowledged by a check-in
+  std::uint64_t drops_noted_ = 0;       // spool drops covered by a Reports Dropped event (under mu_)
+  std::uint64_t drop_event_id_ = 0;     // that event while not acknowledged (under mu_)
   std::uint64_t last_wire_bytes_ = 0, last_sample_ns_ = 0, last_cpu_ticks_ = 0;
   std::uint64_t started_ns_;
   std::atomic<bool> sensing_{false};

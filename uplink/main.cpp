@@ -108,7 +108,9 @@ int main(int argc, char** argv) {
   if (!platform_state.empty()) {
     try {
       platform = std::make_unique<platform_sender>(platform_state, ctx.logger("platform"),
-                                                   cfg.aggregator.asset_update_interval_s, cfg.capture.pcap.empty());
+                                                   cfg.aggregator.asset_update_interval_s, cfg.capture.pcap.empty(),
+                                                   ts::platform_client::proxy_from(cfg.uplink),
+                                                   cfg.uplink.spool_mb << 20);
     } catch (const std::exception& e) {
       return ctx.fatal(ts::exit_code::unavailable, std::string("platform: ") + e.what());
     }
@@ -134,6 +136,8 @@ int main(int argc, char** argv) {
       c.emplace_back("platform.bytes_sent", platform->bytes_sent());
       c.emplace_back("platform.assets_sent", platform->assets_sent());
       c.emplace_back("platform.errors", platform->errors());
+      c.emplace_back("platform.spool_bytes", platform->spool_bytes());
+      c.emplace_back("platform.reports_dropped", platform->reports_dropped());
     }
     for (const auto& p : producers) {
       const auto& h = p.ring.header();
@@ -403,7 +407,11 @@ int main(int argc, char** argv) {
       const bool delivered = platform->drain(job->assets, *job->flows, wait, why);
       ctx.heartbeat_now(counters());
       if (!delivered && !live) {
+        const auto why_failed = platform->last_failure();
+        const bool proxy_said = why_failed == ts::platform_client::failure::proxy_auth ||
+                                why_failed == ts::platform_client::failure::proxy_intercepts;
         return ctx.fatal(platform->deregistered() ? ts::platform_client::exit_code::deregistered
+                         : proxy_said             ? ts::platform_client::exit_code_for(why_failed)
                                                   : ts::platform_client::exit_code::unacknowledged,
                          "reports not acknowledged by the platform: " + why);
       }

@@ -164,6 +164,38 @@ std::string encode_report(std::uint64_t id, const report_body& r, std::uint64_t 
   return platform_client::pack(m);
 }
 
+std::vector<std::string> split_report(const std::string& packed, std::uint64_t id_a, std::uint64_t id_b) {
+  platform_client::unpacked u(packed);
+  auto in = u.root<sp::Report>();
+  const auto as = in.getAssets();
+  const auto rm = in.getRemovedAssets();
+  const auto fl = in.getFlows();
+  if (as.size() + rm.size() + fl.size() < 2) return {};
+  std::vector<std::string> out;
+  for (int half = 0; half < 2; ++half) {
+    auto range = [&](unsigned n) {
+      return half == 0 ? std::pair<unsigned, unsigned>{0, n / 2 + n % 2} : std::pair<unsigned, unsigned>{n / 2 + n % 2, n};
+    };
+    capnp::MallocMessageBuilder m;
+    auto b = m.initRoot<sp::Report>();
+    b.setProtocolVersion(in.getProtocolVersion());
+    b.setReportId(half == 0 ? id_a : id_b);
+    b.setFull(half == 0 && in.getFull());
+    b.setGeneratedAt(in.getGeneratedAt());
+    auto [a0, a1] = range(as.size());
+    auto ba = b.initAssets(a1 - a0);
+    for (unsigned i = a0; i < a1; ++i) ba.setWithCaveats(i - a0, as[i]);
+    auto [r0, r1] = range(rm.size());
+    auto br = b.initRemovedAssets(r1 - r0);
+    for (unsigned i = r0; i < r1; ++i) br.set(i - r0, rm[i]);
+    auto [f0, f1] = range(fl.size());
+    auto bf = b.initFlows(f1 - f0);
+    for (unsigned i = f0; i < f1; ++i) bf.setWithCaveats(i - f0, fl[i]);
+    out.push_back(platform_client::pack(m));
+  }
+  return out;
+}
+
 std::vector<report_body> delta_builder::build(const std::vector<asset_view>& assets, const flow_table& flows,
                                               bool full, bool updates, bool final, limits lim) {
   full = full || force_full_;

@@ -34,6 +34,11 @@ struct report_body {
 // The packed Report message with this id.
 std::string encode_report(std::uint64_t id, const report_body& r, std::uint64_t generated_at_ns);
 
+// A report the platform found too large (413) cut in two: each half of its
+// assets, removed keys and flows, with ids a and b (the first keeps `full`,
+// the second adds to it). Empty when it holds a single record or less.
+std::vector<std::string> split_report(const std::string& packed, std::uint64_t id_a, std::uint64_t id_b);
+
 class delta_builder {
  public:
   struct limits {

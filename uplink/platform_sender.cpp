@@ -4,6 +4,7 @@
 
 #include <kj/exception.h>
 
+#include "common/platform/gzip.h"
 #include "common/schema/platform.capnp.h"
 #include "common/util/time.h"
 
@@ -21,13 +22,15 @@ pc::identity must_load(const std::string& state_dir) {
 }  // namespace
 
 platform_sender::platform_sender(const std::string& state_dir, std::shared_ptr<spdlog::logger> log,
-                                 std::uint64_t update_interval_s, bool resume_flows)
+                                 std::uint64_t update_interval_s, bool resume_flows,
+                                 const pc::proxy_settings& proxy, std::uint64_t spool_bytes)
     : state_dir_(state_dir),
       log_(std::move(log)),
       id_(must_load(state_dir)),
       client_(id_.url, id_.ca_pem, id_.auth(), 60),
-      spool_(state_dir),
+      spool_(state_dir, spool_bytes),
       update_every_ns_(update_interval_s * 1'000'000'000ULL) {
+  client_.set_proxy(proxy);
   if (auto s = resume_flows ? pc::read_file(pc::platform_dir(state_dir) + "/flows-sent") : std::nullopt) {
     try {
       builder_.set_next_flow_interval(std::stoull(*s));
@@ -63,11 +66,17 @@ void platform_sender::spool_reports(std::vector<report_body>&& reports) {
       report_body only_assets = r;
       only_assets.flows.clear();
       only_assets.removed.clear();
-      const auto asset_bytes = r.assets.empty() ? 0 : encode_report(id, only_assets, now).size();
+      std::size_t asset_bytes = 0, asset_gz = 0;
+      if (!r.assets.empty()) {
+        const auto only = encode_report(id, only_assets, now);
+        asset_bytes = only.size();
+        asset_gz = pc::gzip(only).size();
+      }
+      const auto n = std::max<std::size_t>(r.assets.size(), 1);
       log_->info("platform: report {} spooled: {}{} assets, {} removed, {} flows, {} bytes packed; asset records "
-                 "{} bytes ({} per asset)",
+                 "{} bytes ({} per asset), gzip {} bytes ({} per asset)",
                  id, r.full ? "full, " : "", r.assets.size(), r.removed.size(), r.flows.size(), bytes, asset_bytes,
-                 r.assets.empty() ? 0 : asset_bytes / r.assets.size());
+                 asset_bytes / n, asset_gz, asset_gz / n);
     }
     pc::write_file_atomic(pc::platform_dir(state_dir_) + "/flows-sent",
                           std::to_string(builder_.next_flow_interval()) + "\n");
@@ -135,7 +144,33 @@ void platform_sender::run() {
     for (const auto id : ids) {
       const auto body = spool_.read(id);
       if (!body) continue;
-      auto r = client_.post("/sensor/v1/reports", *body);
+      // Compressed on the wire (the spool keeps the packed report).
+      const std::string wire = pc::gzip(*body);
+      auto r = client_.post("/sensor/v1/reports", wire, {"Content-Encoding: gzip"});
+      if (r.why == pc::failure::too_large) {
+        // Cut in two, at the end of the spool (the platform sees the gap and
+        // asks for a full report, which puts any order right); a single
+        // record too large for it cannot be sent: dropped, and counted.
+        bool cut = false;
+        try {
+          cut = spool_.split(id, 2, [&, parts = std::vector<std::string>()](std::size_t part, std::uint64_t nid) mutable {
+            if (part == 0) parts = split_report(*body, nid, nid + 1);
+            if (parts.size() != 2) throw std::runtime_error("single record");
+            return parts[part];
+          });
+        } catch (const std::exception&) {
+          cut = false;
+        }
+        if (cut) {
+          log_->info("platform: report {} too large for the platform ({}); cut in two", id, r.message);
+        } else {
+          spool_.drop(id);
+          log_->warn("platform: report {} too large for the platform and not divisible ({}); dropped", id, r.message);
+        }
+        failed = r;
+        failed.why = pc::failure::none;
+        break;
+      }
       if (r.ok()) {
         try {
           pc::unpacked u(r.body);
@@ -147,7 +182,7 @@ void platform_sender::run() {
           } else {
             spool_.remove(id);
             ++acked_;
-            bytes_ += body->size();
+            bytes_ += wire.size();
             {
               pc::unpacked b(*body);
               assets_ += b.root<sp::Report>().getAssets().size();
@@ -167,6 +202,7 @@ void platform_sender::run() {
       break;
     }
     lk.lock();
+    last_why_ = failed.why;
     if (failed.ok()) {
       backoff_ms = 1000;
       consecutive_failures_ = 0;

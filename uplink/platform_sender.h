@@ -30,8 +30,10 @@ class platform_sender {
   // is none or it is damaged.
   // resume_flows: go on from the flow intervals sent before (live); an
   // offline run starts from an empty inventory and sends all of its flows.
+  // proxy: the configuration's [uplink] proxy; spool_bytes: the spool's bound.
   platform_sender(const std::string& state_dir, std::shared_ptr<spdlog::logger> log,
-                  std::uint64_t update_interval_s, bool resume_flows);
+                  std::uint64_t update_interval_s, bool resume_flows, const platform_client::proxy_settings& proxy = {},
+                  std::uint64_t spool_bytes = 0);
   ~platform_sender();
   platform_sender(const platform_sender&) = delete;
   platform_sender& operator=(const platform_sender&) = delete;
@@ -50,7 +52,13 @@ class platform_sender {
   std::uint64_t assets_sent() const noexcept { return assets_.load(); }
   std::uint64_t pending() const { return spool_.pending().size(); }
   std::uint64_t errors() const noexcept { return errors_.load(); }
+  // The spool's bytes now, and the reports its bound (or a 413 on a single
+  // record) dropped since it began.
+  std::uint64_t spool_bytes() const { return spool_.bytes(); }
+  std::uint64_t reports_dropped() const { return spool_.dropped().reports; }
   bool deregistered() const noexcept { return deregistered_.load(); }
+  // The last failure's cause (none after a success).
+  platform_client::failure last_failure() const noexcept { return last_why_.load(); }
   // A full report is due (delete_assets, a new registration, the platform asked).
   bool full_due() const { return need_full_.load() || platform_client::full_report_requested(state_dir_); }
 
@@ -74,6 +82,7 @@ class platform_sender {
   bool stop_ = false;               // under mu_
   std::atomic<bool> need_full_{false};
   std::atomic<bool> deregistered_{false};
+  std::atomic<platform_client::failure> last_why_{platform_client::failure::none};
   std::atomic<std::uint64_t> spooled_{0}, acked_{0}, bytes_{0}, assets_{0}, errors_{0};
   std::thread thread_;
 };

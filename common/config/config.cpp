@@ -175,6 +175,43 @@ bool valid_level(const std::string& s) {
   return levels.count(s) != 0;
 }
 
+// [uplink] proxy: "http://HOST:PORT" (TLS to the platform goes through it
+// in a CONNECT tunnel), with credentials exactly when it authenticates.
+void validate_proxy(section& s, const toml::table& t, const uplink_section& u) {
+  auto at = [&](const char* key) -> const toml::node& {
+    const auto* n = t.get(key);
+    return n != nullptr ? *n : static_cast<const toml::node&>(t);
+  };
+  if (u.proxy_auth != "none" && u.proxy_auth != "basic" && u.proxy_auth != "ntlm") {
+    s.fail(at("proxy_auth"), "uplink.proxy_auth must be one of none, basic, ntlm");
+  }
+  if (!u.proxy.empty()) {
+    const std::string rest = u.proxy.starts_with("http://") ? u.proxy.substr(7) : std::string();
+    const auto colon = rest.rfind(':');
+    bool ok = !rest.empty() && colon != std::string::npos && colon > 0 && colon + 1 < rest.size() &&
+              rest.find_first_of("/@?# ") == std::string::npos;
+    if (ok) {
+      const std::string port = rest.substr(colon + 1);
+      ok = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos && std::stoul(port) >= 1 &&
+           std::stoul(port) <= 65535;
+    }
+    if (!ok) {
+      s.fail(at("proxy"), "uplink.proxy must be \"http://HOST:PORT\" (an HTTP proxy that tunnels TLS; no "
+                          "credentials in it, no SOCKS)");
+    }
+  } else if (u.proxy_auth != "none" || !u.proxy_user.empty() || !u.proxy_password.empty()) {
+    s.fail(at(u.proxy_auth != "none" ? "proxy_auth" : !u.proxy_user.empty() ? "proxy_user" : "proxy_password"),
+           "uplink.proxy_auth, proxy_user and proxy_password need uplink.proxy");
+  }
+  if (u.proxy_auth == "none" && (!u.proxy_user.empty() || !u.proxy_password.empty())) {
+    s.fail(at(!u.proxy_user.empty() ? "proxy_user" : "proxy_password"),
+           "uplink.proxy_user and proxy_password need proxy_auth = \"basic\" or \"ntlm\"");
+  }
+  if (u.proxy_auth != "none" && u.proxy_user.empty()) {
+    s.fail(at("proxy_auth"), "uplink.proxy_auth = \"" + u.proxy_auth + "\" needs proxy_user (and proxy_password)");
+  }
+}
+
 void validate(config& c, const std::string& file);
 
 void read_config(const toml::table& root, const std::string& file, config& c) {
@@ -381,6 +418,12 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get_duration("flow_retention", c.uplink.flow_retention_s, 60);
     s.get("ecs", c.uplink.ecs);
     s.get_duration("output_interval", c.uplink.output_interval_s, 1);
+    s.get("proxy", c.uplink.proxy);
+    s.get("proxy_auth", c.uplink.proxy_auth);
+    s.get("proxy_user", c.uplink.proxy_user);
+    s.get("proxy_password", c.uplink.proxy_password);
+    s.get("spool_mb", c.uplink.spool_mb, 1, 1u << 20);
+    validate_proxy(s, *t, c.uplink);
     s.done();
   }
   if (const auto* t = top.table("supervisor")) {
@@ -631,7 +674,12 @@ std::string to_toml(const config& c) {
   root.insert("uplink", toml::table{{"database", c.uplink.database},
                                      {"flow_retention", i64(c.uplink.flow_retention_s)},
                                      {"ecs", c.uplink.ecs},
-                                     {"output_interval", i64(c.uplink.output_interval_s)}});
+                                     {"output_interval", i64(c.uplink.output_interval_s)},
+                                     {"proxy", c.uplink.proxy},
+                                     {"proxy_auth", c.uplink.proxy_auth},
+                                     {"proxy_user", c.uplink.proxy_user},
+                                     {"proxy_password", c.uplink.proxy_password},
+                                     {"spool_mb", i64(c.uplink.spool_mb)}});
   const auto& s = c.supervisor;
   root.insert("supervisor", toml::table{{"heartbeat_ms", i64(s.heartbeat_ms)},
                                          {"hang_timeout_ms", i64(s.hang_timeout_ms)},

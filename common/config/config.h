@@ -136,6 +136,13 @@ struct uplink_section {
   std::uint64_t flow_retention_s = 7 * 86400;  // flows older than this (packet time) are pruned
   bool ecs = true;                        // also write flows as ECS JSON lines
   std::uint64_t output_interval_s = 60;   // live: rewrite the output files this often (wall time)
+  // The way to the platform (a registered sensor): an HTTP proxy that
+  // tunnels TLS (CONNECT); empty: direct.
+  std::string proxy;                      // "http://HOST:PORT"
+  std::string proxy_auth = "none";        // none | basic | ntlm
+  std::string proxy_user;
+  std::string proxy_password;
+  std::uint64_t spool_mb = 512;           // reports kept for the platform at most (oldest dropped past it)
 };
 
 struct supervisor_section {

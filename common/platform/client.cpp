@@ -40,6 +40,8 @@ int exit_code_for(failure f) noexcept {
     case failure::unreachable: return exit_code::unreachable;
     case failure::tls: return exit_code::tls;
     case failure::deregistered: return exit_code::deregistered;
+    case failure::proxy_auth: return exit_code::proxy_auth;
+    case failure::proxy_intercepts: return exit_code::proxy_intercepts;
     case failure::unauthorized:
     case failure::too_large:
     case failure::busy:
@@ -63,8 +65,14 @@ const char* failure_name(failure f) noexcept {
     case failure::busy: return "busy";
     case failure::malformed: return "malformed";
     case failure::http: return "http";
+    case failure::proxy_auth: return "proxy authentication";
+    case failure::proxy_intercepts: return "proxy intercepts TLS";
   }
   return "?";
+}
+
+proxy_settings proxy_from(const config::uplink_section& u) {
+  return proxy_settings{u.proxy, u.proxy_auth, u.proxy_user, u.proxy_password};
 }
 
 client::client(std::string url, std::string ca_pem, std::string auth, long timeout_s)
@@ -73,7 +81,8 @@ client::client(std::string url, std::string ca_pem, std::string auth, long timeo
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-result client::post(const std::string& path, const std::string& body) const {
+result client::post(const std::string& path, const std::string& body,
+                    const std::vector<std::string>& extra) const {
   result r;
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> h(curl_easy_init(), curl_easy_cleanup);
   if (!h) {
@@ -88,6 +97,7 @@ result client::post(const std::string& path, const std::string& body) const {
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/x-capnp-packed");
   headers = curl_slist_append(headers, "Expect:");
+  for (const auto& x : extra) headers = curl_slist_append(headers, x.c_str());
   std::string auth_header;
   if (!auth_.empty()) {
     auth_header = "Authorization: Sensor " + auth_;
@@ -111,9 +121,37 @@ result client::post(const std::string& path, const std::string& body) const {
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "tapsense-sensor");
+  const bool via_proxy = !proxy_.url.empty();
+  // Only the configured proxy, never one from the environment.
+  curl_easy_setopt(c, CURLOPT_PROXY, via_proxy ? proxy_.url.c_str() : "");
+  if (via_proxy) {
+    curl_easy_setopt(c, CURLOPT_PROXYTYPE, static_cast<long>(CURLPROXY_HTTP));
+    curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L);  // CONNECT: TLS end to end
+    if (proxy_.auth != "none") {
+      curl_easy_setopt(c, CURLOPT_PROXYAUTH, proxy_.auth == "ntlm" ? CURLAUTH_NTLM : CURLAUTH_BASIC);
+      curl_easy_setopt(c, CURLOPT_PROXYUSERNAME, proxy_.user.c_str());
+      curl_easy_setopt(c, CURLOPT_PROXYPASSWORD, proxy_.password.c_str());
+    }
+  }
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
     const std::string detail = errbuf[0] != 0 ? errbuf : curl_easy_strerror(rc);
+    long connect_code = 0;
+    if (via_proxy) curl_easy_getinfo(c, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (via_proxy && connect_code == 407) {
+      r.why = failure::proxy_auth;
+      r.status = connect_code;
+      r.message = "the proxy " + proxy_.url + " refused the sensor's credentials (407; check uplink.proxy_auth \"" +
+                  proxy_.auth + "\", proxy_user and proxy_password)";
+      return r;
+    }
+    if (via_proxy && connect_code != 0 && connect_code / 100 != 2) {
+      r.why = failure::unreachable;
+      r.status = connect_code;
+      r.message = "the proxy " + proxy_.url + " refused to tunnel to " + url_ + " (HTTP " +
+                  std::to_string(connect_code) + ")";
+      return r;
+    }
     switch (rc) {
       case CURLE_PEER_FAILED_VERIFICATION:
       case CURLE_SSL_CACERT_BADFILE:
@@ -121,8 +159,27 @@ result client::post(const std::string& path, const std::string& body) const {
       case CURLE_SSL_CONNECT_ERROR:
       case CURLE_SSL_ISSUER_ERROR:
       case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        if (via_proxy && (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_ISSUER_ERROR)) {
+          // The tunnel was open: what answered TLS in it is not the platform
+          // (a proxy terminating TLS), which the sensor must not trust.
+          r.why = failure::proxy_intercepts;
+          r.message = "TLS not verified through the proxy " + proxy_.url + ": the certificate for " + url_ +
+                      " is not of the pinned CA, so the proxy intercepts TLS (SSL bump), which is not supported; "
+                      "let it tunnel (CONNECT) to the platform (" + detail + ")";
+          break;
+        }
         r.why = failure::tls;
         r.message = "TLS not verified: " + url_ + " did not present a certificate of the pinned CA (" + detail + ")";
+        break;
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_CONNECT:
+        if (!via_proxy) {
+          r.why = failure::unreachable;
+          r.message = "platform " + url_ + " unreachable: " + detail;
+          break;
+        }
+        r.why = failure::unreachable;
+        r.message = "proxy " + proxy_.url + " unreachable: " + detail;
         break;
       default:
         r.why = failure::unreachable;
@@ -150,6 +207,7 @@ result client::post(const std::string& path, const std::string& body) const {
     case 409: r.why = failure::code_used; r.message = "personalization code already used by another sensor" + (says("used") ? "" : tail); break;
     case 410: r.why = failure::code_expired; r.message = "personalization code expired; generate a new one on the platform" + (says("expired") ? "" : tail); break;
     case 413: r.why = failure::too_large; r.message = "report too large for the platform" + tail; break;
+    case 429:
     case 503: {
       r.why = failure::busy;
       curl_off_t ra = 0;

@@ -6,8 +6,11 @@
 // to one cause and one line a user can act on.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <capnp/message.h>
+
+#include "common/config/config.h"
 
 namespace tapsense::platform_client {
 
@@ -21,7 +24,9 @@ enum class failure {
   unauthorized,   // 401: unknown sensor or wrong key
   deregistered,   // 403: the sensor must register again
   too_large,      // 413
-  busy,           // 503 (retry_after)
+  busy,           // 503 or 429 (retry_after)
+  proxy_auth,     // the proxy refused the sensor's credentials (407)
+  proxy_intercepts,  // through the proxy, a certificate not of the pinned CA: TLS interception (SSL bump)
   malformed,      // 400, or an answer that is not the expected message
   http,           // any other status
 };
@@ -31,7 +36,7 @@ struct result {
   long status = 0;             // HTTP status (0: none received)
   std::string message;         // one line for the user (empty when ok)
   std::string body;            // the answer's bytes
-  unsigned retry_after = 0;    // seconds, from a 503
+  unsigned retry_after = 0;    // seconds, from a 503 or 429
   bool ok() const noexcept { return why == failure::none; }
 };
 
@@ -47,18 +52,35 @@ inline constexpr int refused = 85;       // 400/401/413/5xx or a malformed answe
 inline constexpr int deregistered = 86;  // the platform deregistered this sensor
 inline constexpr int unacknowledged = 87;  // offline: reports not acknowledged (kept in the spool)
 inline constexpr int paused = 88;        // offline run asked of a sensor paused on its platform
+inline constexpr int proxy_auth = 89;    // the proxy refused the sensor's credentials
+inline constexpr int proxy_intercepts = 90;  // the proxy intercepts TLS (SSL bump): not supported
 }  // namespace exit_code
 int exit_code_for(failure f) noexcept;
 const char* failure_name(failure f) noexcept;
+
+// The way to the platform: an HTTP proxy that tunnels TLS (CONNECT), so
+// that TLS stays end to end and the pinned CA still decides. Empty url: direct
+// (proxy environment variables are ignored: the configuration decides).
+struct proxy_settings {
+  std::string url;            // "http://HOST:PORT"
+  std::string auth = "none";  // none | basic | ntlm
+  std::string user;
+  std::string password;
+};
+proxy_settings proxy_from(const config::uplink_section& u);
 
 class client {
  public:
   // url: "https://host:port" (no path); ca_pem: the pinned CA certificate(s);
   // auth: "id:key" after registration, empty for registration.
   client(std::string url, std::string ca_pem, std::string auth = {}, long timeout_s = 20);
-  result post(const std::string& path, const std::string& body) const;
+  void set_proxy(proxy_settings p) { proxy_ = std::move(p); }
+  // Extra request headers ("Name: value"), e.g. Content-Encoding.
+  result post(const std::string& path, const std::string& body,
+              const std::vector<std::string>& headers = {}) const;
 
  private:
+  proxy_settings proxy_;
   std::string url_;
   std::string ca_pem_;
   std::string auth_;

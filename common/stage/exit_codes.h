@@ -14,8 +14,8 @@ inline constexpr int no_space = 74; // a disk is full (offline: the run stops cl
 inline constexpr int busy = 75;     // another sensor holds this instance name or directory
 
 constexpr bool restartable(int code) noexcept {
-  // 80-89: the platform refused or could not be reached (common/platform/client.h).
+  // 80-90: the platform (or the proxy to it) refused or could not be reached (common/platform/client.h).
   return code != ok && code != input && code != usage && code != config && code != unavailable &&
-         code != no_space && code != busy && !(code >= 80 && code <= 89);
+         code != no_space && code != busy && !(code >= 80 && code <= 90);
 }
 }  // namespace tapsense::exit_code
