@@ -130,6 +130,9 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   max_frame_ = out.max_payload();
   batch_max_ = std::clamp<std::size_t>(max_frame_ / record_budget, 16, batch_limit);
   spool_ = reinterpret_cast<std::uint8_t*>(&h) + h.spool_offset;
+  const auto& a = cfg.aggregator;
+  wheel_.init(t_.conns.capacity(), sweep_every_ns, std::max({a.tcp_idle_s, a.udp_idle_s, a.other_idle_s}) * ns);
+  rebuild_wheel();
 }
 
 namespace {
@@ -320,7 +323,7 @@ bool shard::advance_clock(std::uint64_t ts) {
     if (r == placed::done) h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
   }
   if (ts >= h_.next_sweep_ns) {
-    sweep(ts, 1);
+    sweep(ts);
     h_.next_sweep_ns = ts + sweep_every_ns;
   }
   return true;
@@ -536,12 +539,14 @@ bool shard::make_room_conns() {
   // Evict the oldest connections: idle timeouts halved until a sixteenth of
   // the table is free. Their counts are safe in the report entries; only the
   // client/server decision is lost.
+  const auto evicted = h_.conns_evicted;
   for (std::uint64_t div = 2; div <= 1024 && t_.conns.full(); div *= 2) {
     const auto before = h_.conns_expired;
-    sweep(h_.clock_ns, div);
+    evict_scan(h_.clock_ns, div);
     h_.conns_evicted += h_.conns_expired - before;
     h_.conns_expired = before;
   }
+  if (h_.conns_evicted != evicted) rebuild_wheel();
   return !t_.conns.full();
 }
 
@@ -656,7 +661,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
       }
     }
     conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
-    if (inserted) sweep_next_expiry_ns_ = std::min(sweep_next_expiry_ns_, rec.ts_ns + idle_ns(rec.ip_proto));
+    if (inserted && !wheel_.add(ck, rec.ts_ns + idle_ns(rec.ip_proto))) rebuild_wheel();
     sender_is_client = (conn->client_is_a != 0) == src_is_a;
   }
 
@@ -766,28 +771,40 @@ std::uint64_t shard::idle_ns(std::uint8_t proto) const noexcept {
   return idle_s * ns;
 }
 
-void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
-  if (div == 1 && sweep_next_expiry_ns_ != 0 && now <= sweep_next_expiry_ns_) {
-    return;  // every connection was active too recently to expire
-  }
-  std::uint64_t next_expiry = ~std::uint64_t{0};
+void shard::sweep(std::uint64_t now) noexcept {
+  auto* slot0 = reinterpret_cast<std::uint8_t*>(&t_.conns.at(0).value);
+  wheel_.due(now, [&](const conn_key& k) -> std::uint64_t {
+    conn_value* v = t_.conns.find(k);
+    if (v == nullptr) return 0;  // not in the table any more
+    const std::uint64_t expiry = v->last_ns + idle_ns(k.proto);
+    if (expiry >= now) return expiry;
+    ++h_.conns_expired;
+    if (apps_ != nullptr && v->app_state == 1) apps_->forget(conn_id(k));
+    t_.conns.erase_at(static_cast<std::uint32_t>((reinterpret_cast<std::uint8_t*>(v) - slot0) /
+                                                 sizeof(conn_table::slot)));
+    return 0;
+  });
+}
+
+void shard::evict_scan(std::uint64_t now, std::uint64_t div) noexcept {
   for (std::uint32_t i = 0; i < t_.conns.capacity();) {
     auto& s = t_.conns.at(i);
-    if (s.used != 0) {
-      const std::uint64_t expiry = s.value.last_ns + idle_ns(s.key.proto) / div;
-      if (expiry < now) {
-        ++h_.conns_expired;
-        if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
-        if (t_.conns.erase_at(i)) {
-          continue;  // another entry moved into slot i
-        }
-      } else {
-        next_expiry = std::min(next_expiry, s.value.last_ns + idle_ns(s.key.proto));
+    if (s.used != 0 && s.value.last_ns + idle_ns(s.key.proto) / div < now) {
+      ++h_.conns_expired;
+      if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
+      if (t_.conns.erase_at(i)) {
+        continue;  // another entry moved into slot i
       }
     }
     ++i;
   }
-  sweep_next_expiry_ns_ = next_expiry;
+}
+
+void shard::rebuild_wheel() noexcept {
+  wheel_.clear(h_.clock_ns);
+  t_.conns.for_each([&](std::uint32_t, const conn_key& k, const conn_value& v) {
+    wheel_.add(k, v.last_ns + idle_ns(k.proto));
+  });
 }
 
 bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
