@@ -37,65 +37,71 @@ emitter::~emitter() = default;
 
 void emitter::set_rules(const fp::rule_set* rules) { rules_ = rules; }
 
-void emitter::add(observation o, bool raw) {
+void emitter::add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+                  std::string_view source_prefix, std::string_view source, std::string_view field,
+                  std::string_view value, std::uint8_t confidence, std::string_view network, bool raw) {
+  // The repeat check works on the views: nothing is copied for a repeat.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv(h, &o.mac, sizeof o.mac);
-  if (o.ip) h = fnv(h, o.ip->b.data(), 16);
-  h = fnv(h, o.network.data(), o.network.size());
-  for (const auto* s : {&o.source, &o.field, &o.value}) {
-    h = fnv(h, s->data(), s->size());
+  h = fnv(h, &mac, sizeof mac);
+  if (ip) h = fnv(h, ip->b.data(), 16);
+  h = fnv(h, network.data(), network.size());
+  h = fnv(h, source_prefix.data(), source_prefix.size());
+  for (const auto s : {source, field, value}) {
+    h = fnv(h, s.data(), s.size());
     h = fnv(h, "\0", 1);
   }
   constexpr std::uint64_t refresh_ns = 1800ULL * 1'000'000'000ULL;
   if (shm_seen_ != nullptr) {
     // Delivered before (by this process or the one before a crash)?
-    if (const auto* last = shm_seen_->find(h); last != nullptr && o.ts < *last + refresh_ns) {
+    if (const auto* last = shm_seen_->find(h); last != nullptr && ts < *last + refresh_ns) {
       ++suppressed_;
       return;
     }
   }
-  auto [it, fresh] = seen_.try_emplace(h, o.ts);
+  auto [it, fresh] = seen_.try_emplace(h, ts);
   if (!fresh) {
-    if (o.ts < it->second + refresh_ns) {
+    if (ts < it->second + refresh_ns) {
       ++suppressed_;
       return;
     }
-    it->second = o.ts;
+    it->second = ts;
   }
   if (shm_seen_ == nullptr && seen_.size() > seen_cap) {
     seen_.clear();
   }
-  pending_.push_back(std::move(o));
+  std::string src;
+  src.reserve(source_prefix.size() + source.size());
+  src.append(source_prefix).append(source);
+  pending_.push_back({mac, ip, ts, std::move(src), std::string(field), std::string(value), confidence,
+                      std::string(network)});
   if (!raw || rules_ == nullptr) return;
   // Derived facts go through the same suppression (two raw facts often
   // imply the same OS family); they are never fed back to the rules.
   scratch_.clear();
-  const auto& r = pending_.back();
-  rules_->apply(r.source, r.field, r.value, scratch_);
+  {
+    const auto& r = pending_.back();
+    rules_->apply(r.source, r.field, r.value, scratch_);
+  }
   if (scratch_.empty()) return;
-  const observation base{r.mac, r.ip, r.ts, {}, {}, {}, r.confidence, r.network};
+  // (The views passed in are the caller's, not pending_'s: they stay valid
+  // while pending_ grows.)
   for (const auto& d : scratch_) {
-    observation o2 = base;
-    o2.source.reserve(5 + d.rule_id.size());
-    o2.source.append("rule:").append(d.rule_id);
-    o2.field = d.field;
-    o2.value = d.value;
-    o2.confidence = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * base.confidence + 50) / 100));
+    const auto conf = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * confidence + 50) / 100));
     ++derived_;
-    add(std::move(o2), false);
+    add(mac, ip, ts, "rule:", d.rule_id, d.field, d.value, conf, network, false);
   }
 }
 
 void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
                         std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
-  add({mac.to_u64(), std::nullopt, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
+  add(mac.to_u64(), std::nullopt, ts, {}, source, field, value, confidence, {}, true);
 }
 
 void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
                        std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || ip.is_unspecified() || ip.is_multicast()) return;
-  add({0, ip, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
+  add(0, ip, ts, {}, source, field, value, confidence, {}, true);
 }
 
 void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
@@ -106,7 +112,7 @@ void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip,
   std::optional<net::ip_address> a = ip;
   if (a && (a->is_unspecified() || a->is_multicast())) a.reset();
   if (mac == 0 && !a) return;
-  add({mac, a, ts, std::string(source), std::string(field), std::string(value), confidence, std::string(network)});
+  add(mac, a, ts, {}, source, field, value, confidence, network, true);
 }
 
 namespace {

@@ -97,7 +97,12 @@ class emitter {
   std::uint64_t derived() const noexcept { return derived_; }
 
  private:
-  void add(observation o, bool raw = true);
+  // A fact, as views: it is hashed and checked against the repeats first,
+  // and copied into an observation only when it is sent (`source_prefix`
+  // and `source` make the source: "rule:" and a rule's id).
+  void add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+           std::string_view source_prefix, std::string_view source, std::string_view field, std::string_view value,
+           std::uint8_t confidence, std::string_view network, bool raw);
   const fp::rule_set* rules_ = nullptr;
   std::vector<fp::derived_fact> scratch_;
   ipc::ring_writer out_;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fp/rules.h"
 #include "common/ipc/fingerprinter_state.h"
 #include "common/ipc/ring.h"
 #include "common/ipc/segment.h"
@@ -146,4 +147,48 @@ TEST_F(spool_fixture, FullSpoolKeepsTheFactsPendingWithoutWaiting) {
   EXPECT_TRUE(g.ended);
   expect_all(g, n);
   EXPECT_EQ(waits, 0);
+}
+
+// Repeats are judged before anything is copied: a repeat within 30 minutes
+// of packet time is suppressed, a fact still true is sent again after them,
+// and a rule's derived fact ("rule:<id>") goes through the same check.
+TEST_F(spool_fixture, RepeatsAreSuppressedAndRulesDeriveOnce) {
+  make(1u << 20);
+  const auto rules = fp::rule_set::parse(R"([[rule]]
+id = "t-ubuntu"
+comment = "Ubuntu builds of OpenSSH name Ubuntu in their banner"
+source = ["test"]
+field = ["banner"]
+regex = 'Ubuntu'
+confidence = 80
+set = { os_family = "Linux" }
+)",
+                                         "test.toml");
+  auto e = worker(1u << 20);
+  e->set_rules(&rules);
+  const auto ip = *net::ip_address::parse("192.168.1.10");
+  const std::uint64_t s = 1'000'000'000ULL;
+  e->about(0, ip, 100 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);
+  e->about(0, ip, 200 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);   // repeat
+  e->about(0, ip, 300 * s, "test", "banner", "OpenSSH_9.6p1 Ubuntu-3", 50);   // new fact, same derived one
+  e->about(0, ip, 2000 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);  // 30 min on: again
+  ASSERT_TRUE(e->flush());
+  EXPECT_EQ(e->suppressed(), 2u);  // the repeat, and the derived fact of the second banner
+  EXPECT_EQ(e->emitted(), 5u);     // three banners, two derived facts
+  ipc::ring_reader rd(*out);
+  std::vector<std::string> seen;
+  while (auto f = rd.next()) {
+    kj::ArrayPtr<const capnp::word> w(reinterpret_cast<const capnp::word*>(f->payload.data()), f->payload.size() / 8);
+    capnp::FlatArrayMessageReader r(w);
+    for (auto o : r.getRoot<schema::ObservationBatch>().getObservations()) {
+      seen.push_back(std::string(o.getSource().cStr()) + "/" + o.getField().cStr() + "=" + o.getValue().cStr() + "@" +
+                    std::to_string(o.getTs() / s) + ":" + std::to_string(o.getConfidence()));
+    }
+  }
+  rd.release();
+  const std::vector<std::string> want = {
+      "test/banner=OpenSSH_8.9p1 Ubuntu-3@100:50", "rule:t-ubuntu/os_family=Linux@100:40",
+      "test/banner=OpenSSH_9.6p1 Ubuntu-3@300:50", "test/banner=OpenSSH_8.9p1 Ubuntu-3@2000:50",
+      "rule:t-ubuntu/os_family=Linux@2000:40"};
+  EXPECT_EQ(seen, want);
 }
