@@ -945,8 +945,9 @@ void shard::reset(std::uint32_t kind) noexcept {
       }
       ++i;
     }
-    t_.bindings.clear();
-    t_.gateways.clear();
+    // A clear is a memset of the whole table: not for an empty one.
+    if (t_.bindings.size() != 0) t_.bindings.clear();
+    if (t_.gateways.size() != 0) t_.gateways.clear();
   }
 }
 
@@ -1018,8 +1019,12 @@ bool shard::emit_sightings(std::uint32_t kind) {
   t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
     if (v.dirty != 0 && (all || v.reported == 0)) assets.push_back(i);
   });
-  t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
-  t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
+  if (t_.bindings.size() != 0) {
+    t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
+  }
+  if (t_.gateways.size() != 0) {
+    t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
+  }
   const std::size_t chunks =
       (std::max({assets.size(), bindings.size(), gateways.size()}) + batch_max_ - 1) / batch_max_;
   const std::uint64_t base_id = h_.cycle << 20;
