@@ -133,6 +133,8 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   const auto& a = cfg.aggregator;
   wheel_.init(t_.conns.capacity(), sweep_every_ns, std::max({a.tcp_idle_s, a.udp_idle_s, a.other_idle_s}) * ns);
   rebuild_wheel();
+  binding_slots_.reserve(t_.bindings.capacity());
+  t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { binding_slots_.push_back(i); });
 }
 
 namespace {
@@ -425,6 +427,12 @@ void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac
   if (b == nullptr) {
     ++h_.binding_table_full;
     return;
+  }
+  if (inserted) {
+    // Binding slots never move (the table is only ever cleared whole).
+    binding_slots_.push_back(static_cast<std::uint32_t>(
+        (reinterpret_cast<const std::uint8_t*>(b) - reinterpret_cast<const std::uint8_t*>(&t_.bindings.at(0).value)) /
+        sizeof(binding_table::slot)));
   }
   if (inserted || ts < b->first_ns) {
     b->first_ns = ts;
@@ -946,7 +954,17 @@ void shard::reset(std::uint32_t kind) noexcept {
       ++i;
     }
     // A clear is a memset of the whole table: not for an empty one.
-    if (t_.bindings.size() != 0) t_.bindings.clear();
+    if (t_.bindings.size() != 0) {
+      if (binding_slots_.size() == t_.bindings.size()) {
+        // Every used slot is listed: empty them, not the whole table (a
+        // crash half-way leaves the count above the list: a full clear then).
+        for (const auto i : binding_slots_) t_.bindings.at(i).used = 0;
+        h_.binding_size = 0;
+      } else {
+        t_.bindings.clear();
+      }
+    }
+    binding_slots_.clear();
     if (t_.gateways.size() != 0) t_.gateways.clear();
   }
 }
@@ -1019,7 +1037,11 @@ bool shard::emit_sightings(std::uint32_t kind) {
   t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
     if (v.dirty != 0 && (all || v.reported == 0)) assets.push_back(i);
   });
-  if (t_.bindings.size() != 0) {
+  if (binding_slots_.size() == t_.bindings.size()) {
+    // In slot order, as a scan finds them: a restarted shard cuts the same batches.
+    bindings = binding_slots_;
+    std::sort(bindings.begin(), bindings.end());
+  } else {
     t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
   }
   if (t_.gateways.size() != 0) {

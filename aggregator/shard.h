@@ -133,6 +133,10 @@ class shard {
   // wheel did not) and after an eviction scan.
   void rebuild_wheel() noexcept;
   expiry_wheel wheel_;
+  // Used slots of the binding table (process memory, rebuilt by a scan at
+  // start): a sighting cycle reports and clears them without scanning or
+  // clearing the whole table, twice the asset table's size.
+  std::vector<std::uint32_t> binding_slots_;
   std::uint64_t idle_ns(std::uint8_t proto) const noexcept;
   bool make_room_conns();
 

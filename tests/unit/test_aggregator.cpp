@@ -686,3 +686,40 @@ TEST_F(fixture, FullConnectionTableEvictsTheOldestAndTheRestStillExpire) {
   EXPECT_EQ(h->conns_expired + h->conns_evicted, std::uint64_t{total});
   EXPECT_EQ(h->conn_size, 1u);
 }
+
+// The binding table is reported and emptied by the slots it used (a list in
+// process memory, rebuilt at start), not by scanning and clearing it whole:
+// each cycle reports exactly the bindings seen since the last, also across a
+// restart.
+TEST_F(fixture, BindingsAreReportedOncePerCycleAcrossARestart) {
+  auto p = [&](const char* src, std::uint64_t t) {
+    auto r = pkt(src, 50000, "192.168.1.20", 80, t, 100);
+    r.ttl = 64;  // sent by the host itself: its MAC is its own
+    return r;
+  };
+  {
+    auto s = make();
+    feed(s, p("192.168.1.10", 100));
+    feed(s, p("192.168.1.11", 100));
+    EXPECT_EQ(h->binding_size, 2u);
+    feed(s, p("192.168.1.11", 700));  // past asset_interval: a sighting cycle first
+    EXPECT_EQ(h->binding_size, 1u);
+  }
+  const auto first = drain();
+  std::multiset<std::string> got;
+  for (const auto& b : first.bindings) got.insert(b.first);
+  EXPECT_EQ(got, (std::multiset<std::string>{"192.168.1.10", "192.168.1.11"}));
+  {
+    auto s = make();  // a restart: the list comes back from the table
+    ASSERT_TRUE(s.recover());
+    feed(s, p("192.168.1.12", 710));
+    feed(s, p("192.168.1.12", 711));
+    EXPECT_EQ(h->binding_size, 2u);
+    end(s);
+  }
+  EXPECT_EQ(h->binding_size, 0u);
+  const auto last = drain();
+  got.clear();
+  for (const auto& b : last.bindings) got.insert(b.first);
+  EXPECT_EQ(got, (std::multiset<std::string>{"192.168.1.11", "192.168.1.12"}));
+}
