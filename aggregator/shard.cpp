@@ -130,6 +130,11 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   max_frame_ = out.max_payload();
   batch_max_ = std::clamp<std::size_t>(max_frame_ / record_budget, 16, batch_limit);
   spool_ = reinterpret_cast<std::uint8_t*>(&h) + h.spool_offset;
+  const auto& a = cfg.aggregator;
+  wheel_.init(t_.conns.capacity(), sweep_every_ns, std::max({a.tcp_idle_s, a.udp_idle_s, a.other_idle_s}) * ns);
+  rebuild_wheel();
+  binding_slots_.reserve(t_.bindings.capacity());
+  t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { binding_slots_.push_back(i); });
 }
 
 namespace {
@@ -320,7 +325,7 @@ bool shard::advance_clock(std::uint64_t ts) {
     if (r == placed::done) h_.next_sighting_ns = ts - ts % sighting_interval_ns_ + sighting_interval_ns_;
   }
   if (ts >= h_.next_sweep_ns) {
-    sweep(ts, 1);
+    sweep(ts);
     h_.next_sweep_ns = ts + sweep_every_ns;
   }
   return true;
@@ -423,6 +428,12 @@ void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac
   if (b == nullptr) {
     ++h_.binding_table_full;
     return;
+  }
+  if (inserted) {
+    // Binding slots never move (the table is only ever cleared whole).
+    binding_slots_.push_back(static_cast<std::uint32_t>(
+        (reinterpret_cast<const std::uint8_t*>(b) - reinterpret_cast<const std::uint8_t*>(&t_.bindings.at(0).value)) /
+        sizeof(binding_table::slot)));
   }
   if (inserted || ts < b->first_ns) {
     b->first_ns = ts;
@@ -537,12 +548,14 @@ bool shard::make_room_conns() {
   // Evict the oldest connections: idle timeouts halved until a sixteenth of
   // the table is free. Their counts are safe in the report entries; only the
   // client/server decision is lost.
+  const auto evicted = h_.conns_evicted;
   for (std::uint64_t div = 2; div <= 1024 && t_.conns.full(); div *= 2) {
     const auto before = h_.conns_expired;
-    sweep(h_.clock_ns, div);
+    evict_scan(h_.clock_ns, div);
     h_.conns_evicted += h_.conns_expired - before;
     h_.conns_expired = before;
   }
+  if (h_.conns_evicted != evicted) rebuild_wheel();
   return !t_.conns.full();
 }
 
@@ -657,7 +670,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
       }
     }
     conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
-    if (inserted) sweep_next_expiry_ns_ = std::min(sweep_next_expiry_ns_, rec.ts_ns + idle_ns(rec.ip_proto));
+    if (inserted && !wheel_.add(ck, rec.ts_ns + idle_ns(rec.ip_proto))) rebuild_wheel();
     sender_is_client = (conn->client_is_a != 0) == src_is_a;
   }
 
@@ -767,28 +780,40 @@ std::uint64_t shard::idle_ns(std::uint8_t proto) const noexcept {
   return idle_s * ns;
 }
 
-void shard::sweep(std::uint64_t now, std::uint64_t div) noexcept {
-  if (div == 1 && sweep_next_expiry_ns_ != 0 && now <= sweep_next_expiry_ns_) {
-    return;  // every connection was active too recently to expire
-  }
-  std::uint64_t next_expiry = ~std::uint64_t{0};
+void shard::sweep(std::uint64_t now) noexcept {
+  auto* slot0 = reinterpret_cast<std::uint8_t*>(&t_.conns.at(0).value);
+  wheel_.due(now, [&](const conn_key& k) -> std::uint64_t {
+    conn_value* v = t_.conns.find(k);
+    if (v == nullptr) return 0;  // not in the table any more
+    const std::uint64_t expiry = v->last_ns + idle_ns(k.proto);
+    if (expiry >= now) return expiry;
+    ++h_.conns_expired;
+    if (apps_ != nullptr && v->app_state == 1) apps_->forget(conn_id(k));
+    t_.conns.erase_at(static_cast<std::uint32_t>((reinterpret_cast<std::uint8_t*>(v) - slot0) /
+                                                 sizeof(conn_table::slot)));
+    return 0;
+  });
+}
+
+void shard::evict_scan(std::uint64_t now, std::uint64_t div) noexcept {
   for (std::uint32_t i = 0; i < t_.conns.capacity();) {
     auto& s = t_.conns.at(i);
-    if (s.used != 0) {
-      const std::uint64_t expiry = s.value.last_ns + idle_ns(s.key.proto) / div;
-      if (expiry < now) {
-        ++h_.conns_expired;
-        if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
-        if (t_.conns.erase_at(i)) {
-          continue;  // another entry moved into slot i
-        }
-      } else {
-        next_expiry = std::min(next_expiry, s.value.last_ns + idle_ns(s.key.proto));
+    if (s.used != 0 && s.value.last_ns + idle_ns(s.key.proto) / div < now) {
+      ++h_.conns_expired;
+      if (apps_ != nullptr && s.value.app_state == 1) apps_->forget(conn_id(s.key));
+      if (t_.conns.erase_at(i)) {
+        continue;  // another entry moved into slot i
       }
     }
     ++i;
   }
-  sweep_next_expiry_ns_ = next_expiry;
+}
+
+void shard::rebuild_wheel() noexcept {
+  wheel_.clear(h_.clock_ns);
+  t_.conns.for_each([&](std::uint32_t, const conn_key& k, const conn_value& v) {
+    wheel_.add(k, v.last_ns + idle_ns(k.proto));
+  });
 }
 
 bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
@@ -929,8 +954,19 @@ void shard::reset(std::uint32_t kind) noexcept {
       }
       ++i;
     }
-    t_.bindings.clear();
-    t_.gateways.clear();
+    // A clear is a memset of the whole table: not for an empty one.
+    if (t_.bindings.size() != 0) {
+      if (binding_slots_.size() == t_.bindings.size()) {
+        // Every used slot is listed: empty them, not the whole table (a
+        // crash half-way leaves the count above the list: a full clear then).
+        for (const auto i : binding_slots_) t_.bindings.at(i).used = 0;
+        h_.binding_size = 0;
+      } else {
+        t_.bindings.clear();
+      }
+    }
+    binding_slots_.clear();
+    if (t_.gateways.size() != 0) t_.gateways.clear();
   }
 }
 
@@ -1002,8 +1038,16 @@ bool shard::emit_sightings(std::uint32_t kind) {
   t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
     if (v.dirty != 0 && (all || v.reported == 0)) assets.push_back(i);
   });
-  t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
-  t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
+  if (binding_slots_.size() == t_.bindings.size()) {
+    // In slot order, as a scan finds them: a restarted shard cuts the same batches.
+    bindings = binding_slots_;
+    std::sort(bindings.begin(), bindings.end());
+  } else {
+    t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
+  }
+  if (t_.gateways.size() != 0) {
+    t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
+  }
   const std::size_t chunks =
       (std::max({assets.size(), bindings.size(), gateways.size()}) + batch_max_ - 1) / batch_max_;
   const std::uint64_t base_id = h_.cycle << 20;

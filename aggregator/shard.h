@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/expiry.h"
 #include "aggregator/state.h"
 #include "common/config/classifier.h"
 #include "common/config/config.h"
@@ -122,14 +123,20 @@ class shard {
   bool spool_gated() const noexcept;
   void drain_spool() noexcept;
   bool end_of_input();
-  void sweep(std::uint64_t now, std::uint64_t scale_div) noexcept;
-  // No connection expires before this (packet time): the earliest expiry
-  // the last sweep left, lowered by connections inserted since (an update
-  // only moves a connection's expiry later). A sweep before it can expire
-  // nothing and is skipped: on a sparse capture (a week of one device)
-  // every packet came past sweep_every_ns and scanned the whole table.
-  // 0: unknown.
-  std::uint64_t sweep_next_expiry_ns_ = 0;
+  // Expires the connections idle since before `now` (their idle timeout
+  // passed): only those whose wheel bucket is due are looked at.
+  void sweep(std::uint64_t now) noexcept;
+  // Evicts connections idle for their timeout / `div` (the table is full):
+  // a scan of the whole table, then the wheel is rebuilt from it.
+  void evict_scan(std::uint64_t now, std::uint64_t div) noexcept;
+  // The wheel from the table: at start (the table survived a crash, the
+  // wheel did not) and after an eviction scan.
+  void rebuild_wheel() noexcept;
+  expiry_wheel wheel_;
+  // Used slots of the binding table (process memory, rebuilt by a scan at
+  // start): a sighting cycle reports and clears them without scanning or
+  // clearing the whole table, twice the asset table's size.
+  std::vector<std::uint32_t> binding_slots_;
   std::uint64_t idle_ns(std::uint8_t proto) const noexcept;
   bool make_room_conns();
 

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   const ts::config::classifier cls(cfg);
   auto* st = static_cast<state_header*>(state_seg.data());
   if (st->magic != state_magic || st->version != state_version ||
-      state_bytes(st->capacity) > state_seg.size() ||
+      spool_offset(st->capacity) > state_seg.size() ||
       ts::ipc::layouts::fingerprinter_state(cfg) > state_seg.size()) {
     return ctx.fatal(ts::exit_code::software, "fingerprinter state segment " + state_seg.name() + " is not initialised");
   }
@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
   analyzer an(tables, em, st, aopt);
   auto seen = attach_seen(*st);
   em.set_seen_table(&seen, &st->seen_cleared);
+  em.set_spool(st, static_cast<std::uint8_t*>(state_seg.data()) + spool_offset(st->capacity),
+               state_seg.size() - spool_offset(st->capacity));
 
   // A snapshot in hand at two deaths in a row is poison: skipped from now on,
   // counted and kept in a bounded pcap in the state directory.
@@ -145,6 +147,10 @@ int main(int argc, char** argv) {
         {"fragments.dropped", an.reassembly().overlaps + an.reassembly().inconsistent + an.reassembly().too_big +
                                    an.reassembly().timed_out + an.reassembly().evicted},
         {"out.waits", out->header().producer.waits.load(std::memory_order_relaxed)},
+        {"spool.bytes", em.spooled_bytes()},
+        {"spool.high_water", st->spool_high_water},
+        {"reports.spooled", st->spool_batches},
+        {"reports.deferred", st->spool_deferred},
         {"facts", c.facts},
         {"facts.derived", em.derived()},
         {"facts.excluded", c.excluded},
@@ -199,6 +205,7 @@ int main(int argc, char** argv) {
         }
       }
     }
+    em.poll();  // spooled batches move on as the uplink frees room
     const auto now = ts::util::mono_ns();
     // Observations leave before their snapshots are released: a crash in
     // between replays the snapshots, and repeats of a fact are harmless.

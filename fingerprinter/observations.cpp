@@ -37,65 +37,71 @@ emitter::~emitter() = default;
 
 void emitter::set_rules(const fp::rule_set* rules) { rules_ = rules; }
 
-void emitter::add(observation o, bool raw) {
+void emitter::add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+                  std::string_view source_prefix, std::string_view source, std::string_view field,
+                  std::string_view value, std::uint8_t confidence, std::string_view network, bool raw) {
+  // The repeat check works on the views: nothing is copied for a repeat.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv(h, &o.mac, sizeof o.mac);
-  if (o.ip) h = fnv(h, o.ip->b.data(), 16);
-  h = fnv(h, o.network.data(), o.network.size());
-  for (const auto* s : {&o.source, &o.field, &o.value}) {
-    h = fnv(h, s->data(), s->size());
+  h = fnv(h, &mac, sizeof mac);
+  if (ip) h = fnv(h, ip->b.data(), 16);
+  h = fnv(h, network.data(), network.size());
+  h = fnv(h, source_prefix.data(), source_prefix.size());
+  for (const auto s : {source, field, value}) {
+    h = fnv(h, s.data(), s.size());
     h = fnv(h, "\0", 1);
   }
   constexpr std::uint64_t refresh_ns = 1800ULL * 1'000'000'000ULL;
   if (shm_seen_ != nullptr) {
     // Delivered before (by this process or the one before a crash)?
-    if (const auto* last = shm_seen_->find(h); last != nullptr && o.ts < *last + refresh_ns) {
+    if (const auto* last = shm_seen_->find(h); last != nullptr && ts < *last + refresh_ns) {
       ++suppressed_;
       return;
     }
   }
-  auto [it, fresh] = seen_.try_emplace(h, o.ts);
+  auto [it, fresh] = seen_.try_emplace(h, ts);
   if (!fresh) {
-    if (o.ts < it->second + refresh_ns) {
+    if (ts < it->second + refresh_ns) {
       ++suppressed_;
       return;
     }
-    it->second = o.ts;
+    it->second = ts;
   }
   if (shm_seen_ == nullptr && seen_.size() > seen_cap) {
     seen_.clear();
   }
-  pending_.push_back(std::move(o));
+  std::string src;
+  src.reserve(source_prefix.size() + source.size());
+  src.append(source_prefix).append(source);
+  pending_.push_back({mac, ip, ts, std::move(src), std::string(field), std::string(value), confidence,
+                      std::string(network)});
   if (!raw || rules_ == nullptr) return;
   // Derived facts go through the same suppression (two raw facts often
   // imply the same OS family); they are never fed back to the rules.
   scratch_.clear();
-  const auto& r = pending_.back();
-  rules_->apply(r.source, r.field, r.value, scratch_);
+  {
+    const auto& r = pending_.back();
+    rules_->apply(r.source, r.field, r.value, scratch_);
+  }
   if (scratch_.empty()) return;
-  const observation base{r.mac, r.ip, r.ts, {}, {}, {}, r.confidence, r.network};
+  // (The views passed in are the caller's, not pending_'s: they stay valid
+  // while pending_ grows.)
   for (const auto& d : scratch_) {
-    observation o2 = base;
-    o2.source.reserve(5 + d.rule_id.size());
-    o2.source.append("rule:").append(d.rule_id);
-    o2.field = d.field;
-    o2.value = d.value;
-    o2.confidence = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * base.confidence + 50) / 100));
+    const auto conf = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * confidence + 50) / 100));
     ++derived_;
-    add(std::move(o2), false);
+    add(mac, ip, ts, "rule:", d.rule_id, d.field, d.value, conf, network, false);
   }
 }
 
 void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
                         std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
-  add({mac.to_u64(), std::nullopt, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
+  add(mac.to_u64(), std::nullopt, ts, {}, source, field, value, confidence, {}, true);
 }
 
 void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
                        std::string_view field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || ip.is_unspecified() || ip.is_multicast()) return;
-  add({0, ip, ts, std::string(source), std::string(field), std::string(value), confidence, {}});
+  add(0, ip, ts, {}, source, field, value, confidence, {}, true);
 }
 
 void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
@@ -106,21 +112,69 @@ void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip,
   std::optional<net::ip_address> a = ip;
   if (a && (a->is_unspecified() || a->is_multicast())) a.reset();
   if (mac == 0 && !a) return;
-  add({mac, a, ts, std::string(source), std::string(field), std::string(value), confidence, std::string(network)});
+  add(mac, a, ts, {}, source, field, value, confidence, network, true);
+}
+
+namespace {
+std::uint32_t spool_head(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos); }
+std::uint32_t spool_tail(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos >> 32); }
+std::uint64_t spool_pack(std::uint64_t head, std::uint64_t tail) noexcept {
+  return head == tail ? 0 : (tail << 32 | head);  // empty: back to the start
+}
+}  // namespace
+
+std::uint64_t emitter::spooled_bytes() const noexcept {
+  if (st_ == nullptr) return 0;
+  const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
+  return spool_head(pos) - spool_tail(pos);
+}
+
+void emitter::poll() noexcept {
+  if (st_ == nullptr) return;
+  const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
+  const std::uint64_t head = spool_head(pos);
+  std::uint64_t tail = spool_tail(pos);
+  bool moved = false;
+  while (tail < head) {
+    ipc::frame_header fh;
+    std::memcpy(&fh, spool_ + tail, sizeof fh);
+    auto* p = out_.try_reserve(fh.len, static_cast<ipc::frame_type>(fh.type));
+    if (p == nullptr) break;  // the ring is full: the rest waits here
+    std::memcpy(p, spool_ + tail + sizeof fh, fh.len);
+    tail += ipc::frame_span(fh.len);
+    moved = true;
+  }
+  if (!moved) return;
+  // Publish first, then forget: a crash in between sends these batches again
+  // (same ids), never loses one.
+  out_.publish();
+  st_->spool_pos.store(spool_pack(head, tail), std::memory_order_release);
 }
 
 bool emitter::flush() {
   if (pending_.empty()) {
     return true;
   }
-  if (!send(0, pending_.size())) {
+  if (st_ != nullptr && spool_need_ != 0) {
+    // Deferred for want of spool room: not built again until the spool has
+    // drained enough (no rebuild per loop turn).
+    poll();
+    const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
+    if (spool_head(pos) != spool_tail(pos) && spool_capacity_ - spool_head(pos) < spool_need_) return true;
+  }
+  built_.clear();
+  if (!build(0, pending_.size())) {
+    built_.clear();
     return false;
   }
-  emitted_ += pending_.size();
-  pending_.clear();
+  const auto r = place();
+  built_.clear();
+  if (r == placed::stopped) return false;
+  if (!pending_.empty()) return true;  // the rest waits for spool room: its snapshots are not released
   if (shm_seen_ != nullptr) {
-    // Delivered: only now do these facts count as sent. A crash before this
-    // point replays their snapshots, and they are sent again.
+    // All delivered (in the ring or the spool, both shared memory): only now
+    // do these facts count as sent. A crash before this point replays their
+    // snapshots, and they are sent again.
     for (const auto& [h, ts] : seen_) {
       bool inserted = false;
       auto* v = shm_seen_->find_or_insert(h, inserted);
@@ -136,12 +190,12 @@ bool emitter::flush() {
   return true;
 }
 
-bool emitter::send(std::size_t lo, std::size_t hi) {
+bool emitter::build(std::size_t lo, std::size_t hi) {
   capnp::MallocMessageBuilder mb;
   auto batch = mb.initRoot<schema::ObservationBatch>();
   batch.setSchemaVersion(schema::SCHEMA_VERSION);
   batch.setProducer(producer_);
-  batch.setBatchId(batch_base_ | batches_);
+  batch.setBatchId(batch_base_ | (batches_ + built_.size()));
   auto list = batch.initObservations(static_cast<unsigned>(hi - lo));
   for (std::size_t i = lo; i < hi; ++i) {
     const auto& o = pending_[i];
@@ -157,7 +211,7 @@ bool emitter::send(std::size_t lo, std::size_t hi) {
     b.setConfidence(o.confidence);
     b.setNetwork(o.network);
   }
-  const auto words = capnp::messageToFlatArray(mb);
+  auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
   if (bytes.size() > out_.max_payload()) {
     // A small report ring: the same observations in smaller batches.
@@ -167,21 +221,86 @@ bool emitter::send(std::size_t lo, std::size_t hi) {
       return false;
     }
     const std::size_t mid = lo + (hi - lo) / 2;
-    return send(lo, mid) && send(mid, hi);
+    return build(lo, mid) && build(mid, hi);
   }
-  auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch,
-                         keep_waiting_);
-  if (p == nullptr) {
-    return false;
-  }
-  std::memcpy(p, bytes.begin(), bytes.size());
-  out_.publish();
-  ++batches_;
+  built_.push_back({kj::mv(words), hi - lo});
   return true;
+}
+
+emitter::placed emitter::place() {
+  std::size_t done = 0;       // batches placed
+  std::size_t facts = 0;      // observations they carry
+  if (st_ == nullptr) {
+    // No spool: wait for the ring (out.waits counts it).
+    for (; done < built_.size(); ++done) {
+      const auto bytes = built_[done].words.asBytes();
+      auto* p = out_.reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch,
+                             keep_waiting_);
+      if (p == nullptr) break;
+      std::memcpy(p, bytes.begin(), bytes.size());
+      out_.publish();
+      facts += built_[done].count;
+    }
+  } else {
+    poll();  // what waited goes first
+    const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
+    std::uint64_t head = spool_head(pos);
+    const std::uint64_t tail = spool_tail(pos);
+    // In order: into the ring while nothing waits and it has room, then into
+    // the spool while it has room; what fits neither stays pending.
+    bool published = false;
+    for (; done < built_.size() && head == tail; ++done) {
+      const auto bytes = built_[done].words.asBytes();
+      auto* p = out_.try_reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch);
+      if (p == nullptr) break;
+      std::memcpy(p, bytes.begin(), bytes.size());
+      published = true;
+      facts += built_[done].count;
+    }
+    if (published) out_.publish();
+    const std::uint64_t spooled_from = done;
+    for (; done < built_.size(); ++done) {
+      const auto bytes = built_[done].words.asBytes();
+      const auto span = ipc::frame_span(static_cast<std::uint32_t>(bytes.size()));
+      if (spool_capacity_ - head < span) break;
+      const ipc::frame_header fh{static_cast<std::uint32_t>(bytes.size()),
+                                 static_cast<std::uint16_t>(ipc::frame_type::observation_batch), 0};
+      std::memcpy(spool_ + head, &fh, sizeof fh);
+      std::memcpy(spool_ + head + sizeof fh, bytes.begin(), bytes.size());
+      head += span;
+      facts += built_[done].count;
+    }
+    if (done != spooled_from) {
+      // One store places them.
+      st_->spool_pos.store(spool_pack(head, tail), std::memory_order_release);
+      st_->spool_high_water = std::max<std::uint64_t>(st_->spool_high_water, head - tail);
+      st_->spool_batches += done - spooled_from;
+    }
+    spool_need_ = 0;
+    if (done < built_.size()) {
+      spool_need_ = ipc::frame_span(static_cast<std::uint32_t>(built_[done].words.asBytes().size()));
+      ++st_->spool_deferred;
+    }
+  }
+  batches_ += done;
+  emitted_ += facts;
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(facts));
+  if (done < built_.size() && st_ == nullptr) return placed::stopped;
+  return done < built_.size() ? placed::deferred : placed::done;
 }
 
 bool emitter::end_of_reports() {
   if (!flush()) return false;
+  // The end goes last, once every observation left the spool; waiting here
+  // holds back no packet (the input has ended).
+  ipc::backoff bo;
+  while (pending_.size() != 0 || spooled_bytes() != 0) {
+    poll();
+    if (!flush()) return false;
+    if (pending_.empty() && spooled_bytes() == 0) break;
+    if (!keep_waiting_()) return false;
+    bo.pause();
+  }
   const ipc::end_of_reports_frame e{batches_};
   auto* p = out_.reserve(sizeof e, ipc::frame_type::end_of_reports, keep_waiting_);
   if (p == nullptr) return false;

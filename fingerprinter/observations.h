@@ -2,6 +2,7 @@
 // Accumulates observations and writes them to the uplink as Cap'n Proto
 // batches. Exact repeats of a fact already sent are suppressed (bounded
 // memory: the seen-set is cleared when it grows past its cap).
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -10,9 +11,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/ipc/fingerprinter_state.h"
 #include "common/ipc/ring.h"
 #include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
+
+#include <capnp/common.h>
+#include <kj/array.h>
 
 namespace tapsense::fp {
 class rule_set;
@@ -59,8 +64,26 @@ class emitter {
   void about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts, std::string_view source,
              std::string_view field, std::string_view value, std::uint8_t confidence, std::string_view network = {});
 
+  // The report spool in the worker's state segment (common/ipc/
+  // fingerprinter_state.h): with it, a full report ring never makes the
+  // worker wait. Batches that find no room in the ring wait in the spool
+  // (shared memory: they survive a crash of the worker, and count as
+  // delivered); when the spool has no room either, the observations stay
+  // pending (and their snapshots unreleased) until it drains.
+  void set_spool(state_header* st, std::uint8_t* spool, std::uint64_t capacity) noexcept {
+    st_ = st;
+    spool_ = spool;
+    spool_capacity_ = std::min<std::uint64_t>(capacity, 0xfffff000ULL);
+  }
+  // Moves spooled batches to the ring while it has room. Never waits.
+  void poll() noexcept;
+  // Bytes of batches waiting in the spool.
+  std::uint64_t spooled_bytes() const noexcept;
+
   std::size_t pending() const noexcept { return pending_.size(); }
-  // Writes pending observations as one batch; false if stopped while waiting.
+  // Writes pending observations as batches (to the ring or the spool);
+  // false if stopped while waiting. With a spool it never waits: when the
+  // spool is full the observations stay pending (pending() != 0).
   bool flush();
   // Set when one observation alone is bigger than the report ring can ever
   // carry: the worker must stop with this message.
@@ -74,7 +97,12 @@ class emitter {
   std::uint64_t derived() const noexcept { return derived_; }
 
  private:
-  void add(observation o, bool raw = true);
+  // A fact, as views: it is hashed and checked against the repeats first,
+  // and copied into an observation only when it is sent (`source_prefix`
+  // and `source` make the source: "rule:" and a rule's id).
+  void add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+           std::string_view source_prefix, std::string_view source, std::string_view field, std::string_view value,
+           std::uint8_t confidence, std::string_view network, bool raw);
   const fp::rule_set* rules_ = nullptr;
   std::vector<fp::derived_fact> scratch_;
   ipc::ring_writer out_;
@@ -82,9 +110,21 @@ class emitter {
   std::function<bool()> keep_waiting_;
   std::vector<observation> pending_;
   std::string fatal_;
-  // Sends pending_[lo, hi) as one batch, or in halves when that is bigger
-  // than a frame of the ring can be.
-  bool send(std::size_t lo, std::size_t hi);
+  // Serialises pending_[lo, hi) as one batch into built_, or in halves when
+  // that is bigger than a frame of the ring can be.
+  bool build(std::size_t lo, std::size_t hi);
+  // Places built_: all of it, or (spool full) none of it.
+  enum class placed { done, deferred, stopped };
+  placed place();
+  struct built_batch {
+    kj::Array<capnp::word> words;
+    std::size_t count;  // observations in it
+  };
+  std::vector<built_batch> built_;
+  state_header* st_ = nullptr;
+  std::uint8_t* spool_ = nullptr;
+  std::uint64_t spool_capacity_ = 0;
+  std::uint64_t spool_need_ = 0;  // bytes the last deferred flush needed (0: none)
   // Facts already sent, with the packet time they were last sent: repeats
   // are suppressed, but a fact still true is sent again every refresh
   // interval so its last_seen means something.

@@ -410,6 +410,7 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get("stream_bytes", c.fingerprinter.stream_bytes, 512, 1u << 20);
     s.get("streams", c.fingerprinter.streams, 16, 1u << 22);
     s.get("report_ring_mb", c.fingerprinter.report_ring_mb, 1, 4096);
+    s.get("report_spool_mb", c.fingerprinter.report_spool_mb, 1, 4095);
     s.done();
   }
   if (const auto* t = top.table("uplink")) {
@@ -670,7 +671,8 @@ std::string to_toml(const config& c) {
                                             {"data_dir", f.data_dir},
                                             {"stream_bytes", i64(f.stream_bytes)},
                                             {"streams", i64(f.streams)},
-                                            {"report_ring_mb", i64(f.report_ring_mb)}});
+                                            {"report_ring_mb", i64(f.report_ring_mb)},
+                                            {"report_spool_mb", i64(f.report_spool_mb)}});
   root.insert("uplink", toml::table{{"database", c.uplink.database},
                                      {"flow_retention", i64(c.uplink.flow_retention_s)},
                                      {"ecs", c.uplink.ecs},

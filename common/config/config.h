@@ -129,6 +129,7 @@ struct fingerprinter_section {
   unsigned stream_bytes = 16384;          // TCP stream prefix kept per direction for TLS/HTTP/SSH/SMB
   unsigned streams = 16384;               // streams followed at once
   unsigned report_ring_mb = 16;
+  unsigned report_spool_mb = 64;          // observation batches waiting for room in the report ring (shm, per worker)
 };
 
 struct uplink_section {

@@ -4,6 +4,7 @@
 // later packets correctly (the MSS of a connection's SYN, which p0f's SYN+ACK
 // signatures compare the window against). Fixed capacity; the oldest
 // entries make room.
+#include <atomic>
 #include <cstdint>
 
 #include "common/ipc/shm_table.h"
@@ -13,7 +14,7 @@
 namespace tapsense::fingerprinter {
 
 inline constexpr std::uint64_t state_magic = 0x5441544650535446ULL;  // "FTSPFTAT"
-inline constexpr std::uint32_t state_version = 3;
+inline constexpr std::uint32_t state_version = 4;
 
 struct conn_key {
   net::ip_address client;
@@ -48,11 +49,23 @@ struct alignas(64) state_header {
   std::uint64_t seen_cleared;  // times the seen table filled up and started over
   // The snapshot in hand, for poison-snapshot quarantine after a crash.
   stage::crash_guard_state guard;
+  // The report spool: observation batches waiting, as ring frames, for room
+  // in the report ring (the worker never waits for the uplink). It fills the
+  // segment from spool_offset() to its end. A batch is placed by one store
+  // of spool_pos; a batch moves to the ring by publish first, then a store
+  // of spool_pos (a crash in between sends it twice, with the same id: the
+  // uplink applies each id once).
+  std::atomic<std::uint64_t> spool_pos;  // tail << 32 | head (byte offsets); 0 when empty
+  std::uint64_t spool_high_water;        // most bytes ever waiting
+  std::uint64_t spool_batches;           // batches that waited in the spool
+  std::uint64_t spool_deferred;          // flushes that found the spool full: facts held, snapshots kept
 };
 
 inline std::size_t state_bytes(std::uint32_t capacity) {
   return sizeof(state_header) + conn_table::bytes_for(capacity) + seen_table::bytes_for(seen_capacity);
 }
+// The report spool starts after the tables (it runs to the segment's end).
+inline std::size_t spool_offset(std::uint32_t capacity) { return (state_bytes(capacity) + 4095) & ~std::size_t{4095}; }
 inline conn_table attach(state_header& h) {
   return conn_table(reinterpret_cast<std::uint8_t*>(&h) + sizeof(state_header), h.capacity, &h.size);
 }

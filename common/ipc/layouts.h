@@ -50,10 +50,11 @@ inline std::size_t aggregator_state(const config::config& c) noexcept {
   return aggregator_state(c, probe);
 }
 
-// Fingerprinter worker state: connections remembered for p0f's SYN+ACK checks.
+// Fingerprinter worker state: connections remembered for p0f's SYN+ACK checks,
+// facts delivered, then the report spool.
 inline constexpr std::uint32_t fingerprinter_conns = 1u << 16;
-inline std::size_t fingerprinter_state(const config::config& /*c*/) noexcept {
-  return fingerprinter::state_bytes(fingerprinter_conns);
+inline std::size_t fingerprinter_state(const config::config& c) noexcept {
+  return fingerprinter::spool_offset(fingerprinter_conns) + (std::size_t{c.fingerprinter.report_spool_mb} << 20);
 }
 
 inline std::size_t capture_state(const config::config& /*c*/) noexcept {

@@ -2,6 +2,8 @@
 // interval, client/server roles, classification, sightings and bindings, and
 // the exactly-once behaviour across a restart.
 #include <gtest/gtest.h>
+#include <map>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -592,4 +594,132 @@ TEST_F(fixture, CrashAfterACycleWasSpooledSendsTheSameBatchesAndNoStaleCopy) {
   EXPECT_EQ(again.flows[0].interval_end, 110'000'000'000ULL);
   EXPECT_EQ(static_cast<phase>(h->phase.load()), phase::idle);
   EXPECT_EQ(h->report_size, 0u);
+}
+
+// Connection expiry: the timing wheel expires exactly what the old scan of
+// the whole table did (idle timeout passed at a sweep, every 10 s of packet
+// time), whatever the gaps in time, across restarts and evictions.
+TEST_F(fixture, IdleConnectionsExpireAtTheFirstSweepAfterTheirTimeout) {
+  auto s = make();
+  feed(s, pkt("192.168.1.10", 5353, "192.168.1.20", 5000, 100, 100, 0, net::ipproto::udp));
+  // A TCP connection that stays busy keeps its entry.
+  for (std::uint64_t t : {100, 150, 200, 219}) feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, t, 100));
+  EXPECT_EQ(h->conns_expired, 0u);  // UDP idle 120 s: expires after 220 s
+  EXPECT_EQ(h->conn_size, 2u);
+  feed(s, pkt("192.168.1.10", 50000, "192.168.1.20", 80, 230, 100));
+  EXPECT_EQ(h->conns_expired, 1u);
+  EXPECT_EQ(h->conn_size, 1u);
+  // Hours later (beyond the wheel's span): the TCP one goes too.
+  feed(s, pkt("192.168.1.11", 50000, "192.168.1.20", 80, 230 + 3600 + 11, 100));
+  EXPECT_EQ(h->conns_expired, 2u);
+  EXPECT_EQ(h->conn_size, 1u);
+}
+
+TEST_F(fixture, ExpiryMatchesAScanOfEveryConnectionAcrossGapsAndRestarts) {
+  // Reference: the rule the whole-table scan applied, on a model of the table.
+  const std::uint64_t idle[3] = {cfg.aggregator.tcp_idle_s, cfg.aggregator.udp_idle_s, cfg.aggregator.other_idle_s};
+  const std::uint8_t protos[3] = {net::ipproto::tcp, net::ipproto::udp, net::ipproto::icmp};
+  std::map<int, std::uint64_t> model;  // connection -> last packet (ns)
+  std::uint64_t expired = 0;
+  std::uint64_t t_ms = 100'000;
+  std::uint64_t rng = 12345;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  std::optional<shard> s;
+  s.emplace(*h, cfg, *out, "aggregator.0", [] { return true; });
+  for (int i = 0; i < 20000; ++i) {
+    const auto r = next();
+    // Mostly busy, sometimes a pause, now and then hours of silence.
+    t_ms += r % 100 == 0 ? 4'000'000 + next() % 4'000'000 : r % 10 == 0 ? next() % 200'000 : next() % 3000;
+    const int c = static_cast<int>(next() % 1500);
+    const int kind = c % 3;
+    const std::string a = "10.0." + std::to_string(c / 250) + "." + std::to_string(c % 250 + 1);
+    auto p = pkt(a.c_str(), static_cast<std::uint16_t>(40000 + c), "10.9.0.1", 80, 0, 100, net::tcpflag::ack,
+                 protos[kind]);
+    p.ts_ns = t_ms * 1'000'000ULL;
+    if (protos[kind] == net::ipproto::icmp) p.src_port = 8, p.dst_port = 0;
+    if (p.ts_ns >= h->next_sweep_ns) {
+      for (auto it = model.begin(); it != model.end();) {
+        if (it->second + idle[it->first % 3] * 1'000'000'000ULL < p.ts_ns) {
+          it = model.erase(it);
+          ++expired;
+        } else {
+          ++it;
+        }
+      }
+    }
+    model[c] = p.ts_ns;
+    if (i % 3001 == 3000) {
+      s.reset();  // a crash: the table survives, the wheel is rebuilt from it
+      s.emplace(*h, cfg, *out, "aggregator.0", [] { return true; });
+    }
+    ASSERT_TRUE(feed(*s, p));
+    ASSERT_EQ(h->conns_expired, expired) << "packet " << i;
+    ASSERT_EQ(h->conn_size, model.size()) << "packet " << i;
+    drain();
+  }
+  EXPECT_GT(expired, 1000u);
+  EXPECT_EQ(h->conns_evicted, 0u);
+}
+
+TEST_F(fixture, FullConnectionTableEvictsTheOldestAndTheRestStillExpire) {
+  cfg.aggregator.tcp_idle_s = 100000;
+  auto s = make();
+  const int total = 6000;  // the table (4096 slots) is full at 3840
+  for (int i = 0; i < total; ++i) {
+    const std::string a = "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    ASSERT_TRUE(feed(s, pkt(a.c_str(), 40000, "10.9.0.1", 80, 100 + i, 100)));
+    if (i % 500 == 0) drain();
+  }
+  drain();
+  EXPECT_GT(h->conns_evicted, 0u);
+  EXPECT_EQ(h->conn_table_full, 0u);  // eviction always made room
+  EXPECT_EQ(h->conns_expired, 0u);
+  // Oldest first: the newest connection is still there, with its packets.
+  EXPECT_EQ(h->conn_size + h->conns_evicted, std::uint64_t{total});
+  // Long after: every remaining connection expires, none twice.
+  feed(s, pkt("10.2.0.1", 40000, "10.9.0.1", 80, 100 + total + 100001, 100));
+  EXPECT_EQ(h->conns_expired + h->conns_evicted, std::uint64_t{total});
+  EXPECT_EQ(h->conn_size, 1u);
+}
+
+// The binding table is reported and emptied by the slots it used (a list in
+// process memory, rebuilt at start), not by scanning and clearing it whole:
+// each cycle reports exactly the bindings seen since the last, also across a
+// restart.
+TEST_F(fixture, BindingsAreReportedOncePerCycleAcrossARestart) {
+  auto p = [&](const char* src, std::uint64_t t) {
+    auto r = pkt(src, 50000, "192.168.1.20", 80, t, 100);
+    r.ttl = 64;  // sent by the host itself: its MAC is its own
+    return r;
+  };
+  {
+    auto s = make();
+    feed(s, p("192.168.1.10", 100));
+    feed(s, p("192.168.1.11", 100));
+    EXPECT_EQ(h->binding_size, 2u);
+    feed(s, p("192.168.1.11", 700));  // past asset_interval: a sighting cycle first
+    EXPECT_EQ(h->binding_size, 1u);
+  }
+  const auto first = drain();
+  std::multiset<std::string> got;
+  for (const auto& b : first.bindings) got.insert(b.first);
+  EXPECT_EQ(got, (std::multiset<std::string>{"192.168.1.10", "192.168.1.11"}));
+  {
+    auto s = make();  // a restart: the list comes back from the table
+    ASSERT_TRUE(s.recover());
+    feed(s, p("192.168.1.12", 710));
+    feed(s, p("192.168.1.12", 711));
+    EXPECT_EQ(h->binding_size, 2u);
+    end(s);
+  }
+  EXPECT_EQ(h->binding_size, 0u);
+  const auto last = drain();
+  got.clear();
+  for (const auto& b : last.bindings) got.insert(b.first);
+  EXPECT_EQ(got, (std::multiset<std::string>{"192.168.1.11", "192.168.1.12"}));
 }

@@ -157,6 +157,40 @@ TEST_F(dispatch_fixture, ACopyThatDiffersInOneByteIsNoDuplicate) {
   EXPECT_EQ(d.counters().duplicates.load(), 0u);
 }
 
+// Past the first 256 bytes too: two packets that differ only in their last
+// byte (UDP without a checksum, or captured on the sender before checksum
+// offload) are two packets, as editcap -w (MD5 of the whole packet) says.
+TEST_F(dispatch_fixture, PacketsThatDifferOnlyInTheirLastByteAreNoDuplicates) {
+  capture::dispatch_options o;
+  auto d = make(o, false);
+  std::vector<std::vector<std::uint8_t>> changed;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i].off.l3 + 256u >= frames[i].off.end) continue;
+    changed.push_back(frames[i].data);
+    changed.back()[frames[i].off.end - 1] ^= 0x01;
+    which.push_back(i);
+  }
+  ASSERT_GT(which.size(), 20u) << "the sample has too few long packets";
+  std::vector<std::pair<std::uint64_t, const std::vector<std::uint8_t>*>> seq;
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    const std::uint64_t us = 1'700'000'000'000'000ULL + k * 10'000;
+    seq.emplace_back(us, &frames[which[k]].data);
+    seq.emplace_back(us + 100, &changed[k]);
+    seq.emplace_back(us + 200, &changed[k]);  // a real copy of the changed one
+  }
+  for (std::size_t i = 0; i < seq.size(); ++i) d.on_packet(*seq[i].second, 0, seq[i].first * 1000, 0, i + 1);
+  EXPECT_EQ(d.counters().duplicates.load(), which.size());
+  if (!have("editcap")) GTEST_SKIP() << "editcap is not installed";
+  const std::string in = sample() + ".tail.pcap";
+  const std::string out = sample() + ".tail-dedup.pcap";
+  write_pcap(in, seq);
+  ASSERT_EQ(std::system(("editcap -F pcap -w 0.001 '" + in + "' '" + out + "' >/dev/null 2>&1").c_str()), 0);
+  EXPECT_EQ(read_pcap(out).size(), seq.size() - which.size()) << "editcap -w 0.001 keeps a different number";
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+}
+
 // Which packets go to the fingerprinter, and why, against tshark.
 TEST_F(dispatch_fixture, SnapshotSelectionMatchesTshark) {
   if (!have_tshark()) GTEST_SKIP() << "tshark is not installed";
