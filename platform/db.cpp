@@ -228,6 +228,20 @@ CREATE TABLE flows(id %ID%, sensor_id BIGINT NOT NULL REFERENCES sensors(id) ON 
 CREATE INDEX flows_client ON flows(network, client);
 CREATE INDEX flows_server ON flows(network, server);
 )SQL"},
+    // Fleet operations: subscriptions (their end dates; a sensor remembers
+    // the sensor-subscription end it was paused for), the e-mail state of
+    // each event (0 pending, 1 sent, 2 not mailed: history from before this
+    // migration, info events, no recipients or no SMTP server), and the
+    // Asset Reporting Stopped flag.
+    {2, R"SQL(
+CREATE TABLE subscriptions(kind TEXT PRIMARY KEY, inactive_from BIGINT, updated BIGINT NOT NULL);
+ALTER TABLE sensors ADD COLUMN sub_paused_for BIGINT;
+ALTER TABLE sensors ADD COLUMN reporting_stopped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN mail_state INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET mail_state = 2;
+CREATE INDEX events_mail ON events(mail_state, id);
+CREATE INDEX reports_received ON reports(sensor_id, received);
+)SQL"},
 };
 
 void apply_migrations(db& d) {
