@@ -5,6 +5,8 @@
 #include <capnp/serialize.h>
 #include <kj/io.h>
 
+#include <cstring>
+
 #include "common/schema/platform.capnp.h"
 
 namespace tapsense::platform {
@@ -316,26 +318,61 @@ sensor_reply handle_sensor(store& s, std::string_view path, const std::string& a
     // Unpack the whole body first, then read it flat: a streaming
     // PackedMessageReader skips what is left in its destructor and would
     // throw from there on a truncated body.
+    // Cap'n Proto's PackedInputStream must not be read in arbitrary chunks
+    // (a zero or raw run crossing a chunk end throws "did not end cleanly
+    // on a segment boundary": every report over ~64 KiB failed), so the
+    // packing is undone here, byte by byte with bounds checked.
     std::vector<capnp::word> words;
-    try {
-      kj::ArrayInputStream raw(kj::ArrayPtr<const kj::byte>(reinterpret_cast<const kj::byte*>(body.data()), body.size()));
-      capnp::_::PackedInputStream unpack(raw);
+    {
       constexpr std::size_t max_words = 16u << 20;  // 128 MiB unpacked: zero runs pack 2 bytes to 2 KiB
-      constexpr std::size_t chunk = 8192;
-      for (;;) {
-        std::size_t have = words.size();
-        if (have >= max_words) {
+      std::string flat;
+      const auto* in = reinterpret_cast<const unsigned char*>(body.data());
+      std::size_t n = body.size(), i = 0;
+      bool bad = false;
+      while (i < n && !bad) {
+        if (flat.size() / 8 >= max_words) {
           return text(413, "report too large: more than 128 MiB unpacked");
         }
-        words.resize(have + chunk);
-        std::size_t n = unpack.tryRead(words.data() + have, sizeof(capnp::word), chunk * sizeof(capnp::word));
-        words.resize(have + n / sizeof(capnp::word));
-        if (n == 0) {
+        unsigned tag = in[i++];
+        char w[8];
+        for (int b = 0; b < 8; ++b) {
+          if ((tag >> b) & 1u) {
+            if (i >= n) {
+              bad = true;
+              break;
+            }
+            w[b] = static_cast<char>(in[i++]);
+          } else {
+            w[b] = 0;
+          }
+        }
+        if (bad) {
           break;
         }
+        flat.append(w, 8);
+        if (tag == 0x00 || tag == 0xff) {
+          if (i >= n) {
+            bad = true;
+            break;
+          }
+          std::size_t run = in[i++];
+          if (tag == 0x00) {
+            flat.append(run * 8, '\0');
+          } else {
+            if (n - i < run * 8) {
+              bad = true;
+              break;
+            }
+            flat.append(reinterpret_cast<const char*>(in + i), run * 8);
+            i += run * 8;
+          }
+        }
       }
-    } catch (const kj::Exception& e) {
-      return text(400, "malformed message: not packed Cap'n Proto");
+      if (bad) {
+        return text(400, "malformed message: not packed Cap'n Proto");
+      }
+      words.resize(flat.size() / 8);
+      std::memcpy(words.data(), flat.data(), words.size() * 8);
     }
     capnp::ReaderOptions opts;
     // A few reads of each word the body holds: a corrupt list length cannot
