@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <unordered_map>
 
 namespace tapsense::platform {
 
@@ -130,8 +131,29 @@ class pg_db final : public db {
         values[i] = storage[i].c_str();
       }
     }
-    PGresult* res = PQexecParams(c_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                 nullptr, nullptr, 0);
+    // Each distinct statement is parsed and planned once per connection
+    // (PQprepare), then only executed: the report path runs the same few
+    // statements for every asset.
+    auto it = prepared_.find(text);
+    if (it == prepared_.end()) {
+      std::string name = "s" + std::to_string(prepared_.size() + 1);
+      PGresult* pr = PQprepare(c_, name.c_str(), text.c_str(), static_cast<int>(params.size()), nullptr);
+      auto pst = PQresultStatus(pr);
+      if (pst != PGRES_COMMAND_OK) {
+        std::string why = PQresultErrorMessage(pr);
+        const char* state = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+        bool constraint = state != nullptr && std::string_view(state).substr(0, 2) == "23";
+        PQclear(pr);
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
+          why.pop_back();
+        }
+        throw db_error("postgresql: " + why, constraint);
+      }
+      PQclear(pr);
+      it = prepared_.emplace(text, name).first;
+    }
+    PGresult* res = PQexecPrepared(c_, it->second.c_str(), static_cast<int>(params.size()), values.data(), nullptr,
+                                   nullptr, 0);
     auto st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
       std::string why = PQresultErrorMessage(res);
@@ -167,6 +189,7 @@ class pg_db final : public db {
 
  private:
   PGconn* c_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
 };
 
 // Numbered migrations. `%ID%` is the one dialect difference: an
