@@ -159,6 +159,25 @@ def run_jobs(n_clients, jobs):
     return time.monotonic() - t0
 
 
+def cpu_seconds(pids):
+    """utime + stime of these processes (/proc/PID/stat), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-u", "postgres", "postgres"], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -214,7 +233,9 @@ def one_run(pg, args, threads, msgs):
             with lock:
                 (lat_c if st == 200 else err_c).append(dt if st == 200 else st)
 
+        cpu0 = (cpu_seconds([p.proc.pid]), cpu_seconds(postgres_pids()))
         chk_time = run_jobs(args.clients, [lambda i=i: checkin(i) for _ in range(args.rounds) for i in range(n)])
+        cpu1 = (cpu_seconds([p.proc.pid]), cpu_seconds(postgres_pids()))
 
         # Reports.
         lat_r, err_r, busy = [], [], []
@@ -233,6 +254,7 @@ def one_run(pg, args, threads, msgs):
                     err_r.append((st, body[:100]))
 
         rep_time = run_jobs(args.clients, [lambda i=i: report(i) for i in range(n)])
+        cpu2 = (cpu_seconds([p.proc.pid]), cpu_seconds(postgres_pids()))
         size = subprocess.run(["runuser", "-u", "postgres", "--", pt.PG_BIN + "/psql", "-h", pg.sock, "-d",
                                url.split("/")[3].split("?")[0], "-Atc",
                                "SELECT pg_database_size(current_database()), (SELECT count(*) FROM assets), "
@@ -247,6 +269,12 @@ def one_run(pg, args, threads, msgs):
             "reports_per_s": round(n / rep_time, 1), "assets_per_s": round(len(lat_r) * args.assets / rep_time),
             "report_p50_ms": round(1000 * pct(lat_r, 50), 1), "report_p99_ms": round(1000 * pct(lat_r, 99), 1),
             "report_errors": len(err_r), "report_503": len(busy),
+            # CPU per operation: the platform process, and PostgreSQL (every
+            # postgres process: a backend per worker plus the cluster's own).
+            "checkin_cpu_ms_platform": round(1000 * (cpu1[0] - cpu0[0]) / max(1, len(lat_c) + len(err_c)), 2),
+            "checkin_cpu_ms_postgres": round(1000 * (cpu1[1] - cpu0[1]) / max(1, len(lat_c) + len(err_c)), 2),
+            "report_cpu_ms_platform": round(1000 * (cpu2[0] - cpu1[0]) / max(1, n), 1),
+            "report_cpu_ms_postgres": round(1000 * (cpu2[1] - cpu1[1]) / max(1, n), 1),
             "db_bytes": int(size[0]) if size and size[0].isdigit() else None,
             "db_assets": int(size[1]) if len(size) > 1 else None,
             "db_sensor_assets": int(size[2]) if len(size) > 2 else None,
