@@ -380,6 +380,10 @@ def exports(work):
         t.check(st == 200, "a viewer exports: %d" % st)
         st, _, _ = p.request("GET", "/api/v1/export/ocsf/inventory", None, {})
         t.check(st == 401, "an anonymous export: %d" % st)
+        _, _, doc = p.api("GET", "/api/v1/openapi.json", token=vtok)
+        for path, methods in {"/api/v1/subscriptions": {"get", "put"}, "/api/v1/export/ocsf/inventory": {"get"},
+                              "/api/v1/export/ecs/flows": {"get"}}.items():
+            t.check(methods <= set(doc["paths"].get(path, {})), "openapi lacks %s %s" % (path, methods))
         print("exports: all checks passed")
     finally:
         p.stop()
