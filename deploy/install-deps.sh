@@ -25,6 +25,8 @@ PACKAGES=(
   # tests, sample capture and benchmark peers
   postgresql
   python3 python3-scapy tshark tcpreplay libndpi-bin prads iproute2 procps
+  # the platform's e-mail test: a local SMTP sink
+  python3-aiosmtpd
   clang libclang-rt-14-dev
   # the web console: npm builds the bundle (platform/console/build.sh), chromium runs its browser test
   nodejs npm chromium

@@ -285,8 +285,10 @@ store::report_ack store::report(std::int64_t sensor_id, std::uint64_t report_id,
   }
   d_.exec("INSERT INTO reports(sensor_id, report_id, received, assets, flows) VALUES(?, ?, ?, ?, ?)",
           {sensor_id, rid, now(), static_cast<std::int64_t>(assets.size()), static_cast<std::int64_t>(flows.size())});
-  d_.exec("UPDATE sensors SET last_report_id = CASE WHEN ? > last_report_id THEN ? ELSE last_report_id END WHERE id = ?",
-          {rid, rid, sensor_id});
+  d_.exec(
+      "UPDATE sensors SET reporting_stopped = 0, last_report_id = CASE WHEN ? > last_report_id THEN ? ELSE "
+      "last_report_id END WHERE id = ?",
+      {rid, rid, sensor_id});
   tx.commit();
   return report_ack{report_id, false, need_full};
 }

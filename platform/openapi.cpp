@@ -58,6 +58,14 @@ const op ops[] = {
      false},
     {"get", "/api/v1/events", "Events raised by sensors and derived by the platform (filter: sensor; cursor, limit)",
      nullptr, false},
+    {"get", "/api/v1/subscriptions", "Platform and sensor subscriptions: end dates, active, grace (admins only)",
+     nullptr, true},
+    {"put", "/api/v1/subscriptions", "Set the end dates (YYYY-MM-DD or null); lapsed ones are applied after 30 days",
+     "Subscriptions", true},
+    {"get", "/api/v1/export/ocsf/inventory",
+     "The inventory as OCSF Device Inventory Info (5001) JSON lines (cursor, limit; X-Next-Cursor)", nullptr, false},
+    {"get", "/api/v1/export/ecs/flows", "Flow records as ECS 8.11 JSON lines (cursor, limit; X-Next-Cursor)", nullptr,
+     false},
 };
 
 json::object schemas() {
@@ -67,6 +75,9 @@ json::object schemas() {
       "detail": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}},
   "Login": {"type": "object", "required": ["name", "password"],
     "properties": {"name": {"type": "string"}, "password": {"type": "string"}}},
+  "Subscriptions": {"type": "object",
+    "properties": {"platform": {"type": "object", "properties": {"end_date": {"type": ["string", "null"], "format": "date"}}},
+      "sensor": {"type": "object", "properties": {"end_date": {"type": ["string", "null"], "format": "date"}}}}},
   "NewSensor": {"type": "object", "required": ["name"],
     "properties": {"name": {"type": "string"}, "location": {"type": "string"}}},
   "Command": {"type": "object", "required": ["command"], "properties": {"command": {"type": "string",

@@ -393,6 +393,43 @@ http_reply api(store& s, const http_request& r, const std::vector<std::string>& 
       return ok(s.get_asset(id_of(seg[3], "asset")));
     }
   }
+  if (top == "subscriptions" && seg.size() == 3) {
+    // Licensing is an administrator's business: viewers neither read nor set it.
+    if (u->role != "admin") {
+      return problem(403, "user '" + u->name + "' is a viewer: subscriptions need an admin");
+    }
+    if (m == "GET") {
+      return ok(s.get_subscriptions());
+    }
+    if (m == "PUT") {
+      s.put_subscriptions(parse_body(r.body));
+      s.enforce_subscriptions();
+      return ok(s.get_subscriptions());
+    }
+    return method_not();
+  }
+  if (top == "export" && seg.size() == 5) {
+    if (m != "GET") {
+      return method_not();
+    }
+    std::string what = seg[3] + "/" + seg[4];
+    if (what != "ocsf/inventory" && what != "ecs/flows") {
+      return problem(404, "no export '" + what + "' (ocsf/inventory, ecs/flows)");
+    }
+    auto cursor = int_param(q, "cursor", 0, 0, INT64_MAX);
+    auto limit = int_param(q, "limit", 1000, 1, 10000);
+    auto [lines, next] = what == "ocsf/inventory" ? s.export_ocsf_inventory(cursor, limit)
+                                                   : s.export_ecs_flows(cursor, limit);
+    http_reply rep;
+    rep.content_type = "application/x-ndjson";
+    rep.body = std::move(lines);
+    if (!next.empty()) {
+      rep.headers.emplace_back("X-Next-Cursor", next);
+      rep.headers.emplace_back("Link", "</api/v1/export/" + what + "?cursor=" + next + "&limit=" +
+                                           std::to_string(limit) + ">; rel=\"next\"");
+    }
+    return rep;
+  }
   if (top == "console") {
     if (m != "GET") {
       return method_not();

@@ -6,7 +6,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 
 #include "common/platform/gzip.h"
 #include "platform/router.h"
@@ -21,6 +23,54 @@ using tcp = asio::ip::tcp;
 namespace {
 
 using stream_t = beast::ssl_stream<beast::tcp_stream>;
+
+// The workers' stores: a job takes one for its duration.
+class store_pool {
+ public:
+  explicit store_pool(const std::vector<store*>& s) : free_(s), size_(s.size()) {}
+  store* take() {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [this] { return !free_.empty(); });
+    store* s = free_.back();
+    free_.pop_back();
+    return s;
+  }
+  void give(store* s) {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      free_.push_back(s);
+    }
+    cv_.notify_one();
+  }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<store*> free_;
+  std::size_t size_;
+};
+
+struct lease {
+  store_pool& p;
+  store* s;
+  explicit lease(store_pool& pool) : p(pool), s(pool.take()) {}
+  ~lease() { p.give(s); }
+  lease(const lease&) = delete;
+  lease& operator=(const lease&) = delete;
+};
+
+struct shared_state {
+  store_pool& stores;
+  asio::thread_pool& workers;
+  unsigned max_reports;
+  unsigned reports_in_flight = 0;  // touched on the I/O thread only
+};
+
+asio::awaitable<http_reply> run_route(store_pool& p, http_request r) {
+  lease l(p);
+  co_return route(*l.s, r);
+}
 
 http::response<http::string_body> to_response(const http_reply& rep, unsigned version, bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(rep.status), version};
@@ -40,7 +90,7 @@ http::response<http::string_body> to_response(const http_reply& rep, unsigned ve
   return res;
 }
 
-asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
+asio::awaitable<void> session(stream_t stream, shared_state& st, server_options o) {
   beast::flat_buffer buf;
   try {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
@@ -106,7 +156,30 @@ asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
         }
       }
       // ---------------------------------------------------------------------
-      if (decoded) rep = route(s, r);
+      bool is_report = r.method == "POST" && r.target.rfind("/sensor/v1/reports", 0) == 0;
+      if (!decoded) {
+        // the encoding error above is the answer
+      } else if (is_report && st.reports_in_flight >= st.max_reports) {
+        // Overloaded: the sensor keeps the report in its spool and comes
+        // back later; the wait grows with the backlog per worker.
+        unsigned wait = std::min(60u, 2u * (1u + st.reports_in_flight / static_cast<unsigned>(st.stores.size())));
+        rep.status = 503;
+        rep.content_type = "text/plain";
+        rep.body = "platform busy: " + std::to_string(st.reports_in_flight) + " reports in flight; retry after " +
+                   std::to_string(wait) + " s\n";
+        rep.headers.emplace_back("Retry-After", std::to_string(wait));
+      } else {
+        st.reports_in_flight += is_report ? 1 : 0;
+        try {
+          rep = co_await asio::co_spawn(st.workers, run_route(st.stores, std::move(r)), asio::use_awaitable);
+        } catch (const std::exception& e) {
+          rep = http_reply{};
+          rep.status = 500;
+          rep.content_type = "text/plain";
+          rep.body = std::string("internal error: ") + e.what() + "\n";
+        }
+        st.reports_in_flight -= is_report ? 1 : 0;
+      }
       auto res = to_response(rep, req.version(), req.keep_alive());
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(o.read_timeout_s));
       auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
@@ -122,7 +195,7 @@ asio::awaitable<void> session(stream_t stream, store& s, server_options o) {
   }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acc, asio::ssl::context& ctx, store& s, server_options o) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acc, asio::ssl::context& ctx, shared_state& s, server_options o) {
   for (;;) {
     auto [ec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -135,24 +208,35 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acc, asio::ssl::context& ctx, s
   }
 }
 
-asio::awaitable<void> sweeper(asio::steady_timer& t, store& s) {
+asio::awaitable<void> run_sweep(store_pool& p) {
+  lease l(p);
+  auto sweep = [](const char* what, auto fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::cerr << "tapsense-platform: " << what << " sweep: " << e.what() << "\n";
+    }
+  };
+  sweep("not-connected", [&] { l.s->sweep_not_connected(); });
+  sweep("subscription", [&] { l.s->enforce_subscriptions(); });
+  sweep("asset-reporting", [&] { l.s->sweep_reporting_stopped(); });
+  co_return;
+}
+
+asio::awaitable<void> sweeper(asio::steady_timer& t, shared_state& st, unsigned poll_seconds) {
   for (;;) {
-    t.expires_after(std::chrono::seconds(std::max(1u, s.poll_seconds() / 2)));
+    t.expires_after(std::chrono::seconds(std::max(1u, poll_seconds / 2)));
     auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       co_return;
     }
-    try {
-      s.sweep_not_connected();
-    } catch (const std::exception& e) {
-      std::cerr << "tapsense-platform: not-connected sweep: " << e.what() << "\n";
-    }
+    co_await asio::co_spawn(st.workers, run_sweep(st.stores), asio::use_awaitable);
   }
 }
 
 }  // namespace
 
-int serve(store& s, const server_options& o) {
+int serve(const std::vector<store*>& stores, const server_options& o) {
   auto colon = o.listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "tapsense-platform: --listen: expected HOST:PORT, got " << o.listen << "\n";
@@ -210,9 +294,13 @@ int serve(store& s, const server_options& o) {
     sweep.cancel();
     io.stop();
   });
-  asio::co_spawn(io, accept_loop(acc, ctx, s, o), asio::detached);
-  asio::co_spawn(io, sweeper(sweep, s), asio::detached);
+  store_pool pool(stores);
+  asio::thread_pool workers(stores.size());
+  shared_state st{pool, workers, o.max_reports != 0 ? o.max_reports : static_cast<unsigned>(2 * stores.size())};
+  asio::co_spawn(io, accept_loop(acc, ctx, st, o), asio::detached);
+  asio::co_spawn(io, sweeper(sweep, st, stores.front()->poll_seconds()), asio::detached);
   io.run();
+  workers.join();
   return 0;
 }
 

@@ -127,12 +127,13 @@ namespace {
 constexpr const char* sensor_cols =
     "id, name, location, created, code, code_expires, code_used, uid, registered_at, deregistered, version, "
     "hostname, addresses, macs, last_checkin, reported_state, connected, health, interfaces, config_revision, "
-    "applied_revision, config_error, failed_revision, last_command_id, last_report_id, reported_last_report_id";
+    "applied_revision, config_error, failed_revision, last_command_id, last_report_id, reported_last_report_id, "
+    "sub_paused_for";
 enum sc {
   c_id, c_name, c_location, c_created, c_code, c_code_expires, c_code_used, c_uid, c_registered_at,
   c_deregistered, c_version, c_hostname, c_addresses, c_macs, c_last_checkin, c_reported_state, c_connected,
   c_health, c_interfaces, c_config_revision, c_applied_revision, c_config_error, c_failed_revision,
-  c_last_command_id, c_last_report_id, c_reported_last_report_id
+  c_last_command_id, c_last_report_id, c_reported_last_report_id, c_sub_paused_for
 };
 
 json::value parse_or(const std::string& s, json::value fallback) {
@@ -335,6 +336,11 @@ json::object store::add_command(std::int64_t sensor_id, const std::string& comma
   if (st == status_deregistered) {
     throw store_error(409, "sensor " + std::to_string(sensor_id) + " is Deregistered");
   }
+  if (command == "start_sensing") {
+    if (auto sf = subscription_inactive_from("sensor"); sf && now() >= *sf + subscription_grace_ns) {
+      throw store_error(409, "the sensor subscription is inactive: reactivate it before starting sensing");
+    }
+  }
   if (st == status_unregistered && command != "deregister") {
     throw store_error(409, "sensor " + std::to_string(sensor_id) + " is Unregistered: only deregister applies");
   }
@@ -410,6 +416,9 @@ store::registration store::register_sensor(const std::string& code, const std::s
   if (uid.empty() || uid.size() > 128) {
     throw store_error(400, "sensorUid must be 1-128 characters");
   }
+  if (auto pf = subscription_inactive_from("platform"); pf && now() >= *pf + subscription_grace_ns) {
+    throw store_error(403, "the platform subscription is inactive: registration resumes once it is reactivated");
+  }
   transaction tx(d_);
   auto r = d_.one(std::string("SELECT ") + sensor_cols + " FROM sensors WHERE code = ?", {code});
   if (!r) {
@@ -455,7 +464,10 @@ std::int64_t store::authenticate_sensor(const std::string& authorization) {
   if (ec != std::errc() || p != cred.data() + colon) {
     throw store_error(401, "unknown sensor");
   }
-  auto r = d_.one("SELECT key_hash, deregistered FROM sensors WHERE id = ?", {id});
+  auto r = d_.one(
+      "SELECT key_hash, deregistered, (SELECT inactive_from FROM subscriptions WHERE kind = 'platform') FROM sensors "
+      "WHERE id = ?",
+      {id});
   if (!r) {
     throw store_error(401, "unknown sensor");
   }
@@ -466,6 +478,15 @@ std::int64_t store::authenticate_sensor(const std::string& authorization) {
   std::string got = sha256_hex(std::string_view(cred).substr(colon + 1));
   if (want.size() != got.size() || sodium_memcmp(want.data(), got.data(), got.size()) != 0) {
     throw store_error(401, "wrong sensor key");
+  }
+  // The platform subscription lapsed more than the grace ago: this call is
+  // where the sensor learns it (even before the sweeper got to it).
+  if (!r->null(2) && now() >= r->i64(2) + subscription_grace_ns) {
+    transaction tx(d_);
+    deregister_for_subscription(id, r->i64(2));
+    tx.commit();
+    throw store_error(403, "sensor deregistered: the platform subscription is inactive (30 days of grace passed); "
+                           "register again once it is reactivated");
   }
   return id;
 }
@@ -500,6 +521,12 @@ store::checkin_out store::checkin(std::int64_t sensor_id, const checkin_in& in) 
         "last_seen = excluded.last_seen, count = excluded.count",
         {sensor_id, static_cast<std::int64_t>(e.id), e.name, e.module, e.type, e.first_seen, e.last_seen, e.count,
          e.message});
+  }
+  // The sensor subscription lapsed more than the grace ago: one pause
+  // command per lapse (a user starts sensing again by hand).
+  if (auto sf = subscription_inactive_from("sensor"); sf && t >= *sf + subscription_grace_ns &&
+                                                       (r->null(c_sub_paused_for) || r->i64(c_sub_paused_for) != *sf)) {
+    pause_for_subscription(sensor_id, *sf);
   }
   checkin_out out;
   auto [rev, hash, toml] = sensor_revision(sensor_id);

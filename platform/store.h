@@ -42,7 +42,12 @@ struct store_options {
   std::int64_t code_ttl_seconds = 86400;  // a personalization code expires after this
   std::int64_t session_seconds = 12 * 3600;
   std::function<std::int64_t()> clock;  // ns since the epoch; empty: the system clock
+  // Asset Reporting Stopped: a Sensing, connected sensor without a report for this long.
+  std::int64_t report_stale_seconds = 3600;
 };
+
+// The guide's grace period: an inactive subscription keeps sensing this long.
+inline constexpr std::int64_t subscription_grace_ns = 30LL * 86400 * 1'000'000'000LL;
 
 // What a sensor sends about an asset, flattened from the capnp Asset (the
 // sensor's own key plus the merge fields; `record` keeps the whole of it).
@@ -159,7 +164,34 @@ class store {
   boost::json::object list_events(std::int64_t sensor, std::int64_t cursor, std::int64_t limit);
   void delete_sensor_assets(std::int64_t sensor_id);
 
+  // --- fleet operations (fleet.cpp)
+  // Subscriptions: {"platform": {"end_date": "YYYY-MM-DD"|null}, "sensor": {...}}.
+  // A subscription is active through its end date (UTC); null: no end.
+  boost::json::object get_subscriptions();
+  void put_subscriptions(const boost::json::value& body);
+  // Applies lapsed subscriptions past their grace to every sensor
+  // (Deregistered / a pause command, each once); returns the sensors changed.
+  int enforce_subscriptions();
+  // Raises Asset Reporting Stopped (once per silence); returns how many.
+  int sweep_reporting_stopped();
+  struct mail_item {
+    std::int64_t id = 0;
+    std::string sensor, event, module, type, message, origin;
+    std::int64_t first_seen = 0, last_seen = 0, count = 0;
+  };
+  // Events waiting for e-mail, oldest first; those no one is to receive
+  // (info events from the platform, no recipients, !smtp) are marked 2 here.
+  std::vector<mail_item> pending_mail(std::size_t limit, bool smtp, std::vector<std::string>& recipients);
+  void mark_mailed(std::int64_t event_id);
+  // Exports: JSON lines and the next cursor (empty: the last page).
+  std::pair<std::string, std::string> export_ocsf_inventory(std::int64_t cursor, std::int64_t limit);
+  std::pair<std::string, std::string> export_ecs_flows(std::int64_t cursor, std::int64_t limit);
+
  private:
+  // nullopt: no end; else the first instant (ns) the subscription is inactive.
+  std::optional<std::int64_t> subscription_inactive_from(const std::string& kind);
+  void deregister_for_subscription(std::int64_t sensor_id, std::int64_t inactive_from);
+  void pause_for_subscription(std::int64_t sensor_id, std::int64_t inactive_from);
   void add_event(std::int64_t sensor_id, const std::string& name, const std::string& module, const std::string& type,
                  const std::string& message);
   std::string status_of(const sql_row& r, std::int64_t now) const;

@@ -107,11 +107,15 @@ class Platform:
         t.check(r.returncode == 0, "token add %s: exit %d: %s" % (user, r.returncode, r.stderr))
         return r.stdout.strip()
 
-    def start(self):
+    def start(self, extra=(), env=None):
+        """extra: more serve options; env: more environment variables
+        (e.g. TAPSENSE_PLATFORM_CLOCK_FILE)."""
         cmd = [PLATFORM, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self._db_args()]
         if self.poll_seconds:
             cmd += ["--poll-seconds", str(self.poll_seconds)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cmd += list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, **env) if env else None)
         self.first_lines = []
         while True:
             line = self.proc.stdout.readline()
