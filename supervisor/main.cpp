@@ -3,6 +3,7 @@
 // fingerprinters, capture), takes their heartbeats over the ZeroMQ control
 // channel, restarts a stage that dies (SIGKILL included) with its original
 // configuration, and drives an offline run to a clean finish.
+#include <poll.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -36,6 +37,7 @@
 #include "supervisor/service.h"
 #include "common/platform/fragment.h"
 #include "supervisor/instance.h"
+#include "supervisor/interfaces.h"
 #include "supervisor/platform_link.h"
 #include "supervisor/process.h"
 #include "supervisor/scaling.h"
@@ -253,6 +255,35 @@ int main(int argc, char** argv) {
     total_packets += scan.packets;
     scans.push_back(std::move(scan));
   }
+  // --- sniffing interfaces: those the kernel has now --------------------------
+  // The pipeline runs on the configured interfaces that exist and are up (and,
+  // in ERSPAN mode, have their address); a change restarts it (below).
+  const auto configured_ifs = cfg.capture.interfaces;
+  std::unique_ptr<ts::supervisor::link_watch> links;
+  if (!offline && !configured_ifs.empty()) {
+    try {
+      links = std::make_unique<ts::supervisor::link_watch>();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: warning: %s: interface changes will not be followed\n", prog, e.what());
+    }
+    cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+    if (cfg.capture.interfaces.empty()) {
+      std::fprintf(stderr, "%s: none of the sniffing interfaces (%s) is present and up: waiting for one\n", prog,
+                   ts::supervisor::interface_names(configured_ifs).c_str());
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      while (cfg.capture.interfaces.empty()) {
+        if (g_signals > 0) return ts::exit_code::ok;
+        pollfd p{links ? links->fd() : -1, POLLIN, 0};
+        ::poll(&p, 1, 1000);
+        if (links) links->changed();
+        cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+      }
+      ::usleep(500'000);  // a new interface's addresses and link state settle
+      cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+    }
+  }
+
   // --- resolve every "auto" ---------------------------------------------------
   const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
   // Measured at start (the scaling run); sent to the platform and served as a metric.
@@ -825,6 +856,11 @@ int main(int argc, char** argv) {
     }
   };
 
+  const std::string running_ifs = ts::supervisor::interface_names(cfg.capture.interfaces);
+  std::uint64_t links_settle_ns = 0;   // a change seen: look again once it settled
+  bool interfaces_changed = false;
+  if (links) log->info("sniffing {} of {}", running_ifs, ts::supervisor::interface_names(configured_ifs));
+
   for (;;) {
     // Control messages.
     while (auto m = ctl->receive(20)) {
@@ -919,6 +955,23 @@ int main(int argc, char** argv) {
       if (answering) {
         ts::supervisor::service::watchdog();
         next_watchdog_ns = now + watchdog_ns / 2;
+      }
+    }
+
+    // Sniffing interfaces added, removed, up, down, address changed: once
+    // the burst of netlink messages is over, restart the pipeline on the new
+    // set (drained first, as on an interrupt, so nothing counted is lost).
+    if (links && !stopping && links->changed()) links_settle_ns = now + 1'000'000'000ULL;
+    if (links_settle_ns != 0 && now >= links_settle_ns && !stopping && g_signals == 0) {
+      links_settle_ns = 0;
+      const auto now_ifs = ts::supervisor::interface_names(ts::supervisor::present_interfaces(configured_ifs));
+      if (now_ifs != running_ifs) {
+        raise_event("Sniffing Interfaces Changed", "supervisor", "info",
+                    "sniffing " + now_ifs + " (was " + running_ifs + "): restarting the pipeline");
+        log->warn("sniffing interfaces changed: {} (was {}); draining and restarting the pipeline", now_ifs,
+                  running_ifs);
+        interfaces_changed = true;
+        g_signals = 1;
       }
     }
 
@@ -1031,7 +1084,11 @@ int main(int argc, char** argv) {
     if (g_signals > 0 && !stopping) {
       if (g_signals == 1) {
         interrupted = true;
-        log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        if (interfaces_changed) {
+          log->info("draining the pipeline before it restarts on the new interfaces");
+        } else {
+          log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        }
         if (stage* cap = find_by_id("capture"); cap && cap->running && cap->said_hello) {
           ctl->command("capture", ts::schema::CommandKind::STOP);
         } else if (cap && !cap->finished) {
@@ -1085,6 +1142,13 @@ int main(int argc, char** argv) {
       if (late == ts::supervisor::platform_action::deregister) platform_stop = late;
       if (late == ts::supervisor::platform_action::delete_assets) remove_inventory();
     }
+  }
+  if (interfaces_changed && platform_stop == ts::supervisor::platform_action::none && abort_message.empty()) {
+    link.reset();
+    links.reset();
+    cleanup();
+    g_undo = nullptr;
+    reexec("the sniffing interfaces changed");
   }
   if (platform_stop != ts::supervisor::platform_action::none) {
     link.reset();
