@@ -31,6 +31,7 @@
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
+#include "supervisor/backup.h"
 #include "supervisor/conditions.h"
 #include "supervisor/events.h"
 #include "supervisor/metrics.h"
@@ -142,12 +143,31 @@ int main(int argc, char** argv) {
                  "(needs --platform and --ca; the identity goes to the configuration's state_dir)");
   app.add_option("--platform", platform_url, "with --register: the platform, https://HOST:PORT");
   app.add_option("--ca", ca_file, "with --register: the platform's CA certificate (PEM) to pin");
+  std::string backup_file, restore_file, restore_state_dir;
+  app.add_option("--backup", backup_file,
+                 "save this sensor (identity, configuration, inventory, spool) to FILE (tar.gz) and exit; needs --config");
+  app.add_option("--restore", restore_file,
+                 "restore a --backup FILE: the configuration to --config, the state to its state_dir (which must hold "
+                 "no sensor yet), then exit");
+  app.add_option("--state-dir", restore_state_dir, "with --restore: restore the state here (the configuration's "
+                                                   "state_dir is set to it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s (see --help)\n", prog, e.what());
+    return ts::exit_code::usage;
+  }
+
+  if (!backup_file.empty() && !restore_file.empty()) {
+    std::fprintf(stderr, "%s: --backup and --restore exclude each other (see --help)\n", prog);
+    return ts::exit_code::usage;
+  }
+  if (!backup_file.empty()) return ts::supervisor::backup_sensor(backup_file, config_path);
+  if (!restore_file.empty()) return ts::supervisor::restore_sensor(restore_file, config_path, restore_state_dir);
+  if (!restore_state_dir.empty()) {
+    std::fprintf(stderr, "%s: --state-dir goes with --restore (see --help)\n", prog);
     return ts::exit_code::usage;
   }
 
