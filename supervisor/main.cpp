@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
     const std::string sample = ts::supervisor::scaling_sample(ts::supervisor::self_dir());
     if (sample.empty()) die(ts::exit_code::unavailable, "no scaling sample (share/tapsense/scaling.pcap): build or install it");
     std::string why;
-    const auto r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, c, 24, why);
+    const auto r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, c, 32, why);
     if (!r) die(ts::exit_code::software, why);
     std::printf("cores %u\n", r->cores);
     for (const auto& t : r->trials) {
@@ -320,7 +320,7 @@ int main(int argc, char** argv) {
       std::string why = "no scaling sample (share/tapsense/scaling.pcap)";
       if (!sample.empty()) {
         ts::supervisor::service::status("measuring the throughput of " + std::to_string(cores) + " core(s)");
-        r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, cores, 24, why);
+        r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, cores, 32, why);
       }
       if (r) {
         std::error_code e1;

@@ -111,17 +111,23 @@ std::optional<scaling_result> measure_scaling(const std::string& supervisor, con
   r.boot_id = boot_id();
   const std::string dir = "/tmp/tapsense-scaling." + std::to_string(::getpid());
   for (const auto& [shards, workers] : candidates) {
-    const double one = timed_run(supervisor, sample, 1, cores, shards, workers, dir, why);
-    const double many = one < 0 ? -1 : timed_run(supervisor, sample, repeats, cores, shards, workers, dir, why);
-    if (many < 0) {
-      fs::remove_all(dir);
-      return std::nullopt;
+    // Twice: the faster pair counts (other load only slows a run down).
+    double best = 0;
+    for (int round = 0; round < 2; ++round) {
+      const double one = timed_run(supervisor, sample, 1, cores, shards, workers, dir, why);
+      const double many = one < 0 ? -1 : timed_run(supervisor, sample, repeats, cores, shards, workers, dir, why);
+      if (many < 0) {
+        fs::remove_all(dir);
+        return std::nullopt;
+      }
+      const double d = std::max(many - one, 1e-3);
+      if (best == 0 || d < best) best = d;
     }
     scaling_trial t;
     t.shards = shards;
     t.workers = workers;
     t.packets = scan.packets * (repeats - 1);
-    t.seconds = std::max(many - one, 1e-3);
+    t.seconds = best;
     t.bits_per_second =
         static_cast<std::uint64_t>(static_cast<double>(scan.wire_bytes * (repeats - 1)) * 8.0 / t.seconds);
     t.packets_per_second = static_cast<double>(t.packets) / t.seconds;

@@ -3,7 +3,8 @@
 // guide's auto-scaling at boot and "estimated maximum throughput"): the real
 // stages, run by a child supervisor on a built-in sample (deploy/make-sample.py
 // --copies 20, installed as share/tapsense/scaling.pcap) read back to back,
-// once with the sample once and once with it `repeats` times. The difference
+// once with the sample once and once with it `repeats` (32: DPDK's port limit, one port a file) times, each pair twice
+// (the faster counts: other load on the machine only slows a run down). The difference
 // of the two wall times is what the extra packets cost without the start-up
 // (EAL, segments, stages); wire bits over it is the throughput. Each
 // candidate split of the cores (aggregator shards, fingerprinter workers) is

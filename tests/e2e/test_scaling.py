@@ -1,7 +1,7 @@
 """The start-up throughput measurement (auto-scaling).
 - `--measure-throughput` under taskset on one core measures the built-in
-  sample (build/sample/scaling.pcap) read 24 times: the extra packets it
-  reports are 23 x what capinfos counts in the sample, and the rate is that
+  sample (build/sample/scaling.pcap) read 32 times: the extra packets it
+  reports are 31 x what capinfos counts in the sample, and the rate is that
   many packets over the extra seconds it reports.
 - A run with [supervisor] scaling = "on" measures before it starts, writes
   <state_dir>/scaling.json, sizes shards and workers from it (the effective
@@ -47,10 +47,10 @@ def run():
     t.check(m is not None, "unexpected output: %s" % r.stdout)
     t.check(r.stdout.startswith("cores 1\n"), "taskset -c 0 is one core: %s" % r.stdout)
     extra, secs = int(m.group(5)), float(m.group(6))
-    t.check(extra == 23 * packets, "extra packets %d, expected 23 x %d" % (extra, packets))
+    t.check(extra == 31 * packets, "extra packets %d, expected 31 x %d" % (extra, packets))
     t.check(abs(int(m.group(4)) - extra / secs) <= 1 + extra / secs * 0.01, "packets/s inconsistent: %s" % r.stdout)
-    t.check(abs(float(m.group(3)) - 23 * wire * 8 / secs / 1e6) < 0.1 + 0.01 * float(m.group(3)),
-            "Mbit/s is not 23 x %d wire bytes over %.3f s: %s" % (wire, secs, r.stdout))
+    t.check(abs(float(m.group(3)) - 31 * wire * 8 / secs / 1e6) < 0.1 + 0.01 * float(m.group(3)),
+            "Mbit/s is not 31 x %d wire bytes over %.3f s: %s" % (wire, secs, r.stdout))
 
     work = t.tmpdir()
     state = os.path.join(work, "state")
