@@ -6,9 +6,12 @@ gives a sensor that, without registering again, reports a second capture to
 the platform as the same sensor: one sensor on the platform, the same id,
 its assets now those of both captures. The restored inventory equals the
 original (every table's rows), the identity is byte for byte the same and
-kept private (0600), the backup file too. Restoring over a state directory
+kept private (0600), the backup file too. The first run measures its
+throughput at start (scaling = "on"): the platform shows what scaling.json says.
+Restoring over a state directory
 that already holds a sensor is refused (exit 75, one line)."""
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -51,6 +54,7 @@ run_dir = "/tmp/tsbk.%d"
 pcap = ["%s"]
 [supervisor]
 metrics_listen = ""
+scaling = "on"
 """ % (os.getpid(), state_a, os.getpid(), sample))
     plat = Platform(work)
     try:
@@ -62,6 +66,13 @@ metrics_listen = ""
         t.check(p.returncode == 0, "run A exited %d: %s" % (p.returncode, p.stderr))
         on_platform = wait_for("the first capture's assets on the platform", lambda: plat.assets(sid))
         n_first = len(on_platform)
+        # The start-up measurement reached the platform (the guide's "estimated maximum throughput").
+        with open(os.path.join(state_a, "scaling.json")) as f:
+            measured = json.load(f)["bits_per_second"]
+        health = plat.sensor(sid)["health"]
+        t.check(measured > 0 and health.get("estimated_max_throughput_bps") == measured,
+                "estimated maximum throughput on the platform %s, scaling.json %s" %
+                (health.get("estimated_max_throughput_bps"), measured))
 
         backup = os.path.join(work, "sensor.tar.gz")
         p = supervisor("--backup", backup, "--config", config_a)
