@@ -20,6 +20,8 @@ PACKAGES=(
   # platform and the sensor's side of it: HTTPS server and client, password KDF, PostgreSQL
   libssl-dev zlib1g-dev libcurl4-openssl-dev libsodium-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the supervisor as a service: sd_notify, Prometheus metrics; the package test's clean root
+  libsystemd-dev prometheus-cpp-dev mmdebstrap
   # data files the sensor reads at run time
   p0f ieee-data
   # tests, sample capture and benchmark peers

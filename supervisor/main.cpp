@@ -3,6 +3,7 @@
 // fingerprinters, capture), takes their heartbeats over the ZeroMQ control
 // channel, restarts a stage that dies (SIGKILL included) with its original
 // configuration, and drives an offline run to a clean finish.
+#include <poll.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -30,11 +31,17 @@
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/util/time.h"
+#include "supervisor/backup.h"
+#include "supervisor/conditions.h"
 #include "supervisor/events.h"
+#include "supervisor/metrics.h"
+#include "supervisor/service.h"
 #include "common/platform/fragment.h"
 #include "supervisor/instance.h"
+#include "supervisor/interfaces.h"
 #include "supervisor/platform_link.h"
 #include "supervisor/process.h"
+#include "supervisor/scaling.h"
 
 namespace ts = tapsense;
 namespace fs = std::filesystem;
@@ -64,6 +71,7 @@ struct stage {
   bool running = false;
   bool finished = false;      // exited 0: its work is done
   bool said_hello = false;
+  bool answered = false;      // a heartbeat since it started (its counters are known)
   std::uint32_t restarts = 0;
   std::deque<std::uint64_t> recent_restarts;
   std::uint64_t started_ns = 0;
@@ -126,17 +134,40 @@ int main(int argc, char** argv) {
   app.add_option("--instance", instance_opt, "name prefix of the shared-memory segments");
   app.add_flag("--stats", stats, "print the counters of a running sensor and exit");
   app.add_flag("--quiet", quiet, "no progress on stderr");
+  bool measure_throughput = false;
+  app.add_flag("--measure-throughput", measure_throughput,
+               "measure what this sensor can take on the cores given (sensor.cores, else its CPU affinity) on the "
+               "built-in sample, print it, and exit");
   app.add_option("--register", register_code,
                  "register this sensor with its platform using a 14-digit personalization code, then exit "
                  "(needs --platform and --ca; the identity goes to the configuration's state_dir)");
   app.add_option("--platform", platform_url, "with --register: the platform, https://HOST:PORT");
   app.add_option("--ca", ca_file, "with --register: the platform's CA certificate (PEM) to pin");
+  std::string backup_file, restore_file, restore_state_dir;
+  app.add_option("--backup", backup_file,
+                 "save this sensor (identity, configuration, inventory, spool) to FILE (tar.gz) and exit; needs --config");
+  app.add_option("--restore", restore_file,
+                 "restore a --backup FILE: the configuration to --config, the state to its state_dir (which must hold "
+                 "no sensor yet), then exit");
+  app.add_option("--state-dir", restore_state_dir, "with --restore: restore the state here (the configuration's "
+                                                   "state_dir is set to it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s (see --help)\n", prog, e.what());
+    return ts::exit_code::usage;
+  }
+
+  if (!backup_file.empty() && !restore_file.empty()) {
+    std::fprintf(stderr, "%s: --backup and --restore exclude each other (see --help)\n", prog);
+    return ts::exit_code::usage;
+  }
+  if (!backup_file.empty()) return ts::supervisor::backup_sensor(backup_file, config_path);
+  if (!restore_file.empty()) return ts::supervisor::restore_sensor(restore_file, config_path, restore_state_dir);
+  if (!restore_state_dir.empty()) {
+    std::fprintf(stderr, "%s: --state-dir goes with --restore (see --help)\n", prog);
     return ts::exit_code::usage;
   }
 
@@ -180,6 +211,23 @@ int main(int argc, char** argv) {
   if (!run_dir_opt.empty()) cfg.sensor.run_dir = run_dir_opt;
   for (const auto& w : cfg.warnings) {
     std::fprintf(stderr, "%s: warning: %s\n", prog, w.c_str());
+  }
+
+  if (measure_throughput) {
+    const unsigned c = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
+    const std::string sample = ts::supervisor::scaling_sample(ts::supervisor::self_dir());
+    if (sample.empty()) die(ts::exit_code::unavailable, "no scaling sample (share/tapsense/scaling.pcap): build or install it");
+    std::string why;
+    const auto r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, c, 32, why);
+    if (!r) die(ts::exit_code::software, why);
+    std::printf("cores %u\n", r->cores);
+    for (const auto& t : r->trials) {
+      std::printf("  shards %u workers %u: %.1f Mbit/s, %.0f packets/s (%" PRIu64 " packets in %.3f s)\n", t.shards,
+                  t.workers, static_cast<double>(t.bits_per_second) / 1e6, t.packets_per_second, t.packets, t.seconds);
+    }
+    std::printf("estimated maximum throughput %.1f Mbit/s (%.0f packets/s) with %u shard(s), %u worker(s)\n",
+                static_cast<double>(r->bits_per_second) / 1e6, r->packets_per_second, r->shards, r->workers);
+    return ts::exit_code::ok;
   }
 
   if (stats) {
@@ -228,8 +276,71 @@ int main(int argc, char** argv) {
     total_packets += scan.packets;
     scans.push_back(std::move(scan));
   }
+  // --- sniffing interfaces: those the kernel has now --------------------------
+  // The pipeline runs on the configured interfaces that exist and are up (and,
+  // in ERSPAN mode, have their address); a change restarts it (below).
+  const auto configured_ifs = cfg.capture.interfaces;
+  std::unique_ptr<ts::supervisor::link_watch> links;
+  if (!offline && !configured_ifs.empty()) {
+    try {
+      links = std::make_unique<ts::supervisor::link_watch>();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: warning: %s: interface changes will not be followed\n", prog, e.what());
+    }
+    cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+    if (cfg.capture.interfaces.empty()) {
+      std::fprintf(stderr, "%s: none of the sniffing interfaces (%s) is present and up: waiting for one\n", prog,
+                   ts::supervisor::interface_names(configured_ifs).c_str());
+      std::signal(SIGINT, on_signal);
+      std::signal(SIGTERM, on_signal);
+      while (cfg.capture.interfaces.empty()) {
+        if (g_signals > 0) return ts::exit_code::ok;
+        pollfd p{links ? links->fd() : -1, POLLIN, 0};
+        ::poll(&p, 1, 1000);
+        if (links) links->changed();
+        cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+      }
+      ::usleep(500'000);  // a new interface's addresses and link state settle
+      cfg.capture.interfaces = ts::supervisor::present_interfaces(configured_ifs);
+    }
+  }
+
   // --- resolve every "auto" ---------------------------------------------------
   const unsigned cores = cfg.sensor.cores != 0 ? cfg.sensor.cores : online_cores();
+  // Measured at start (the scaling run); sent to the platform and served as a metric.
+  std::uint64_t estimated_max_bps = 0;
+  std::string scaling_note;
+  // "auto": a service sniffing interfaces (started by systemd); "on": any live run.
+  if (!offline && (cfg.supervisor.scaling == "on" ||
+                   (cfg.supervisor.scaling == "auto" && cfg.capture.pcap.empty() &&
+                    ts::supervisor::service::notifying()))) {
+    const std::string file = cfg.sensor.state_dir + "/scaling.json";
+    auto r = ts::supervisor::load_scaling(file, cores);
+    if (!r) {
+      const std::string sample = ts::supervisor::scaling_sample(ts::supervisor::self_dir());
+      std::string why = "no scaling sample (share/tapsense/scaling.pcap)";
+      if (!sample.empty()) {
+        ts::supervisor::service::status("measuring the throughput of " + std::to_string(cores) + " core(s)");
+        r = ts::supervisor::measure_scaling(ts::supervisor::self_dir() + "/tapsense-supervisor", sample, cores, 32, why);
+      }
+      if (r) {
+        std::error_code e1;
+        fs::create_directories(cfg.sensor.state_dir, e1);
+        ts::supervisor::save_scaling(file, *r);
+      } else {
+        scaling_note = "scaling: not measured (" + why + "); sizing by formula";
+      }
+    }
+    if (r) {
+      estimated_max_bps = r->bits_per_second;
+      if (cfg.aggregator.shards == 0) cfg.aggregator.shards = r->shards;
+      if (cfg.fingerprinter.workers == 0) cfg.fingerprinter.workers = r->workers;
+      scaling_note = "scaling: " + std::to_string(cores) + " core(s) take about " +
+                     std::to_string(r->bits_per_second / 1'000'000) + " Mbit/s (" +
+                     std::to_string(static_cast<std::uint64_t>(r->packets_per_second)) + " packets/s) with " +
+                     std::to_string(r->shards) + " shard(s), " + std::to_string(r->workers) + " worker(s)";
+    }
+  }
   // Capture takes one core; the rest is shared by aggregator shards (the
   // heavier per-packet work) and fingerprinter workers (selected packets only).
   const unsigned spare = cores > 1 ? cores - 1 : 1;
@@ -338,6 +449,7 @@ int main(int argc, char** argv) {
             cfg.sensor.name, cfg.sensor.instance, cores, cfg.capture.lcores, cfg.aggregator.shards,
             cfg.fingerprinter.workers);
 
+  if (!scaling_note.empty()) log->info("{}", scaling_note);
   if (reclaimed.segments != 0) {
     std::string names;
     for (const auto& n : reclaimed.names) names += (names.empty() ? "" : ", ") + n;
@@ -623,8 +735,37 @@ int main(int argc, char** argv) {
         if (st.identity == "uplink" && name == "active_assets_1h") h.active_assets_1h = value;
       }
     }
+    h.estimated_max_bps = estimated_max_bps;
     link->set_health(std::move(h));
   };
+
+  // --- health: metrics, events, systemd ---------------------------------------
+  std::unique_ptr<ts::supervisor::metrics_server> metrics;
+  // An offline analysis is no service: only live runs serve metrics.
+  if (!offline && !cfg.supervisor.metrics_listen.empty()) {
+    try {
+      metrics = std::make_unique<ts::supervisor::metrics_server>(cfg.supervisor.metrics_listen);
+      log->info("metrics: http://{}/metrics", cfg.supervisor.metrics_listen);
+    } catch (const std::exception& e) {
+      // Sensing matters more than its metrics: say so and go on.
+      log->error("{}; sensing goes on without metrics", e.what());
+    }
+  }
+  std::vector<std::string> sniffing;
+  std::vector<std::string> pci;
+  for (const auto& i : cfg.capture.interfaces) {
+    (i.driver == "pci" ? pci : sniffing).push_back(i.name);
+  }
+  ts::supervisor::health_sampler sampler(cfg.sensor.state_dir, sniffing, cores);
+  ts::supervisor::traffic_watch traffic;
+  std::uint64_t next_sample_ns = 0, next_watchdog_ns = 0, next_reboot_check_ns = 0;
+  bool ready_sent = false;
+  const std::uint64_t watchdog_ns = ts::supervisor::service::watchdog_ns();
+  const std::uint64_t stall_allowed_ns =
+      (cfg.supervisor.reporting_stall_s != 0
+           ? std::uint64_t{cfg.supervisor.reporting_stall_s}
+           : 2 * std::max<std::uint64_t>(cfg.aggregator.asset_interval_s, cfg.uplink.output_interval_s)) *
+      1'000'000'000ULL;
 
   const auto t0 = ts::util::mono_ns();
   const bool tty = isatty(2) != 0;
@@ -656,14 +797,94 @@ int main(int argc, char** argv) {
     for (auto& s : stages) if (s.identity == id) return &s;
     return nullptr;
   };
+  ts::supervisor::conditions conds(raise_event);
+  if (!pci.empty()) {
+    const std::string self = ts::supervisor::self_dir();
+    std::string nic_check = self + "/../share/tapsense/nic-check.py";
+    if (access(nic_check.c_str(), R_OK) != 0) nic_check = self + "/../../deploy/nic-check.py";
+    for (const auto& a : ts::supervisor::nics_needing_driver_change(nic_check, pci)) {
+      conds.set("Driver Change Required", a, true, "error",
+                a + " is held by a kernel driver; the installed DPDK drives it once bound: run nic-bind.sh " + a);
+    }
+  }
+  // Once a second: the health sample (metrics, platform, events).
+  auto sample_health = [&](std::uint64_t now) {
+    ts::supervisor::health_sample h;
+    std::uint64_t reports = 0;
+    for (const auto& st : stages) {
+      ts::supervisor::stage_sample ss;
+      ss.identity = st.identity;
+      ss.pid = st.pid;
+      ss.running = st.running;
+      ss.restarts = st.restarts;
+      ss.counters.assign(st.counters.begin(), st.counters.end());
+      for (const auto& [name, value] : st.counters) {
+        if (st.identity == "capture" && name == "rx.packets") h.packets += value;
+        if (st.identity == "capture" && name == "rx.wire_bytes") h.wire_bytes += value;
+        if (name.starts_with("drops.")) h.drops += value;
+        if (st.identity == "uplink" && name == "active_assets_1h") h.active_assets_1h = value;
+        // A report: acknowledged by the platform when registered, else stored.
+        if (st.identity == "uplink" && name == (identity ? "platform.reports_acked" : "batches.applied")) {
+          reports = value;
+        }
+      }
+      h.stages.push_back(std::move(ss));
+    }
+    for (const auto& r : rings) {
+      const auto& hd = r.header();
+      const auto used = hd.head.load(std::memory_order_relaxed) - hd.tail.load(std::memory_order_relaxed);
+      std::string n = r.name();
+      if (const auto dot = n.find('.', n.find('.') + 1); dot != std::string::npos) n = n.substr(dot + 1);
+      h.ring_fill.emplace_back(n, static_cast<double>(used) / static_cast<double>(r.capacity()));
+    }
+    h.estimated_max_bits_per_second = estimated_max_bps;
+    sampler.sample(h);
+    if (metrics) metrics->update(h);
+    traffic.add({now, h.packets, h.drops, reports});
+    if (const double ratio = traffic.drop_ratio(10'000'000'000ULL, 1000); ratio >= 0) {
+      const bool high = ratio * 100.0 > static_cast<double>(cfg.supervisor.drop_event_percent);
+      if (high != conds.active("Drops Above Threshold", "capture")) {
+        char what[160];
+        std::snprintf(what, sizeof what, "%.2f%% of packets dropped over the last 10 s (threshold %u%%)",
+                      ratio * 100.0, cfg.supervisor.drop_event_percent);
+        conds.set("Drops Above Threshold", "capture", high, "warning", what);
+      }
+    }
+    if (!offline) {
+      const auto stalled = traffic.reporting_stalled_ns();
+      const bool stopped = stalled > stall_allowed_ns;
+      if (stopped != conds.active("Asset Reporting Stopped", "uplink")) {
+        conds.set("Asset Reporting Stopped", "uplink", stopped, "error",
+                  stopped ? "packets arrive but no asset report went " +
+                                std::string(identity ? "to the platform" : "into the inventory") + " for " +
+                                std::to_string(stalled / 1'000'000'000ULL) + " s"
+                          : "asset reports flow again");
+      }
+    }
+    if (now >= next_reboot_check_ns) {
+      next_reboot_check_ns = now + 10'000'000'000ULL;
+      const bool reboot = access("/run/reboot-required", F_OK) == 0;
+      if (reboot != conds.active("Reboot Required", "system")) {
+        conds.set("Reboot Required", "system", reboot, "warning",
+                  reboot ? "/run/reboot-required: an update installed here takes effect at the next reboot"
+                         : "rebooted");
+      }
+    }
+  };
   auto begin_stop = [&](std::uint64_t grace_ns) {
     if (stopping) return;
     stopping = true;
+    ts::supervisor::service::stopping();
     stop_deadline = ts::util::mono_ns() + grace_ns;
     for (auto& s : stages) {
       if (s.running) ctl->command(s.identity, ts::schema::CommandKind::STOP);
     }
   };
+
+  const std::string running_ifs = ts::supervisor::interface_names(cfg.capture.interfaces);
+  std::uint64_t links_settle_ns = 0;   // a change seen: look again once it settled
+  bool interfaces_changed = false;
+  if (links) log->info("sniffing {} of {}", running_ifs, ts::supervisor::interface_names(configured_ifs));
 
   for (;;) {
     // Control messages.
@@ -684,6 +905,7 @@ int main(int argc, char** argv) {
         case ts::schema::ControlMessage::HEARTBEAT:
           if (s) {
             s->last_heartbeat_ns = ts::util::mono_ns();
+            s->answered = true;
             s->counters.clear();
             for (auto c : msg.getHeartbeat().getCounters()) s->counters.emplace_back(c.getName(), c.getValue());
             // Progress only grows; a last heartbeat without it says nothing.
@@ -734,6 +956,49 @@ int main(int argc, char** argv) {
       }
     }
     const std::uint64_t now = ts::util::mono_ns();
+    if (now >= next_sample_ns) {
+      next_sample_ns = now + 1'000'000'000ULL;
+      sample_health(now);
+    }
+    // systemd: ready once every stage answered a heartbeat; the watchdog is fed only
+    // while every running stage answers (a hung stage or a hung loop here
+    // lets systemd restart the whole sensor).
+    if (!ready_sent && !stopping &&
+        std::all_of(stages.begin(), stages.end(), [](const stage& s) { return s.answered || s.finished; })) {
+      ready_sent = true;
+      ts::supervisor::service::ready("sensing: " + std::to_string(stages.size()) + " stages up");
+      log->info("every stage is up");
+    }
+    if (watchdog_ns != 0 && ready_sent && now >= next_watchdog_ns) {
+      // Answering: a heartbeat within four intervals (at least 1 s); a stage
+      // silent longer is hung or about to be killed as hung (hang_timeout_ms).
+      const std::uint64_t answer_ns =
+          std::max<std::uint64_t>(4ULL * cfg.supervisor.heartbeat_ms * 1'000'000ULL, 1'000'000'000ULL);
+      const bool answering = std::all_of(stages.begin(), stages.end(), [&](const stage& s) {
+        return !s.running || now - std::min(now, s.last_heartbeat_ns) < answer_ns;
+      });
+      if (answering) {
+        ts::supervisor::service::watchdog();
+        next_watchdog_ns = now + watchdog_ns / 2;
+      }
+    }
+
+    // Sniffing interfaces added, removed, up, down, address changed: once
+    // the burst of netlink messages is over, restart the pipeline on the new
+    // set (drained first, as on an interrupt, so nothing counted is lost).
+    if (links && !stopping && links->changed()) links_settle_ns = now + 1'000'000'000ULL;
+    if (links_settle_ns != 0 && now >= links_settle_ns && !stopping && g_signals == 0) {
+      links_settle_ns = 0;
+      const auto now_ifs = ts::supervisor::interface_names(ts::supervisor::present_interfaces(configured_ifs));
+      if (now_ifs != running_ifs) {
+        raise_event("Sniffing Interfaces Changed", "supervisor", "info",
+                    "sniffing " + now_ifs + " (was " + running_ifs + "): restarting the pipeline");
+        log->warn("sniffing interfaces changed: {} (was {}); draining and restarting the pipeline", now_ifs,
+                  running_ifs);
+        interfaces_changed = true;
+        g_signals = 1;
+      }
+    }
 
     // Exited children.
     while (auto ex = ts::supervisor::reap()) {
@@ -844,7 +1109,11 @@ int main(int argc, char** argv) {
     if (g_signals > 0 && !stopping) {
       if (g_signals == 1) {
         interrupted = true;
-        log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        if (interfaces_changed) {
+          log->info("draining the pipeline before it restarts on the new interfaces");
+        } else {
+          log->warn("interrupted: draining the pipeline (interrupt again to stop now)");
+        }
         if (stage* cap = find_by_id("capture"); cap && cap->running && cap->said_hello) {
           ctl->command("capture", ts::schema::CommandKind::STOP);
         } else if (cap && !cap->finished) {
@@ -898,6 +1167,13 @@ int main(int argc, char** argv) {
       if (late == ts::supervisor::platform_action::deregister) platform_stop = late;
       if (late == ts::supervisor::platform_action::delete_assets) remove_inventory();
     }
+  }
+  if (interfaces_changed && platform_stop == ts::supervisor::platform_action::none && abort_message.empty()) {
+    link.reset();
+    links.reset();
+    cleanup();
+    g_undo = nullptr;
+    reexec("the sniffing interfaces changed");
   }
   if (platform_stop != ts::supervisor::platform_action::none) {
     link.reset();

@@ -326,6 +326,7 @@ std::string platform_link::build_checkin(std::uint64_t& events_upto) {
     h.setDiskUsedBytes(tot > avail_b ? tot - avail_b : 0);
   }
   h.setActiveAssets1h(static_cast<std::uint32_t>(health_.active_assets_1h));
+  h.setEstimatedMaxThroughputBps(health_.estimated_max_bps);
   h.setPackets(health_.packets);
   h.setDrops(health_.drops);
   h.setUptimeSeconds((now - started_ns_) / 1'000'000'000ULL);

@@ -40,6 +40,7 @@ struct health_input {
   std::uint64_t wire_bytes = 0;
   std::uint64_t drops = 0;
   std::uint64_t active_assets_1h = 0;
+  std::uint64_t estimated_max_bps = 0;  // the scaling run's measure
   std::vector<int> pids;  // the stages', for CPU
 };
 

@@ -433,6 +433,13 @@ void read_config(const toml::table& root, const std::string& file, config& c) {
     s.get("hang_timeout_ms", c.supervisor.hang_timeout_ms, 500, 3600000);
     s.get("max_restarts", c.supervisor.max_restarts, 0, 1000);
     s.get("restart_window_s", c.supervisor.restart_window_s, 1, 86400);
+    s.get("metrics_listen", c.supervisor.metrics_listen);
+    s.get("drop_event_percent", c.supervisor.drop_event_percent, 0, 100);
+    s.get("reporting_stall_s", c.supervisor.reporting_stall_s, 0, 86400 * 7);
+    s.get("scaling", c.supervisor.scaling);
+    if (c.supervisor.scaling != "auto" && c.supervisor.scaling != "on" && c.supervisor.scaling != "off") {
+      s.fail(*s.node("scaling"), "supervisor.scaling must be \"auto\", \"on\" or \"off\"");
+    }
     // A stage is killed as hung after hang_timeout_ms without a heartbeat: with
     // heartbeats rarer than half of that, healthy stages would be killed in a loop.
     if (std::uint64_t{c.supervisor.heartbeat_ms} * 2 > c.supervisor.hang_timeout_ms) {
@@ -686,7 +693,11 @@ std::string to_toml(const config& c) {
   root.insert("supervisor", toml::table{{"heartbeat_ms", i64(s.heartbeat_ms)},
                                          {"hang_timeout_ms", i64(s.hang_timeout_ms)},
                                          {"max_restarts", i64(s.max_restarts)},
-                                         {"restart_window_s", i64(s.restart_window_s)}});
+                                         {"restart_window_s", i64(s.restart_window_s)},
+                                         {"metrics_listen", s.metrics_listen},
+                                         {"drop_event_percent", i64(s.drop_event_percent)},
+                                         {"reporting_stall_s", i64(s.reporting_stall_s)},
+                                         {"scaling", s.scaling}});
   std::ostringstream out;
   out << "# Effective configuration written by tapsense-supervisor. Do not edit.\n"
       << toml::toml_formatter(root) << '\n';

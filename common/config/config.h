@@ -151,6 +151,10 @@ struct supervisor_section {
   unsigned hang_timeout_ms = 15000;       // no heartbeat for this long: restart
   unsigned max_restarts = 10;             // per stage within restart_window_s
   unsigned restart_window_s = 60;
+  std::string metrics_listen = "127.0.0.1:9640";  // Prometheus /metrics (live runs); "": off
+  unsigned drop_event_percent = 1;        // "Drops Above Threshold" when drops exceed this % over 10 s
+  std::string scaling = "auto";           // measure throughput at start: auto (under systemd), on, off
+  unsigned reporting_stall_s = 0;         // "Asset Reporting Stopped" after this; 0: 2 x the report cadence
 };
 
 struct config {

@@ -1,5 +1,7 @@
 #include "common/log/log.h"
 
+#include <cstdlib>
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -28,7 +30,9 @@ void init(const options& opt) {
   sinks.clear();
   process_name = opt.process;
   auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  err->set_level(spdlog::level::from_str(opt.stderr_level));
+  // Under systemd stderr is the journal (JOURNAL_STREAM): it gets what the file gets.
+  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  err->set_level(spdlog::level::from_str(journal && opt.stderr_level == "warn" ? opt.file_level : opt.stderr_level));
   err->set_pattern("%^%l%$ [" + process_name + "/%n] %v");
   sinks.push_back(err);
   if (!opt.file.empty()) {
