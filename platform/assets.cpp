@@ -231,6 +231,28 @@ void store::drop_sensor_asset(std::int64_t sensor_id, const std::string& key) {
   }
 }
 
+asset_flow_filter flows_of_asset(const std::string& network, const std::string& ip, const std::string& mac) {
+  asset_flow_filter f;
+  std::vector<std::string> mine;
+  f.where_params.emplace_back(network);
+  if (!ip.empty()) {
+    mine.emplace_back("client = ? OR server = ?");
+    f.where_params.emplace_back(ip);
+    f.where_params.emplace_back(ip);
+  }
+  if (!mac.empty()) {
+    mine.emplace_back("client_mac = ?");
+    f.where_params.emplace_back(mac);
+  }
+  f.none = mine.empty();
+  f.where = "network = ? AND (" + (mine.empty() ? std::string("1 = 0") : mine[0]) +
+            (mine.size() > 1 ? " OR " + mine[1] : std::string()) + ")";
+  // client_mac is '' on every other flow: an asset without a MAC must not match those.
+  f.is_client = "(client = ? OR (client_mac <> '' AND client_mac = ?))";
+  f.client_params = {ip, mac};
+  return f;
+}
+
 void store::delete_sensor_assets(std::int64_t sensor_id) {
   auto ids = d_.query("SELECT DISTINCT asset_id FROM sensor_assets WHERE sensor_id = ?", {sensor_id});
   d_.exec("DELETE FROM sensor_assets WHERE sensor_id = ?", {sensor_id});
@@ -279,9 +301,10 @@ store::report_ack store::report(std::int64_t sensor_id, std::uint64_t report_id,
   for (const auto& f : flows) {
     d_.exec(
         "INSERT INTO flows(sensor_id, network, client, server, protocol, server_port, bytes_cs, bytes_sc, packets, "
-        "interval_start, interval_end, application) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "interval_start, interval_end, application, client_mac, app_family, app_service, packets_cs) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         {sensor_id, f.network, f.client, f.server, f.protocol, f.server_port, f.bytes_cs, f.bytes_sc, f.packets,
-         f.interval_start, f.interval_end, f.application});
+         f.interval_start, f.interval_end, f.application, f.client_mac, f.app_family, f.app_service, f.packets_cs});
   }
   d_.exec("INSERT INTO reports(sensor_id, report_id, received, assets, flows) VALUES(?, ?, ?, ?, ?)",
           {sensor_id, rid, now(), static_cast<std::int64_t>(assets.size()), static_cast<std::int64_t>(flows.size())});
@@ -382,13 +405,16 @@ json::object store::get_asset(std::int64_t id) {
   traffic["packets_in"] = packets_in;
   traffic["packets_out"] = packets_out;
   json::array peers;
-  if (!r->str(2).empty()) {
-    for (auto& f : d_.query(
-             "SELECT CASE WHEN client = ? THEN server ELSE client END AS peer, CASE WHEN client = ? THEN 'client' "
-             "ELSE 'server' END AS role, protocol, server_port, SUM(bytes_cs), SUM(bytes_sc), SUM(packets) FROM flows "
-             "WHERE network = ? AND (client = ? OR server = ?) GROUP BY 1, 2, 3, 4 "
-             "ORDER BY SUM(bytes_cs) + SUM(bytes_sc) DESC LIMIT 50",
-             {r->str(2), r->str(2), r->str(1), r->str(2), r->str(2)})) {
+  if (auto mine = flows_of_asset(r->str(1), r->str(2), r->str(3)); !mine.none) {
+    std::vector<sql_value> params = mine.client_params;
+    params.insert(params.end(), mine.client_params.begin(), mine.client_params.end());
+    params.insert(params.end(), mine.where_params.begin(), mine.where_params.end());
+    for (auto& f : d_.query("SELECT " + mine.when_client("server", "client") + " AS peer, " +
+                                mine.when_client("'client'", "'server'") +
+                                " AS role, protocol, server_port, SUM(bytes_cs), SUM(bytes_sc), SUM(packets) FROM flows "
+                                "WHERE " + mine.where + " GROUP BY 1, 2, 3, 4 "
+                                "ORDER BY SUM(bytes_cs) + SUM(bytes_sc) DESC LIMIT 50",
+                            params)) {
       json::object p;
       p["peer"] = f.str(0);
       p["role"] = f.str(1);

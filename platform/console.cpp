@@ -6,8 +6,10 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace tapsense::platform {
 
@@ -235,23 +237,59 @@ json::object asset_facets(store& s) {
   return o;
 }
 
-const char* proto_name(std::int64_t p) {
+// As the sensor's flows.json and traffic.json name a protocol.
+std::string proto_name(std::int64_t p) {
   switch (p) {
     case 1: return "icmp";
+    case 2: return "igmp";
     case 6: return "tcp";
     case 17: return "udp";
+    case 41: return "ipv6";
+    case 47: return "gre";
+    case 50: return "esp";
+    case 51: return "ah";
     case 58: return "icmpv6";
+    case 89: return "ospf";
+    case 103: return "pim";
+    case 112: return "vrrp";
     case 132: return "sctp";
-    default: return nullptr;
+    default: return std::to_string(p);
   }
 }
 
+// A flow's family and service as traffic.json names them: nDPI's, else
+// "Unknown" and protocol/port. A row stored before the platform kept the
+// family (empty) has only nDPI's application name: that stands in for the
+// service.
+std::pair<std::string, std::string> family_service(const std::string& family, const std::string& service,
+                                                   const std::string& application, std::int64_t protocol,
+                                                   std::int64_t port) {
+  std::string svc = service;
+  if (svc.empty() && family.empty()) {
+    svc = application;
+  }
+  if (svc.empty()) {
+    svc = proto_name(protocol) + (port != 0 ? "/" + std::to_string(port) : "");
+  }
+  return {family.empty() ? "Unknown" : family, svc};
+}
+
+std::vector<sql_value> join(std::initializer_list<const std::vector<sql_value>*> parts) {
+  std::vector<sql_value> out;
+  for (const auto* p : parts) {
+    out.insert(out.end(), p->begin(), p->end());
+  }
+  return out;
+}
+
 // The guide's traffic summary for one asset: this asset as client or
-// server, bytes into it (ingress) and out of it (egress), per application;
-// the flow rows; and its bytes over time.
+// server, bytes into it (ingress) and out of it (egress), per family and
+// service as the sensor's traffic.json has them; the flow rows; and its
+// bytes over time. Its flows: its IP on either side, and an unassigned
+// client's sent from its MAC (a DHCP DISCOVER before it had the address).
 json::object asset_traffic(store& s, std::int64_t id, const std::map<std::string, std::string>& q) {
   db& d = s.database();
-  auto a = d.one("SELECT network, ip FROM assets WHERE id = ?", {id});
+  auto a = d.one("SELECT network, ip, mac FROM assets WHERE id = ?", {id});
   if (!a) {
     throw store_error(404, "no asset " + std::to_string(id));
   }
@@ -260,61 +298,82 @@ json::object asset_traffic(store& s, std::int64_t id, const std::map<std::string
   o["ip"] = ip;
   json::array summary, flows, timeline;
   std::int64_t total_flows = 0;
-  if (!ip.empty()) {
+  auto mine = flows_of_asset(net, ip, a->str(2));
+  if (!mine.none) {
+    const auto& cp = mine.client_params;
+    const auto& wp = mine.where_params;
     // role: client when this asset opened the flow. ingress: bytes to it.
-    const std::string role = "CASE WHEN client = ? THEN 'Client' ELSE 'Server' END";
-    const std::string ingress = "CASE WHEN client = ? THEN bytes_sc ELSE bytes_cs END";
-    const std::string egress = "CASE WHEN client = ? THEN bytes_cs ELSE bytes_sc END";
-    const std::string mine = " FROM flows WHERE network = ? AND (client = ? OR server = ?)";
-    for (auto& r : d.query("SELECT application, " + role + ", SUM(" + ingress + "), SUM(" + egress + "), COUNT(*)" +
-                               mine + " GROUP BY 1, 2",
-                           {ip, ip, ip, net, ip, ip})) {
+    const std::string role = mine.when_client("'Client'", "'Server'");
+    const std::string ingress = mine.when_client("bytes_sc", "bytes_cs");
+    const std::string egress = mine.when_client("bytes_cs", "bytes_sc");
+    const std::string from = " FROM flows WHERE " + mine.where;
+    struct totals {
+      std::int64_t ingress = 0, egress = 0, flows = 0;
+    };
+    std::map<std::tuple<std::string, std::string, std::string>, totals> by;
+    for (auto& r : d.query("SELECT app_family, app_service, application, protocol, server_port, " + role + ", SUM(" +
+                               ingress + "), SUM(" + egress + "), COUNT(*)" + from + " GROUP BY 1, 2, 3, 4, 5, 6",
+                           join({&cp, &cp, &cp, &wp}))) {
+      auto [family, service] = family_service(r.str(0), r.str(1), r.str(2), r.i64(3), r.i64(4));
+      auto& t = by[{family, service, r.str(5)}];
+      t.ingress += r.i64(6);
+      t.egress += r.i64(7);
+      t.flows += r.i64(8);
+    }
+    for (const auto& [k, t] : by) {
       json::object row;
-      std::string app = r.str(0);
-      auto dot = app.find('.');
-      row["family"] = app.empty() ? "Unknown" : app.substr(0, dot);
-      row["application"] = app.empty() ? "Unknown" : app;
-      row["role"] = r.str(1);
-      row["ingress"] = r.i64(2);
-      row["egress"] = r.i64(3);
-      row["total"] = r.i64(2) + r.i64(3);
-      row["flows"] = r.i64(4);
+      row["family"] = std::get<0>(k);
+      row["application"] = std::get<1>(k);
+      row["role"] = std::get<2>(k);
+      row["ingress"] = t.ingress;
+      row["egress"] = t.egress;
+      row["total"] = t.ingress + t.egress;
+      row["flows"] = t.flows;
       summary.push_back(row);
     }
     std::stable_sort(summary.begin(), summary.end(), [](const json::value& x, const json::value& y) {
       return x.as_object().at("total").as_int64() > y.as_object().at("total").as_int64();
     });
-    total_flows = d.one("SELECT COUNT(*)" + mine, {net, ip, ip})->i64(0);
+    total_flows = d.one("SELECT COUNT(*)" + from, wp)->i64(0);
     std::int64_t limit = i64_param(q, "limit", 50, 1, 500);
     std::int64_t offset = i64_param(q, "offset", 0, 0, INT64_MAX);
-    for (auto& r : d.query("SELECT interval_start, interval_end, " + role +
-                               ", CASE WHEN client = ? THEN server ELSE client END, protocol, server_port, " + ingress +
-                               ", " + egress + ", packets, application" + mine +
+    std::vector<sql_value> page{limit, offset};
+    for (auto& r : d.query("SELECT interval_start, interval_end, " + role + ", " + mine.when_client("server", "client") +
+                               ", protocol, server_port, " + ingress + ", " + egress +
+                               ", packets, application, app_family, app_service, client_mac, packets_cs," +
+                               mine.when_client("packets_cs", "packets - packets_cs") + from +
                                " ORDER BY interval_start DESC, id DESC LIMIT ? OFFSET ?",
-                           {ip, ip, ip, ip, net, ip, ip, limit, offset})) {
+                           join({&cp, &cp, &cp, &cp, &cp, &wp, &page}))) {
       json::object f;
       f["start"] = r.i64(0);
       f["end"] = r.i64(1);
       f["role"] = r.str(2);
       f["peer"] = r.str(3);
-      auto pn = proto_name(r.i64(4));
-      f["protocol"] = pn != nullptr ? json::value(pn) : json::value(std::to_string(r.i64(4)));
+      f["protocol"] = proto_name(r.i64(4));
       f["port"] = r.i64(5);
       f["ingress"] = r.i64(6);
       f["egress"] = r.i64(7);
       f["total"] = r.i64(6) + r.i64(7);
       f["packets"] = r.i64(8);
       f["application"] = r.str(9);
+      auto [family, service] = family_service(r.str(10), r.str(11), r.str(9), r.i64(4), r.i64(5));
+      f["family"] = family;
+      f["service"] = service;
+      // The MAC an unassigned client sent from (this asset's), else null.
+      f["client_mac"] = r.str(12).empty() ? json::value(nullptr) : json::value(r.str(12));
+      // Packets from this asset; null for a row stored before they were kept.
+      f["packets_out"] = r.i64(13) == 0 ? json::value(nullptr) : json::value(r.i64(14));
       flows.push_back(f);
     }
-    auto span = d.one("SELECT MIN(interval_start), MAX(interval_start)" + mine, {net, ip, ip});
+    auto span = d.one("SELECT MIN(interval_start), MAX(interval_start)" + from, wp);
     if (span && !span->null(0)) {
       std::int64_t lo = span->i64(0), hi = span->i64(1);
       std::int64_t w = bucket_width(lo, hi);
       lo = lo / w * w;
-      for (auto& r : d.query("SELECT (interval_start - ?) / ?, SUM(" + ingress + "), SUM(" + egress + ")" + mine +
+      std::vector<sql_value> bucket{lo, w};
+      for (auto& r : d.query("SELECT (interval_start - ?) / ?, SUM(" + ingress + "), SUM(" + egress + ")" + from +
                                  " GROUP BY 1 ORDER BY 1",
-                             {lo, w, ip, ip, net, ip, ip})) {
+                             join({&bucket, &cp, &cp, &wp}))) {
         json::object b;
         b["t"] = lo + r.i64(0) * w;
         b["ingress"] = r.i64(1);

@@ -278,6 +278,19 @@ CREATE INDEX assets_mac ON assets(mac, id);
 CREATE INDEX assets_hostname ON assets(network, hostname_lc, id);
 CREATE INDEX assets_ip ON assets(network, ip, id);
 )SQL"},
+    // What the sensor says about a flow that the first schema dropped: an
+    // unassigned client's MAC (DHCP from 0.0.0.0: the flow belongs to the
+    // asset with that MAC, as traffic.json counts it), nDPI's family and
+    // service (the console's Family and App/Service columns, ECS
+    // network.protocol) and the client's packets (ECS source.packets).
+    // Rows from before keep '' and 0: unknown.
+    {4, R"SQL(
+ALTER TABLE flows ADD COLUMN client_mac TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN app_family TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN app_service TEXT NOT NULL DEFAULT '';
+ALTER TABLE flows ADD COLUMN packets_cs BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX flows_client_mac ON flows(network, client_mac);
+)SQL"},
 };
 
 void apply_migrations(db& d) {

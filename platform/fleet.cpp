@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -354,7 +355,8 @@ std::pair<std::string, std::string> store::export_ocsf_inventory(std::int64_t cu
 std::pair<std::string, std::string> store::export_ecs_flows(std::int64_t cursor, std::int64_t limit) {
   auto rows = d_.query(
       "SELECT f.id, s.name, f.network, f.client, f.server, f.protocol, f.server_port, f.bytes_cs, f.bytes_sc, "
-      "f.packets, f.interval_start, f.interval_end, f.application FROM flows f JOIN sensors s ON s.id = f.sensor_id "
+      "f.packets, f.interval_start, f.interval_end, f.application, f.client_mac, f.app_service, f.packets_cs "
+      "FROM flows f JOIN sensors s ON s.id = f.sensor_id "
       "WHERE f.id > ? ORDER BY f.id LIMIT ?",
       {cursor, limit + 1});
   std::string out, next;
@@ -379,15 +381,26 @@ std::pair<std::string, std::string> store::export_ecs_flows(std::int64_t cursor,
     json::object src, dst;
     src["address"] = r.str(3);
     if (is_ip(r.str(3))) src["ip"] = r.str(3);
+    if (!r.str(13).empty()) {
+      // An unassigned client's MAC, in ECS's notation (RFC 7042: upper case, hyphens).
+      std::string m = r.str(13);
+      for (auto& ch : m) ch = ch == ':' ? '-' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      src["mac"] = m;
+    }
     src["bytes"] = r.i64(7);
+    // Packets each way: a client sends at least one, so 0 is a row stored
+    // before the platform kept them (unknown: left out).
+    if (r.i64(15) != 0) src["packets"] = r.i64(15);
     dst["address"] = r.str(4);
     if (is_ip(r.str(4))) dst["ip"] = r.str(4);
     if (r.i64(6) != 0) dst["port"] = r.i64(6);
     dst["bytes"] = r.i64(8);
+    if (r.i64(15) != 0) dst["packets"] = r.i64(9) - r.i64(15);
     d["source"] = src;
     d["destination"] = dst;
     json::object net;
     if (const char* tn = transport_name(r.i64(5))) net["transport"] = tn;
+    if (!r.str(14).empty()) net["protocol"] = r.str(14);  // nDPI's service, as the sensor's flows.ecs.jsonl
     if (!r.str(12).empty()) net["application"] = r.str(12);
     net["bytes"] = r.i64(7) + r.i64(8);
     net["packets"] = r.i64(9);

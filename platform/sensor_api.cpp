@@ -281,6 +281,10 @@ sensor_reply do_report(store& s, std::int64_t id, capnp::MessageReader& msg) {
     r.client = str(f.getClient());
     r.server = str(f.getServer());
     r.application = str(f.getApplication());
+    r.client_mac = str(f.getClientMac());
+    r.app_family = str(f.getAppFamily());
+    r.app_service = str(f.getAppService());
+    r.packets_cs = ns(f.getPacketsClientToServer());
     r.protocol = f.getProtocol();
     r.server_port = f.getServerPort();
     r.bytes_cs = ns(f.getBytesClientToServer());

@@ -60,9 +60,28 @@ struct asset_record {
 
 struct flow_row {
   std::string network, client, server, application;
+  std::string client_mac;              // an unassigned client's MAC ("" otherwise)
+  std::string app_family, app_service;  // nDPI's family and service ("" when unknown)
   std::int64_t protocol = 0, server_port = 0, bytes_cs = 0, bytes_sc = 0, packets = 0;
+  std::int64_t packets_cs = 0;  // packets from the client
   std::int64_t interval_start = 0, interval_end = 0;
 };
+
+// The flows that belong to an asset: those with its IP as client or server,
+// and an unassigned client's (DHCP from 0.0.0.0) sent from its MAC, as the
+// sensor's traffic.json counts them. SQL over the flows table to splice in.
+struct asset_flow_filter {
+  bool none = true;                   // neither an IP nor a MAC: no flows are its own
+  std::string where;                  // "network = ? AND (...)"
+  std::vector<sql_value> where_params;
+  std::string is_client;              // true when the asset opened the flow
+  std::vector<sql_value> client_params;
+  // CASE WHEN the asset opened the flow THEN `yes` ELSE `no` END
+  std::string when_client(const std::string& yes, const std::string& no) const {
+    return "CASE WHEN " + is_client + " THEN " + yes + " ELSE " + no + " END";
+  }
+};
+asset_flow_filter flows_of_asset(const std::string& network, const std::string& ip, const std::string& mac);
 
 class store {
  public:

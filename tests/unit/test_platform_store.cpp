@@ -5,6 +5,7 @@
 #include <kj/io.h>
 
 #include <functional>
+#include <map>
 
 #include "common/config/config.h"
 #include "common/schema/platform.capnp.h"
@@ -579,6 +580,121 @@ void api_auth(fixture& f) {
   }
 }
 
+// Flows as the sensor sends them: an unassigned client's (DHCP from 0.0.0.0,
+// clientMac set) count for the asset with that MAC; nDPI's family and
+// service reach the console's summary and the ECS export.
+void flows(fixture& f) {
+  store& s = *f.s;
+  s.add_user("admin1", "admin", "admin password");
+  std::string tok = s.add_token("admin1");
+  auto c = new_registered(f, "s1", "uid-1");
+  struct spec {
+    std::string client, server, mac, family, service, application;
+    unsigned proto, port;
+    std::uint64_t cs, sc, packets, packets_cs;
+  };
+  const std::vector<spec> specs = {
+      // laptop-5's DHCP DISCOVER before it had 10.0.0.5, and another device's.
+      {"0.0.0.0", "255.255.255.255", "aa:00:00:00:00:05", "Network", "DHCP", "", 17, 67, 342, 0, 1, 1},
+      {"0.0.0.0", "255.255.255.255", "aa:00:00:00:00:09", "Network", "DHCP", "", 17, 67, 350, 0, 1, 1},
+      // laptop-5 as a client of the web, twice; as an SSH server nDPI did not name.
+      {"10.0.0.5", "External", "", "Web Services", "HTTPS", "Google", 6, 443, 500, 1500, 10, 4},
+      {"10.0.0.5", "External", "", "Web Services", "HTTPS", "", 6, 443, 100, 200, 5, 2},
+      {"10.0.0.1", "10.0.0.5", "", "", "", "", 6, 22, 70, 30, 3, 2},
+  };
+  capnp::MallocMessageBuilder m;
+  auto r = m.initRoot<pc::Report>();
+  r.setProtocolVersion(1);
+  r.setReportId(1);
+  r.setFull(true);
+  auto list = r.initAssets(1);
+  fill_asset(list[0], "aa:00:00:00:00:05", "10.0.0.5", "aa:00:00:00:00:05", "laptop-5");
+  auto fl = r.initFlows(static_cast<unsigned>(specs.size()));
+  for (unsigned i = 0; i < specs.size(); ++i) {
+    const auto& x = specs[i];
+    auto b = fl[i];
+    b.setIntervalStart(1'700'000'000'000'000'000ULL + i);
+    b.setIntervalEnd(1'700'000'060'000'000'000ULL);
+    b.setClient(x.client);
+    b.setServer(x.server);
+    b.setClientMac(x.mac);
+    b.setAppFamily(x.family);
+    b.setAppService(x.service);
+    b.setApplication(x.application);
+    b.setProtocol(static_cast<std::uint8_t>(x.proto));
+    b.setServerPort(static_cast<std::uint16_t>(x.port));
+    b.setBytesClientToServer(x.cs);
+    b.setBytesServerToClient(x.sc);
+    b.setPackets(x.packets);
+    b.setPacketsClientToServer(x.packets_cs);
+  }
+  ASSERT_EQ(handle_sensor(s, "/sensor/v1/reports", c.auth(), pack(m)).status, 200u);
+  auto a = all_assets(s);
+  ASSERT_EQ(a.size(), 1u);
+  std::int64_t id = a[0].as_object().at("id").as_int64();
+  auto get = [&](const std::string& target) {
+    http_request q;
+    q.method = "GET";
+    q.target = target;
+    q.authorization = "Bearer " + tok;
+    auto rep = route(s, q);
+    EXPECT_EQ(rep.status, 200u) << target << ": " << rep.body;
+    return rep.body;
+  };
+  auto t = json::parse(get("/api/v1/console/assets/" + std::to_string(id) + "/traffic")).as_object();
+  // (family, service, role) -> "ingress egress total flows", as traffic.json would have them.
+  std::map<std::string, std::string> got;
+  for (auto& v : t.at("summary").as_array()) {
+    auto& o = v.as_object();
+    got[std::string(o.at("family").as_string()) + "|" + std::string(o.at("application").as_string()) + "|" +
+        std::string(o.at("role").as_string())] =
+        std::to_string(o.at("ingress").as_int64()) + " " + std::to_string(o.at("egress").as_int64()) + " " +
+        std::to_string(o.at("total").as_int64()) + " " + std::to_string(o.at("flows").as_int64());
+  }
+  std::map<std::string, std::string> want = {{"Network|DHCP|Client", "0 342 342 1"},
+                                             {"Web Services|HTTPS|Client", "1700 600 2300 2"},
+                                             {"Unknown|tcp/22|Server", "70 30 100 1"}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(t.at("flows_total").as_int64(), 4);
+  bool dhcp = false;
+  for (auto& v : t.at("flows").as_array()) {
+    auto& o = v.as_object();
+    if (o.at("service") == "DHCP") {
+      dhcp = true;
+      EXPECT_EQ(o.at("role"), "Client");
+      EXPECT_EQ(o.at("peer"), "255.255.255.255");
+      EXPECT_EQ(o.at("client_mac"), "aa:00:00:00:00:05");
+      EXPECT_EQ(o.at("family"), "Network");
+      EXPECT_EQ(o.at("egress").as_int64(), 342);
+    }
+  }
+  EXPECT_TRUE(dhcp);
+  // The asset's peers (GET /assets/{id}) count the DHCP flow too.
+  auto peers = s.get_asset(id)["traffic"].as_object().at("peers").as_array();
+  std::int64_t out = 0;
+  for (auto& p : peers) out += p.as_object().at("role") == "client" ? p.as_object().at("bytes_client_to_server").as_int64() : 0;
+  EXPECT_EQ(out, 342 + 500 + 100);
+  // ECS: the unassigned client's MAC, packets each way, the service.
+  auto body = get("/api/v1/export/ecs/flows?limit=100");
+  std::vector<json::object> docs;
+  for (std::size_t p = 0, e; p < body.size(); p = e + 1) {
+    e = body.find('\n', p);
+    if (e == std::string::npos) e = body.size();
+    if (e > p) docs.push_back(json::parse(body.substr(p, e - p)).as_object());
+  }
+  ASSERT_EQ(docs.size(), specs.size());
+  auto& d0 = docs[0];
+  EXPECT_EQ(d0.at("source").as_object().at("mac"), "AA-00-00-00-00-05");
+  EXPECT_EQ(d0.at("network").as_object().at("protocol"), "DHCP");
+  auto& d2 = docs[2];
+  EXPECT_FALSE(d2.at("source").as_object().contains("mac"));
+  EXPECT_EQ(d2.at("source").as_object().at("packets").as_int64(), 4);
+  EXPECT_EQ(d2.at("destination").as_object().at("packets").as_int64(), 6);
+  EXPECT_EQ(d2.at("network").as_object().at("protocol"), "HTTPS");
+  EXPECT_EQ(d2.at("network").as_object().at("application"), "Google");
+  EXPECT_FALSE(docs[4].at("network").as_object().contains("protocol"));
+}
+
 struct scenario {
   const char* name;
   void (*fn)(fixture&);
@@ -586,7 +702,8 @@ struct scenario {
 const scenario scenarios[] = {{"users", users},     {"registration", registration},
                               {"checkin_config_commands", checkin_config_commands},
                               {"reports", reports}, {"dedup", dedup},
-                              {"api_auth", api_auth}, {"robustness", robustness}};
+                              {"api_auth", api_auth}, {"robustness", robustness},
+                              {"flows", flows}};
 
 TEST(platform_sqlite, users) { fixture f; users(f); }
 TEST(platform_sqlite, registration) { fixture f; registration(f); }
@@ -595,6 +712,7 @@ TEST(platform_sqlite, reports) { fixture f; reports(f); }
 TEST(platform_sqlite, dedup) { fixture f; dedup(f); }
 TEST(platform_sqlite, api_auth) { fixture f; api_auth(f); }
 TEST(platform_sqlite, robustness) { fixture f; robustness(f); }
+TEST(platform_sqlite, flows) { fixture f; flows(f); }
 
 TEST(platform_sqlite, migrations_are_recorded_once) {
   fixture f;
