@@ -47,6 +47,11 @@ def run():
     with Wire("e") as w:
         off_assets, off_flows, _ = t.run_sensor(tunnelled, os.path.join(work, "offline"))
         t.check(len(off_assets) > 0, "the ERSPAN capture gives no assets offline")
+        # ERSPAN mode as the guide sets it up: the address is assigned to the
+        # sniffing interface (the sensor waits for it). A /32 with no route
+        # back: the namespace's kernel answers nothing on the wire.
+        subprocess.run(["ip", "netns", "exec", w.ns_sensor, "ip", "addr", "add", address + "/32", "dev", "tsa0"],
+                       check=True, capture_output=True)
         w.start(work, os.path.join(work, "live"),
                 'driver = "af_packet"\nmode = "erspan"\nerspan_address = "%s"' % address)
         w.replay(sample)
