@@ -731,6 +731,24 @@ void analyzer::finish() {
   }
 }
 
+// Some embedded DHCP clients send Windows' vendor class "MSFT 5.0" so that
+// Windows DHCP servers treat them as Windows (TP-Link's Tapo C200 camera
+// does). Two things in the same request say which stack really sent it:
+// Windows' DHCP client has requested option 31 (router discovery) in every
+// list since Windows 2000 (2000/XP, Vista-8.1 and 10/11 lists alike), and the
+// Windows IP stack starts at TTL 128 (a client's own broadcast crosses no
+// router: giaddr is zero). A request with neither is not from Windows, and
+// its vendor class is stated too weakly to name the OS.
+namespace {
+bool imitated_windows_class(const proto::dhcp_message& m, std::uint8_t ttl) {
+  if (m.vendor_class.substr(0, 5) != "MSFT " || m.prl_len == 0 || !m.giaddr.is_unspecified()) return false;
+  for (const auto code : m.prl_items()) {
+    if (code == 31) return false;
+  }
+  return ttl <= 64;
+}
+}  // namespace
+
 void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   ++c_.dhcp;
   auto& m = p_->dhcp;
@@ -758,7 +776,8 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   if (m.op == 1) {
     // The client speaks for itself.
     say("hostname", m.hostname, confidence::dhcp_hostname);
-    say("vendor_class", m.vendor_class, confidence::dhcp_attribute);
+    say("vendor_class", m.vendor_class,
+        imitated_windows_class(m, h.rec.ttl) ? confidence::dhcp_imitated_class : confidence::dhcp_attribute);
     if (m.prl_len != 0) {
       say("parameter_request_list", proto::prl_string(m), confidence::dhcp_attribute);
     }
