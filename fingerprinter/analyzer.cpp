@@ -14,6 +14,7 @@
 #include "common/proto/dns.h"
 #include "common/proto/enip.h"
 #include "common/proto/http.h"
+#include "common/proto/upnp.h"
 #include "common/proto/lldp.h"
 #include "common/proto/modbus.h"
 #include "common/proto/nbns.h"
@@ -87,6 +88,22 @@ bool bytes_start(net::bytes b, std::string_view s) {
 
 enum class stream_kind : std::uint8_t { unknown, tls, ssh, http, smb, none };
 
+// A UPnP device description (an XML body of a 200 response) says what the
+// server is: the body as far as the stream prefix holds it.
+void upnp_body(analyzer_counters& c, const proto::http_message& m, net::bytes message, const proto::packet_view& pv,
+               proto::fact_sink& s) {
+  if (m.kind != proto::http_kind::response || m.status != 200 || m.content_type.find("xml") == std::string_view::npos ||
+      m.head_len >= message.size()) {
+    return;
+  }
+  auto body = message.subspan(m.head_len);
+  if (m.content_length && *m.content_length < body.size()) body = body.first(static_cast<std::size_t>(*m.content_length));
+  proto::upnp_description d;
+  if (proto::parse_upnp_description(body, d) != proto::upnp_error::not_upnp) {
+    ++c.upnp;
+    proto::upnp_facts(d, pv, s);
+  }
+}
 }  // namespace
 
 // Parser outputs are large structs: kept and reused, never on the stack.
@@ -683,6 +700,7 @@ void analyzer::impl::step(analyzer& a, stream& st, bool last) {
         }
         ++c_.parsed[p_stream];
         proto::http_facts(p.http, pv, s);
+        upnp_body(c_, p.http, data.subspan(st.parsed), pv, s);
         if (!p.http.message_len || *p.http.message_len == 0) {
           st.done = true;  // body of unknown length: nothing more to find here
           return;

@@ -46,6 +46,7 @@ struct analyzer_counters {
   std::uint64_t snapshots = 0;
   std::uint64_t dhcp = 0;
   std::uint64_t dhcp_errors = 0;
+  std::uint64_t upnp = 0;             // UPnP device descriptions read from HTTP responses
   std::uint64_t tcp_signatures = 0;
   std::uint64_t p0f_matches = 0;
   std::uint64_t vendor_lookups = 0;
