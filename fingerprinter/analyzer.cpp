@@ -90,12 +90,13 @@ enum class stream_kind : std::uint8_t { unknown, tls, ssh, http, smb, none };
 
 // A UPnP device description (an XML body of a 200 response) says what the
 // server is: the body as far as the stream prefix holds it.
+bool upnp_candidate(const proto::http_message& m) {
+  return m.kind == proto::http_kind::response && m.status == 200 && m.content_type.find("xml") != std::string_view::npos;
+}
+
 void upnp_body(analyzer_counters& c, const proto::http_message& m, net::bytes message, const proto::packet_view& pv,
                proto::fact_sink& s) {
-  if (m.kind != proto::http_kind::response || m.status != 200 || m.content_type.find("xml") == std::string_view::npos ||
-      m.head_len >= message.size()) {
-    return;
-  }
+  if (!upnp_candidate(m) || m.head_len >= message.size()) return;
   auto body = message.subspan(m.head_len);
   if (m.content_length && *m.content_length < body.size()) body = body.first(static_cast<std::size_t>(*m.content_length));
   proto::upnp_description d;
@@ -697,6 +698,10 @@ void analyzer::impl::step(analyzer& a, stream& st, bool last) {
         if (e != proto::http_error::none) {
           st.done = true;
           return;
+        }
+        if (!last && upnp_candidate(p.http) && p.http.message_len &&
+            *p.http.message_len > data.size() - st.parsed) {
+          return;  // an XML body still coming: read the message once it is whole (or the prefix is full)
         }
         ++c_.parsed[p_stream];
         proto::http_facts(p.http, pv, s);
