@@ -278,6 +278,9 @@ const std::vector<fact_case> cases = {
    {"device_type=printer", "vendor=HP", "model=HP Color LaserJet MFP M477fdw"}},
   {"mdns", "mdns_service", "_axis-video._tcp", {"device_type=camera", "vendor=Axis"}},
   {"http", "http_realm", "AXIS_ACCC8E012345", {"vendor=Axis", "device_type=camera"}},
+  {"http", "http_realm", "TP-Link IP-Camera", {"device_type=camera"}},  // TapoCamera_stream (port 8800)
+  {"http", "http_realm", "IPCamera", {"device_type=camera"}},
+  {"http", "http_realm", "MyIPCameraStore admin", {}},
   {"http", "server", "Hikvision-Webs", {"vendor=Hikvision", "device_type=camera"}},
   {"mdns", "mdns_service", "_hue._tcp", {"vendor=Signify (Philips Hue)", "device_type=hub"}},
   {"mdns", "mdns_service", "_sonos._tcp", {"vendor=Sonos", "device_type=speaker"}},
