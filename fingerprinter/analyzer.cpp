@@ -14,6 +14,7 @@
 #include "common/proto/dns.h"
 #include "common/proto/enip.h"
 #include "common/proto/http.h"
+#include "common/proto/upnp.h"
 #include "common/proto/lldp.h"
 #include "common/proto/modbus.h"
 #include "common/proto/nbns.h"
@@ -87,6 +88,23 @@ bool bytes_start(net::bytes b, std::string_view s) {
 
 enum class stream_kind : std::uint8_t { unknown, tls, ssh, http, smb, none };
 
+// A UPnP device description (an XML body of a 200 response) says what the
+// server is: the body as far as the stream prefix holds it.
+bool upnp_candidate(const proto::http_message& m) {
+  return m.kind == proto::http_kind::response && m.status == 200 && m.content_type.find("xml") != std::string_view::npos;
+}
+
+void upnp_body(analyzer_counters& c, const proto::http_message& m, net::bytes message, const proto::packet_view& pv,
+               proto::fact_sink& s) {
+  if (!upnp_candidate(m) || m.head_len >= message.size()) return;
+  auto body = message.subspan(m.head_len);
+  if (m.content_length && *m.content_length < body.size()) body = body.first(static_cast<std::size_t>(*m.content_length));
+  proto::upnp_description d;
+  if (proto::parse_upnp_description(body, d) != proto::upnp_error::not_upnp) {
+    ++c.upnp;
+    proto::upnp_facts(d, pv, s);
+  }
+}
 }  // namespace
 
 // Parser outputs are large structs: kept and reused, never on the stack.
@@ -681,8 +699,13 @@ void analyzer::impl::step(analyzer& a, stream& st, bool last) {
           st.done = true;
           return;
         }
+        if (!last && upnp_candidate(p.http) && p.http.message_len &&
+            *p.http.message_len > data.size() - st.parsed) {
+          return;  // an XML body still coming: read the message once it is whole (or the prefix is full)
+        }
         ++c_.parsed[p_stream];
         proto::http_facts(p.http, pv, s);
+        upnp_body(c_, p.http, data.subspan(st.parsed), pv, s);
         if (!p.http.message_len || *p.http.message_len == 0) {
           st.done = true;  // body of unknown length: nothing more to find here
           return;
@@ -731,6 +754,24 @@ void analyzer::finish() {
   }
 }
 
+// Some embedded DHCP clients send Windows' vendor class "MSFT 5.0" so that
+// Windows DHCP servers treat them as Windows (TP-Link's Tapo C200 camera
+// does). Two things in the same request say which stack really sent it:
+// Windows' DHCP client has requested option 31 (router discovery) in every
+// list since Windows 2000 (2000/XP, Vista-8.1 and 10/11 lists alike), and the
+// Windows IP stack starts at TTL 128 (a client's own broadcast crosses no
+// router: giaddr is zero). A request with neither is not from Windows, and
+// its vendor class is stated too weakly to name the OS.
+namespace {
+bool imitated_windows_class(const proto::dhcp_message& m, std::uint8_t ttl) {
+  if (m.vendor_class.substr(0, 5) != "MSFT " || m.prl_len == 0 || !m.giaddr.is_unspecified()) return false;
+  for (const auto code : m.prl_items()) {
+    if (code == 31) return false;
+  }
+  return ttl <= 64;
+}
+}  // namespace
+
 void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   ++c_.dhcp;
   auto& m = p_->dhcp;
@@ -758,7 +799,8 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   if (m.op == 1) {
     // The client speaks for itself.
     say("hostname", m.hostname, confidence::dhcp_hostname);
-    say("vendor_class", m.vendor_class, confidence::dhcp_attribute);
+    say("vendor_class", m.vendor_class,
+        imitated_windows_class(m, h.rec.ttl) ? confidence::dhcp_imitated_class : confidence::dhcp_attribute);
     if (m.prl_len != 0) {
       say("parameter_request_list", proto::prl_string(m), confidence::dhcp_attribute);
     }

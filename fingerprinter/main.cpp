@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     const auto& c = an.counters();
     ts::control::counter_list l{
         {"snapshots", c.snapshots},         {"dhcp", c.dhcp},
-        {"dhcp.errors", c.dhcp_errors},     {"tcp_signatures", c.tcp_signatures},
+        {"dhcp.errors", c.dhcp_errors},     {"upnp_descriptions", c.upnp},     {"tcp_signatures", c.tcp_signatures},
         {"p0f.matches", c.p0f_matches},     {"vendor_lookups", c.vendor_lookups},
         {"observations", em.emitted()},     {"observations.repeats", em.suppressed()},
         {"batches", em.batches()},

@@ -66,7 +66,7 @@ LABEL_OS = [
 
 # Totals this test must reach (measured; raise them when the rules improve).
 # Before issue 11's rules: found 77, type 4, class 0, vendor 27, os 17.
-FLOORS = {"found": 77, "type": 33, "class": 44, "vendor": 43, "os": 17}
+FLOORS = {"found": 77, "type": 34, "class": 45, "vendor": 43, "os": 17}
 
 
 def norm_words(s):

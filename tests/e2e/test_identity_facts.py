@@ -166,9 +166,16 @@ NETWORK_DEVICES = {"network device", "router", "switch", "firewall", "access poi
 def expected_identity(pcap, rel):
     """(by, key, asset field, allowed values, what) from tshark-decoded fields."""
     out = []
-    for mac, vc in rows(pcap, "dhcp.option.vendor_class_id", ["dhcp.hw.mac_addr", "dhcp.option.vendor_class_id"]):
-        if vc.startswith("MSFT "):
+    for mac, vc, ttl, prl in rows(pcap, "dhcp.option.vendor_class_id",
+                                  ["dhcp.hw.mac_addr", "dhcp.option.vendor_class_id", "ip.ttl",
+                                   "dhcp.option.request_list_item"]):
+        windows_stack = "31" in prl.split(",") or not prl or int(last(ttl) or 0) > 64
+        if vc.startswith("MSFT ") and windows_stack:
             out.append(("mac", last(mac).lower(), "os_family", {"Windows"}, "dhcp vendor class " + vc))
+        elif vc.startswith("MSFT "):
+            # Windows' class from a stack that is not Windows' (TTL 64, no
+            # option 31 in the request list): its TCP stack (p0f) names it.
+            out.append(("mac", last(mac).lower(), "os_family", {"Linux"}, "imitated dhcp vendor class " + vc))
         elif vc.startswith("android-dhcp-"):
             out.append(("mac", last(mac).lower(), "os_family", {"Android"}, "dhcp vendor class " + vc))
     for src, ma, mi, b in rows(pcap, "ntlmssp.version.major", ["ip.src", "ntlmssp.version.major",
@@ -219,6 +226,7 @@ CAPTURES = [
     "profinet/ChangeIPUsingDCP.pcap", "bacnet/bacnet_test.pcap", "vlan/http-vlan-0.pcap",
     "vxlan/vxlan-encapsulated-http.pcap", "geneve/geneve-47101.pcap", "gre/gre-sample.pcap",
     "erspan/erspan-type-i-4.pcap", "bench/smb3_multichannel.pcap", "bench/EIP-ChangePortConfigurationAttempt.pcap",
+    "devices/shs_hidden_patterns/TapoCamera_boot_1741368970.pcap",
 ]
 
 

@@ -278,6 +278,9 @@ const std::vector<fact_case> cases = {
    {"device_type=printer", "vendor=HP", "model=HP Color LaserJet MFP M477fdw"}},
   {"mdns", "mdns_service", "_axis-video._tcp", {"device_type=camera", "vendor=Axis"}},
   {"http", "http_realm", "AXIS_ACCC8E012345", {"vendor=Axis", "device_type=camera"}},
+  {"http", "http_realm", "TP-Link IP-Camera", {"device_type=camera"}},  // TapoCamera_stream (port 8800)
+  {"http", "http_realm", "IPCamera", {"device_type=camera"}},
+  {"http", "http_realm", "MyIPCameraStore admin", {}},
   {"http", "server", "Hikvision-Webs", {"vendor=Hikvision", "device_type=camera"}},
   {"mdns", "mdns_service", "_hue._tcp", {"vendor=Signify (Philips Hue)", "device_type=hub"}},
   {"mdns", "mdns_service", "_sonos._tcp", {"vendor=Sonos", "device_type=speaker"}},
@@ -289,6 +292,20 @@ const std::vector<fact_case> cases = {
   {"ssdp", "ssdp_type", "urn:schemas-upnp-org:device:InternetGatewayDevice:1", {"device_type=router"}},
   {"ssdp", "ssdp_type", "urn:dial-multiscreen-org:device:dial:1", {"device_type=media device"}},
   {"http", "http_realm", "NETGEAR R7000", {"vendor=NETGEAR", "model=R7000"}},
+  // UPnP device descriptions (common/proto/upnp.h) read by the same device-type rules as SSDP.
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:InternetGatewayDevice:1", {"device_type=router"}},
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:MediaRenderer:1", {"device_type=media device"}},
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:ZonePlayer:1", {"vendor=Sonos", "device_type=speaker"}},
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:Basic:1", {}},
+
+  // ---- upnp.toml ----
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:DimmableLight:1", {"device_type=smart bulb"}},
+  {"ssdp", "ssdp_type", "urn:schemas-upnp-org:device:BinaryLight:1", {"device_type=smart bulb"}},
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:WLANAccessPointDevice:1", {"device_type=access point"}},
+  {"upnp", "upnp_device_type", "urn:schemas-upnp-org:device:DigitalSecurityCamera:1", {"device_type=camera"}},
+  {"ssdp", "ssdp_type", "urn:schemas-upnp-org:device:HVAC_ZoneThermostat:1", {"device_type=thermostat"}},
+  {"upnp", "model", "Philips hue bridge 2015", {"vendor=Signify (Philips Hue)", "device_type=hub"}},
+  {"upnp", "model", "Philips hue bridge v2", {}},
 
   // ---- devices.toml: OT / ICS ----
   {"s7comm", "order_number", "6ES7 315-2EH14-0AB0", {"vendor=Siemens", "device_type=PLC"}},  // s7comm/s7ident.pcap
