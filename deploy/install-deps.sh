@@ -38,6 +38,10 @@ PACKAGES=(
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # Node.js from elsewhere (NodeSource's nodejs bundles npm and conflicts with
+  # Debian's npm package): a working node and npm are enough.
+  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
