@@ -88,6 +88,19 @@ RequiredForOnline=no
 LinkLocalAddressing=no
 IPv6AcceptRA=no
 EOF
+# GRO/LRO merge TCP segments before af_packet sees them: the sensor would count
+# (and parse) fewer, larger packets than the wire carried. Off on the sniffing NIC.
+cat >"$files/20-tapsense-sniffing.link" <<'EOF'
+[Match]
+OriginalName=eth1
+
+[Link]
+NamePolicy=kernel
+GenericReceiveOffload=false
+LargeReceiveOffload=false
+GenericSegmentationOffload=false
+TCPSegmentationOffload=false
+EOF
 cat >"$files/tapsense.toml" <<'EOF'
 # /etc/tapsense/tapsense.toml on the appliance (README.md "Configuration").
 # eth0 is management, eth1 sniffs (the image names NICs in PCI order).
@@ -123,6 +136,7 @@ hooks=(
   "--customize-hook=chroot \"\$1\" chgrp tapsense /etc/tapsense/tapsense.toml"
   "--customize-hook=mkdir -p \"\$1\"/etc/systemd/network \"\$1\"/boot/grub"
   "--customize-hook=copy-in $files/10-tapsense-management.network $files/20-tapsense-sniffing.network /etc/systemd/network"
+  "--customize-hook=copy-in $files/20-tapsense-sniffing.link /etc/systemd/network"
   "--customize-hook=copy-in $files/grub.cfg /boot/grub"
   "--customize-hook=chroot \"\$1\" systemctl enable systemd-networkd systemd-resolved tapsense.service tapsense-console.service"
   "--customize-hook=chroot \"\$1\" systemctl mask getty@tty1.service"
