@@ -34,6 +34,9 @@ PACKAGES=(
   nodejs npm chromium
   # the sensor's proxy tests (tests/e2e/test_platform_proxy.py): Squid 5 with its auth helpers
   squid
+  # the appliance console (deploy/appliance/tapsense-console) and its tmux test;
+  # the appliance image (deploy/image/build.sh) and its boot test
+  whiptail tmux qemu-utils qemu-system-x86
 )
 
 missing=()

@@ -6,6 +6,8 @@
 #                                  hugepages.sh, show-assets.py, scaling.pcap (the
 #                                  start-up throughput measurement's sample)
 #   /usr/lib/systemd/system/tapsense.service
+#   /usr/sbin/tapsense-console, /usr/lib/systemd/system/tapsense-console.service
+#                                  (the appliance console; enabled only by the image)
 #   /etc/tapsense/tapsense.toml    (a conffile)
 #   /usr/share/doc/tapsense/       README.md, ARCHITECTURE.md
 include(GNUInstallDirs)
@@ -18,6 +20,9 @@ install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/nic-check.py ${PROJECT_SOURCE_DIR}
 if(TARGET scaling_sample)
   install(FILES ${CMAKE_BINARY_DIR}/sample/scaling.pcap DESTINATION ${CMAKE_INSTALL_DATADIR}/tapsense)
 endif()
+# The appliance console (whiptail menu on tty1 of the appliance image).
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/deploy/appliance/tapsense-console DESTINATION ${CMAKE_INSTALL_SBINDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/appliance/tapsense-console.service DESTINATION lib/systemd/system)
 # systemd's unit directory under the prefix (/usr/lib/systemd/system).
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/tapsense.service DESTINATION lib/systemd/system)
 # /etc whatever the prefix (the unit reads /etc/tapsense/tapsense.toml).
@@ -40,6 +45,8 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "p0f, ieee-data, python3, adduser, systemd, librte-net-af-packet23, librte-net-pcap23, librte-mempool-ring23")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dpdk")
+# The appliance console draws with whiptail.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "whiptail")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/deploy/debian/postinst ${PROJECT_SOURCE_DIR}/deploy/debian/prerm
     ${PROJECT_SOURCE_DIR}/deploy/debian/postrm ${PROJECT_SOURCE_DIR}/deploy/debian/conffiles)
