@@ -129,7 +129,7 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   // same batches (with the same ids) as the one before it.
   max_frame_ = out.max_payload();
   batch_max_ = std::clamp<std::size_t>(max_frame_ / record_budget, 16, batch_limit);
-  spool_ = reinterpret_cast<std::uint8_t*>(&h) + h.spool_offset;
+  spool_ = ipc::spool(reinterpret_cast<std::uint8_t*>(&h) + h.spool_offset, h.spool_capacity, &h.spool_pos);
   const auto& a = cfg.aggregator;
   wheel_.init(t_.conns.capacity(), sweep_every_ns, std::max({a.tcp_idle_s, a.udp_idle_s, a.other_idle_s}) * ns);
   rebuild_wheel();
@@ -137,48 +137,15 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { binding_slots_.push_back(i); });
 }
 
-namespace {
-std::uint32_t spool_head(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos); }
-std::uint32_t spool_tail(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos >> 32); }
-std::uint64_t spool_pack(std::uint64_t head, std::uint64_t tail) noexcept {
-  return head == tail ? 0 : (tail << 32 | head);  // empty: back to the start
-}
-}  // namespace
-
-std::uint64_t shard::spooled_bytes() const noexcept {
-  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
-  return spool_head(pos) - spool_tail(pos);
-}
+std::uint64_t shard::spooled_bytes() const noexcept { return spool_.waiting(); }
 
 bool shard::spool_gated() const noexcept {
   // A cycle deferred for want of spool room is not built again until the
   // spool has drained enough for it (or entirely): no rebuild per packet.
-  if (h_.spool_need == 0) return false;
-  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
-  return spool_head(pos) != spool_tail(pos) && h_.spool_capacity - spool_head(pos) < h_.spool_need;
+  return h_.spool_need != 0 && spool_.waiting() != 0 && !spool_.fits(h_.spool_need);
 }
 
-void shard::drain_spool() noexcept {
-  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
-  const std::uint64_t head = spool_head(pos);
-  std::uint64_t tail = spool_tail(pos);
-  if (head == tail) return;
-  bool moved = false;
-  while (tail < head) {
-    ipc::frame_header fh;
-    std::memcpy(&fh, spool_ + tail, sizeof fh);
-    auto* p = out_.try_reserve(fh.len, static_cast<ipc::frame_type>(fh.type));
-    if (p == nullptr) break;  // the ring is full: the rest waits here
-    std::memcpy(p, spool_ + tail + sizeof fh, fh.len);
-    tail += ipc::frame_span(fh.len);
-    moved = true;
-  }
-  if (!moved) return;
-  // Publish first, then forget: a crash in between sends these batches
-  // again, and the uplink applies each batch id once.
-  out_.publish();
-  h_.spool_pos.store(spool_pack(head, tail), std::memory_order_release);
-}
+void shard::drain_spool() noexcept { spool_.drain(out_); }
 
 bool shard::poll() {
   if (stopped_ || static_cast<phase>(h_.phase.load()) != phase::idle) {
@@ -832,10 +799,7 @@ bool shard::write(ipc::frame_type t, capnp::MessageBuilder& mb) {
 bool shard::place_cycle() {
   std::uint64_t need = 0;
   for (const auto& f : built_) need += ipc::frame_span(static_cast<std::uint32_t>(f.words.asBytes().size()));
-  const auto pos = h_.spool_pos.load(std::memory_order_relaxed);
-  std::uint64_t head = spool_head(pos);
-  const std::uint64_t tail = spool_tail(pos);
-  const bool direct = h_.spool_direct != 0 || (head == tail && need > h_.spool_capacity);
+  const bool direct = h_.spool_direct != 0 || (spool_.waiting() == 0 && need > spool_.capacity());
   if (direct) {
     // Bigger than the whole spool: the one case that waits for the uplink
     // (counted; raise aggregator.report_spool_mb).
@@ -859,22 +823,18 @@ bool shard::place_cycle() {
   }
   // Every cycle goes through the spool (one copy per report batch, none per
   // packet), and from there into the ring as far as it has room.
-  if (h_.spool_capacity - head < need) {
+  if (!spool_.fits(need)) {
     h_.spool_need = need;
     ++h_.cycles_deferred;
     return false;
   }
+  auto ends = spool_.begin();
   for (const auto& f : built_) {
-    const auto bytes = f.words.asBytes();
-    const ipc::frame_header fh{static_cast<std::uint32_t>(bytes.size()), static_cast<std::uint16_t>(f.type), 0};
-    std::memcpy(spool_ + head, &fh, sizeof fh);
-    std::memcpy(spool_ + head + sizeof fh, bytes.begin(), bytes.size());
-    head += ipc::frame_span(fh.len);
+    spool_.put(ends, f.type, f.words.asBytes());  // fits: checked for the whole cycle above
     ++h_.batches;
   }
   // One store places the whole cycle.
-  h_.spool_pos.store(spool_pack(head, tail), std::memory_order_release);
-  h_.spool_high_water = std::max<std::uint64_t>(h_.spool_high_water, head - tail);
+  h_.spool_high_water = std::max<std::uint64_t>(h_.spool_high_water, spool_.commit(ends));
   ++h_.cycles_spooled;
   h_.spool_need = 0;
   return true;
@@ -891,13 +851,13 @@ shard::placed shard::run_cycle(std::uint32_t kind, std::uint64_t interval_end) {
         interval_end != 0 ? interval_end
                           : std::max(h_.flow_interval_start, h_.clock_ns - h_.clock_ns % flow_interval_ns_) +
                                 flow_interval_ns_;
-    h_.spool_cycle_pos = h_.spool_pos.load(std::memory_order_relaxed);
+    h_.spool_cycle_pos = spool_.position();
     h_.phase.store(static_cast<std::uint32_t>(phase::emitting));
   } else {
     // Resuming after a crash: the spool as this cycle found it (a copy of
     // the cycle placed before the crash goes, the same batches come back).
     // Nothing moved out of the spool since: draining waits for idle.
-    h_.spool_pos.store(h_.spool_cycle_pos, std::memory_order_release);
+    spool_.restore(h_.spool_cycle_pos);
   }
   kind = h_.cycle_kind;
   built_.clear();

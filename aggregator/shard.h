@@ -31,6 +31,7 @@
 #include "common/config/config.h"
 #include "common/ipc/frame_types.h"
 #include "common/ipc/ring.h"
+#include "common/ipc/spool.h"
 #include "common/net/packet_record.h"
 
 #include <capnp/common.h>
@@ -167,7 +168,7 @@ class shard {
     kj::Array<capnp::word> words;
   };
   std::vector<built_frame> built_;
-  std::uint8_t* spool_ = nullptr;
+  ipc::spool spool_;
 };
 
 }  // namespace tapsense::aggregator

@@ -115,40 +115,10 @@ void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip,
   add(mac, a, ts, {}, source, field, value, confidence, network, true);
 }
 
-namespace {
-std::uint32_t spool_head(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos); }
-std::uint32_t spool_tail(std::uint64_t pos) noexcept { return static_cast<std::uint32_t>(pos >> 32); }
-std::uint64_t spool_pack(std::uint64_t head, std::uint64_t tail) noexcept {
-  return head == tail ? 0 : (tail << 32 | head);  // empty: back to the start
-}
-}  // namespace
-
-std::uint64_t emitter::spooled_bytes() const noexcept {
-  if (st_ == nullptr) return 0;
-  const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
-  return spool_head(pos) - spool_tail(pos);
-}
+std::uint64_t emitter::spooled_bytes() const noexcept { return st_ == nullptr ? 0 : spool_.waiting(); }
 
 void emitter::poll() noexcept {
-  if (st_ == nullptr) return;
-  const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
-  const std::uint64_t head = spool_head(pos);
-  std::uint64_t tail = spool_tail(pos);
-  bool moved = false;
-  while (tail < head) {
-    ipc::frame_header fh;
-    std::memcpy(&fh, spool_ + tail, sizeof fh);
-    auto* p = out_.try_reserve(fh.len, static_cast<ipc::frame_type>(fh.type));
-    if (p == nullptr) break;  // the ring is full: the rest waits here
-    std::memcpy(p, spool_ + tail + sizeof fh, fh.len);
-    tail += ipc::frame_span(fh.len);
-    moved = true;
-  }
-  if (!moved) return;
-  // Publish first, then forget: a crash in between sends these batches again
-  // (same ids), never loses one.
-  out_.publish();
-  st_->spool_pos.store(spool_pack(head, tail), std::memory_order_release);
+  if (st_ != nullptr) spool_.drain(out_);
 }
 
 bool emitter::flush() {
@@ -159,8 +129,7 @@ bool emitter::flush() {
     // Deferred for want of spool room: not built again until the spool has
     // drained enough (no rebuild per loop turn).
     poll();
-    const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
-    if (spool_head(pos) != spool_tail(pos) && spool_capacity_ - spool_head(pos) < spool_need_) return true;
+    if (spool_.waiting() != 0 && !spool_.fits(spool_need_)) return true;
   }
   built_.clear();
   if (!build(0, pending_.size())) {
@@ -243,13 +212,10 @@ emitter::placed emitter::place() {
     }
   } else {
     poll();  // what waited goes first
-    const auto pos = st_->spool_pos.load(std::memory_order_relaxed);
-    std::uint64_t head = spool_head(pos);
-    const std::uint64_t tail = spool_tail(pos);
     // In order: into the ring while nothing waits and it has room, then into
     // the spool while it has room; what fits neither stays pending.
     bool published = false;
-    for (; done < built_.size() && head == tail; ++done) {
+    for (; done < built_.size() && spool_.waiting() == 0; ++done) {
       const auto bytes = built_[done].words.asBytes();
       auto* p = out_.try_reserve(static_cast<std::uint32_t>(bytes.size()), ipc::frame_type::observation_batch);
       if (p == nullptr) break;
@@ -259,21 +225,14 @@ emitter::placed emitter::place() {
     }
     if (published) out_.publish();
     const std::uint64_t spooled_from = done;
+    auto ends = spool_.begin();
     for (; done < built_.size(); ++done) {
-      const auto bytes = built_[done].words.asBytes();
-      const auto span = ipc::frame_span(static_cast<std::uint32_t>(bytes.size()));
-      if (spool_capacity_ - head < span) break;
-      const ipc::frame_header fh{static_cast<std::uint32_t>(bytes.size()),
-                                 static_cast<std::uint16_t>(ipc::frame_type::observation_batch), 0};
-      std::memcpy(spool_ + head, &fh, sizeof fh);
-      std::memcpy(spool_ + head + sizeof fh, bytes.begin(), bytes.size());
-      head += span;
+      if (!spool_.put(ends, ipc::frame_type::observation_batch, built_[done].words.asBytes())) break;
       facts += built_[done].count;
     }
     if (done != spooled_from) {
       // One store places them.
-      st_->spool_pos.store(spool_pack(head, tail), std::memory_order_release);
-      st_->spool_high_water = std::max<std::uint64_t>(st_->spool_high_water, head - tail);
+      st_->spool_high_water = std::max<std::uint64_t>(st_->spool_high_water, spool_.commit(ends));
       st_->spool_batches += done - spooled_from;
     }
     spool_need_ = 0;

@@ -13,6 +13,7 @@
 
 #include "common/ipc/fingerprinter_state.h"
 #include "common/ipc/ring.h"
+#include "common/ipc/spool.h"
 #include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
 
@@ -72,8 +73,7 @@ class emitter {
   // pending (and their snapshots unreleased) until it drains.
   void set_spool(state_header* st, std::uint8_t* spool, std::uint64_t capacity) noexcept {
     st_ = st;
-    spool_ = spool;
-    spool_capacity_ = std::min<std::uint64_t>(capacity, 0xfffff000ULL);
+    spool_ = ipc::spool(spool, capacity, &st->spool_pos);
   }
   // Moves spooled batches to the ring while it has room. Never waits.
   void poll() noexcept;
@@ -122,8 +122,7 @@ class emitter {
   };
   std::vector<built_batch> built_;
   state_header* st_ = nullptr;
-  std::uint8_t* spool_ = nullptr;
-  std::uint64_t spool_capacity_ = 0;
+  ipc::spool spool_;
   std::uint64_t spool_need_ = 0;  // bytes the last deferred flush needed (0: none)
   // Facts already sent, with the packet time they were last sent: repeats
   // are suppressed, but a fact still true is sent again every refresh
