@@ -11,6 +11,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/net/names.h"
+
 namespace tapsense::platform {
 
 namespace json = boost::json;
@@ -238,24 +240,7 @@ json::object asset_facets(store& s) {
 }
 
 // As the sensor's flows.json and traffic.json name a protocol.
-std::string proto_name(std::int64_t p) {
-  switch (p) {
-    case 1: return "icmp";
-    case 2: return "igmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 41: return "ipv6";
-    case 47: return "gre";
-    case 50: return "esp";
-    case 51: return "ah";
-    case 58: return "icmpv6";
-    case 89: return "ospf";
-    case 103: return "pim";
-    case 112: return "vrrp";
-    case 132: return "sctp";
-    default: return std::to_string(p);
-  }
-}
+std::string proto_name(std::int64_t p) { return net::ip_protocol_name(static_cast<unsigned>(p)); }
 
 // A flow's family and service as traffic.json names them: nDPI's, else
 // "Unknown" and protocol/port. A row stored before the platform kept the

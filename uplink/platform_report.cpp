@@ -75,38 +75,14 @@ void fill(sp::Asset::Builder b, const asset_view& a, const std::string& key) {
   }
 }
 
-const char* class_name(int cls) {
-  switch (static_cast<schema::AddressClass>(cls)) {
-    case schema::AddressClass::INVENTORIED: return "inventoried";
-    case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
-    case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
-    case schema::AddressClass::EXCLUDED: return "excluded";
-    case schema::AddressClass::UNASSIGNED: return "unassigned";
-    case schema::AddressClass::BROADCAST: return "broadcast";
-    case schema::AddressClass::MULTICAST: return "multicast";
-    case schema::AddressClass::EXTERNAL: break;
-  }
-  return "external";
-}
-
-// As flows.json names a side: the address, "External" or "Excluded".
-std::string side(const opt_ip& ip, int cls) {
-  switch (static_cast<schema::AddressClass>(cls)) {
-    case schema::AddressClass::EXTERNAL: return "External";
-    case schema::AddressClass::EXCLUDED: return "Excluded";
-    default: break;
-  }
-  return ip ? ip->to_string() : std::string();
-}
-
 void fill(sp::FlowRecord::Builder b, const flow_table::value_type& f) {
   const auto& [k, v] = f;
   b.setIntervalStart(k.interval_start);
   b.setIntervalEnd(v.interval_end);
-  b.setClient(side(k.client, k.client_class));
-  b.setServer(side(k.server, k.server_class));
-  b.setClientClass(class_name(k.client_class));
-  b.setServerClass(class_name(k.server_class));
+  b.setClient(side_text(k.client, k.client_class));
+  b.setServer(side_text(k.server, k.server_class));
+  b.setClientClass(class_text(k.client_class));
+  b.setServerClass(class_text(k.server_class));
   // An unassigned client's MAC is kept in the name key (model.cpp).
   if (k.client_class == static_cast<int>(schema::AddressClass::UNASSIGNED)) {
     b.setClientMac(k.client_name);

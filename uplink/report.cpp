@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "common/fp/device_class.h"
+#include "common/net/names.h"
 #include "common/schema/report.capnp.h"
 #include "common/util/json.h"
 #include "common/util/time.h"
@@ -506,30 +507,6 @@ std::size_t write_atomically(const std::string& path, F&& body) {
   return n;
 }
 
-const char* class_text(int cls) {
-  switch (static_cast<schema::AddressClass>(cls)) {
-    case schema::AddressClass::INVENTORIED: return "inventoried";
-    case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
-    case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
-    case schema::AddressClass::EXCLUDED: return "excluded";
-    case schema::AddressClass::UNASSIGNED: return "unassigned";
-    case schema::AddressClass::BROADCAST: return "broadcast";
-    case schema::AddressClass::MULTICAST: return "multicast";
-    case schema::AddressClass::EXTERNAL: break;
-  }
-  return "external";
-}
-
-// What a flow side is called in the outputs: the address, "External" or "Excluded".
-std::string side_text(const opt_ip& ip, int cls) {
-  switch (static_cast<schema::AddressClass>(cls)) {
-    case schema::AddressClass::EXTERNAL: return "External";
-    case schema::AddressClass::EXCLUDED: return "Excluded";
-    default: break;
-  }
-  return ip ? ip->to_string() : std::string();
-}
-
 // One flow record read back from the inventory.
 struct flow_row {
   std::uint64_t interval_start, interval_end;
@@ -671,23 +648,30 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
   });
 }
 
-std::string protocol_name(unsigned p) {
-  switch (p) {
-    case 1: return "icmp";
-    case 2: return "igmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 41: return "ipv6";
-    case 47: return "gre";
-    case 50: return "esp";
-    case 51: return "ah";
-    case 58: return "icmpv6";
-    case 89: return "ospf";
-    case 103: return "pim";
-    case 112: return "vrrp";
-    case 132: return "sctp";
-    default: return std::to_string(p);
+std::string protocol_name(unsigned p) { return net::ip_protocol_name(p); }
+
+const char* class_text(int cls) {
+  switch (static_cast<schema::AddressClass>(cls)) {
+    case schema::AddressClass::INVENTORIED: return "inventoried";
+    case schema::AddressClass::NON_INVENTORIED: return "non_inventoried";
+    case schema::AddressClass::MONITORED_EXTERNAL: return "monitored_external";
+    case schema::AddressClass::EXCLUDED: return "excluded";
+    case schema::AddressClass::UNASSIGNED: return "unassigned";
+    case schema::AddressClass::BROADCAST: return "broadcast";
+    case schema::AddressClass::MULTICAST: return "multicast";
+    case schema::AddressClass::EXTERNAL: break;
   }
+  return "external";
+}
+
+// What a flow side is called in the outputs: the address, "External" or "Excluded".
+std::string side_text(const opt_ip& ip, int cls) {
+  switch (static_cast<schema::AddressClass>(cls)) {
+    case schema::AddressClass::EXTERNAL: return "External";
+    case schema::AddressClass::EXCLUDED: return "Excluded";
+    default: break;
+  }
+  return ip ? ip->to_string() : std::string();
 }
 
 std::size_t write_flows_json(const flow_table& flows, const std::string& path) {

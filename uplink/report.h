@@ -95,5 +95,9 @@ void write_status_json(const sensor_status& s, const std::string& path);
 
 // "tcp", "udp", "icmp", ... or the protocol number as text.
 std::string protocol_name(unsigned proto);
+// An AddressClass as the outputs name it: "inventoried", "external", ...
+const char* class_text(int cls);
+// What a flow side is called in the outputs: the address, "External" or "Excluded".
+std::string side_text(const opt_ip& ip, int cls);
 
 }  // namespace tapsense::uplink
