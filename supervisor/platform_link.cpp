@@ -4,7 +4,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <kj/exception.h>
@@ -23,6 +22,7 @@
 #include "common/stage/exit_codes.h"
 #include "common/stage/stage.h"
 #include "common/util/time.h"
+#include "supervisor/metrics.h"
 
 namespace tapsense::supervisor {
 
@@ -75,34 +75,6 @@ void addresses(std::vector<std::string>& ips, std::vector<std::string>& macs) {
 template <typename L>
 void set_list(L list, const std::vector<std::string>& v) {
   for (unsigned i = 0; i < v.size(); ++i) list.set(i, v[i]);
-}
-
-std::uint64_t proc_ticks(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(s.substr(close + 2));
-  std::string field;
-  std::uint64_t ut = 0, st = 0;
-  // Fields after the command: state is 3rd; utime 14th, stime 15th.
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) ut = std::stoull(field);
-    if (i == 15) st = std::stoull(field);
-  }
-  return ut + st;
-}
-
-std::uint64_t meminfo(const char* key) {
-  std::ifstream f("/proc/meminfo");
-  std::string k;
-  std::uint64_t v = 0;
-  std::string unit;
-  while (f >> k >> v) {
-    std::getline(f, unit);
-    if (k == key) return v * 1024;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -213,6 +185,7 @@ platform_link::platform_link(std::string config_path, const config::config& cfg,
       client_(id_.url, id_.ca_pem, id_.auth(), 30),
       state_dir_(cfg.sensor.state_dir),
       state_(pc::load_state(cfg.sensor.state_dir)),
+      sampler_(cfg.sensor.state_dir, {}, cores_),
       started_ns_(util::mono_ns()) {
   client_.set_proxy(pc::proxy_from(cfg_.uplink));
 }
@@ -300,36 +273,22 @@ std::string platform_link::build_checkin(std::uint64_t& events_upto) {
   c.setFailedRevision(state_.failed_revision);
   c.setLastCommandId(state_.last_command_id);
   auto h = c.initHealth();
-  const auto now = util::mono_ns();
-  std::uint64_t ticks = 0;
-  ticks += proc_ticks(::getpid());
-  for (int pid : health_.pids) ticks += proc_ticks(pid);
-  if (last_sample_ns_ != 0 && now > last_sample_ns_) {
-    const double secs = static_cast<double>(now - last_sample_ns_) / 1e9;
-    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const double used = static_cast<double>(ticks >= last_cpu_ticks_ ? ticks - last_cpu_ticks_ : 0) / hz;
-    h.setCpuPercent(static_cast<float>(100.0 * used / (secs * cores_)));
-    const auto bytes = health_.wire_bytes >= last_wire_bytes_ ? health_.wire_bytes - last_wire_bytes_ : 0;
-    h.setNetworkBitsPerSecond(static_cast<std::uint64_t>(static_cast<double>(bytes) * 8.0 / secs));
-  }
-  last_sample_ns_ = now;
-  last_cpu_ticks_ = ticks;
-  last_wire_bytes_ = health_.wire_bytes;
-  const auto total = meminfo("MemTotal:");
-  const auto avail = meminfo("MemAvailable:");
-  h.setRamTotalBytes(total);
-  h.setRamUsedBytes(total > avail ? total - avail : 0);
-  if (struct statvfs sv{}; ::statvfs(state_dir_.c_str(), &sv) == 0) {
-    const std::uint64_t tot = std::uint64_t{sv.f_blocks} * sv.f_frsize;
-    const std::uint64_t avail_b = std::uint64_t{sv.f_bavail} * sv.f_frsize;
-    h.setDiskTotalBytes(tot);
-    h.setDiskUsedBytes(tot > avail_b ? tot - avail_b : 0);
-  }
+  // The same sampler as the metrics endpoint's, with its own interval (the check-in's).
+  health_sample hs;
+  hs.wire_bytes = health_.wire_bytes;
+  for (int pid : health_.pids) hs.stages.push_back({.identity = {}, .pid = pid, .running = true, .restarts = 0, .counters = {}});
+  sampler_.sample(hs);
+  h.setCpuPercent(static_cast<float>(100.0 * hs.cpu_ratio));
+  h.setNetworkBitsPerSecond(hs.network_bits_per_second);
+  h.setRamTotalBytes(hs.ram_total_bytes);
+  h.setRamUsedBytes(hs.ram_used_bytes);
+  h.setDiskTotalBytes(hs.disk_total_bytes);
+  h.setDiskUsedBytes(hs.disk_used_bytes);
   h.setActiveAssets1h(static_cast<std::uint32_t>(health_.active_assets_1h));
   h.setEstimatedMaxThroughputBps(health_.estimated_max_bps);
   h.setPackets(health_.packets);
   h.setDrops(health_.drops);
-  h.setUptimeSeconds((now - started_ns_) / 1'000'000'000ULL);
+  h.setUptimeSeconds((util::mono_ns() - started_ns_) / 1'000'000'000ULL);
   std::uint64_t capacity = 0;
   auto ifs = c.initInterfaces(static_cast<unsigned>(cfg_.capture.interfaces.size()));
   for (unsigned i = 0; i < cfg_.capture.interfaces.size(); ++i) {

@@ -22,6 +22,7 @@
 #include "common/config/config.h"
 #include "common/platform/client.h"
 #include "common/platform/identity.h"
+#include "supervisor/metrics.h"
 
 namespace tapsense::supervisor {
 
@@ -95,7 +96,7 @@ class platform_link {
   std::vector<event> pending_events_;   // not yet acknowledged by a check-in
   std::uint64_t drops_noted_ = 0;       // spool drops covered by a Reports Dropped event (under mu_)
   std::uint64_t drop_event_id_ = 0;     // that event while not acknowledged (under mu_)
-  std::uint64_t last_wire_bytes_ = 0, last_sample_ns_ = 0, last_cpu_ticks_ = 0;
+  health_sampler sampler_;  // CPU, network, RAM, disk between two check-ins (under mu_)
   std::uint64_t started_ns_;
   std::atomic<bool> sensing_{false};
   std::atomic<platform_action> action_{platform_action::none};
