@@ -13,151 +13,17 @@ fingerprinter's report spool holds what the ring has no room for
 exits 0, capture dropped nothing, and assets.json and flows.json EQUAL a run
 of the same configuration without the stop (hostnames, OS, vendors and device
 types come from the fingerprinter's observations)."""
-import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import backpressure
 import tapsense_test as t
 
 
-COPIES = 120
-RUN_SECONDS = 12.0
+def progress(fp):
+    return "fingerprinter read %d snapshots, %d bytes of observations in its spool (%d batches spooled)" % (
+        fp.get("snapshots", 0), fp["spool.bytes"], fp.get("reports.spooled", 0))
 
 
-# The comparison of test_kill_stages.py (no tolerance), with each flow's
-# interval end too: an interval merged with the next would show there.
-def canonical(out):
-    with open(os.path.join(out, "assets.json")) as f:
-        assets = json.load(f)
-    with open(os.path.join(out, "flows.json")) as f:
-        flows = json.load(f)
-    a = {(x["network"], x["ip"], x["mac"]): (x["hostname"], x["os"], x["vendor"], x["device_type"], x["bytes_in"],
-                                             x["bytes_out"], x["packets_in"], x["packets_out"], x["first_seen"],
-                                             x["last_seen"])
-         for x in assets}
-    fl = {}
-    for x in flows:
-        # An unassigned client (0.0.0.0) is one flow per MAC (README).
-        k = (x["interval_start"], x["src_ip"], x.get("src_mac"), x["dst_ip"], x["dst_port"], x["protocol"],
-             x["network"])
-        t.check(k not in fl, "two flow records for one tuple and interval: %s" % (k,))
-        fl[k] = (x["packets"], x["bytes_src_to_dst"], x["bytes_dst_to_src"], x["first_seen"], x["last_seen"],
-                 x["interval_end"])
-    return a, fl
-
-
-def compare(what, clean, got):
-    ca, cf = clean
-    ga, gf = got
-    t.check(set(ca) == set(ga), "%s: assets differ: missing %s, extra %s" % (
-        what, sorted(set(ca) - set(ga), key=str)[:5], sorted(set(ga) - set(ca), key=str)[:5]))
-    bad = [k for k in ca if ca[k] != ga[k]]
-    t.check(not bad, "%s: %d assets differ, e.g. %s: %s != clean %s" % (
-        what, len(bad), bad[:1], [ga[k] for k in bad[:1]], [ca[k] for k in bad[:1]]))
-    t.check(set(cf) == set(gf), "%s: flow keys differ: missing %s, extra %s" % (
-        what, sorted(set(cf) - set(gf), key=str)[:3], sorted(set(gf) - set(cf), key=str)[:3]))
-    bad = [k for k in cf if cf[k] != gf[k]]
-    t.check(not bad, "%s: %d flows differ, e.g. %s: %s != clean %s" % (
-        what, len(bad), bad[:1], [gf[k] for k in bad[:1]], [cf[k] for k in bad[:1]]))
-
-
-
-def config(work, rate):
-    return t.write_config(work, t.ALL_INTERNAL + """
-[capture]
-offline_rate = %d
-packet_ring_mb = 1
-
-[fingerprinter]
-workers = 1
-report_ring_mb = 1
-
-[aggregator]
-flow_interval = "10s"
-asset_interval = "5s"
-asset_update_interval = "20s"
-
-[supervisor]
-heartbeat_ms = 500
-hang_timeout_ms = 120000
-""" % rate)
-
-
-def run():
-    t.need("capinfos")
-    work = t.tmpdir()
-    pcap, packets = t.sample_capture(work, COPIES)
-    cfg = config(work, int(packets / RUN_SECONDS))
-    clean_out = os.path.join(work, "clean")
-    t.run_sensor(pcap, clean_out, config=cfg)
-    clean = canonical(clean_out)
-    print("clean run: %d packets, %d assets, %d flows" % (packets, len(clean[0]), len(clean[1])))
-
-    out = os.path.join(work, "stopped")
-    instance = "tsfb%d" % os.getpid()
-    run_dir = "/tmp/tsfb.%d" % os.getpid()
-    proc = subprocess.Popen([t.SUPERVISOR, "--pcap", pcap, "--output", out, "--config", cfg, "--run-dir", run_dir,
-                             "--instance", instance, "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    uplink = None
-    stopped_at = None
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None:
-            s = t.sensor_stats(run_dir)
-            if s and "uplink" in s and "capture" in s and s["capture"].get("rx.packets", 0) >= packets * 0.1:
-                uplink = s["uplink"]["pid"]
-                os.kill(uplink, signal.SIGSTOP)
-                stopped_at = (time.time(), s["capture"]["rx.packets"])
-                break
-            time.sleep(0.05)
-        t.check(uplink is not None, "the uplink was never stopped: capture never read a tenth of the file")
-        # Frozen uplink: capture must still get to the end of the file, and
-        # the fingerprinter read the snapshots it is given, at the replay's pace.
-        last = None
-        deadline = time.time() + RUN_SECONDS * 3
-        while time.time() < deadline and proc.poll() is None:
-            s = t.sensor_stats(run_dir)
-            if s and "capture" in s and "fingerprinter.0" in s:
-                last = s
-                fp = s["fingerprinter.0"]
-                if s["capture"].get("rx.packets", 0) >= packets and fp.get("spool.bytes", 0) > 0:
-                    time.sleep(1.0)
-                    last = t.sensor_stats(run_dir) or last
-                    break
-            time.sleep(0.2)
-        t.check(proc.poll() is None, "the run ended while the uplink was stopped")
-        t.check(last is not None, "no counters while the uplink was stopped")
-        cap, fp = last["capture"], last["fingerprinter.0"]
-        stopped_for = time.time() - stopped_at[0]
-        t.check(cap.get("rx.packets", 0) >= packets,
-                "with the uplink stopped for %.1f s capture read only %d of %d packets: the fingerprinter waited "
-                "for the report path (%s)" % (stopped_for, cap.get("rx.packets", 0), packets, fp))
-        t.check(fp.get("spool.bytes", 0) > 0, "no observations waiting in the spool while the uplink is stopped: %s"
-                % fp)
-        t.check(fp.get("out.waits", 0) == 0, "the fingerprinter waited for the report ring %d times" % fp["out.waits"])
-        print("uplink stopped at packet %d of %d for %.1f s: capture read all, fingerprinter read %d snapshots, "
-              "%d bytes of observations in its spool (%d batches spooled)" % (
-                  stopped_at[1], packets, stopped_for, fp.get("snapshots", 0), fp["spool.bytes"],
-                  fp.get("reports.spooled", 0)))
-    finally:
-        if uplink is not None:
-            os.kill(uplink, signal.SIGCONT)
-    _, err = proc.communicate(timeout=180)
-    t.check(proc.returncode == 0, "the run exited %d: %s" % (proc.returncode, err.strip()[-600:]))
-    drops = {k: v for k, v in cap.items() if ("drops" in k or "drop" in k.split(".")[-1]) and v != 0}
-    t.check(not drops, "capture dropped packets: %s" % drops)
-    with open(os.path.join(out, "tapsense.log")) as f:
-        log = f.read()
-    t.check("uplink missed heartbeats" not in log, "the supervisor restarted the stopped uplink")
-    compare("uplink stopped", clean, canonical(out))
-    left = t.leftovers(instance, run_dir)
-    t.check(not left, "left behind %s" % left)
-    print("after SIGCONT: exit 0, no drops, assets and flows equal the run without the stop, nothing left")
-
-
-t.main(run)
+t.main(lambda: backpressure.run("fingerprinter.0", "tsfb", progress))
