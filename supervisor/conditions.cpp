@@ -1,8 +1,11 @@
 #include "supervisor/conditions.h"
 
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <memory>
-#include <regex>
 
 namespace tapsense::supervisor {
 
@@ -28,7 +31,10 @@ std::vector<std::string> nics_needing_driver_change(const std::string& nic_check
   std::string cmd = "/usr/bin/python3 '" + nic_check + "' --json";
   for (const auto& a : pci_addresses) {
     // PCI addresses only (0000:00:05.0): nothing a shell would interpret.
-    if (!std::regex_match(a, std::regex("[0-9a-fA-F:.]+"))) continue;
+    const bool pci = !a.empty() && std::all_of(a.begin(), a.end(), [](unsigned char c) {
+      return std::isxdigit(c) != 0 || c == ':' || c == '.';
+    });
+    if (!pci) continue;
     cmd += " " + a;
   }
   cmd += " 2>/dev/null";
@@ -37,10 +43,20 @@ std::vector<std::string> nics_needing_driver_change(const std::string& nic_check
   std::string json;
   char buf[4096];
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p.get())) json.append(buf, n);
-  // Rows are {"address": "...", ..., "status": "..."}: json.dump's layout, one key a line.
-  static const std::regex row(R"re("address":\s*"([^"]+)"[^}]*?"status":\s*"([^"]+)")re");
-  for (std::sregex_iterator it(json.begin(), json.end(), row), end; it != end; ++it) {
-    if ((*it)[2] == "driver change required") out.push_back((*it)[1]);
+  // An array of rows {"address": "...", ..., "status": "..."}; anything else
+  // (no script, a traceback) is no verdict.
+  boost::system::error_code ec;
+  const auto doc = boost::json::parse(json, ec);
+  if (ec || !doc.is_array()) return out;
+  for (const auto& row : doc.as_array()) {
+    const auto* o = row.if_object();
+    if (o == nullptr) continue;
+    const auto* address = o->if_contains("address");
+    const auto* status = o->if_contains("status");
+    if (address != nullptr && address->is_string() && status != nullptr && status->is_string() &&
+        status->as_string() == "driver change required") {
+      out.emplace_back(address->as_string());
+    }
   }
   return out;
 }
