@@ -74,7 +74,8 @@ def measured(cmd, **kw):
 
 def build_input(work, copies):
     if not os.path.exists(MAKE_BENCH):
-        sys.exit("bench: %s not found (../shared/pcaps sits beside the checkout)" % MAKE_BENCH)
+        sys.exit("bench: the development captures are not beside this checkout (no %s): give --pcap FILE"
+                 % MAKE_BENCH)
     pcap = os.path.join(work, "bench-%d.pcap" % copies)
     if not os.path.exists(pcap):
         print("building %s with make-bench.py --copies %d ..." % (pcap, copies), flush=True)
