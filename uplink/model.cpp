@@ -32,6 +32,16 @@ void bind_ip(SQLite::Statement& st, int i, const opt_ip& ip) {
     st.bind(i, &none, 0);
   }
 }
+// The same for an observation key's address: bound from the key itself (a
+// converted opt_ip would be a temporary gone before the statement runs).
+void bind_ip(SQLite::Statement& st, int i, const packed_ip& ip) {
+  static const std::uint8_t none = 0;
+  if (ip) {
+    st.bindNoCopy(i, ip->b.data(), 16);
+  } else {
+    st.bind(i, &none, 0);
+  }
+}
 
 std::uint64_t u64(const SQLite::Column& c) { return static_cast<std::uint64_t>(c.getInt64()); }
 std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
@@ -48,7 +58,7 @@ void model::apply(schema::FlowBatch::Reader b) {
   for (auto f : b.getFlows()) {
     flow_key k;
     k.interval_start = f.getIntervalStart();
-    k.network = f.getNetwork().cStr();
+    k.network = strings_.get(f.getNetwork().cStr());
     k.client = ip_of(f.getClient());
     k.server = ip_of(f.getServer());
     k.server_port = f.getServerPort();
@@ -59,11 +69,11 @@ void model::apply(schema::FlowBatch::Reader b) {
     // where monitored sites keep their name (the name is part of the flow's
     // key; the two never meet: a monitored side has an address).
     if (f.getClientMac() != 0) {
-      k.client_name = net::mac_address::from_u64(f.getClientMac()).to_string();
+      k.client_name = strings_.get(net::mac_address::from_u64(f.getClientMac()).to_string());
     } else {
-      k.client_name = f.getClientName().cStr();
+      k.client_name = strings_.get(f.getClientName().cStr());
     }
-    k.server_name = f.getServerName().cStr();
+    k.server_name = strings_.get(f.getServerName().cStr());
     auto [it, fresh] = flows_.try_emplace(std::move(k));
     auto& v = it->second;
     // The inventory's upsert: sums, the time span, the first interval end
@@ -76,9 +86,9 @@ void model::apply(schema::FlowBatch::Reader b) {
     v.first_seen = fresh ? f.getFirstSeen() : std::min(v.first_seen, f.getFirstSeen());
     v.last_seen = std::max(v.last_seen, f.getLastSeen());
     if (fresh) v.interval_end = f.getIntervalEnd();
-    if (v.app_family.empty()) v.app_family = f.getAppFamily().cStr();
-    if (v.app_service.empty()) v.app_service = f.getAppService().cStr();
-    if (v.application.empty()) v.application = f.getApplication().cStr();
+    if (v.app_family.empty()) v.app_family = strings_.get(f.getAppFamily().cStr());
+    if (v.app_service.empty()) v.app_service = strings_.get(f.getAppService().cStr());
+    if (v.application.empty()) v.application = strings_.get(f.getApplication().cStr());
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
   }
@@ -86,7 +96,7 @@ void model::apply(schema::FlowBatch::Reader b) {
 
 void model::apply(schema::SightingBatch::Reader b) {
   for (auto s : b.getSightings()) {
-    auto [it, fresh] = sightings_.try_emplace(addr_key{s.getNetwork().cStr(), ip_of(s.getIp()), s.getMac()});
+    auto [it, fresh] = sightings_.try_emplace(addr_key{strings_.get(s.getNetwork().cStr()), ip_of(s.getIp()), s.getMac()});
     auto& v = it->second;
     // Sums and the time span; the outgoing TTL of the latest sighting that
     // sent something (a fresh entry takes the first one's).
@@ -105,7 +115,7 @@ void model::apply(schema::SightingBatch::Reader b) {
     newest_ = std::max(newest_, v.last_seen);
   }
   for (auto bnd : b.getBindings()) {
-    binding_key k{bnd.getNetwork().cStr(), ip_of(bnd.getIp()), bnd.getMac(),
+    binding_key k{strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
                   static_cast<std::uint8_t>(bnd.getSource())};
     auto [it, fresh] = bindings_.try_emplace(std::move(k));
     auto& v = it->second;
@@ -150,7 +160,7 @@ std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& 
       v.confidence = std::max(v.confidence, o.getConfidence());
       v.first_seen = std::min(v.first_seen, ts);
       v.last_seen = std::max(v.last_seen, ts);
-      ++v.count;
+      if (v.count != UINT32_MAX) ++v.count;
     }
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
@@ -187,9 +197,9 @@ void model::load(SQLite::Database& db) {
       k.server_class = static_cast<std::uint8_t>(st.getColumn(4).getInt());
       k.server_port = static_cast<std::uint16_t>(st.getColumn(5).getInt());
       k.protocol = static_cast<std::uint8_t>(st.getColumn(6).getInt());
-      k.network = st.getColumn(7).getString();
-      k.client_name = st.getColumn(15).getString();
-      k.server_name = st.getColumn(16).getString();
+      k.network = strings_.get(st.getColumn(7).getString());
+      k.client_name = strings_.get(st.getColumn(15).getString());
+      k.server_name = strings_.get(st.getColumn(16).getString());
       auto& v = flows_[std::move(k)];
       v.packets = u64(st.getColumn(8));
       v.packets_c2s = u64(st.getColumn(9));
@@ -198,9 +208,9 @@ void model::load(SQLite::Database& db) {
       v.first_seen = u64(st.getColumn(12));
       v.last_seen = u64(st.getColumn(13));
       v.interval_end = u64(st.getColumn(14));
-      v.app_family = st.getColumn(17).getString();
-      v.app_service = st.getColumn(18).getString();
-      v.application = st.getColumn(19).getString();
+      v.app_family = strings_.get(st.getColumn(17).getString());
+      v.app_service = strings_.get(st.getColumn(18).getString());
+      v.application = strings_.get(st.getColumn(19).getString());
       newest_ = std::max(newest_, v.last_seen);
     }
   }
@@ -209,7 +219,7 @@ void model::load(SQLite::Database& db) {
       SELECT network, ip, first_seen, last_seen, bytes_in, bytes_out, packets_in, packets_out, ttl_out, mac
       FROM ip_sightings)sql");
     while (st.executeStep()) {
-      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(9))}];
+      auto& v = sightings_[addr_key{strings_.get(st.getColumn(0).getString()), ip_of(st.getColumn(1)), u64(st.getColumn(9))}];
       v.first_seen = u64(st.getColumn(2));
       v.last_seen = u64(st.getColumn(3));
       v.bytes_in = u64(st.getColumn(4));
@@ -223,14 +233,14 @@ void model::load(SQLite::Database& db) {
   {
     SQLite::Statement st(db, "SELECT network, ip, mac, ttl FROM ip_ttls ORDER BY network, ip, mac, ttl");
     while (st.executeStep()) {
-      auto& v = sightings_[addr_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(2))}];
+      auto& v = sightings_[addr_key{strings_.get(st.getColumn(0).getString()), ip_of(st.getColumn(1)), u64(st.getColumn(2))}];
       v.ttls.push_back(static_cast<std::uint8_t>(st.getColumn(3).getInt()));
     }
   }
   {
     SQLite::Statement st(db, "SELECT network, ip, mac, source, first_seen, last_seen, packets FROM bindings");
     while (st.executeStep()) {
-      auto& v = bindings_[binding_key{st.getColumn(0).getString(), ip_of(st.getColumn(1)), u64(st.getColumn(2)),
+      auto& v = bindings_[binding_key{strings_.get(st.getColumn(0).getString()), ip_of(st.getColumn(1)), u64(st.getColumn(2)),
                                       static_cast<std::uint8_t>(st.getColumn(3).getInt())}];
       v.first_seen = u64(st.getColumn(4));
       v.last_seen = u64(st.getColumn(5));
@@ -250,7 +260,7 @@ void model::load(SQLite::Database& db) {
       v.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
       v.first_seen = u64(st.getColumn(7));
       v.last_seen = u64(st.getColumn(8));
-      v.count = u64(st.getColumn(9));
+      v.count = static_cast<std::uint32_t>(std::min<std::uint64_t>(u64(st.getColumn(9)), UINT32_MAX));
       newest_ = std::max(newest_, v.last_seen);
     }
   }
@@ -404,14 +414,10 @@ std::uint64_t model::approx_bytes() const {
   constexpr std::size_t node = 32;
   std::uint64_t n = 0;
   for (const auto& [k, v] : flows_) {
-    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + string_heap(k.client_name) +
-         string_heap(k.server_name) + string_heap(v.app_family) + string_heap(v.app_service) +
-         string_heap(v.application);
+    n += node + sizeof(k) + sizeof(v);  // the strings are the pool's
   }
-  for (const auto& [k, v] : sightings_) {
-    n += node + sizeof(k) + sizeof(v) + string_heap(k.network) + v.ttls.capacity();
-  }
-  for (const auto& [k, v] : bindings_) n += node + sizeof(k) + sizeof(v) + string_heap(k.network);
+  for (const auto& [k, v] : sightings_) n += node + sizeof(k) + sizeof(v) + v.ttls.capacity();
+  n += bindings_.size() * (node + sizeof(binding_key) + sizeof(binding_value));
   n += observations_.size() * (node + sizeof(observation_key) + sizeof(observation_value));
   n += strings_.approx_bytes();
   n += gateways_.size() * (node + sizeof(std::uint64_t) + sizeof(gateway_value));

@@ -453,3 +453,33 @@ TEST_F(fixture, replays_are_applied_once_and_a_restart_rebuilds_the_same_model) 
 }
 
 }  // namespace
+
+// The observation key's 16-byte optional address: none orders first and
+// equals only none, as std::optional does, and every address (v4-mapped,
+// v6, ::) comes back as it went in; the interned text columns read as their
+// strings and compare by content.
+TEST(ModelKeys, packed_ip_orders_and_round_trips_as_an_optional) {
+  const auto v4 = net::ip_address::parse("192.0.2.7");
+  const auto v6 = net::ip_address::parse("2001:db8::1");
+  const auto any = net::ip_address::parse("::");
+  ASSERT_TRUE(v4 && v6 && any);
+  const std::vector<opt_ip> in = {std::nullopt, any, v4, v6};
+  for (const auto& a : in) {
+    const packed_ip p(a);
+    EXPECT_EQ(p.has_value(), a.has_value());
+    EXPECT_EQ(static_cast<opt_ip>(p), a);
+    for (const auto& b : in) {
+      EXPECT_EQ(p < packed_ip(b), a < b) << (a ? a->to_string() : "none") << " vs " << (b ? b->to_string() : "none");
+      EXPECT_EQ(p == packed_ip(b), a == b);
+    }
+  }
+  EXPECT_EQ(sizeof(packed_ip), 16u);
+  string_pool pool;
+  const interned x = pool.get("office"), y = pool.get(std::string("office")), e = pool.get("");
+  EXPECT_EQ(x, y);
+  EXPECT_EQ(x.str(), "office");
+  EXPECT_TRUE(e.empty());
+  EXPECT_EQ(e, interned());
+  EXPECT_TRUE(e < x);
+  EXPECT_FALSE(x < e);
+}
