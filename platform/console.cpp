@@ -57,20 +57,6 @@ const char* type_of(const std::string& ext) {
   return nullptr;
 }
 
-std::int64_t i64_param(const std::map<std::string, std::string>& q, const char* name, std::int64_t dflt,
-                       std::int64_t lo, std::int64_t hi) {
-  auto it = q.find(name);
-  if (it == q.end() || it->second.empty()) {
-    return dflt;
-  }
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < lo || v > hi) {
-    throw store_error(400, std::string(name) + ": expected an integer " + std::to_string(lo) + "-" +
-                               std::to_string(hi) + ", got '" + it->second + "'");
-  }
-  return v;
-}
 
 std::string str_param(const std::map<std::string, std::string>& q, const char* name) {
   auto it = q.find(name);
@@ -145,7 +131,7 @@ json::object asset_table(store& s, const std::map<std::string, std::string>& q) 
   db& d = s.database();
   std::string where = " WHERE 1 = 1";
   std::vector<sql_value> params;
-  if (auto sensor = i64_param(q, "sensor", 0, 0, INT64_MAX); sensor > 0) {
+  if (auto sensor = int_param(q, "sensor", 0, 0, INT64_MAX); sensor > 0) {
     where += " AND id IN (SELECT asset_id FROM sensor_assets WHERE sensor_id = ?)";
     params.emplace_back(sensor);
   }
@@ -176,8 +162,8 @@ json::object asset_table(store& s, const std::map<std::string, std::string>& q) 
   if (dir != "asc" && dir != "desc") {
     throw store_error(400, "dir: asc or desc, got '" + dir + "'");
   }
-  std::int64_t limit = i64_param(q, "limit", 50, 1, 500);
-  std::int64_t offset = i64_param(q, "offset", 0, 0, INT64_MAX);
+  std::int64_t limit = int_param(q, "limit", 50, 1, 500);
+  std::int64_t offset = int_param(q, "offset", 0, 0, INT64_MAX);
   std::int64_t total = d.one("SELECT COUNT(*) FROM assets" + where, params)->i64(0);
   auto page_params = params;
   page_params.emplace_back(limit);
@@ -320,8 +306,8 @@ json::object asset_traffic(store& s, std::int64_t id, const std::map<std::string
       return x.as_object().at("total").as_int64() > y.as_object().at("total").as_int64();
     });
     total_flows = d.one("SELECT COUNT(*)" + from, wp)->i64(0);
-    std::int64_t limit = i64_param(q, "limit", 50, 1, 500);
-    std::int64_t offset = i64_param(q, "offset", 0, 0, INT64_MAX);
+    std::int64_t limit = int_param(q, "limit", 50, 1, 500);
+    std::int64_t offset = int_param(q, "offset", 0, 0, INT64_MAX);
     std::vector<sql_value> page{limit, offset};
     for (auto& r : d.query("SELECT interval_start, interval_end, " + role + ", " + mine.when_client("server", "client") +
                                ", protocol, server_port, " + ingress + ", " + egress +

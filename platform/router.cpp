@@ -115,20 +115,6 @@ std::int64_t id_of(const std::string& s, const char* what) {
   return v;
 }
 
-std::int64_t int_param(const std::map<std::string, std::string>& q, const char* name, std::int64_t dflt,
-                       std::int64_t lo, std::int64_t hi) {
-  auto it = q.find(name);
-  if (it == q.end() || it->second.empty()) {
-    return dflt;
-  }
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < lo || v > hi) {
-    throw store_error(400, std::string(name) + ": expected an integer " + std::to_string(lo) + "-" +
-                               std::to_string(hi) + ", got '" + it->second + "'");
-  }
-  return v;
-}
 
 json::value parse_body(const std::string& body) {
   boost::system::error_code ec;
@@ -488,6 +474,21 @@ http_reply route(store& s, const http_request& r) {
   } catch (const std::exception& e) {
     return problem(500, e.what());
   }
+}
+
+std::int64_t int_param(const std::map<std::string, std::string>& q, const char* name, std::int64_t dflt,
+                       std::int64_t lo, std::int64_t hi) {
+  auto it = q.find(name);
+  if (it == q.end() || it->second.empty()) {
+    return dflt;
+  }
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < lo || v > hi) {
+    throw store_error(400, std::string(name) + ": expected an integer " + std::to_string(lo) + "-" +
+                               std::to_string(hi) + ", got '" + it->second + "'");
+  }
+  return v;
 }
 
 }  // namespace tapsense::platform

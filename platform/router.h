@@ -3,6 +3,8 @@
 // (sensor_api.h) and the JSON API under /api/v1 (users, sensors,
 // configuration, assets, events, its OpenAPI document). Unit tests call
 // route() directly.
+#include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +31,12 @@ struct http_reply {
 };
 
 http_reply route(store& s, const http_request& r);
+
+// A query parameter as an integer in [lo, hi]; `dflt` when absent or empty.
+// Anything else throws store_error 400 naming the parameter and the range
+// (the API and the console answer a bad ?limit= the same way).
+std::int64_t int_param(const std::map<std::string, std::string>& q, const char* name, std::int64_t dflt,
+                       std::int64_t lo, std::int64_t hi);
 
 // The OpenAPI 3 document /api/v1/openapi.json serves.
 std::string openapi_json();
