@@ -1,20 +1,10 @@
 #include "common/proto/upnp.h"
 
+#include "common/proto/xml.h"
+
 namespace tapsense::proto {
 
 namespace {
-
-bool blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-void first(std::string_view& slot, std::string_view text) noexcept {
-  if (slot.data() == nullptr) slot = text.data() != nullptr ? text : std::string_view("", 0);
-}
 
 constexpr std::string_view device_ns = "urn:schemas-upnp-org:device-1-0";
 
@@ -26,68 +16,49 @@ upnp_error parse_upnp_description(std::span<const std::uint8_t> in, upnp_descrip
   bool root = false;
   int depth_in_device = 0;  // 0: outside the root device
   bool finished = false;
-  std::size_t i = 0;
-  while (i < x.size() && !finished) {
-    const std::size_t lt = x.find('<', i);
-    if (lt == std::string_view::npos) break;
-    const std::size_t gt = x.find('>', lt + 1);
-    if (lt + 1 >= x.size() || gt == std::string_view::npos) {
-      if (depth_in_device > 0) d.error = upnp_error::truncated;
-      break;
-    }
-    i = gt + 1;
-    const char c = x[lt + 1];
-    if (c == '?' || c == '!') continue;  // declaration, comment
-    const bool end_tag = c == '/';
-    std::size_t s = lt + (end_tag ? 2 : 1);
-    std::size_t e = s;
-    while (e < gt && !blank(x[e]) && x[e] != '/') ++e;
-    std::string_view name = x.substr(s, e - s);
-    if (const auto colon = name.rfind(':'); colon != std::string_view::npos) name.remove_prefix(colon + 1);
-    if (end_tag) {
-      if (name == "device" && depth_in_device > 0) finished = true;
-      continue;
+  const auto end = xml::walk(x, [&](const xml::tag& t) {
+    if (t.end) {
+      if (t.name == "device" && depth_in_device > 0) finished = true;
+      return !finished;
     }
     if (!root) {
       // The document element must be <root> in the UPnP device namespace.
-      if (name == "root" && x.substr(lt, gt - lt).find(device_ns) != std::string_view::npos) {
-        root = true;
-        continue;
-      }
-      break;
+      root = t.name == "root" && t.raw.find(device_ns) != std::string_view::npos;
+      return root;
     }
-    if (name == "device") {
+    if (t.name == "device") {
       if (depth_in_device == 0) depth_in_device = 1;
-      continue;
+      return true;
     }
-    if (depth_in_device == 0) continue;  // specVersion, URLBase
-    if (name == "deviceList" || name == "serviceList") {
+    if (depth_in_device == 0) return true;  // specVersion, URLBase
+    if (t.name == "deviceList" || t.name == "serviceList") {
       finished = true;  // the root device's own leaf elements come before these
-      continue;
+      return false;
     }
-    if (x[gt - 1] == '/') continue;  // an empty element says nothing
-    const std::size_t next = x.find('<', gt + 1);
-    if (next == std::string_view::npos) {
+    if (t.empty) return true;  // an empty element says nothing
+    const auto run = xml::text_after(x, t);
+    if (run.cut) {
       d.error = upnp_error::truncated;  // text that runs to the end may be cut short
-      break;
+      return false;
     }
-    const std::string_view text = trim(x.substr(gt + 1, next - gt - 1));
-    if (name == "deviceType") {
-      first(d.device_type, text);
-    } else if (name == "friendlyName") {
-      first(d.friendly_name, text);
-    } else if (name == "manufacturer") {
-      first(d.manufacturer, text);
-    } else if (name == "modelName") {
-      first(d.model_name, text);
-    } else if (name == "modelNumber") {
-      first(d.model_number, text);
-    } else if (name == "modelDescription") {
-      first(d.model_description, text);
-    } else if (name == "UDN") {
-      first(d.udn, text);
+    if (t.name == "deviceType") {
+      xml::first(d.device_type, run.text);
+    } else if (t.name == "friendlyName") {
+      xml::first(d.friendly_name, run.text);
+    } else if (t.name == "manufacturer") {
+      xml::first(d.manufacturer, run.text);
+    } else if (t.name == "modelName") {
+      xml::first(d.model_name, run.text);
+    } else if (t.name == "modelNumber") {
+      xml::first(d.model_number, run.text);
+    } else if (t.name == "modelDescription") {
+      xml::first(d.model_description, run.text);
+    } else if (t.name == "UDN") {
+      xml::first(d.udn, run.text);
     }
-  }
+    return true;
+  });
+  if (end == xml::walk_end::cut_in_tag && depth_in_device > 0) d.error = upnp_error::truncated;
   if (d.error == upnp_error::none) {
     if (!root) {
       d.error = upnp_error::not_upnp;

@@ -1,21 +1,14 @@
 #include "common/proto/wsd.h"
 
+#include "common/proto/xml.h"
+
 namespace tapsense::proto {
 
 namespace {
 
-bool blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Sets `slot` to `text` the first time (later instances are ignored).
-void first(std::string_view& slot, std::string_view text) noexcept {
-  if (slot.data() == nullptr) slot = text.data() != nullptr ? text : std::string_view("", 0);
-}
+using xml::blank;
+using xml::first;
+using xml::trim;
 
 wsd_kind kind_of(std::string_view action) noexcept {
   const auto slash = action.rfind('/');
@@ -36,75 +29,50 @@ wsd_error parse_wsd(std::span<const std::uint8_t> in, wsd_message& m) noexcept {
   const std::string_view x(reinterpret_cast<const char*>(in.data()), in.size());
   bool envelope = false;
   bool in_endpoint = false;
-  std::size_t i = 0;
-  while (i < x.size()) {
-    const std::size_t lt = x.find('<', i);
-    if (lt == std::string_view::npos) break;
-    if (lt + 1 >= x.size()) {
-      m.error = wsd_error::truncated;
-      break;
+  const auto end = xml::walk(x, [&](const xml::tag& t) {
+    if (t.end) {
+      // Leaving the endpoint reference ends its Address.
+      if (t.name == "EndpointReference") in_endpoint = false;
+      return true;
     }
-    const char c = x[lt + 1];
-    const std::size_t gt = x.find('>', lt + 1);
-    if (gt == std::string_view::npos) {
-      m.error = wsd_error::truncated;
-      break;
-    }
-    i = gt + 1;
-    if (c == '/') {
-      // An end tag: leaving the endpoint reference ends its Address.
-      const std::string_view name = x.substr(lt + 2, gt - lt - 2);
-      const auto colon = name.rfind(':');
-      if (trim(colon == std::string_view::npos ? name : name.substr(colon + 1)) == "EndpointReference") {
-        in_endpoint = false;
-      }
-      continue;
-    }
-    if (c == '?' || c == '!') continue;  // declaration, comment, CDATA
-    std::size_t e = lt + 1;
-    while (e < gt && !blank(x[e]) && x[e] != '/') ++e;
-    std::string_view name = x.substr(lt + 1, e - lt - 1);
-    if (const auto colon = name.rfind(':'); colon != std::string_view::npos) name.remove_prefix(colon + 1);
-    const bool empty_element = x[gt - 1] == '/';
-    std::string_view text;
-    if (!empty_element) {
-      const std::size_t next = x.find('<', gt + 1);
-      if (next == std::string_view::npos) {
+    std::string_view text("", 0);
+    if (!t.empty) {
+      const auto run = xml::text_after(x, t);
+      if (run.cut) {
         // Text that runs to the end of the datagram may be cut short: not kept.
-        if (!trim(x.substr(gt + 1)).empty()) m.error = wsd_error::truncated;
-        break;
-      } else {
-        text = trim(x.substr(gt + 1, next - gt - 1));
+        if (!run.text.empty()) m.error = wsd_error::truncated;
+        return false;
       }
-    } else {
-      text = std::string_view("", 0);
+      text = run.text;
     }
-    if (name == "Envelope") {
+    if (t.name == "Envelope") {
       envelope = true;
-    } else if (name == "Action") {
+    } else if (t.name == "Action") {
       first(m.action, text);
-    } else if (name == "EndpointReference") {
+    } else if (t.name == "EndpointReference") {
       in_endpoint = true;
-    } else if (name == "Address" && in_endpoint) {
+    } else if (t.name == "Address" && in_endpoint) {
       first(m.endpoint, text);
-    } else if (name == "Types") {
+    } else if (t.name == "Types") {
       first(m.types, text);
-    } else if (name == "Scopes") {
+    } else if (t.name == "Scopes") {
       first(m.scopes, text);
-    } else if (name == "XAddrs") {
+    } else if (t.name == "XAddrs") {
       first(m.xaddrs, text);
-    } else if (name == "Manufacturer") {
+    } else if (t.name == "Manufacturer") {
       first(m.manufacturer, text);
-    } else if (name == "ModelName") {
+    } else if (t.name == "ModelName") {
       first(m.model_name, text);
-    } else if (name == "ModelNumber") {
+    } else if (t.name == "ModelNumber") {
       first(m.model_number, text);
-    } else if (name == "FriendlyName") {
+    } else if (t.name == "FriendlyName") {
       first(m.friendly_name, text);
-    } else if (name == "FirmwareVersion") {
+    } else if (t.name == "FirmwareVersion") {
       first(m.firmware_version, text);
     }
-  }
+    return true;
+  });
+  if (end == xml::walk_end::cut_in_tag) m.error = wsd_error::truncated;
   if (!envelope || m.action.data() == nullptr) {
     if (m.error == wsd_error::none) m.error = wsd_error::not_wsd;
     return m.error;
