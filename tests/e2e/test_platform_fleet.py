@@ -18,7 +18,6 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -205,14 +204,6 @@ def subscriptions(work):
         p.stop()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Sink:
     """aiosmtpd on loopback, started and stopped by the test."""
 
@@ -248,7 +239,7 @@ def email(work):
         import aiosmtpd  # noqa: F401
     except ImportError:
         t.skip("python3-aiosmtpd is not installed (deploy/install-deps.sh)")
-    port = free_port()
+    port = t.free_port()
     p, tok, _, clock = start_platform(work, extra=["--smtp", "smtp://127.0.0.1:%d" % port,
                                                    "--smtp-from", "platform@example.test",
                                                    "--report-stale-minutes", "1"])

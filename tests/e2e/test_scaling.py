@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,6 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import tapsense_test as t
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run():
@@ -54,7 +45,7 @@ def run():
 
     work = t.tmpdir()
     state = os.path.join(work, "state")
-    port = free_port()
+    port = t.free_port()
     small = os.path.join(work, "sample.pcap")
     subprocess.run([t.PYTHON, os.path.join(t.SOURCE, "deploy", "make-sample.py"), small], check=True,
                    capture_output=True)

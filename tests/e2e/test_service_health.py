@@ -29,14 +29,6 @@ RATE = 25  # packets/s: the 514-packet sample takes about 20 s
 WATCHDOG_S = 2
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def scrape(port):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
         text = r.read().decode()
@@ -55,7 +47,7 @@ def run():
                    capture_output=True)
     packets = int(subprocess.run(["capinfos", "-c", "-M", pcap], capture_output=True, text=True, check=True)
                   .stdout.strip().split()[-1])
-    port = free_port()
+    port = t.free_port()
     run_dir = "/tmp/tss.%d" % os.getpid()
     out = os.path.join(work, "state")
     cfg = t.write_config(work, t.ALL_INTERNAL + """

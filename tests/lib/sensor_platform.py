@@ -19,12 +19,7 @@ PLATFORM = os.path.join(t.BIN, "tapsense-platform")
 CODE_UNKNOWN, UNREACHABLE, TLS, DEREGISTERED, UNACKED, PAUSED = 80, 83, 84, 86, 87, 88
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = t.free_port
 
 
 class Platform:

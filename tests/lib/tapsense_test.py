@@ -8,6 +8,7 @@ tapsense printed before.
 import ipaddress
 import json
 import os
+import socket
 import re
 import shutil
 import subprocess
@@ -398,3 +399,12 @@ def tshark_tracked_pair_bytes(pcap, inventoried, dedup=True):
         key = tuple(sorted(sides))
         pairs[key] = pairs.get(key, 0) + length
     return pairs
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on now (the kernel's choice)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
