@@ -11,9 +11,11 @@ over HTTPS pinned to the platform's own CA (DIR/ca.pem), stop them.
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -90,6 +92,7 @@ class Platform:
         self.port = None
         self.ca = os.path.join(data, "ca.pem")
         self.first_lines = []
+        self._ctx = None
 
     def _db_args(self):
         return ["--db", self.db] if self.db else []
@@ -107,16 +110,36 @@ class Platform:
         t.check(r.returncode == 0, "token add %s: exit %d: %s" % (user, r.returncode, r.stderr))
         return r.stdout.strip()
 
-    def start(self, extra=(), env=None):
+    def start(self, extra=(), env=None, port=None, log=None):
         """extra: more serve options; env: more environment variables
-        (e.g. TAPSENSE_PLATFORM_CLOCK_FILE)."""
-        cmd = [PLATFORM, "serve", "--data", self.data, "--listen", "127.0.0.1:0", *self._db_args()]
+        (e.g. TAPSENSE_PLATFORM_CLOCK_FILE); port: listen there instead of
+        a port of the kernel's choice (a sensor registered with the URL finds
+        a restarted platform again); log: an open file for its output
+        instead of pipes (a platform that runs long writes more than a pipe
+        holds)."""
+        cmd = [PLATFORM, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % (port or 0), *self._db_args()]
         if self.poll_seconds:
             cmd += ["--poll-seconds", str(self.poll_seconds)]
         cmd += list(extra)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, **env) if env else None)
+        self._ctx = None
+        out = log if log else subprocess.PIPE
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if log else subprocess.PIPE,
+                                     text=True, env=dict(os.environ, **env) if env else None)
         self.first_lines = []
+        if log:
+            self.port = port
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise t.Failure("tapsense-platform exited %d; see %s" % (self.proc.returncode, log.name))
+                if os.path.exists(self.ca):
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        return self
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+            raise t.Failure("tapsense-platform did not listen on %s" % self.url)
         while True:
             line = self.proc.stdout.readline()
             if not line:
@@ -133,8 +156,10 @@ class Platform:
         return "https://127.0.0.1:%d" % self.port
 
     def context(self):
-        ctx = ssl.create_default_context(cafile=self.ca)
-        return ctx
+        """The TLS context pinned to the platform's CA, made once per start."""
+        if self._ctx is None:
+            self._ctx = ssl.create_default_context(cafile=self.ca)
+        return self._ctx
 
     def request(self, method, path, data=None, headers=None, ctx=None):
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
@@ -170,7 +195,8 @@ class Platform:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         self.proc = None
         return rc
