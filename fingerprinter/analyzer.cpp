@@ -27,6 +27,7 @@
 #include "common/proto/ssh.h"
 #include "common/proto/tls.h"
 #include "common/proto/wsd.h"
+#include "common/schema/report.capnp.h"
 
 namespace tapsense::fingerprinter {
 
@@ -170,7 +171,7 @@ class sink final : public proto::fact_sink {
 };
 // "<source>/role = server": the sender answered as the server of an
 // industrial protocol (the value fits the small-string buffer: no heap).
-void server_role(proto::fact_sink& s, std::string_view source) {
+void server_role(proto::fact_sink& s, proto::source_name source) {
   proto::fact f;
   f.about = proto::subject::sender;
   f.source = source;
@@ -229,21 +230,26 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
   if (t_.classifier != nullptr) {
     network = t_.classifier->network_name(t_.classifier->network_of(r.port_id, r.vlan[0], r.vlan_count != 0));
   }
-  // "This address has this MAC" (LLDP management address, EtherNet/IP,
-  // PROFINET): a binding, told as a fact about the MAC.
-  if (f.field == "mac" && ip) {
-    if (const auto m = net::mac_address::parse(f.value)) {
-      mac = m->to_u64();
-      f.value = ip->to_string();
-      f.field = "ip";
-      ip.reset();
-    }
+  // "This address has this MAC" (LLDP/CDP management address, EtherNet/IP,
+  // PROFINET, a DHCPv6 client's link-layer address): a binding, told as a
+  // fact about the MAC and sent typed beside it (the parser gives the MAC
+  // and the address as values, not only as text).
+  std::optional<net::ip_address> bound;
+  if (f.field == "mac" && ip && !f.mac.is_zero()) {
+    mac = f.mac.to_u64();
+    f.value = ip->to_string();
+    f.field = "ip";
+    bound = ip;
+    ip.reset();
+  } else if (f.field == "ip" && f.about != proto::subject::ip) {
+    bound = f.ip;
   }
   // An mDNS responder announces its own addresses: a local sender's
   // A/AAAA records bind them to its MAC.
   if (f.source == "mdns" && f.field == "hostname" && f.about == proto::subject::ip && pv.has_ip &&
       is_initial_ttl(r.ttl) && r.tunnel_depth == 0 && !pv.src_mac.is_multicast() && !pv.src_mac.is_zero() && ip) {
     out_.about(pv.src_mac.to_u64(), std::nullopt, r.ts_ns, "mdns", "ip", ip->to_string(), 70, network);
+    out_.bind(pv.src_mac.to_u64(), *ip, static_cast<std::uint8_t>(schema::BindingSource::ANNOUNCED), r.ts_ns, network);
   }
   if (t_.classifier != nullptr) {
     // Excluded assets keep no attributes, and other assets' facts do not
@@ -256,6 +262,9 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
     }
   }
   out_.about(mac, ip, r.ts_ns, f.source, f.field, f.value, f.confidence, network);
+  if (bound && mac != 0) {
+    out_.bind(mac, *bound, static_cast<std::uint8_t>(schema::BindingSource::ANNOUNCED), r.ts_ns, network);
+  }
 }
 
 void analyzer::on_snapshot(const net::snapshot_header& h, net::bytes packet) {
@@ -793,7 +802,7 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
     network = t_.classifier->network_name(t_.classifier->network_of(h.rec.port_id, h.rec.vlan[0], h.rec.vlan_count != 0));
   }
   const std::uint64_t mac = m.chaddr.to_u64();
-  auto say = [&](std::string_view field, std::string_view value, std::uint8_t conf) {
+  auto say = [&](proto::field_name field, std::string_view value, std::uint8_t conf) {
     out_.about(mac, std::nullopt, ts, "dhcp", field, value, conf, network);
   };
   if (m.op == 1) {
@@ -809,13 +818,16 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
     }
     if (m.requested_ip) {
       say("requested_ip", m.requested_ip->to_string(), confidence::dhcp_requested);
+      out_.bind(mac, *m.requested_ip, static_cast<std::uint8_t>(schema::BindingSource::DHCP_REQUESTED), ts, network);
     }
     if (!m.ciaddr.is_unspecified()) {
       say("ip", m.ciaddr.to_string(), confidence::dhcp_client_address);
+      out_.bind(mac, m.ciaddr, static_cast<std::uint8_t>(schema::BindingSource::DHCP), ts, network);
     }
   } else if (m.op == 2 && m.message_type == 5 && !m.yiaddr.is_unspecified()) {
     // DHCPACK: the lease binds the address to the client's MAC.
     say("ip", m.yiaddr.to_string(), confidence::dhcp_lease);
+    out_.bind(mac, m.yiaddr, static_cast<std::uint8_t>(schema::BindingSource::DHCP), ts, network);
   }
 }
 
@@ -868,7 +880,9 @@ void analyzer::tcp_syn(const net::snapshot_header& h, net::bytes ip_packet) {
                                          : confidence::p0f_exact;
   // A userland match (a scanner's crafted SYN) names a tool, not the OS.
   const auto pv = view_of(r);
-  add_fact({proto::subject::sender, {}, {}, "p0f", v->userland ? "app" : "os", v->label, conf}, h, pv);
+  add_fact({proto::subject::sender, {}, {}, "p0f", v->userland ? proto::field_name("app") : proto::field_name("os"),
+            v->label, conf},
+           h, pv);
   add_fact({proto::subject::sender, {}, {}, "p0f", "raw_sig", v->raw_sig, confidence::raw}, h, pv);
 }
 

@@ -37,82 +37,92 @@ emitter::~emitter() = default;
 
 void emitter::set_rules(const fp::rule_set* rules) { rules_ = rules; }
 
-void emitter::add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
-                  std::string_view source_prefix, std::string_view source, std::string_view field,
-                  std::string_view value, std::uint8_t confidence, std::string_view network, bool raw) {
-  // The repeat check works on the views: nothing is copied for a repeat.
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv(h, &mac, sizeof mac);
-  if (ip) h = fnv(h, ip->b.data(), 16);
-  h = fnv(h, network.data(), network.size());
-  h = fnv(h, source_prefix.data(), source_prefix.size());
-  for (const auto s : {source, field, value}) {
-    h = fnv(h, s.data(), s.size());
-    h = fnv(h, "\0", 1);
-  }
+bool emitter::repeat(std::uint64_t h, std::uint64_t ts) {
   constexpr std::uint64_t refresh_ns = 1800ULL * 1'000'000'000ULL;
   if (shm_seen_ != nullptr) {
     // Delivered before (by this process or the one before a crash)?
     if (const auto* last = shm_seen_->find(h); last != nullptr && ts < *last + refresh_ns) {
       ++suppressed_;
-      return;
+      return true;
     }
   }
   auto [it, fresh] = seen_.try_emplace(h, ts);
   if (!fresh) {
     if (ts < it->second + refresh_ns) {
       ++suppressed_;
-      return;
+      return true;
     }
     it->second = ts;
   }
   if (shm_seen_ == nullptr && seen_.size() > seen_cap) {
     seen_.clear();
   }
-  std::string src;
-  src.reserve(source_prefix.size() + source.size());
-  src.append(source_prefix).append(source);
-  pending_.push_back({mac, ip, ts, std::move(src), std::string(field), std::string(value), confidence,
-                      std::string(network)});
+  return false;
+}
+
+void emitter::add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
+                  proto::source_name source, std::string_view rule, proto::field_name field, std::string_view value,
+                  std::uint8_t confidence, std::string_view network, bool raw) {
+  // The repeat check works on the views: nothing is copied for a repeat.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  h = fnv(h, &mac, sizeof mac);
+  if (ip) h = fnv(h, ip->b.data(), 16);
+  h = fnv(h, network.data(), network.size());
+  const std::uint16_t ids[2] = {source.id(), field.id()};
+  h = fnv(h, ids, sizeof ids);
+  h = fnv(h, rule.data(), rule.size());
+  h = fnv(h, "\0", 1);
+  h = fnv(h, value.data(), value.size());
+  if (repeat(h, ts)) return;
+  pending_.push_back({mac, ip, ts, source, rule, field, std::string(value), confidence, std::string(network)});
   if (!raw || rules_ == nullptr) return;
   // Derived facts go through the same suppression (two raw facts often
   // imply the same OS family); they are never fed back to the rules.
   scratch_.clear();
-  {
-    const auto& r = pending_.back();
-    rules_->apply(r.source, r.field, r.value, scratch_);
-  }
+  rules_->apply(source, field, value, scratch_);
   if (scratch_.empty()) return;
   // (The views passed in are the caller's, not pending_'s: they stay valid
   // while pending_ grows.)
   for (const auto& d : scratch_) {
     const auto conf = static_cast<std::uint8_t>(std::max(1u, (unsigned{d.confidence} * confidence + 50) / 100));
     ++derived_;
-    add(mac, ip, ts, "rule:", d.rule_id, d.field, d.value, conf, network, false);
+    add(mac, ip, ts, "rule", d.rule_id, d.field, d.value, conf, network, false);
   }
 }
 
-void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
-                        std::string_view field, std::string_view value, std::uint8_t confidence) {
-  if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
-  add(mac.to_u64(), std::nullopt, ts, {}, source, field, value, confidence, {}, true);
+void emitter::bind(std::uint64_t mac, const net::ip_address& ip, std::uint8_t source, std::uint64_t ts,
+                   std::string_view network) {
+  if (mac == 0 || net::mac_address::from_u64(mac).is_multicast() || ip.is_unspecified() || ip.is_multicast()) return;
+  std::uint64_t h = 0x84222325cbf29ce4ULL;  // apart from the facts' hashes
+  h = fnv(h, &mac, sizeof mac);
+  h = fnv(h, ip.b.data(), 16);
+  h = fnv(h, &source, 1);
+  h = fnv(h, network.data(), network.size());
+  if (repeat(h, ts)) return;
+  pending_bindings_.push_back({mac, ip, source, ts, std::string(network)});
 }
 
-void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
-                       std::string_view field, std::string_view value, std::uint8_t confidence) {
+void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, proto::source_name source,
+                        proto::field_name field, std::string_view value, std::uint8_t confidence) {
+  if (value.empty() || mac.is_zero() || mac.is_multicast()) return;
+  add(mac.to_u64(), std::nullopt, ts, source, {}, field, value, confidence, {}, true);
+}
+
+void emitter::about_ip(const net::ip_address& ip, std::uint64_t ts, proto::source_name source,
+                       proto::field_name field, std::string_view value, std::uint8_t confidence) {
   if (value.empty() || ip.is_unspecified() || ip.is_multicast()) return;
-  add(0, ip, ts, {}, source, field, value, confidence, {}, true);
+  add(0, ip, ts, source, {}, field, value, confidence, {}, true);
 }
 
 void emitter::about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
-                    std::string_view source, std::string_view field, std::string_view value,
+                    proto::source_name source, proto::field_name field, std::string_view value,
                     std::uint8_t confidence, std::string_view network) {
   if (value.empty()) return;
   if (mac != 0 && (net::mac_address::from_u64(mac).is_multicast())) mac = 0;
   std::optional<net::ip_address> a = ip;
   if (a && (a->is_unspecified() || a->is_multicast())) a.reset();
   if (mac == 0 && !a) return;
-  add(mac, a, ts, {}, source, field, value, confidence, network, true);
+  add(mac, a, ts, source, {}, field, value, confidence, network, true);
 }
 
 std::uint64_t emitter::spooled_bytes() const noexcept { return st_ == nullptr ? 0 : spool_.waiting(); }
@@ -122,7 +132,7 @@ void emitter::poll() noexcept {
 }
 
 bool emitter::flush() {
-  if (pending_.empty()) {
+  if (pending_.empty() && pending_bindings_.empty()) {
     return true;
   }
   if (st_ != nullptr && spool_need_ != 0) {
@@ -132,14 +142,14 @@ bool emitter::flush() {
     if (spool_.waiting() != 0 && !spool_.fits(spool_need_)) return true;
   }
   built_.clear();
-  if (!build(0, pending_.size())) {
+  if (!build(0, pending_.size(), 0, pending_bindings_.size())) {
     built_.clear();
     return false;
   }
   const auto r = place();
   built_.clear();
   if (r == placed::stopped) return false;
-  if (!pending_.empty()) return true;  // the rest waits for spool room: its snapshots are not released
+  if (!pending_.empty() || !pending_bindings_.empty()) return true;  // the rest waits for spool room: its snapshots are not released
   if (shm_seen_ != nullptr) {
     // All delivered (in the ring or the spool, both shared memory): only now
     // do these facts count as sent. A crash before this point replays their
@@ -159,10 +169,11 @@ bool emitter::flush() {
   return true;
 }
 
-bool emitter::build(std::size_t lo, std::size_t hi) {
+bool emitter::build(std::size_t lo, std::size_t hi, std::size_t blo, std::size_t bhi) {
   capnp::MallocMessageBuilder mb;
   auto batch = mb.initRoot<schema::ObservationBatch>();
   batch.setSchemaVersion(schema::SCHEMA_VERSION);
+  batch.setVocabulary(proto::vocabulary_hash);
   batch.setProducer(producer_);
   batch.setBatchId(batch_base_ | (batches_ + built_.size()));
   auto list = batch.initObservations(static_cast<unsigned>(hi - lo));
@@ -174,31 +185,48 @@ bool emitter::build(std::size_t lo, std::size_t hi) {
       b.setIp(kj::arrayPtr(reinterpret_cast<const kj::byte*>(o.ip->b.data()), 16));
     }
     b.setTs(o.ts);
-    b.setSource(o.source);
-    b.setField(o.field);
+    b.setSourceId(o.source.id());
+    b.setFieldId(o.field.id());
+    if (!o.rule.empty()) b.setRule(capnp::Text::Reader(o.rule.data(), o.rule.size()));
     b.setValue(o.value);
     b.setConfidence(o.confidence);
     b.setNetwork(o.network);
+  }
+  if (bhi > blo) {
+    auto bl = batch.initBindings(static_cast<unsigned>(bhi - blo));
+    for (std::size_t i = blo; i < bhi; ++i) {
+      const auto& x = pending_bindings_[i];
+      auto b = bl[static_cast<unsigned>(i - blo)];
+      b.setIp(kj::arrayPtr(reinterpret_cast<const kj::byte*>(x.ip.b.data()), 16));
+      b.setMac(x.mac);
+      b.setSource(static_cast<schema::BindingSource>(x.source));
+      b.setFirstSeen(x.ts);
+      b.setLastSeen(x.ts);
+      b.setPackets(1);
+      b.setNetwork(x.network);
+    }
   }
   auto words = capnp::messageToFlatArray(mb);
   const auto bytes = words.asBytes();
   if (bytes.size() > out_.max_payload()) {
     // A small report ring: the same observations in smaller batches.
-    if (hi - lo == 1) {
+    if ((hi - lo) + (bhi - blo) == 1) {
       fatal_ = "an observation of " + std::to_string(bytes.size()) + " bytes can never fit in the report ring (" +
                std::to_string(out_.max_payload()) + " bytes per frame at most); raise fingerprinter.report_ring_mb";
       return false;
     }
     const std::size_t mid = lo + (hi - lo) / 2;
-    return build(lo, mid) && build(mid, hi);
+    const std::size_t bmid = blo + (bhi - blo) / 2;
+    return build(lo, mid, blo, bmid) && build(mid, hi, bmid, bhi);
   }
-  built_.push_back({kj::mv(words), hi - lo});
+  built_.push_back({kj::mv(words), hi - lo, bhi - blo});
   return true;
 }
 
 emitter::placed emitter::place() {
   std::size_t done = 0;       // batches placed
   std::size_t facts = 0;      // observations they carry
+  std::size_t binds = 0;      // bindings they carry
   if (st_ == nullptr) {
     // No spool: wait for the ring (out.waits counts it).
     for (; done < built_.size(); ++done) {
@@ -209,6 +237,7 @@ emitter::placed emitter::place() {
       std::memcpy(p, bytes.begin(), bytes.size());
       out_.publish();
       facts += built_[done].count;
+      binds += built_[done].bindings;
     }
   } else {
     poll();  // what waited goes first
@@ -222,6 +251,7 @@ emitter::placed emitter::place() {
       std::memcpy(p, bytes.begin(), bytes.size());
       published = true;
       facts += built_[done].count;
+      binds += built_[done].bindings;
     }
     if (published) out_.publish();
     const std::uint64_t spooled_from = done;
@@ -229,6 +259,7 @@ emitter::placed emitter::place() {
     for (; done < built_.size(); ++done) {
       if (!spool_.put(ends, ipc::frame_type::observation_batch, built_[done].words.asBytes())) break;
       facts += built_[done].count;
+      binds += built_[done].bindings;
     }
     if (done != spooled_from) {
       // One store places them.
@@ -244,6 +275,7 @@ emitter::placed emitter::place() {
   batches_ += done;
   emitted_ += facts;
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(facts));
+  pending_bindings_.erase(pending_bindings_.begin(), pending_bindings_.begin() + static_cast<std::ptrdiff_t>(binds));
   if (done < built_.size() && st_ == nullptr) return placed::stopped;
   return done < built_.size() ? placed::deferred : placed::done;
 }
@@ -253,10 +285,10 @@ bool emitter::end_of_reports() {
   // The end goes last, once every observation left the spool; waiting here
   // holds back no packet (the input has ended).
   ipc::backoff bo;
-  while (pending_.size() != 0 || spooled_bytes() != 0) {
+  while (pending() != 0 || spooled_bytes() != 0) {
     poll();
     if (!flush()) return false;
-    if (pending_.empty() && spooled_bytes() == 0) break;
+    if (pending() == 0 && spooled_bytes() == 0) break;
     if (!keep_waiting_()) return false;
     bo.pause();
   }

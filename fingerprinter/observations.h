@@ -16,6 +16,7 @@
 #include "common/ipc/spool.h"
 #include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
+#include "common/proto/names.h"
 
 #include <capnp/common.h>
 #include <kj/array.h>
@@ -31,10 +32,21 @@ struct observation {
   std::uint64_t mac = 0;
   std::optional<net::ip_address> ip;
   std::uint64_t ts = 0;
-  std::string source;
-  std::string field;
+  proto::source_name source;
+  std::string_view rule;  // source "rule": the rule's id (points into the rule set, which outlives the emitter)
+  proto::field_name field;
   std::string value;
   std::uint8_t confidence = 0;
+  std::string network;
+};
+
+// An address a fact binds to a MAC (a DHCP lease, an address a device
+// announces): sent typed beside the facts, never parsed back from a value.
+struct binding {
+  std::uint64_t mac = 0;
+  net::ip_address ip{};
+  std::uint8_t source = 0;  // schema::BindingSource
+  std::uint64_t ts = 0;
   std::string network;
 };
 
@@ -56,14 +68,19 @@ class emitter {
     shm_cleared_ = cleared;
   }
 
-  void about_mac(const net::mac_address& mac, std::uint64_t ts, std::string_view source,
-                 std::string_view field, std::string_view value, std::uint8_t confidence);
-  void about_ip(const net::ip_address& ip, std::uint64_t ts, std::string_view source,
-                std::string_view field, std::string_view value, std::uint8_t confidence);
+  void about_mac(const net::mac_address& mac, std::uint64_t ts, proto::source_name source, proto::field_name field,
+                 std::string_view value, std::uint8_t confidence);
+  void about_ip(const net::ip_address& ip, std::uint64_t ts, proto::source_name source, proto::field_name field,
+                std::string_view value, std::uint8_t confidence);
   // A fact about a device known by its MAC, its IP, or both (a local sender:
   // the MAC is its own). `network` is the packet's named network.
-  void about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts, std::string_view source,
-             std::string_view field, std::string_view value, std::uint8_t confidence, std::string_view network = {});
+  void about(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts, proto::source_name source,
+             proto::field_name field, std::string_view value, std::uint8_t confidence, std::string_view network = {});
+  // "This address is this MAC's" (`source`: schema::BindingSource), as the
+  // fact beside it says: repeats are suppressed like facts', and an
+  // unspecified or multicast address, or a group MAC, binds nothing.
+  void bind(std::uint64_t mac, const net::ip_address& ip, std::uint8_t source, std::uint64_t ts,
+            std::string_view network);
 
   // The report spool in the worker's state segment (common/ipc/
   // fingerprinter_state.h): with it, a full report ring never makes the
@@ -80,7 +97,7 @@ class emitter {
   // Bytes of batches waiting in the spool.
   std::uint64_t spooled_bytes() const noexcept;
 
-  std::size_t pending() const noexcept { return pending_.size(); }
+  std::size_t pending() const noexcept { return pending_.size() + pending_bindings_.size(); }
   // Writes pending observations as batches (to the ring or the spool);
   // false if stopped while waiting. With a spool it never waits: when the
   // spool is full the observations stay pending (pending() != 0).
@@ -98,27 +115,33 @@ class emitter {
 
  private:
   // A fact, as views: it is hashed and checked against the repeats first,
-  // and copied into an observation only when it is sent (`source_prefix`
-  // and `source` make the source: "rule:" and a rule's id).
-  void add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts,
-           std::string_view source_prefix, std::string_view source, std::string_view field, std::string_view value,
-           std::uint8_t confidence, std::string_view network, bool raw);
+  // and copied into an observation only when it is sent (`rule`: the id of
+  // the rule that derived it, for source "rule").
+  void add(std::uint64_t mac, const std::optional<net::ip_address>& ip, std::uint64_t ts, proto::source_name source,
+           std::string_view rule, proto::field_name field, std::string_view value, std::uint8_t confidence,
+           std::string_view network, bool raw);
+  // The repeat check: true when the fact (by its hash) was sent within the
+  // refresh interval before `ts`.
+  bool repeat(std::uint64_t h, std::uint64_t ts);
   const fp::rule_set* rules_ = nullptr;
   std::vector<fp::derived_fact> scratch_;
   ipc::ring_writer out_;
   std::string producer_;
   std::function<bool()> keep_waiting_;
   std::vector<observation> pending_;
+  std::vector<binding> pending_bindings_;  // go out with the next batch
   std::string fatal_;
-  // Serialises pending_[lo, hi) as one batch into built_, or in halves when
-  // that is bigger than a frame of the ring can be.
-  bool build(std::size_t lo, std::size_t hi);
+  // Serialises pending_[lo, hi) and pending_bindings_[blo, bhi) as one
+  // batch into built_, or in halves when that is bigger than a frame of the
+  // ring can be.
+  bool build(std::size_t lo, std::size_t hi, std::size_t blo, std::size_t bhi);
   // Places built_: all of it, or (spool full) none of it.
   enum class placed { done, deferred, stopped };
   placed place();
   struct built_batch {
     kj::Array<capnp::word> words;
-    std::size_t count;  // observations in it
+    std::size_t count;     // observations in it
+    std::size_t bindings;  // bindings in it
   };
   std::vector<built_batch> built_;
   state_header* st_ = nullptr;

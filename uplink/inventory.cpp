@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "common/schema/report.capnp.h"
@@ -79,6 +80,39 @@ void upgrade(SQLite::Database& db) {
   tx.commit();
 }
 
+// Before version 4 a DHCP lease or an address a device announced was kept
+// only as an observation's text ("dhcp"/"ip" = "10.0.0.5"), which the
+// asset builder parsed; from 4 on it is a row of bindings. The upgrade makes
+// those rows once, from the observations' text.
+void upgrade_bindings(SQLite::Database& db) {
+  if (!db.tableExists("meta") || !db.tableExists("observations")) return;
+  SQLite::Statement ver(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+  if (!ver.executeStep() || std::atoi(ver.getColumn(0).getText()) >= 4) return;
+  SQLite::Transaction tx(db);
+  SQLite::Statement rows(db, R"sql(
+    SELECT network, mac, source, field, value, first_seen, last_seen FROM observations
+    WHERE mac != 0 AND field IN ('ip', 'requested_ip'))sql");
+  SQLite::Statement put(db, R"sql(
+    INSERT INTO bindings(network, ip, mac, source, first_seen, last_seen, packets) VALUES(?,?,?,?,?,?,1)
+    ON CONFLICT(network, ip, mac, source) DO UPDATE SET
+      first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen))sql");
+  while (rows.executeStep()) {
+    const auto bs = legacy_binding(rows.getColumn(2).getText(), rows.getColumn(3).getText());
+    const auto a = net::ip_address::parse(rows.getColumn(4).getText());
+    if (!bs || !a || a->is_unspecified()) continue;
+    put.bind(1, rows.getColumn(0).getString());
+    put.bind(2, a->b.data(), 16);
+    put.bind(3, rows.getColumn(1).getInt64());
+    put.bind(4, int{*bs});
+    put.bind(5, rows.getColumn(5).getInt64());
+    put.bind(6, rows.getColumn(6).getInt64());
+    put.exec();
+    put.reset();
+  }
+  db.exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
 }  // namespace
 
 // Journal frame types (ipc::frame_type values would tie the file to the
@@ -98,8 +132,9 @@ inventory::inventory(const std::string& path)
   db_->exec("PRAGMA temp_store=MEMORY");
   upgrade(*db_);
   db_->exec(schema_sql);
-  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '3')");
-  db_->exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  upgrade_bindings(*db_);
+  db_->exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '4')");
+  db_->exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
   claim_ = std::make_unique<SQLite::Statement>(
       *db_, "INSERT OR IGNORE INTO applied_batches(producer, batch_id) VALUES(?, ?)");
   journal_ = std::make_unique<SQLite::Statement>(*db_, "INSERT INTO journal(type, frame) VALUES(?, ?)");

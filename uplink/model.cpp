@@ -1,6 +1,7 @@
 #include "uplink/model.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <kj/debug.h>
 
 #include <algorithm>
 #include <cstring>
@@ -115,21 +116,8 @@ void model::apply(schema::SightingBatch::Reader b) {
     newest_ = std::max(newest_, v.last_seen);
   }
   for (auto bnd : b.getBindings()) {
-    binding_key k{strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
-                  static_cast<std::uint8_t>(bnd.getSource())};
-    auto [it, fresh] = bindings_.try_emplace(std::move(k));
-    auto& v = it->second;
-    if (fresh) {
-      v.first_seen = bnd.getFirstSeen();
-      v.last_seen = bnd.getLastSeen();
-      v.packets = bnd.getPackets();
-    } else {
-      v.first_seen = std::min(v.first_seen, bnd.getFirstSeen());
-      v.last_seen = std::max(v.last_seen, bnd.getLastSeen());
-      v.packets += bnd.getPackets();
-    }
-    v.dirty = true;
-    newest_ = std::max(newest_, v.last_seen);
+    add_binding(strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
+                static_cast<std::uint8_t>(bnd.getSource()), bnd.getFirstSeen(), bnd.getLastSeen(), bnd.getPackets());
   }
   for (auto mac : b.getGatewayMacs()) {
     auto& g = gateways_[mac];
@@ -138,16 +126,79 @@ void model::apply(schema::SightingBatch::Reader b) {
   }
 }
 
+void model::add_binding(interned network, const opt_ip& ip, std::uint64_t mac, std::uint8_t source,
+                        std::uint64_t first_seen, std::uint64_t last_seen, std::uint64_t packets) {
+  auto [it, fresh] = bindings_.try_emplace(binding_key{network, ip, mac, source});
+  auto& v = it->second;
+  if (fresh) {
+    v.first_seen = first_seen;
+    v.last_seen = last_seen;
+    v.packets = packets;
+  } else {
+    v.first_seen = std::min(v.first_seen, first_seen);
+    v.last_seen = std::max(v.last_seen, last_seen);
+    v.packets += packets;
+  }
+  v.dirty = true;
+  newest_ = std::max(newest_, v.last_seen);
+}
+
+std::optional<std::uint8_t> legacy_binding(std::string_view source, std::string_view field) {
+  if (field == "ip") {
+    return static_cast<std::uint8_t>(source == "dhcp" ? schema::BindingSource::DHCP : schema::BindingSource::ANNOUNCED);
+  }
+  if (source == "dhcp" && field == "requested_ip") return static_cast<std::uint8_t>(schema::BindingSource::DHCP_REQUESTED);
+  return std::nullopt;
+}
+
+std::optional<std::pair<proto::source_name, interned>> model::source_of(std::string_view text) {
+  constexpr proto::source_name rule("rule");
+  if (text.starts_with("rule:") && text.size() > 5) return std::pair{rule, strings_.get(std::string(text))};
+  if (const auto s = proto::source_name::find(text); s && *s != rule) return std::pair{*s, interned()};
+  return std::nullopt;
+}
+
 std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& filter) {
+  constexpr proto::source_name rule("rule");
+  // A journal frame an older version wrote names sources and fields in
+  // text (report schema 1); anything newer by index, in the writer's
+  // vocabulary, which must be this one.
+  const bool legacy = b.getSchemaVersion() < 2;
+  KJ_REQUIRE(legacy || b.getVocabulary() == proto::vocabulary_hash,
+             "observation batch written with another vocabulary of facts (common/proto/names.h)");
   std::uint64_t filtered = 0;
   for (auto o : b.getObservations()) {
     if (filter && filter(o.getMac(), o.getIp())) {
       ++filtered;
       continue;  // about an excluded asset: never stored
     }
-    observation_key k{strings_.get(o.getNetwork().cStr()), o.getMac(), ip_of(o.getIp()),
-                      strings_.get(o.getSource().cStr()), strings_.get(o.getField().cStr()),
-                      strings_.get(o.getValue().cStr())};
+    observation_key k{strings_.get(o.getNetwork().cStr()), o.getMac(), ip_of(o.getIp()), {}, {}, {}, {}};
+    if (legacy) {
+      const auto s = source_of(o.getObsoleteSource().cStr());
+      const auto f = proto::field_name::find(o.getObsoleteField().cStr());
+      if (!s || !f) {
+        ++unknown_names_;
+        continue;
+      }
+      std::tie(k.source, k.rule) = *s;
+      k.field = *f;
+      if (const auto bs = legacy_binding(k.source, k.field); bs && k.mac != 0) {
+        if (const auto a = net::ip_address::parse(o.getValue().cStr()); a && !a->is_unspecified()) {
+          add_binding(k.network, *a, k.mac, *bs, o.getTs(), o.getTs(), 1);
+        }
+      }
+    } else {
+      const auto s = proto::source_name::from_index(o.getSourceId());
+      const auto f = proto::field_name::from_index(o.getFieldId());
+      KJ_REQUIRE(s.has_value() && f.has_value() && !s->empty() && !f->empty(), "observation with a source or field outside the vocabulary");
+      k.source = *s;
+      k.field = *f;
+      if (k.source == rule) {
+        KJ_REQUIRE(o.hasRule() && o.getRule().size() != 0, "a derived observation without its rule");
+        k.rule = strings_.get("rule:" + std::string(o.getRule().cStr()));
+      }
+    }
+    k.value = strings_.get(o.getValue().cStr());
     auto [it, fresh] = observations_.try_emplace(std::move(k));
     auto& v = it->second;
     const std::uint64_t ts = o.getTs();
@@ -164,6 +215,14 @@ std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& 
     }
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
+  }
+  for (auto bnd : b.getBindings()) {
+    if (filter && filter(bnd.getMac(), bnd.getIp())) {
+      ++filtered;
+      continue;
+    }
+    add_binding(strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
+                static_cast<std::uint8_t>(bnd.getSource()), bnd.getFirstSeen(), bnd.getLastSeen(), bnd.getPackets());
   }
   return filtered;
 }
@@ -253,9 +312,14 @@ void model::load(SQLite::Database& db) {
       SELECT network, mac, ip, source, field, value, confidence, first_seen, last_seen, count
       FROM observations)sql");
     while (st.executeStep()) {
+      const auto s = source_of(st.getColumn(3).getText());
+      const auto f = proto::field_name::find(st.getColumn(4).getText());
+      if (!s || !f) {
+        ++unknown_names_;  // a newer version's name: its row stays in the table
+        continue;
+      }
       auto& v = observations_[observation_key{strings_.get(st.getColumn(0).getString()), u64(st.getColumn(1)),
-                                              ip_of(st.getColumn(2)), strings_.get(st.getColumn(3).getString()),
-                                              strings_.get(st.getColumn(4).getString()),
+                                              ip_of(st.getColumn(2)), s->first, s->second, *f,
                                               strings_.get(st.getColumn(5).getString())}];
       v.confidence = static_cast<std::uint8_t>(st.getColumn(6).getInt());
       v.first_seen = u64(st.getColumn(7));
@@ -374,8 +438,10 @@ std::uint64_t model::save(SQLite::Database& db) {
       st.bindNoCopy(1, k.network.str());
       st.bind(2, i64(k.mac));
       bind_ip(st, 3, k.ip);
-      st.bindNoCopy(4, k.source.str());
-      st.bindNoCopy(5, k.field.str());
+      // (The vocabulary's names are string literals, and a rule's source an
+      // interned string: both end with a NUL, as a bound text must.)
+      st.bindNoCopy(4, k.source_text().data());
+      st.bindNoCopy(5, k.field.str().data());
       st.bindNoCopy(6, k.value.str());
       st.bind(7, int{v.confidence});
       st.bind(8, i64(v.first_seen));

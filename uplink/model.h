@@ -21,6 +21,7 @@
 #include <capnp/blob.h>
 
 #include "common/net/addr.h"
+#include "common/proto/names.h"
 #include "common/schema/report.capnp.h"
 
 namespace SQLite {
@@ -166,12 +167,20 @@ class packed_ip {
 };
 static_assert(sizeof(packed_ip) == 16);
 
+// Source and field are indices in the facts' vocabulary (common/proto/
+// names.h), whose order is their text's: the key orders as SQLite's
+// (network, mac, ip, source, field, value) does.
 struct observation_key {
   interned network;
   std::uint64_t mac = 0;
   packed_ip ip;
-  interned source, field, value;
-  auto tie() const { return std::tie(network, mac, ip, source, field, value); }
+  proto::source_name source;
+  interned rule;  // source "rule": the whole source text, "rule:<id>"
+  proto::field_name field;
+  interned value;
+  auto tie() const { return std::tie(network, mac, ip, source, rule, field, value); }
+  // The source as the journal and the outputs write it.
+  std::string_view source_text() const noexcept { return rule.empty() ? source.str() : std::string_view(rule.str()); }
   bool operator<(const observation_key& o) const { return tie() < o.tie(); }
 };
 struct observation_value {
@@ -186,6 +195,12 @@ struct gateway_value {
   bool dirty = false;
 };
 
+// The binding an observation of an older version stated only in its text
+// (schema::BindingSource: a DHCP lease or requested address, an address a
+// device announced), or nullopt. For upgrading an inventory written before
+// bindings travelled typed (inventory schema 4, report schema 2).
+std::optional<std::uint8_t> legacy_binding(std::string_view source, std::string_view field);
+
 class model {
  public:
   // Observations the filter returns true for (by MAC, or 16-byte IP) are
@@ -196,8 +211,14 @@ class model {
   // malformed message, leaving the facts before the bad one applied.
   void apply(schema::FlowBatch::Reader b);
   void apply(schema::SightingBatch::Reader b);
-  // Returns the number of observations the filter dropped.
+  // Returns the number of observations (and bindings) the filter dropped.
+  // Throws kj::Exception when the batch was written with another vocabulary
+  // of facts (proto::vocabulary_hash) or names an index outside it.
   std::uint64_t apply(schema::ObservationBatch::Reader b, const filter_fn& filter);
+
+  // A fact's source as the journal writes it ("dhcp", "rule:<id>"), or
+  // nullopt when the vocabulary does not know it.
+  std::optional<std::pair<proto::source_name, interned>> source_of(std::string_view text);
 
   // Deletes flows whose interval ended before `before_ns` (retention).
   std::uint64_t prune_flows(std::uint64_t before_ns);
@@ -205,6 +226,9 @@ class model {
   // Packet time of the newest record of any table (0 when empty): an
   // inventory may hold only what the fingerprinter said.
   std::uint64_t newest() const noexcept { return newest_; }
+  // Journal rows load() skipped because the vocabulary does not know their
+  // source or field (a newer version's names, read by an older one).
+  std::uint64_t unknown_names() const noexcept { return unknown_names_; }
 
   // Reads the SQLite tables (a checkpoint) into an empty model.
   void load(SQLite::Database& db);
@@ -230,6 +254,9 @@ class model {
   string_pool strings_;
   std::uint64_t newest_ = 0;
   std::uint64_t pruned_before_ = 0;  // prunes not yet written to SQLite
+  std::uint64_t unknown_names_ = 0;
+  void add_binding(interned network, const opt_ip& ip, std::uint64_t mac, std::uint8_t source,
+                   std::uint64_t first_seen, std::uint64_t last_seen, std::uint64_t packets);
 };
 
 }  // namespace tapsense::uplink

@@ -61,8 +61,10 @@ void fill(sp::Asset::Builder b, const asset_view& a, const std::string& key) {
   auto ev = b.initEvidence(static_cast<unsigned>(a.evidence.size()));
   for (unsigned i = 0; i < a.evidence.size(); ++i) {
     const auto& e = a.evidence[i];
-    ev[i].setSource(e.source);
-    ev[i].setField(e.field);
+    const auto src = e.source_text();
+    const auto fld = e.field.str();
+    ev[i].setSource(capnp::Text::Reader(src.data(), src.size()));
+    ev[i].setField(capnp::Text::Reader(fld.data(), fld.size()));
     ev[i].setValue(e.value);
     ev[i].setConfidence(e.confidence);
     ev[i].setFirstSeen(e.first_seen);

@@ -134,8 +134,11 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
   for (const auto& [k, v] : m.bindings()) {
     const auto src = static_cast<schema::BindingSource>(k.source);
     int t = ip_source;
-    if (src == schema::BindingSource::ARP) t = arp;
+    // An address a device announces for itself (LLDP/CDP, PROFINET,
+    // EtherNet/IP, mDNS) weighs as ARP does.
+    if (src == schema::BindingSource::ARP || src == schema::BindingSource::ANNOUNCED) t = arp;
     if (src == schema::BindingSource::DHCP) t = dhcp;
+    if (src == schema::BindingSource::DHCP_REQUESTED) t = requested;
     if (t == ip_source && gateways.count(k.mac) != 0) continue;
     bindings[{nets.index(k.network), addr(k.ip)}].push_back({k.mac, t, v.first_seen, v.last_seen, v.packets});
   }
@@ -146,24 +149,13 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     o.net = nets.index(k.network.str());
     o.mac = k.mac;
     o.ip = k.ip;
-    o.e.source = k.source.str();
-    o.e.field = k.field.str();
+    o.e.source = k.source;
+    o.e.rule = k.rule;
+    o.e.field = k.field;
     o.e.value = k.value.str();
     o.e.confidence = v.confidence;
     o.e.first_seen = v.first_seen;
     o.e.last_seen = v.last_seen;
-    // Observations that bind an address to a MAC: a DHCP lease or client
-    // address (or the address a client asks for), and addresses devices
-    // announce for themselves (LLDP/CDP management address, EtherNet/IP,
-    // PROFINET).
-    if (o.mac != 0 && (o.e.field == "ip" || (o.e.source == "dhcp" && o.e.field == "requested_ip"))) {
-      // 0.0.0.0 (an unconfigured device's announcement) binds nothing: the
-      // device stays known by its MAC alone.
-      if (auto a = net::ip_address::parse(o.e.value); a && !a->is_unspecified()) {
-        const int t = o.e.source == "dhcp" ? (o.e.field == "ip" ? dhcp : requested) : arp;
-        bindings[{o.net, *a}].push_back({o.mac, t, o.e.first_seen, o.e.last_seen, 1});
-      }
-    }
     observations.push_back(std::move(o));
   }
   // Per address: its totals, and its parts per MAC its packets carried.
@@ -296,7 +288,7 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     }
   }
   // Layer-2 discovery protocols speak for the device that sends them.
-  auto announces_itself = [](const std::string& source) {
+  auto announces_itself = [](proto::source_name source) {
     return source == "dhcp" || source == "dhcpv6" || source == "lldp" || source == "cdp" || source == "profinet";
   };
   for (const auto& o : observations) {
@@ -384,14 +376,14 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     }
     if (cur != nullptr) a.ip = *cur;
     // Best value per field: highest confidence, then most recent.
-    std::map<std::string, const evidence_item*> best;
+    std::map<proto::field_name, const evidence_item*> best;
     std::set<std::string> os_families;
     for (const auto& e : a.evidence) {
       auto& b = best[e.field];
       if (b == nullptr || better_evidence(e, *b)) b = &e;
       if (e.source == "p0f" && e.field == "os") os_families.insert(os_family(e.value));
     }
-    auto pick = [&](const char* field) -> std::optional<std::string> {
+    auto pick = [&](proto::field_name field) -> std::optional<std::string> {
       auto it = best.find(field);
       if (it == best.end()) return std::nullopt;
       return it->second->value;
@@ -405,7 +397,9 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     // Hostname: what a protocol calls the host's name; a NetBIOS or station
     // name when nothing says more.
     std::uint8_t hostname_conf = 0;
-    for (const char* f : {"hostname", "netbios_name", "station_name", "device_name", "system_name"}) {
+    static constexpr proto::field_name host_names[] = {"hostname", "netbios_name", "station_name", "device_name",
+                                                       "system_name"};
+    for (const auto f : host_names) {
       if ((a.hostname = pick(f))) {
         hostname_conf = best[f]->confidence;
         break;
@@ -419,15 +413,18 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
       a.os = pick("os");
       if (!a.os) a.os = a.os_family;
     }
-    for (const char* f : {"os_name", "os", "os_family", "os_version", "vendor", "model", "firmware", "device_type"}) {
-      if (auto it = best.find(f); it != best.end()) a.confidence.emplace_back(f, it->second->confidence);
+    static constexpr proto::field_name identity[] = {"os_name", "os",    "os_family", "os_version",
+                                                     "vendor",  "model", "firmware",  "device_type"};
+    for (const auto f : identity) {
+      if (auto it = best.find(f); it != best.end()) a.confidence.emplace_back(f.str(), it->second->confidence);
     }
     std::set<std::pair<std::string, std::string>> seen_sw;
     for (const auto& e : a.evidence) {
       if (e.field != "software") continue;
       const auto slash = e.value.find('/');
       asset_view::software_item sw{e.value.substr(0, slash),
-                                   slash == std::string::npos ? std::string() : e.value.substr(slash + 1), e.source};
+                                   slash == std::string::npos ? std::string() : e.value.substr(slash + 1),
+                                   std::string(e.source_text())};
       if (seen_sw.emplace(sw.name, sw.version).second) a.software.push_back(std::move(sw));
     }
     // NAT: one address, several TCP stacks (initial TTLs or hop distances,
@@ -445,10 +442,10 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
         why += "OS families";
         for (const auto& f : os_families) why += " " + f;
       }
-      a.evidence.push_back({"tapsense", "nat", why, 50, a.first_seen, a.last_seen});
+      a.evidence.push_back({"tapsense", {}, "nat", why, 50, a.first_seen, a.last_seen});
     }
     std::sort(a.evidence.begin(), a.evidence.end(), [](const auto& x, const auto& y) {
-      return std::tie(x.source, x.field, x.value) < std::tie(y.source, y.field, y.value);
+      return std::tie(x.source, x.rule, x.field, x.value) < std::tie(y.source, y.rule, y.field, y.value);
     });
     out.push_back(std::move(a));
   }
@@ -632,8 +629,8 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("evidence").begin_array();
       for (const auto& e : a.evidence) {
         w.begin_object();
-        w.key("source").value(e.source);
-        w.key("field").value(e.field);
+        w.key("source").value(e.source_text());
+        w.key("field").value(e.field.str());
         w.key("value").value(e.value);
         w.key("confidence").value(unsigned{e.confidence});
         w.key("first_seen").value(util::rfc3339(e.first_seen));

@@ -20,12 +20,15 @@
 namespace tapsense::uplink {
 
 struct evidence_item {
-  std::string source;
-  std::string field;
+  proto::source_name source;
+  interned rule;  // source "rule": the whole source text, "rule:<id>"
+  proto::field_name field;
   std::string value;
   std::uint8_t confidence = 0;
   std::uint64_t first_seen = 0;
   std::uint64_t last_seen = 0;
+  // The source as the outputs write it ("dhcp", "rule:<id>").
+  std::string_view source_text() const noexcept { return rule.empty() ? source.str() : std::string_view(rule.str()); }
 };
 
 struct asset_view {

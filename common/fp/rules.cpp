@@ -153,7 +153,7 @@ struct segment {
 };
 
 struct output {
-  std::string field;
+  proto::field_name field;
   std::vector<segment> value;
   std::uint8_t confidence = 0;
 };
@@ -176,16 +176,18 @@ struct rule_set::impl {
     std::vector<std::string> also;    // lower-cased when icase
     std::vector<std::string> unless;  // lower-cased when icase
     std::vector<output> outputs;
+    std::vector<proto::source_name> sources;  // empty: any
   };
   std::vector<rule> rules;
-  std::map<std::string, std::vector<std::uint32_t>, std::less<>> by_field;
+  // Rule indices per field index (proto::field_name::id()).
+  std::vector<std::vector<std::uint32_t>> by_field;
   std::size_t files = 0;
 
   void reindex() {
-    by_field.clear();
+    by_field.assign(proto::field_name::count(), {});
     for (std::uint32_t i = 0; i < rules.size(); ++i) {
       for (const auto& f : rules[i].info.fields) {
-        auto& v = by_field[f];
+        auto& v = by_field[proto::field_name::find(f)->id()];  // checked when loaded
         if (v.empty() || v.back() != i) {
           v.push_back(i);
         }
@@ -379,6 +381,19 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
     if (r.info.fields.empty()) {
       rd.fail_here(path + " needs a field (the raw fact's field it matches, or a list of them)");
     }
+    // A name no parser states would make a rule that never fires.
+    for (const auto& f : r.info.fields) {
+      if (!proto::field_name::find(f)) {
+        rd.fail(*rd.node("field"), path + ": unknown field '" + f + "' (no parser states it; the fields are listed in common/proto/names.h)");
+      }
+    }
+    for (const auto& src : r.info.sources) {
+      const auto n = proto::source_name::find(src);
+      if (!n || *n == proto::source_name("rule")) {
+        rd.fail(*rd.node("source"), path + ": unknown source '" + src + "' (the sources are listed in common/proto/names.h)");
+      }
+      r.sources.push_back(*n);
+    }
     r.icase = rd.boolean("icase").value_or(false);
 
     static constexpr std::pair<const char*, match_kind> kinds[] = {
@@ -445,7 +460,7 @@ void parse_file(std::string_view text, const std::string& name, rule_set::impl& 
                         "' (os_family, os_name, os_version, device_type, vendor, model, firmware, module_vendor)");
       }
       output o;
-      o.field = key;
+      o.field = *proto::field_name::find(key);  // every output field is in the vocabulary
       std::string value;
       std::optional<std::uint8_t> conf = rule_conf;
       if (v.is_string()) {
@@ -574,21 +589,21 @@ const rule_info* rule_set::find(std::string_view id) const noexcept {
   return nullptr;
 }
 
-void rule_set::apply(std::string_view source, std::string_view field, std::string_view value,
+void rule_set::apply(proto::source_name source, proto::field_name field, std::string_view value,
                      std::vector<derived_fact>& out) const {
-  const auto it = impl_->by_field.find(field);
-  if (it == impl_->by_field.end()) {
+  if (field.id() >= impl_->by_field.size() || impl_->by_field[field.id()].empty()) {
     return;
   }
+  const auto& candidates = impl_->by_field[field.id()];
   if (value.size() > max_value_len) {
     value = value.substr(0, max_value_len);
   }
   // $0..$9: the only groups a template can name (parse_template).
   std::array<re2::StringPiece, 10> m;
   const re2::StringPiece text(value.data(), value.size());
-  for (const std::uint32_t idx : it->second) {
+  for (const std::uint32_t idx : candidates) {
     const auto& r = impl_->rules[idx];
-    const auto& srcs = r.info.sources;
+    const auto& srcs = r.sources;
     if (!srcs.empty() && std::find(srcs.begin(), srcs.end(), source) == srcs.end()) {
       continue;
     }

@@ -54,7 +54,8 @@
 //
 // Loading errors (rules_error, message "file:line:col: text"): TOML syntax,
 // unknown keys, a missing or empty id/comment/field, no matcher or two, a
-// regex that RE2 does not compile (or over 512 bytes), an unknown output
+// regex that RE2 does not compile (or over 512 bytes), a source or field
+// not in the facts' vocabulary (common/proto/names.h), an unknown output
 // field, an os_family/device_type outside the vocabulary, a $N beyond the
 // regex's groups (or any $1..$9 without a regex), a confidence outside
 // 1..100, a duplicate id (across all files of a set). The fingerprinter
@@ -98,6 +99,7 @@
 #include <vector>
 
 #include "common/fp/device_class.h"
+#include "common/proto/names.h"
 
 namespace tapsense::fp {
 
@@ -120,7 +122,7 @@ inline constexpr std::string_view output_fields[] = {
 
 // One inference drawn from one raw fact.
 struct derived_fact {
-  std::string field;   // one of output_fields
+  proto::field_name field;  // one of output_fields
   std::string value;
   std::uint8_t confidence = 0;  // 1-100
   std::string_view rule_id;     // points into the rule_set; valid while it lives
@@ -169,7 +171,7 @@ class rule_set {
   // Appends to `out` the outputs of every rule whose source (if it names
   // any), field and matcher accept the fact. Allocates only for what it
   // appends (RE2 keeps its own lazily built match state, shared by threads).
-  void apply(std::string_view source, std::string_view field, std::string_view value,
+  void apply(proto::source_name source, proto::field_name field, std::string_view value,
              std::vector<derived_fact>& out) const;
 
   std::size_t size() const noexcept;

@@ -660,7 +660,7 @@ bacnet_error parse_bacnet(std::span<const std::uint8_t> in, bacnet_message& out)
 
 void bacnet_facts(const bacnet_message& m, const packet_view& /*pkt*/, fact_sink& sink,
                   const bacnet_vendor_lookup& vendors) {
-  auto emit = [&m, &sink](std::string_view field, std::string value, std::uint8_t confidence) {
+  auto emit = [&m, &sink](field_name field, std::string value, std::uint8_t confidence) {
     if (value.empty()) {
       return;
     }

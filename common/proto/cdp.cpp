@@ -124,7 +124,7 @@ void read_addresses(cdp_frame& f, bytes v, std::array<cdp_address, 4>& out,
   }
 }
 
-fact make_fact(std::string_view field, std::string value, std::uint8_t confidence) {
+fact make_fact(field_name field, std::string value, std::uint8_t confidence) {
   fact f;
   f.about = subject::sender;
   f.source = "cdp";
@@ -321,7 +321,7 @@ void cdp_facts(const cdp_frame& f, const packet_view& pkt, fact_sink& sink) {
   if (f.error == cdp_error::truncated_header || f.error == cdp_error::not_cdp) {
     return;
   }
-  auto text = [&sink](std::string_view field, std::string_view v, bool present,
+  auto text = [&sink](field_name field, std::string_view v, bool present,
                       std::uint8_t conf) {
     if (present && !v.empty()) {
       sink.add(make_fact(field, printable(v), conf));
@@ -352,7 +352,7 @@ void cdp_facts(const cdp_frame& f, const packet_view& pkt, fact_sink& sink) {
     sink.add(make_fact("native_vlan", std::to_string(f.native_vlan), 100));
   }
   const net::mac_address sender = pkt.src_mac.is_zero() ? f.src : pkt.src_mac;
-  auto addresses = [&](std::string_view field, const std::array<cdp_address, 4>& list,
+  auto addresses = [&](field_name field, const std::array<cdp_address, 4>& list,
                        std::uint8_t n) {
     for (std::size_t i = 0; i < n; ++i) {
       // An unconfigured switch announces 0.0.0.0: no address, the MAC stays its key.
@@ -366,6 +366,7 @@ void cdp_facts(const cdp_frame& f, const packet_view& pkt, fact_sink& sink) {
       fact bind = make_fact("mac", sender.to_string(), 90);
       bind.about = subject::ip;
       bind.ip = list[i].ip;
+      bind.mac = sender;
       sink.add(std::move(bind));
     }
   };

@@ -349,7 +349,7 @@ std::string dhcpv6_oro_string(const dhcpv6_message& m) {
 
 void dhcpv6_facts(const dhcpv6_message& m, const packet_view& /*pkt*/, fact_sink& sink) {
   const bool relayed = m.relay_depth > 0;
-  auto emit = [&](subject about, std::string_view field, std::string value,
+  auto emit = [&](subject about, field_name field, std::string value,
                   std::uint8_t confidence, const net::mac_address& mac = {}) {
     if (value.empty()) {
       return;
@@ -385,7 +385,7 @@ void dhcpv6_facts(const dhcpv6_message& m, const packet_view& /*pkt*/, fact_sink
     const std::string duid = dhcpv6_hex(m.client_id.raw);
     emit(subject::sender, "duid", duid, 90);
     if (m.client_id.has_mac) {
-      emit(subject::sender, "mac", m.client_id.mac.to_string(), 60);
+      emit(subject::sender, "mac", m.client_id.mac.to_string(), 60, m.client_id.mac);
       emit(subject::mac, "duid", duid, 60, m.client_id.mac);
     }
   }
@@ -408,7 +408,7 @@ void dhcpv6_facts(const dhcpv6_message& m, const packet_view& /*pkt*/, fact_sink
   }
   if (relayed && m.has_client_link_layer && m.client_link_layer_type == hw_ethernet &&
       !m.client_link_layer.is_zero()) {
-    emit(subject::sender, "mac", m.client_link_layer.to_string(), 80);
+    emit(subject::sender, "mac", m.client_link_layer.to_string(), 80, m.client_link_layer);
   }
 }
 

@@ -197,7 +197,7 @@ std::string_view dnp3_sender_role(const dnp3_frame& f) noexcept {
 }
 
 void dnp3_facts(const dnp3_segment& seg, const packet_view& /*pkt*/, fact_sink& sink) {
-  auto emit = [&sink](subject about, std::string_view field, std::string value,
+  auto emit = [&sink](subject about, field_name field, std::string value,
                       std::uint8_t confidence) {
     fact f;
     f.about = about;

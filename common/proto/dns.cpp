@@ -407,10 +407,10 @@ namespace {
 // announcement lists its service type in several records).
 class emitter {
  public:
-  emitter(fact_sink& sink, const packet_view& pkt, std::string_view source)
+  emitter(fact_sink& sink, const packet_view& pkt, source_name source)
       : sink_(sink), pkt_(pkt), source_(source) {}
 
-  void add(subject about, const net::ip_address& ip, std::string_view field,
+  void add(subject about, const net::ip_address& ip, field_name field,
            std::string_view raw, std::uint8_t confidence) {
     std::string value = printable(raw);
     if (value.empty()) {
@@ -431,15 +431,15 @@ class emitter {
     f.confidence = confidence;
     sink_.add(std::move(f));
   }
-  void sender(std::string_view field, std::string_view raw, std::uint8_t confidence) {
+  void sender(field_name field, std::string_view raw, std::uint8_t confidence) {
     add(subject::sender, {}, field, raw, confidence);
   }
-  void ip(const net::ip_address& a, std::string_view field, std::string_view raw,
+  void ip(const net::ip_address& a, field_name field, std::string_view raw,
           std::uint8_t confidence) {
     add(subject::ip, a, field, raw, confidence);
   }
   // About whoever holds `a`: the sender when it is the packet's source IP.
-  void holder(const net::ip_address& a, std::string_view field, std::string_view raw,
+  void holder(const net::ip_address& a, field_name field, std::string_view raw,
               std::uint8_t confidence) {
     if (pkt_.has_ip && a == pkt_.src_ip) {
       sender(field, raw, confidence);
@@ -452,12 +452,12 @@ class emitter {
   struct key {
     subject about;
     net::ip_address ip;
-    std::string_view field;
+    field_name field;
     std::string value;
   };
   fact_sink& sink_;
   const packet_view& pkt_;
-  std::string_view source_;
+  source_name source_;
   std::vector<key> seen_;
 };
 
@@ -503,7 +503,7 @@ bool split_service(std::string_view name, std::string_view& instance,
 // case-insensitively). The field names must be static: facts hold views.
 struct txt_field {
   std::string_view key;
-  std::string_view field;
+  field_name field;
 };
 constexpr txt_field txt_fields[] = {
     {"model", "model"},

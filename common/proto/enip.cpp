@@ -558,14 +558,15 @@ std::string_view cip_device_type_name(std::uint16_t t) noexcept {
 
 void enip_facts(const enip_segment& seg, const packet_view& pkt, fact_sink& sink,
                 const cip_vendor_lookup& vendors) {
-  auto emit = [&sink](subject about, std::string_view field, std::string value,
-                      std::uint8_t confidence, const net::ip_address& ip = {}) {
+  auto emit = [&sink](subject about, field_name field, std::string value,
+                      std::uint8_t confidence, const net::ip_address& ip = {}, const net::mac_address& mac = {}) {
     if (value.empty()) {
       return;
     }
     fact f;
     f.about = about;
     f.ip = ip;
+    f.mac = mac;
     f.source = "enip";
     f.field = field;
     f.value = std::move(value);
@@ -607,7 +608,7 @@ void enip_facts(const enip_segment& seg, const packet_view& pkt, fact_sink& sink
       }
       if (id.has_socket && !id.sin_addr.is_unspecified()) {
         if (!pkt.src_mac.is_zero()) {
-          emit(subject::ip, "mac", pkt.src_mac.to_string(), 70, id.sin_addr);
+          emit(subject::ip, "mac", pkt.src_mac.to_string(), 70, id.sin_addr, pkt.src_mac);
         }
         if (pkt.has_ip && pkt.src_ip != id.sin_addr) {
           emit(s, "advertised_ip", id.sin_addr.to_string(), 60);

@@ -9,7 +9,8 @@
 // turning them into OS, device type or model is inference, done from rule
 // files by the fingerprinter, never in a parser.
 //
-// Field naming: lower_snake_case; the same field name means the same thing
+// Sources and fields are names of one vocabulary (names.h), checked when
+// the parser is compiled. Field naming: lower_snake_case; the same field name means the same thing
 // across sources ("hostname", "model", "vendor", "firmware", "serial").
 // Software seen on a device is field "software" with value "name/version"
 // (e.g. "OpenSSH/8.2p1"), ready for vulnerability matching.
@@ -18,6 +19,7 @@
 #include <string_view>
 
 #include "common/net/addr.h"
+#include "common/proto/names.h"
 
 namespace tapsense::proto {
 
@@ -31,10 +33,14 @@ enum class subject : std::uint8_t {
 
 struct fact {
   subject about = subject::sender;
-  net::ip_address ip{};     // for subject::ip
-  net::mac_address mac{};   // for subject::mac
-  std::string_view source;  // protocol: "mdns", "nbns", "http", "tls", "lldp", ...
-  std::string_view field;   // "hostname", "user_agent", "ja3", "model", ...
+  // The address the fact is about (subject::ip), or the one it states
+  // (field "ip": the value as an address, for the binding it makes).
+  net::ip_address ip{};
+  // The MAC the fact is about (subject::mac), or the one it states (field
+  // "mac": the value as a MAC, for the binding it makes).
+  net::mac_address mac{};
+  source_name source;  // protocol: "mdns", "nbns", "http", "tls", "lldp", ... (names.h)
+  field_name field;    // "hostname", "user_agent", "ja3", "model", ... (names.h)
   std::string value;
   std::uint8_t confidence = 50;  // 0-100: how directly the packet states it
 };

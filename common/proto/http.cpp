@@ -359,7 +359,7 @@ namespace {
 class emitter {
  public:
   emitter(fact_sink& sink) : sink_(sink) {}
-  void add(subject about, std::string_view field, std::string_view raw, std::uint8_t confidence) {
+  void add(subject about, field_name field, std::string_view raw, std::uint8_t confidence) {
     std::string value = printable(raw);
     if (value.empty()) {
       return;

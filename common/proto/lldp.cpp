@@ -225,7 +225,7 @@ std::string id_text(const lldp_id& id, std::uint8_t mac_subtype, std::uint8_t ne
   return printable(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
-fact make_fact(std::string_view field, std::string value, std::uint8_t confidence) {
+fact make_fact(field_name field, std::string value, std::uint8_t confidence) {
   fact f;
   f.about = subject::sender;
   f.source = "lldp";
@@ -377,7 +377,7 @@ void lldp_facts(const lldp_frame& f, const packet_view& pkt, fact_sink& sink) {
   if (f.port.present) {
     sink.add(make_fact("port_id", lldp_port_id_text(f.port), 100));
   }
-  auto text = [&sink](std::string_view field, const lldp_text& t, std::uint8_t conf) {
+  auto text = [&sink](field_name field, const lldp_text& t, std::uint8_t conf) {
     if (t.present && t.n != 0) {
       sink.add(make_fact(field, printable(t.view()), conf));
     }
@@ -402,6 +402,7 @@ void lldp_facts(const lldp_frame& f, const packet_view& pkt, fact_sink& sink) {
       fact bind = make_fact("mac", sender.to_string(), 90);
       bind.about = subject::ip;
       bind.ip = m.ip;
+      bind.mac = sender;
       sink.add(std::move(bind));
     } else if (m.is_mac) {
       sink.add(make_fact("management_address", m.mac.to_string(), 100));

@@ -199,7 +199,7 @@ std::string modbus_server_id_text(const modbus_adu& adu) {
 }
 
 void modbus_facts(const modbus_segment& seg, const packet_view& /*pkt*/, fact_sink& sink) {
-  auto emit = [&sink](std::string_view field, std::string value, std::uint8_t confidence) {
+  auto emit = [&sink](field_name field, std::string value, std::uint8_t confidence) {
     if (value.empty()) {
       return;
     }

@@ -483,8 +483,8 @@ class emitter {
  public:
   emitter(fact_sink& sink, const packet_view& pkt) : sink_(sink), pkt_(pkt) {}
 
-  void add(subject about, const net::ip_address& ip, std::string_view source,
-           std::string_view field, std::string_view raw, std::uint8_t confidence) {
+  void add(subject about, const net::ip_address& ip, source_name source,
+           field_name field, std::string_view raw, std::uint8_t confidence) {
     std::string value = printable(raw);
     if (value.empty()) {
       return;
@@ -504,11 +504,11 @@ class emitter {
     f.confidence = confidence;
     sink_.add(std::move(f));
   }
-  void sender(std::string_view source, std::string_view field, std::string_view raw,
+  void sender(source_name source, field_name field, std::string_view raw,
               std::uint8_t confidence) {
     add(subject::sender, {}, source, field, raw, confidence);
   }
-  void holder(const net::ip_address& a, std::string_view source, std::string_view field,
+  void holder(const net::ip_address& a, source_name source, field_name field,
               std::string_view raw, std::uint8_t confidence) {
     if (pkt_.has_ip && a == pkt_.src_ip) {
       add(subject::sender, {}, source, field, raw, confidence);
@@ -521,7 +521,7 @@ class emitter {
   struct key {
     subject about;
     net::ip_address ip;
-    std::string_view field;
+    field_name field;
     std::string value;
   };
   fact_sink& sink_;
@@ -530,23 +530,23 @@ class emitter {
 };
 
 // The classified field for a name, or "" when none applies.
-std::string_view classify(const netbios_name& n, bool group) noexcept {
+field_name classify(const netbios_name& n, bool group) noexcept {
   if (n.len == 0 || n.name()[0] == '*' || n.name()[0] == '\x01') {
     return {};
   }
   switch (n.suffix) {
     case 0x00:
-      return group ? "workgroup" : "netbios_name";
+      return group ? field_name("workgroup") : field_name("netbios_name");
     case 0x20:
-      return group ? std::string_view{} : "netbios_name";
+      return group ? field_name{} : field_name("netbios_name");
     case 0x1e:
-      return group ? "workgroup" : std::string_view{};
+      return group ? field_name("workgroup") : field_name{};
     case 0x1d:
-      return group ? std::string_view{} : "workgroup";
+      return group ? field_name{} : field_name("workgroup");
     case 0x1b:
-      return group ? std::string_view{} : "domain";
+      return group ? field_name{} : field_name("domain");
     case 0x1c:
-      return group ? "domain" : std::string_view{};
+      return group ? field_name("domain") : field_name{};
     default:
       return {};
   }
@@ -555,7 +555,7 @@ std::string_view classify(const netbios_name& n, bool group) noexcept {
 // Bound name -> facts about whoever holds `a` (or the sender).
 void name_facts(emitter& out, const netbios_name& n, bool group, const net::ip_address* a,
                 std::uint8_t confidence) {
-  const std::string_view field = classify(n, group);
+  const field_name field = classify(n, group);
   const std::string raw = netbios_name_string(n);
   if (a != nullptr) {
     if (!field.empty()) {

@@ -245,14 +245,15 @@ std::string hex16(std::uint16_t v) {
 
 void profinet_facts(const profinet_dcp_message& m, const packet_view& pkt, fact_sink& sink,
                     const profinet_vendor_lookup& vendors) {
-  auto emit = [&sink](subject about, std::string_view field, std::string value,
-                      std::uint8_t confidence, const net::ip_address& ip = {}) {
+  auto emit = [&sink](subject about, field_name field, std::string value,
+                      std::uint8_t confidence, const net::ip_address& ip = {}, const net::mac_address& mac = {}) {
     if (value.empty()) {
       return;
     }
     fact f;
     f.about = about;
     f.ip = ip;
+    f.mac = mac;
     f.source = "profinet";
     f.field = field;
     f.value = std::move(value);
@@ -284,9 +285,9 @@ void profinet_facts(const profinet_dcp_message& m, const packet_view& pkt, fact_
       emit(s, "device_role", profinet_role_string(*m.device_role), 90);
     }
     if (m.has_ip && !m.ip.is_unspecified()) {
-      emit(s, "ip", m.ip.to_string(), 80);
+      emit(s, "ip", m.ip.to_string(), 80, m.ip);
       if (!pkt.src_mac.is_zero()) {
-        emit(subject::ip, "mac", pkt.src_mac.to_string(), 80, m.ip);
+        emit(subject::ip, "mac", pkt.src_mac.to_string(), 80, m.ip, pkt.src_mac);
       }
     }
     return;
@@ -297,9 +298,9 @@ void profinet_facts(const profinet_dcp_message& m, const packet_view& pkt, fact_
       emit(s, "station_name", printable(m.name_of_station), 60);
     }
     if (m.has_ip && !m.ip.is_unspecified()) {
-      emit(s, "ip", m.ip.to_string(), 50);
+      emit(s, "ip", m.ip.to_string(), 50, m.ip);
       if (!pkt.dst_mac.is_zero() && !pkt.dst_mac.is_multicast()) {
-        emit(subject::ip, "mac", pkt.dst_mac.to_string(), 50, m.ip);
+        emit(subject::ip, "mac", pkt.dst_mac.to_string(), 50, m.ip, pkt.dst_mac);
       }
     }
     return;

@@ -367,7 +367,7 @@ std::string s7comm_version(std::uint16_t ausbg, std::uint16_t ausbe) {
 
 void s7comm_facts(const s7comm_segment& seg, const packet_view& /*pkt*/, fact_sink& sink,
                   const s7comm_vendor_lookup& vendors) {
-  auto emit = [&sink](std::string_view field, std::string value, std::uint8_t confidence) {
+  auto emit = [&sink](field_name field, std::string value, std::uint8_t confidence) {
     if (value.empty()) {
       return;
     }

@@ -720,8 +720,8 @@ namespace {
 
 class emitter {
  public:
-  emitter(fact_sink& sink, std::string_view source) : sink_(sink), source_(source) {}
-  void add(subject about, std::string_view field, std::string_view raw, std::uint8_t confidence) {
+  emitter(fact_sink& sink, source_name source) : sink_(sink), source_(source) {}
+  void add(subject about, field_name field, std::string_view raw, std::uint8_t confidence) {
     std::string value = printable(raw);
     if (value.empty()) {
       return;
@@ -734,7 +734,7 @@ class emitter {
     f.confidence = confidence;
     sink_.add(std::move(f));
   }
-  void add(subject about, std::string_view field, const smb_string& s, std::uint8_t confidence) {
+  void add(subject about, field_name field, const smb_string& s, std::uint8_t confidence) {
     if (s.present()) {
       add(about, field, smb_string_utf8(s), confidence);
     }
@@ -742,7 +742,7 @@ class emitter {
 
  private:
   fact_sink& sink_;
-  std::string_view source_;
+  source_name source_;
 };
 
 }  // namespace

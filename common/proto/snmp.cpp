@@ -234,7 +234,7 @@ snmp_error parse_snmp(bytes in, snmp_message& m) noexcept {
 void snmp_facts(const snmp_message& m, const packet_view& pkt, fact_sink& sink) {
   if (!m.has_version) return;
   subject about = subject::sender;
-  auto add = [&sink, &about](std::string_view field, std::string value, std::uint8_t conf) {
+  auto add = [&sink, &about](field_name field, std::string value, std::uint8_t conf) {
     if (value.empty()) return;
     fact f;
     f.about = about;

@@ -84,7 +84,7 @@ namespace {
 class emitter {
  public:
   explicit emitter(fact_sink& sink) : sink_(sink) {}
-  void add(std::string_view field, std::string_view raw, std::uint8_t confidence) {
+  void add(field_name field, std::string_view raw, std::uint8_t confidence) {
     std::string value = printable(raw);
     if (value.empty()) {
       return;

@@ -175,8 +175,8 @@ std::string join4(const ssh_kexinit& k, ssh_list a, ssh_list b, ssh_list c, ssh_
   return s;
 }
 
-fact make_fact(std::string_view field, std::string value, std::uint8_t confidence,
-               std::string_view source = "ssh") {
+fact make_fact(field_name field, std::string value, std::uint8_t confidence,
+               source_name source = "ssh") {
   fact f;
   f.about = subject::sender;
   f.source = source;

@@ -988,7 +988,7 @@ ja4_parts ja4_split(const tls_client_hello& h, tls_transport t) {
   return p;
 }
 
-fact make_fact(std::string_view field, std::string value, std::uint8_t confidence) {
+fact make_fact(field_name field, std::string value, std::uint8_t confidence) {
   fact f;
   f.about = subject::sender;
   f.source = "tls";
@@ -1187,7 +1187,11 @@ void tls_server_facts(const tls_server_hello& h, const packet_view& /*pkt*/, fac
     return;
   }
   const tls_certificate& c = h.cert;
-  const std::pair<std::string_view, const tls_text*> names[] = {
+  struct named_text {
+    field_name field;
+    const tls_text* text;
+  };
+  const named_text names[] = {
       {"cert_subject_cn", &c.subject_cn}, {"cert_subject_o", &c.subject_o},
       {"cert_subject_ou", &c.subject_ou}, {"cert_issuer_cn", &c.issuer_cn},
       {"cert_issuer_o", &c.issuer_o},     {"cert_san", &c.san_dns},

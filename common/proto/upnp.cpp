@@ -71,7 +71,7 @@ upnp_error parse_upnp_description(std::span<const std::uint8_t> in, upnp_descrip
 
 void upnp_facts(const upnp_description& d, const packet_view&, fact_sink& sink) {
   if (d.error == upnp_error::not_upnp) return;
-  auto add = [&sink](std::string_view field, std::string_view value, std::uint8_t conf) {
+  auto add = [&sink](field_name field, std::string_view value, std::uint8_t conf) {
     if (value.empty()) return;
     fact f;
     f.about = subject::sender;

@@ -115,7 +115,7 @@ std::string wsd_onvif_scope(std::string_view scopes, std::string_view key) {
 }
 
 void wsd_facts(const wsd_message& m, const packet_view&, fact_sink& sink) {
-  auto add = [&sink](std::string_view field, std::string_view value, std::uint8_t conf) {
+  auto add = [&sink](field_name field, std::string_view value, std::uint8_t conf) {
     if (value.empty()) return;
     fact f;
     f.about = subject::sender;

@@ -13,7 +13,10 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("tapsense::schema");
 
-const schemaVersion :UInt16 = 1;
+const schemaVersion :UInt16 = 2;
+# 2: an Observation names its source and field by index in the facts'
+#    vocabulary (sourceId, fieldId; common/proto/names.h), its batch carries
+#    the vocabulary's hash and the bindings the facts state.
 
 enum AddressClass {
   inventoried @0;
@@ -62,6 +65,9 @@ enum BindingSource {
   arp @1;        # ARP sender hardware/protocol address
   dhcp @2;       # DHCP lease (yiaddr/ciaddr/requested address)
   ndp @3;        # IPv6 neighbour discovery
+  dhcpRequested @4;  # the address a DHCP client asks for (option 50)
+  announced @5;  # an address a device announces as its own (LLDP/CDP management
+                 # address, PROFINET, EtherNet/IP, mDNS A/AAAA of a local sender)
 }
 
 # One inventoried IP (with one MAC) as one shard saw it since its last report (deltas).
@@ -108,11 +114,14 @@ struct Observation {
   mac @0 :UInt64;          # subject MAC (0 when the subject is an IP)
   ip @1 :Data;             # subject IP (empty when the subject is a MAC)
   ts @2 :UInt64;
-  source @3 :Text;         # "oui", "dhcp", "p0f", ...
-  field @4 :Text;          # "vendor", "hostname", "os", ...
+  obsoleteSource @3 :Text; # schema 1 ("oui", "dhcp", ...): no longer written
+  obsoleteField @4 :Text;  # schema 1 ("vendor", "hostname", ...): no longer written
   value @5 :Text;
   confidence @6 :UInt8;    # 0..100
   network @7 :Text;        # named network of the packet it came from; empty = default
+  sourceId @8 :UInt16;     # index in common/proto/names.h source_names ("oui", "dhcp", "p0f", ...)
+  fieldId @9 :UInt16;      # index in field_names ("vendor", "hostname", "os", ...)
+  rule @10 :Text;          # the rule's id when the source is "rule" (a derived fact)
 }
 
 struct ObservationBatch {
@@ -120,4 +129,8 @@ struct ObservationBatch {
   producer @1 :Text;
   batchId @2 :UInt64;
   observations @3 :List(Observation);
+  vocabulary @4 :UInt64;   # proto::vocabulary_hash of the writer: a reader with
+                           # other tables refuses the batch
+  bindings @5 :List(MacBinding);  # addresses the facts bind to MACs (DHCP,
+                                  # announcements): typed, never parsed from a value
 }

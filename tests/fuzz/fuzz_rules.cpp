@@ -61,12 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   std::vector<derived_fact> out;
   if ((data[0] & 1) == 0) {
-    const std::string text = "[[rule]]\nid = \"f\"\ncomment = \"fuzzed regex rule\"\nfield = \"v\"\nregex = \"" +
+    const std::string text = "[[rule]]\nid = \"f\"\ncomment = \"fuzzed regex rule\"\nfield = \"banner\"\nregex = \"" +
                              toml_basic(rest) + "\"\nicase = " + ((data[0] & 2) != 0 ? "true" : "false") +
                              "\nconfidence = 50\nset = { model = \"$0\" }\n";
     try {
       const auto s = rule_set::parse(text, "fuzz.toml");
-      s.apply("x", "v", rest, out);
+      s.apply({}, "banner", rest, out);
     } catch (const tapsense::fp::rules_error&) {
       // refused: fine
     }
@@ -75,7 +75,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto* s = shipped()) {
     for (const auto& r : s->rules()) {
       for (const auto& f : r.fields) {
-        s->apply(r.sources.empty() ? "http" : r.sources[0], f, rest, out);
+        // (A loaded rule's names are in the vocabulary: the loader checked.)
+        const auto src = tapsense::proto::source_name::find(r.sources.empty() ? "http" : r.sources[0]);
+        s->apply(*src, *tapsense::proto::field_name::find(f), rest, out);
       }
     }
   }

@@ -302,9 +302,9 @@ TEST(Cdp, Facts) {
   EXPECT_EQ(s.get("management_address"), "198.51.100.7");
   std::vector<std::string> bound;
   for (const auto& x : s.facts) {
-    EXPECT_EQ(x.source, "cdp");
+    EXPECT_EQ(x.source.str(), "cdp");
     if (x.about == subject::ip) {
-      EXPECT_EQ(x.field, "mac");
+      EXPECT_EQ(x.field.str(), "mac");
       EXPECT_EQ(x.value, "02:00:00:11:22:33");
       bound.push_back(x.ip.to_string());
     }

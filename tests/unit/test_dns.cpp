@@ -442,7 +442,7 @@ TEST(Dns, UnicastFactsFollowCnameChainsWithTtl) {
   EXPECT_TRUE(sink.has(subject::ip, "dns_name", "ns1.example.net", "192.0.2.53"));
   EXPECT_FALSE(sink.has(subject::ip, "dns_name", "www.example.com", "192.0.2.53"));
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "dns");
+    EXPECT_EQ(f.source.str(), "dns");
   }
   EXPECT_EQ(sink.facts.size(), 10u) << sink.dump();
 }
@@ -532,7 +532,7 @@ TEST(Mdns, AnnouncementFieldsAndFacts) {
   // Each fact once, although the service type shows up in three records.
   std::size_t services = 0;
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "mdns");
+    EXPECT_EQ(f.source.str(), "mdns");
     services += f.field == "mdns_service" ? 1 : 0;
   }
   EXPECT_EQ(services, 1u);
@@ -599,7 +599,7 @@ TEST(Llmnr, QueriesAndAnswers) {
   proto::llmnr_facts(m, from("192.168.5.44", "224.0.0.252", 50000, 5355), sink);
   ASSERT_EQ(sink.facts.size(), 1u);
   EXPECT_TRUE(sink.has(subject::sender, "llmnr_query", "jason-PC"));
-  EXPECT_EQ(sink.facts[0].source, "llmnr");
+  EXPECT_EQ(sink.facts[0].source.str(), "llmnr");
 
   builder r;
   r.header(0x5a5a, 0x8000, 1, 2, 0, 0).question("kevin-PC", dns_type::any);

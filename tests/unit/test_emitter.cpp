@@ -20,6 +20,7 @@
 #include "common/ipc/segment.h"
 #include "common/schema/report.capnp.h"
 #include "fingerprinter/observations.h"
+#include "tests/unit/test_observations.h"
 
 using namespace tapsense;
 using namespace tapsense::fingerprinter;
@@ -51,7 +52,7 @@ struct spool_fixture : ::testing::Test {
   void facts(emitter& e, int from, int to) {
     const auto ip = *net::ip_address::parse("192.168.1.10");
     for (int i = from; i < to; ++i) {
-      e.about_ip(ip, 1000, "test", "value", "fact number " + std::to_string(i) + std::string(40, 'x'), 50);
+      e.about_ip(ip, 1000, "ssh", "banner", "fact number " + std::to_string(i) + std::string(40, 'x'), 50);
     }
   }
   // Reads the ring: the facts' numbers in arrival order, batch ids, end seen.
@@ -157,7 +158,7 @@ TEST_F(spool_fixture, RepeatsAreSuppressedAndRulesDeriveOnce) {
   const auto rules = fp::rule_set::parse(R"([[rule]]
 id = "t-ubuntu"
 comment = "Ubuntu builds of OpenSSH name Ubuntu in their banner"
-source = ["test"]
+source = ["ssh"]
 field = ["banner"]
 regex = 'Ubuntu'
 confidence = 80
@@ -168,10 +169,10 @@ set = { os_family = "Linux" }
   e->set_rules(&rules);
   const auto ip = *net::ip_address::parse("192.168.1.10");
   const std::uint64_t s = 1'000'000'000ULL;
-  e->about(0, ip, 100 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);
-  e->about(0, ip, 200 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);   // repeat
-  e->about(0, ip, 300 * s, "test", "banner", "OpenSSH_9.6p1 Ubuntu-3", 50);   // new fact, same derived one
-  e->about(0, ip, 2000 * s, "test", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);  // 30 min on: again
+  e->about(0, ip, 100 * s, "ssh", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);
+  e->about(0, ip, 200 * s, "ssh", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);   // repeat
+  e->about(0, ip, 300 * s, "ssh", "banner", "OpenSSH_9.6p1 Ubuntu-3", 50);   // new fact, same derived one
+  e->about(0, ip, 2000 * s, "ssh", "banner", "OpenSSH_8.9p1 Ubuntu-3", 50);  // 30 min on: again
   ASSERT_TRUE(e->flush());
   EXPECT_EQ(e->suppressed(), 2u);  // the repeat, and the derived fact of the second banner
   EXPECT_EQ(e->emitted(), 5u);     // three banners, two derived facts
@@ -181,14 +182,14 @@ set = { os_family = "Linux" }
     kj::ArrayPtr<const capnp::word> w(reinterpret_cast<const capnp::word*>(f->payload.data()), f->payload.size() / 8);
     capnp::FlatArrayMessageReader r(w);
     for (auto o : r.getRoot<schema::ObservationBatch>().getObservations()) {
-      seen.push_back(std::string(o.getSource().cStr()) + "/" + o.getField().cStr() + "=" + o.getValue().cStr() + "@" +
+      seen.push_back(observation_name(o) + "=" + o.getValue().cStr() + "@" +
                     std::to_string(o.getTs() / s) + ":" + std::to_string(o.getConfidence()));
     }
   }
   rd.release();
   const std::vector<std::string> want = {
-      "test/banner=OpenSSH_8.9p1 Ubuntu-3@100:50", "rule:t-ubuntu/os_family=Linux@100:40",
-      "test/banner=OpenSSH_9.6p1 Ubuntu-3@300:50", "test/banner=OpenSSH_8.9p1 Ubuntu-3@2000:50",
+      "ssh/banner=OpenSSH_8.9p1 Ubuntu-3@100:50", "rule:t-ubuntu/os_family=Linux@100:40",
+      "ssh/banner=OpenSSH_9.6p1 Ubuntu-3@300:50", "ssh/banner=OpenSSH_8.9p1 Ubuntu-3@2000:50",
       "rule:t-ubuntu/os_family=Linux@2000:40"};
   EXPECT_EQ(seen, want);
 }

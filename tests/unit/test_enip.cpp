@@ -315,7 +315,7 @@ TEST(Enip, ListIdentityResponseAndFacts) {
                 "advertised_ip=192.168.1.20"}));
   EXPECT_EQ(sink.about(proto::subject::ip), (std::vector<std::string>{"mac=00:00:0a:11:22:33"}));
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "enip");
+    EXPECT_EQ(f.source.str(), "enip");
     if (f.field == "vendor") {
       EXPECT_EQ(f.confidence, 80);
     } else if (f.about == proto::subject::ip) {

@@ -288,7 +288,7 @@ TEST(Http, RequestFacts) {
   EXPECT_TRUE(sink.has(subject::receiver, "http_host", "151.99.72.125"));
   EXPECT_EQ(sink.facts.size(), 3u);
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "http");
+    EXPECT_EQ(f.source.str(), "http");
   }
   // Browser strings are kept whole; their tokens are left to the rules.
   ASSERT_EQ(parse("GET / HTTP/1.1\r\nUser-Agent: Mozilla/5.0 (X11; Linux i686; rv:5.0) Gecko/20100101 "

@@ -308,9 +308,9 @@ TEST(Lldp, Facts) {
   std::vector<std::string> bound;
   std::size_t mgmt = 0;
   for (const auto& x : s.facts) {
-    EXPECT_EQ(x.source, "lldp");
+    EXPECT_EQ(x.source.str(), "lldp");
     if (x.about == subject::ip) {
-      EXPECT_EQ(x.field, "mac");
+      EXPECT_EQ(x.field.str(), "mac");
       EXPECT_EQ(x.value, "02:00:00:aa:bb:cc");
       bound.push_back(x.ip.to_string());
     } else {

@@ -290,7 +290,7 @@ TEST(Modbus, DeviceIdBasicResponseAndFacts) {
             (std::vector<std::string>{"vendor=Schneider Electric", "product_code=BMX P34 2020",
                                       "firmware=v2.7"}));
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "modbus");
+    EXPECT_EQ(f.source.str(), "modbus");
     EXPECT_EQ(f.confidence, 90);
   }
 }
@@ -325,7 +325,7 @@ TEST(Modbus, ReportServerId) {
   collecting_sink sink;
   proto::modbus_facts(s, {}, sink);
   ASSERT_EQ(sink.facts.size(), 1u);
-  EXPECT_EQ(sink.facts[0].field, "server_id");
+  EXPECT_EQ(sink.facts[0].field.str(), "server_id");
   EXPECT_EQ(sink.facts[0].value, "ACME PLC-100 v1.0");
   EXPECT_EQ(sink.facts[0].confidence, 70);
   // Only binary data: shown as hex.

@@ -277,7 +277,7 @@ TEST(Nbns, QueryNamesWhatTheSenderLooksFor) {
   proto::nbns_facts(m, from("192.168.115.8", "192.168.255.255", 137, 137), sink);
   ASSERT_EQ(sink.facts.size(), 1u) << sink.dump();
   EXPECT_TRUE(sink.has(subject::sender, "nbns_query", "WPAD<00>"));
-  EXPECT_EQ(sink.facts[0].source, "nbns");
+  EXPECT_EQ(sink.facts[0].source.str(), "nbns");
 }
 
 TEST(Nbns, RegistrationsBindNamesToTheirAddress) {

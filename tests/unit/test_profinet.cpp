@@ -256,7 +256,7 @@ TEST(Profinet, IdentifyResponseAndFacts) {
                                       "ip=10.1.2.3"}));
   ASSERT_EQ(sink.about(proto::subject::ip), (std::vector<std::string>{"mac=00:1b:1b:12:34:56"}));
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "profinet");
+    EXPECT_EQ(f.source.str(), "profinet");
     if (f.about == proto::subject::ip) {
       EXPECT_EQ(f.ip.to_string(), "10.1.2.3");
     }

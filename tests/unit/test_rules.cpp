@@ -29,23 +29,28 @@ const std::string good_rule = R"(
 [[rule]]
 id = "r1"
 comment = "a comment long enough"
-field = "f"
+field = "banner"
 equals = "x"
 confidence = 50
 set = { os_family = "Windows" }
 )";
 
+// A fact named in text, as the tests write it: a source outside the
+// vocabulary ("x", "other") is a source no rule names; a field outside it
+// is a fact no parser states, which no rule can match.
 std::vector<derived_fact> run(const rule_set& s, std::string_view source, std::string_view field,
                               std::string_view value) {
   std::vector<derived_fact> out;
-  s.apply(source, field, value, out);
+  const auto f = tapsense::proto::field_name::find(field);
+  if (!f) return out;
+  s.apply(tapsense::proto::source_name::find(source).value_or(tapsense::proto::source_name{}), *f, value, out);
   return out;
 }
 
 std::string render(const std::vector<derived_fact>& v) {
   std::string s;
   for (const auto& d : v) {
-    s += std::string(d.rule_id) + ":" + d.field + "=" + d.value + "@" + std::to_string(d.confidence) + ";";
+    s += std::string(d.rule_id) + ":" + std::string(d.field) + "=" + d.value + "@" + std::to_string(d.confidence) + ";";
   }
   return s;
 }
@@ -57,12 +62,12 @@ TEST(RulesLoad, TomlSyntaxErrorHasPosition) {
 }
 
 TEST(RulesLoad, MissingComment) {
-  const std::string t = "\n[[rule]]\nid = \"a\"\nfield = \"f\"\nequals = \"x\"\nconfidence = 5\nset = { vendor = \"v\" }\n";
+  const std::string t = "\n[[rule]]\nid = \"a\"\nfield = \"banner\"\nequals = \"x\"\nconfidence = 5\nset = { vendor = \"v\" }\n";
   EXPECT_EQ(error_of(t), "2:1: rule 'a' needs a comment (at least 10 characters) naming the fact it rests on");
 }
 
 TEST(RulesLoad, ShortCommentRefused) {
-  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"  see  \"\nfield = \"f\"\nequals = \"x\"\n"
+  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"  see  \"\nfield = \"banner\"\nequals = \"x\"\n"
                         "confidence = 5\nset = { vendor = \"v\" }\n";
   EXPECT_NE(error_of(t).find("needs a comment"), std::string::npos);
 }
@@ -77,7 +82,7 @@ TEST(RulesLoad, BadRegexWithLine) {
 [[rule]]
 id = "r2"
 comment = "a comment long enough"
-field = "f"
+field = "banner"
 regex = "Windows NT (\\d+"
 confidence = 50
 set = { os_family = "Windows" }
@@ -93,7 +98,7 @@ set = { os_family = "Windows" }
 
 TEST(RulesLoad, CatastrophicRegexesRefused) {
   const auto with = [](const std::string& re) {
-    return error_of("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"f\"\nregex = '" + re +
+    return error_of("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\nregex = '" + re +
                     "'\nconfidence = 5\nset = { vendor = \"v\" }\n");
   };
   // What RE2 cannot run in linear time, or does not know, is still refused.
@@ -130,24 +135,24 @@ TEST(RulesLoad, ShapesThatBacktrackAreAcceptedAndLinear) {
   };
   for (const auto& c : cases) {
     const auto s = rule_set::parse(std::string("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = "
-                                               "\"f\"\nregex = '") +
+                                               "\"banner\"\nregex = '") +
                                        c.re + "'\nconfidence = 5\nset = { vendor = \"v$0\" }\n",
                                    "t.toml");
     std::string v(rule_set::max_value_len - 1, c.fill);
     v += '!';
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 100; ++i) {
-      (void)run(s, "x", "f", v);
+      (void)run(s, "x", "banner", v);
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     EXPECT_LT(ms.count(), 500) << c.re;  // 100 runs of 1 KiB: about 1 ms each at worst
   }
   // And they still match what they say.
   const auto s = rule_set::parse(
-      "[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"f\"\nregex = '(a+)+b'\n"
+      "[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\nregex = '(a+)+b'\n"
       "confidence = 5\nset = { model = \"$1|$0\" }\n",
       "t.toml");
-  EXPECT_EQ(render(run(s, "x", "f", "xxaaab")), "r:model=aaa|aaab@5;");
+  EXPECT_EQ(render(run(s, "x", "banner", "xxaaab")), "r:model=aaa|aaab@5;");
 }
 
 // Malformed or truncated patterns are refused (or accepted) without reading
@@ -155,12 +160,12 @@ TEST(RulesLoad, ShapesThatBacktrackAreAcceptedAndLinear) {
 TEST(RulesLoad, TruncatedPatternsDoNotCrash) {
   for (const char* p : {"\\\\", "[", "[^", "[\\\\", "(", "(?", "(?:", "a{", "a{1", "a{1,", "a{1,2", "\\\\x", "\\\\u12",
                         "\\\\c", "a|", "^", "$", "a)", "a]", "a}", "a{,3}", "a{99999999999}", "(a|)", "a\\\\b+"}) {
-    const std::string t = std::string("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"f\"\nregex = '") +
+    const std::string t = std::string("[[rule]]\nid = \"r\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\nregex = '") +
                           p + "'\nconfidence = 5\nset = { vendor = \"v\" }\n";
     try {
       const auto s = rule_set::parse(t, "t.toml");
       std::vector<derived_fact> out;
-      s.apply("x", "f", "a{1,2} \\ [x] (y) |z|", out);
+      s.apply({}, "banner", "a{1,2} \\ [x] (y) |z|", out);
     } catch (const rules_error&) {
     }
   }
@@ -168,17 +173,35 @@ TEST(RulesLoad, TruncatedPatternsDoNotCrash) {
 
 TEST(RulesLoad, UnknownKeys) {
   EXPECT_EQ(error_of("colour = 1\n"), "1:1: unknown key 'colour' in file");
-  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
+  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n"
                         "equals = \"x\"\nconfidence = 5\nmatch = \"y\"\nset = { vendor = \"v\" }\n";
   EXPECT_EQ(error_of(t), "7:1: unknown key 'match' in rule 'a'");
-  const std::string u = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
+  const std::string u = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n"
                         "equals = \"x\"\nset = { vendor = { value = \"v\", confidence = 5, weight = 2 } }\n";
   EXPECT_NE(error_of(u).find("unknown key 'weight'"), std::string::npos) << error_of(u);
 }
 
+// A rule on a field or source no parser states would never fire: the
+// loader names it, with its place, instead of loading a dead rule.
+TEST(RulesLoad, FieldAndSourceOutsideTheFactsVocabulary) {
+  const auto with = [](const std::string& lines) {
+    return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\n" + lines +
+                    "equals = \"x\"\nconfidence = 5\nset = { vendor = \"v\" }\n");
+  };
+  EXPECT_EQ(with("field = \"user_agnet\"\n"),
+            "4:9: rule 'a': unknown field 'user_agnet' (no parser states it; the fields are listed in "
+            "common/proto/names.h)");
+  EXPECT_NE(with("field = [\"user_agent\", \"hostnme\"]\n").find("unknown field 'hostnme'"), std::string::npos);
+  EXPECT_EQ(with("source = \"htpp\"\nfield = \"user_agent\"\n"),
+            "4:10: rule 'a': unknown source 'htpp' (the sources are listed in common/proto/names.h)");
+  // Derived facts are never fed back to the rules: "rule" is no source to match.
+  EXPECT_NE(with("source = \"rule\"\nfield = \"model\"\n").find("unknown source 'rule'"), std::string::npos);
+  EXPECT_EQ(with("source = [\"http\", \"ssdp\"]\nfield = [\"user_agent\", \"txt:usb_MDL\"]\n"), "<no error>");
+}
+
 TEST(RulesLoad, UnknownOutputFieldAndVocabulary) {
   const auto with = [](const std::string& set) {
-    return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
+    return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n"
                     "regex = \"x(y)\"\nconfidence = 5\nset = " + set + "\n");
   };
   EXPECT_EQ(with("{ os = \"Windows\" }").substr(0, 5), "7:14:") << with("{ os = \"Windows\" }");
@@ -194,7 +217,7 @@ TEST(RulesLoad, UnknownOutputFieldAndVocabulary) {
 
 TEST(RulesLoad, MatcherCount) {
   const auto with = [](const std::string& m) {
-    return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n" + m +
+    return error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n" + m +
                     "\nconfidence = 5\nset = { vendor = \"v\" }\n");
   };
   EXPECT_NE(with("").find("needs one of equals"), std::string::npos);
@@ -203,14 +226,14 @@ TEST(RulesLoad, MatcherCount) {
   EXPECT_NE(with("equals = \"x\"\nsource = []").find("empty array"), std::string::npos);
   EXPECT_NE(with("prefix = \"x\"").find("<no error>"), std::string::npos);
   // $1 needs a regex.
-  EXPECT_NE(error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
+  EXPECT_NE(error_of("[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n"
                      "prefix = \"x\"\nconfidence = 5\nset = { model = \"$1\" }\n")
                 .find("needs a regex"),
             std::string::npos);
 }
 
 TEST(RulesLoad, MissingConfidence) {
-  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"f\"\n"
+  const std::string t = "[[rule]]\nid = \"a\"\ncomment = \"a comment long enough\"\nfield = \"banner\"\n"
                         "equals = \"x\"\nset = { vendor = \"v\" }\n";
   EXPECT_NE(error_of(t).find("has no confidence"), std::string::npos);
 }
@@ -233,7 +256,7 @@ TEST(RulesLoad, MissingDirectory) {
 TEST(RulesLoad, EmptyTextIsEmptySet) {
   const auto s = rule_set::parse("# nothing yet\n", "e.toml");
   EXPECT_EQ(s.size(), 0u);
-  EXPECT_TRUE(run(s, "x", "f", "v").empty());
+  EXPECT_TRUE(run(s, "x", "banner", "v").empty());
 }
 
 // ---- Matching ----
@@ -355,7 +378,7 @@ TEST(RulesApply, HostileValuesStayFast) {
 [[rule]]
 id = "hostile"
 comment = "one wide unbounded atom between literals"
-field = "f"
+field = "banner"
 regex = '^a(\d+)b.*c\d+d'
 confidence = 10
 set = { vendor = "v" }
@@ -366,7 +389,7 @@ set = { vendor = "v" }
     v += "c1";
   }
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(run(s, "x", "f", v).empty());
+  EXPECT_TRUE(run(s, "x", "banner", v).empty());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   EXPECT_LT(ms.count(), 500);
   std::printf("hostile 1 KiB value against ^a(\\d+)b.*c\\d+d: %lld ms\n", static_cast<long long>(ms.count()));
@@ -404,7 +427,7 @@ TEST(RulesApply, RegexFastPathsAgreeWithPlainSearch) {
 [[rule]]
 id = "lead"
 comment = "literal-led with a word boundary"
-field = "f"
+field = "banner"
 regex = 'ab\b(\d?)'
 confidence = 10
 set = { model = "<$0>" }
@@ -412,7 +435,7 @@ set = { model = "<$0>" }
 [[rule]]
 id = "lead-icase"
 comment = "literal-led, case-insensitive"
-field = "g"
+field = "platform"
 regex = 'xY(\d)'
 icase = true
 confidence = 10
@@ -421,7 +444,7 @@ set = { model = "$1" }
 [[rule]]
 id = "anchored"
 comment = "anchored alternatives"
-field = "h"
+field = "types"
 regex = '^ab|^cd'
 confidence = 10
 set = { model = "$0" }
@@ -429,21 +452,21 @@ set = { model = "$0" }
 [[rule]]
 id = "mixed"
 comment = "literal-led alternatives fall back to a plain search"
-field = "k"
+field = "role"
 regex = 'q(\d)|^zz'
 confidence = 10
 set = { model = "$0" }
 )",
                                  "f.toml");
-  EXPECT_EQ(render(run(s, "x", "f", "abc ab")), "lead:model=<ab>@10;");  // the second "ab" ends a word
-  EXPECT_EQ(render(run(s, "x", "f", "ab")), "lead:model=<ab>@10;");
-  EXPECT_EQ(render(run(s, "x", "f", "abcab7")), "");
-  EXPECT_EQ(render(run(s, "x", "g", "aaXy5")), "lead-icase:model=5@10;");
-  EXPECT_EQ(render(run(s, "x", "h", "xab")), "");
-  EXPECT_EQ(render(run(s, "x", "h", "cdx")), "anchored:model=cd@10;");
-  EXPECT_EQ(render(run(s, "x", "k", "aq1")), "mixed:model=q1@10;");
-  EXPECT_EQ(render(run(s, "x", "k", "zzq")), "mixed:model=zz@10;");
-  EXPECT_EQ(render(run(s, "x", "k", "azz")), "");
+  EXPECT_EQ(render(run(s, "x", "banner", "abc ab")), "lead:model=<ab>@10;");  // the second "ab" ends a word
+  EXPECT_EQ(render(run(s, "x", "banner", "ab")), "lead:model=<ab>@10;");
+  EXPECT_EQ(render(run(s, "x", "banner", "abcab7")), "");
+  EXPECT_EQ(render(run(s, "x", "platform", "aaXy5")), "lead-icase:model=5@10;");
+  EXPECT_EQ(render(run(s, "x", "types", "xab")), "");
+  EXPECT_EQ(render(run(s, "x", "types", "cdx")), "anchored:model=cd@10;");
+  EXPECT_EQ(render(run(s, "x", "role", "aq1")), "mixed:model=q1@10;");
+  EXPECT_EQ(render(run(s, "x", "role", "zzq")), "mixed:model=zz@10;");
+  EXPECT_EQ(render(run(s, "x", "role", "azz")), "");
 }
 
 }  // namespace

@@ -333,7 +333,7 @@ TEST(S7comm, ModuleIdentificationAndFacts) {
             (std::vector<std::string>{"order_number=6ES7 214-1AG40-0XB0", "firmware=V4.2.3",
                                       "hardware_version=5"}));
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "s7comm");
+    EXPECT_EQ(f.source.str(), "s7comm");
   }
 }
 

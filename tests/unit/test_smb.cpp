@@ -661,7 +661,7 @@ TEST(Smb, Smb1NegotiateAndSessionSetup) {
   EXPECT_TRUE(s.has(subject::sender, "native_lanman", "Windows 7 Ultimate 6.1"));
   EXPECT_TRUE(s.has(subject::sender, "smb_primary_domain", "WORKGROUP"));
   for (const auto& f : s.facts) {
-    EXPECT_EQ(f.source, "smb");
+    EXPECT_EQ(f.source.str(), "smb");
   }
 }
 
@@ -731,7 +731,7 @@ TEST(Smb, Smb2SessionSetupNtlmExchange) {
   EXPECT_TRUE(s.has(subject::sender, "dns_forest", "corp.example"));
   EXPECT_TRUE(s.has(subject::sender, "ntlm_target", "SRV2-WIN-FR"));
   for (const auto& f : s.facts) {
-    EXPECT_EQ(f.source, "ntlmssp");
+    EXPECT_EQ(f.source.str(), "ntlmssp");
   }
 
   ASSERT_EQ(parse_smb(kept_frame(smb2_setup_authenticate), m), smb_error::none) << proto::smb_error_name(m.error);

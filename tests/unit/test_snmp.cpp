@@ -120,7 +120,7 @@ TEST(Snmp, ResponseGivesTheSystemGroup) {
   EXPECT_EQ(c.get("enterprise"), std::vector<std::string>{"9"});
   EXPECT_EQ(c.get("snmp_version"), std::vector<std::string>{"2c"});
   for (const auto& f : c.v) {
-    EXPECT_EQ(f.source, "snmp");
+    EXPECT_EQ(f.source.str(), "snmp");
     EXPECT_NE(f.value, "public") << "the community is a password: never a fact";
   }
 }

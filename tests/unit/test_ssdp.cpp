@@ -160,7 +160,7 @@ TEST(Ssdp, NotifyFieldsAndFacts) {
   EXPECT_TRUE(sink.has("ssdp_type", "urn:schemas-upnp-org:device:InternetGatewayDevice:1"));
   EXPECT_EQ(sink.facts.size(), 7u);
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "ssdp");
+    EXPECT_EQ(f.source.str(), "ssdp");
   }
 }
 

@@ -376,7 +376,7 @@ TEST(Ssh, Facts) {
   EXPECT_EQ(f.get("hassh_server"), "<absent>");
   for (const auto& x : f.facts) {
     EXPECT_EQ(x.about, subject::sender);
-    EXPECT_EQ(x.source, "ssh");
+    EXPECT_EQ(x.source.str(), "ssh");
   }
   ssh_handshake s;
   ASSERT_EQ(parse_ssh(server_stream(), ssh_role::server, s), ssh_error::none);

@@ -27,6 +27,7 @@
 #include "common/schema/report.capnp.h"
 #include "fingerprinter/analyzer.h"
 #include "fingerprinter/observations.h"
+#include "tests/unit/test_observations.h"
 #include "tests/unit/test_decap_support.h"
 
 using namespace tapsense;
@@ -91,7 +92,7 @@ struct StreamReassembly : ::testing::Test {
                                                   f->payload.size() / sizeof(capnp::word));
       capnp::FlatArrayMessageReader reader(words);
       for (auto o : reader.getRoot<schema::ObservationBatch>().getObservations()) {
-        m.emplace(std::string(o.getSource().cStr()) + "/" + o.getField().cStr(), o.getValue().cStr());
+        m.emplace(observation_name(o), o.getValue().cStr());
       }
     }
     r.release();

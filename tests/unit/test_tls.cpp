@@ -851,7 +851,7 @@ TEST(Tls, Facts) {
   EXPECT_EQ(sink.get("ja4"), "t13d1516h2_8daaf6152771_e5627efa2ab1");
   EXPECT_EQ(sink.get("alpn"), "h2,http/1.1");
   for (const auto& f : sink.facts) {
-    EXPECT_EQ(f.source, "tls");
+    EXPECT_EQ(f.source.str(), "tls");
     EXPECT_EQ(f.about, subject::sender);
   }
   // The same hello from QUIC CRYPTO frames (UDP): JA4 starts with 'q'.
@@ -868,7 +868,7 @@ TEST(Tls, Facts) {
   fact_list s2;
   tls_client_facts(broken, packet_view{}, s2);
   ASSERT_EQ(s2.facts.size(), 1u);
-  EXPECT_EQ(s2.facts[0].field, "sni");
+  EXPECT_EQ(s2.facts[0].field.str(), "sni");
 
   tls_server_hello sh;
   ASSERT_EQ(parse_tls_server_hello(records(tls12_server_flight()), sh), tls_error::none);

@@ -13,6 +13,7 @@
 
 #include "common/config/classifier.h"
 #include "common/config/config.h"
+#include "common/proto/names.h"
 #include "common/schema/report.capnp.h"
 #include "uplink/inventory.h"
 #include "uplink/report.h"
@@ -102,9 +103,56 @@ struct fixture : ::testing::Test {
     return frame(mb);
   }
 
+  // A batch as the fingerprinter writes it: sources and fields by index,
+  // and beside the facts the bindings they state, typed (a DHCP lease or
+  // client address, the address a DHCP client asks for, an address a
+  // device announces: fingerprinter/analyzer.cpp).
   kj::Array<capnp::word> observations(const std::vector<observation_in>& in) {
     capnp::MallocMessageBuilder mb;
     auto b = mb.initRoot<schema::ObservationBatch>();
+    b.setSchemaVersion(schema::SCHEMA_VERSION);
+    b.setVocabulary(proto::vocabulary_hash);
+    b.setProducer("fingerprinter.0");
+    b.setBatchId(++batch);
+    auto l = b.initObservations(static_cast<unsigned>(in.size()));
+    std::vector<std::pair<const observation_in*, schema::BindingSource>> binds;
+    for (unsigned i = 0; i < in.size(); ++i) {
+      if (*in[i].mac != 0) l[i].setMac(mac(in[i].mac));
+      if (*in[i].ip != 0) l[i].setIp(bytes(ip(in[i].ip)));
+      l[i].setTs(in[i].ts);
+      const std::string_view src = in[i].source, fld = in[i].field;
+      if (src.starts_with("rule:")) {
+        l[i].setSourceId(proto::source_name("rule").id());
+        l[i].setRule(in[i].source + 5);
+      } else {
+        l[i].setSourceId(proto::source_name::find(src).value().id());
+      }
+      l[i].setFieldId(proto::field_name::find(fld).value().id());
+      l[i].setValue(in[i].value);
+      l[i].setConfidence(static_cast<std::uint8_t>(in[i].confidence));
+      if (*in[i].mac == 0) continue;
+      if (src == "dhcp" && fld == "ip") binds.emplace_back(&in[i], schema::BindingSource::DHCP);
+      if (src == "dhcp" && fld == "requested_ip") binds.emplace_back(&in[i], schema::BindingSource::DHCP_REQUESTED);
+      if (src != "dhcp" && fld == "ip") binds.emplace_back(&in[i], schema::BindingSource::ANNOUNCED);
+    }
+    auto lb = b.initBindings(static_cast<unsigned>(binds.size()));
+    for (unsigned i = 0; i < binds.size(); ++i) {
+      const auto& o = *binds[i].first;
+      lb[i].setIp(bytes(ip(o.value)));
+      lb[i].setMac(mac(o.mac));
+      lb[i].setSource(binds[i].second);
+      lb[i].setFirstSeen(o.ts);
+      lb[i].setLastSeen(o.ts);
+      lb[i].setPackets(1);
+    }
+    return frame(mb);
+  }
+  // The same facts as a version before report schema 2 wrote them (a frame
+  // left in an inventory's journal): names in text, no bindings.
+  kj::Array<capnp::word> observations_v1(const std::vector<observation_in>& in) {
+    capnp::MallocMessageBuilder mb;
+    auto b = mb.initRoot<schema::ObservationBatch>();
+    b.setSchemaVersion(1);
     b.setProducer("fingerprinter.0");
     b.setBatchId(++batch);
     auto l = b.initObservations(static_cast<unsigned>(in.size()));
@@ -112,8 +160,8 @@ struct fixture : ::testing::Test {
       if (*in[i].mac != 0) l[i].setMac(mac(in[i].mac));
       if (*in[i].ip != 0) l[i].setIp(bytes(ip(in[i].ip)));
       l[i].setTs(in[i].ts);
-      l[i].setSource(in[i].source);
-      l[i].setField(in[i].field);
+      l[i].setObsoleteSource(in[i].source);
+      l[i].setObsoleteField(in[i].field);
       l[i].setValue(in[i].value);
       l[i].setConfidence(static_cast<std::uint8_t>(in[i].confidence));
     }
@@ -239,6 +287,109 @@ TEST_F(fixture, dhcp_churn_each_holder_keeps_its_own_traffic_and_stays_an_asset)
   EXPECT_EQ(new_holder->first_seen, 300 * s);
   EXPECT_EQ(old_holder->ip, ip("192.168.1.21"));
   EXPECT_EQ(new_holder->ip, ip("192.168.1.21"));
+}
+
+// DHCP churn as above, told by a version that sent the lease only as an
+// observation's text (a journal frame left by it): the same two holders.
+TEST_F(fixture, a_journal_frame_of_report_schema_1_still_binds_its_leases) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"192.168.1.20", 100 * s, 400 * s, 20, {}}})));
+  ASSERT_TRUE(inv.apply_observation_batch(observations_v1({
+      {"bb:00:00:00:00:0a", "", 100 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0a", "", 200 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 300 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 400 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70},
+      {"", "192.168.1.20", 350 * s, "rule:r-1", "os_family", "Linux", 70},
+      {"", "192.168.1.20", 350 * s, "nosuchsource", "hostname", "dropped", 70},
+  })));
+  inv.commit();
+  EXPECT_EQ(inv.model().unknown_names(), 1U);
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* old_holder = find_mac(assets, "bb:00:00:00:00:0a");
+  const auto* new_holder = find_mac(assets, "bb:00:00:00:00:0b");
+  ASSERT_NE(old_holder, nullptr);
+  ASSERT_NE(new_holder, nullptr);
+  EXPECT_EQ(old_holder->hostname, "old-laptop");
+  EXPECT_EQ(new_holder->os_family, "Linux");
+  std::string sources;
+  for (const auto& e : new_holder->evidence) sources += std::string(e.source_text()) + " ";
+  EXPECT_NE(sources.find("rule:r-1 "), std::string::npos) << sources;
+}
+
+// A batch written with another vocabulary (another build's names.h) would
+// misname every fact: it is refused whole.
+TEST_F(fixture, a_batch_of_another_vocabulary_is_refused) {
+  inventory inv(path);
+  inv.load();
+  inv.begin();
+  capnp::MallocMessageBuilder mb;
+  auto b = mb.initRoot<schema::ObservationBatch>();
+  b.setSchemaVersion(schema::SCHEMA_VERSION);
+  b.setVocabulary(proto::vocabulary_hash ^ 1);
+  b.setProducer("fingerprinter.0");
+  b.setBatchId(++batch);
+  auto l = b.initObservations(1);
+  l[0].setMac(mac("bb:00:00:00:00:0c"));
+  l[0].setSourceId(proto::source_name("dhcp").id());
+  l[0].setFieldId(proto::field_name("hostname").id());
+  l[0].setValue("x");
+  EXPECT_FALSE(inv.apply_observation_batch(frame(mb)));
+  // And an index beyond the table, with the right hash.
+  b.setVocabulary(proto::vocabulary_hash);
+  b.setBatchId(++batch);
+  l[0].setFieldId(static_cast<std::uint16_t>(proto::field_name::count()));
+  EXPECT_FALSE(inv.apply_observation_batch(frame(mb)));
+  inv.commit();
+  EXPECT_TRUE(inv.model().observations().empty());
+}
+
+// Inventory schema 3 kept a DHCP lease only as an observation's text; 4
+// keeps it as a binding. Opening an inventory of 3 makes the bindings once,
+// and the devices stay keyed as they were.
+TEST_F(fixture, an_inventory_of_schema_3_gets_its_leases_as_bindings) {
+  {
+    inventory inv(path);
+    inv.load();
+  }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    SQLite::Statement st(db, R"sql(INSERT INTO observations(network, mac, ip, source, field, value, confidence,
+                                   first_seen, last_seen, count) VALUES('', ?, x'', ?, ?, ?, 90, ?, ?, 1))sql");
+    const auto put = [&](const char* m, const char* src, const char* fld, const char* value, std::uint64_t t) {
+      st.bind(1, static_cast<std::int64_t>(mac(m)));
+      st.bind(2, src);
+      st.bind(3, fld);
+      st.bind(4, value);
+      st.bind(5, static_cast<std::int64_t>(t));
+      st.bind(6, static_cast<std::int64_t>(t));
+      st.exec();
+      st.reset();
+    };
+    put("bb:00:00:00:00:2a", "dhcp", "ip", "192.168.1.22", 100 * s);
+    put("bb:00:00:00:00:2a", "dhcp", "hostname", "printer-a", 100 * s);
+    put("bb:00:00:00:00:2b", "lldp", "ip", "192.168.1.23", 100 * s);
+    put("bb:00:00:00:00:2c", "dhcp", "requested_ip", "192.168.1.24", 100 * s);
+    put("bb:00:00:00:00:2d", "profinet", "ip", "0.0.0.0", 100 * s);
+  }
+  inventory inv(path);
+  inv.load();
+  std::map<std::uint8_t, int> by_source;
+  for (const auto& [k, v] : inv.model().bindings()) ++by_source[k.source];
+  EXPECT_EQ(inv.model().bindings().size(), 3U) << "0.0.0.0 binds nothing";
+  EXPECT_EQ(by_source[static_cast<std::uint8_t>(schema::BindingSource::DHCP)], 1);
+  EXPECT_EQ(by_source[static_cast<std::uint8_t>(schema::BindingSource::ANNOUNCED)], 1);
+  EXPECT_EQ(by_source[static_cast<std::uint8_t>(schema::BindingSource::DHCP_REQUESTED)], 1);
+  const auto assets = build_assets(inv.model(), cls);
+  const auto* a = find_mac(assets, "bb:00:00:00:00:2a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->ip, ip("192.168.1.22"));
+  EXPECT_EQ(a->hostname, "printer-a");
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key = 'schema_version'").getString(), "4");
 }
 
 TEST_F(fixture, an_inventory_of_schema_2_is_upgraded_in_place_keeping_its_sightings) {

@@ -117,7 +117,7 @@ TEST(Upnp, HueBridgeDescription) {
   EXPECT_EQ(c.get("model"), "Philips hue bridge 2015");
   EXPECT_EQ(c.get("model_number"), "BSB002");
   for (const auto& f : c.facts) {
-    EXPECT_EQ(f.source, "upnp");
+    EXPECT_EQ(f.source.str(), "upnp");
     EXPECT_EQ(f.about, subject::sender);
   }
 }

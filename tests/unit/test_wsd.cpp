@@ -116,7 +116,7 @@ TEST(Wsd, CameraProbeMatches) {
   EXPECT_EQ(c.get("model"), std::vector<std::string>{"DS-2CD2043G0-I"});
   EXPECT_EQ(c.get("onvif_name"), std::vector<std::string>{"HIKVISION DS-2CD2043G0-I"});
   EXPECT_EQ(c.get("onvif_type"), std::vector<std::string>{"video_encoder"});
-  for (const auto& f : c.v) EXPECT_EQ(f.source, "wsd");
+  for (const auto& f : c.v) EXPECT_EQ(f.source.str(), "wsd");
 }
 
 TEST(Wsd, PrinterHello) {
@@ -150,7 +150,7 @@ TEST(Wsd, AProbeOnlySaysWhatTheClientLooksFor) {
   collect c;
   wsd_facts(m, {}, c);
   ASSERT_EQ(c.v.size(), 1u);
-  EXPECT_EQ(c.v[0].field, "wsd_search");
+  EXPECT_EQ(c.v[0].field.str(), "wsd_search");
   EXPECT_EQ(c.v[0].value, "wsdp:Device");
 }
 
