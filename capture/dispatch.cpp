@@ -63,7 +63,7 @@ dispatcher::dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggr
       keep_waiting_(std::move(keep_waiting)),
       flow_table_(flow_slots, flow_slot{0, 0}),
       mac_table_(mac_slots, 0),
-      dedup_table_(opt.dedup ? dedup_slots : 0, dedup_slot{0, 0}) {
+      dedup_table_(opt.dedup ? dedup_buckets : 0, dedup_bucket{}) {
   agg_.reserve(agg_rings_.size());
   for (auto* r : agg_rings_) {
     agg_.emplace_back(*r);
@@ -116,16 +116,25 @@ void dispatcher::on_packet(net::bytes frame, std::uint32_t wire_len, std::uint64
     // The two copies a SPAN session of both directions delivers are the same
     // bytes from the (inner) IP header on, a few microseconds apart.
     const std::uint64_t h = dedup_hash(frame.subspan(off.l3, off.end - off.l3), rec.wire_len);
-    auto& slot = dedup_table_[h & (dedup_slots - 1)];
-    if (slot.hash == h && ts_ns >= slot.ts && ts_ns - slot.ts <= opt_.dedup_window_ns) {
-      // The window runs from the latest copy, as editcap -w compares with
-      // every packet in the window: a third copy 0.7 ms after the second is
-      // one too, however long after the first.
-      slot.ts = ts_ns;
-      ipc::single_writer_add(counters_.duplicates, 1);
-      return;
+    auto& b = dedup_table_[h & (dedup_buckets - 1)];
+    std::size_t victim = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (b.hash[i] == h) {
+        if (ts_ns >= b.ts[i] && ts_ns - b.ts[i] <= opt_.dedup_window_ns) {
+          // The window runs from the latest copy, as editcap -w compares
+          // with every packet in the window: a third copy 0.7 ms after the
+          // second is one too, however long after the first.
+          b.ts[i] = ts_ns;
+          ipc::single_writer_add(counters_.duplicates, 1);
+          return;
+        }
+        victim = i;  // the same bytes, long ago: this entry starts again
+        break;
+      }
+      if (b.ts[i] < b.ts[victim]) victim = i;
     }
-    slot = {h, ts_ns};
+    b.hash[victim] = h;
+    b.ts[victim] = ts_ns;
   }
   if (!ok) {
     ipc::single_writer_add(counters_.decode_failures, 1);

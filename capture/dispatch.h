@@ -131,13 +131,19 @@ class dispatcher {
   // Source MACs seen: direct-mapped; an evicted MAC is snapshotted again.
   static constexpr std::size_t mac_slots = 1u << 14;
   std::vector<std::uint64_t> mac_table_;
-  // Recent packets for duplicate suppression: direct-mapped (hash, time).
-  struct dedup_slot {
-    std::uint64_t hash;
-    std::uint64_t ts;
+  // Recent packets for duplicate suppression: (hash, time) in 4-way
+  // buckets of one cache line each, the oldest entry replaced. A packet
+  // costs one line, and 128 KiB stay in cache beside the rings: the
+  // direct-mapped 1 MiB table this replaces missed the cache on most
+  // packets (0.5 s of the benchmark's 2.2 s of capture CPU, perf), while
+  // a copy 1,000 packets after its original still finds its entry in
+  // 99.8% of cases (four later packets must land in its bucket first).
+  struct alignas(64) dedup_bucket {
+    std::uint64_t hash[4];
+    std::uint64_t ts[4];
   };
-  static constexpr std::size_t dedup_slots = 1u << 16;
-  std::vector<dedup_slot> dedup_table_;
+  static constexpr std::size_t dedup_buckets = 1u << 11;
+  std::vector<dedup_bucket> dedup_table_;
   std::vector<port_filter> filters_;
   std::vector<net::decode_options> port_decode_;
   net::decode_options ethernet_decode_;

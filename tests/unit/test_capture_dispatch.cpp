@@ -98,6 +98,52 @@ struct dispatch_fixture : ::testing::Test {
 // apart, so no copy meets another packet's.
 const std::vector<std::vector<std::uint64_t>> copy_gaps = {{}, {400}, {1000}, {1001}, {700, 700, 700}};
 
+// A busy SPAN session: each copy arrives after 500 other, all different
+// packets (a copy 0.6 ms late at about 1 Mpps). The table must still hold
+// the original; editcap -w, which compares with every packet in the
+// window, finds the same copies.
+TEST_F(dispatch_fixture, CopiesFoundBehindFiveHundredOtherPackets) {
+  // IPv4 frames of the sample, each made unique by its IP identification.
+  std::vector<const std::vector<std::uint8_t>*> v4;
+  for (const auto& f : frames) {
+    if (f.data.size() >= 34 && f.data[12] == 0x08 && f.data[13] == 0x00) v4.push_back(&f.data);
+  }
+  ASSERT_GT(v4.size(), 100u);
+  std::vector<std::vector<std::uint8_t>> store;
+  store.reserve(40 * 501);
+  std::uint16_t id = 0;
+  auto unique = [&](std::size_t j) -> const std::vector<std::uint8_t>* {
+    store.push_back(*v4[j % v4.size()]);
+    store.back()[18] = static_cast<std::uint8_t>(id >> 8);
+    store.back()[19] = static_cast<std::uint8_t>(id & 0xff);
+    ++id;
+    return &store.back();
+  };
+  std::vector<std::pair<std::uint64_t, const std::vector<std::uint8_t>*>> seq;
+  std::uint64_t us = 1'700'000'000'000'000ULL;
+  for (std::size_t i = 0; i < 40; ++i) {
+    const auto* original = unique(i);
+    seq.emplace_back(us, original);
+    for (std::size_t k = 0; k < 500; ++k) seq.emplace_back(us + 1 + k, unique(i * 500 + k + 7));
+    seq.emplace_back(us + 600, original);
+    us += 2'000;  // the next original after the window
+  }
+  capture::dispatch_options o;
+  o.dedup_window_ns = 1'000'000;
+  auto d = make(o, false);
+  for (std::size_t i = 0; i < seq.size(); ++i) d.on_packet(*seq[i].second, 0, seq[i].first * 1000, 0, i + 1);
+  d.publish();
+  EXPECT_EQ(d.counters().duplicates.load(), 40u);
+  if (!have("editcap")) GTEST_SKIP() << "editcap is not installed";
+  const std::string in = sample() + ".busy.pcap";
+  const std::string out = sample() + ".busy-dedup.pcap";
+  write_pcap(in, seq);
+  ASSERT_EQ(std::system(("editcap -F pcap -w 0.001 '" + in + "' '" + out + "' >/dev/null 2>&1").c_str()), 0);
+  EXPECT_EQ(read_pcap(out).size(), seq.size() - 40) << "editcap -w 0.001 finds other copies";
+  std::remove(in.c_str());
+  std::remove(out.c_str());
+}
+
 TEST_F(dispatch_fixture, DuplicatesWithinTheWindowFromTheLatestCopyAsEditcap) {
   std::vector<std::pair<std::uint64_t, const std::vector<std::uint8_t>*>> seq;
   std::uint64_t expected_dups = 0;
