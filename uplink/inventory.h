@@ -36,6 +36,13 @@ class inventory {
 
   // Reads the last checkpoint and replays the journal (after set_filter).
   void load();
+  // Reloads the model if an abandoned transaction left it ahead of the
+  // tables (as begin() and checkpoint() would): after it, a checkpoint
+  // changes no more than the rows' dirty marks, and another thread may
+  // read the model while it runs.
+  void refresh() {
+    if (stale_) load();
+  }
 
   void begin();
   void commit();

@@ -181,14 +181,20 @@ int main(int argc, char** argv) {
     std::string summary;
     std::uint64_t active_1h = 0;
   };
-  auto prepare_outputs = [&](bool copy_flows) {
+  // Retention bounds a long-running sensor's inventory; an offline
+  // analysis keeps every interval of its capture.
+  auto retain = [&] {
+    const auto now = inv->newest_packet_time();
+    if (live && now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
+      inv->prune_flows(now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
+    }
+  };
+  // (`pruned`: retain() ran just before, and must not run now: the model
+  // may be read by the checkpoint's thread.)
+  auto prepare_outputs = [&](bool copy_flows, bool pruned = false) {
     auto job = std::make_unique<output_job>();
     job->now = inv->newest_packet_time();
-    // Retention bounds a long-running sensor's inventory; an offline
-    // analysis keeps every interval of its capture.
-    if (live && job->now > cfg.uplink.flow_retention_s * 1'000'000'000ULL) {
-      inv->prune_flows(job->now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
-    }
+    if (!pruned) retain();
     const auto t0 = ts::util::mono_ns();
     job->assets = build_assets(inv->model(), cls);
     if (copy_flows) {
@@ -383,9 +389,20 @@ int main(int argc, char** argv) {
     if (pending_outputs.valid()) finish_outputs();
     log->info("inventory model: about {} bytes in memory", inv->model().approx_bytes());
     // The last outputs, from the model itself, while the checkpoint writes
-    // the inventory tables (it changes nothing the writers read).
-    const auto job = prepare_outputs(false);
+    // the inventory tables (it changes nothing the asset builder and the
+    // writers read: only the rows' dirty marks). The checkpoint is the
+    // longer of the two (0.50 s against 0.17 s to build the assets and 0.18
+    // s to write the files on the 30-copy benchmark), so it starts first.
+    retain();
+    inv->refresh();
     auto tables = std::async(std::launch::async, checkpoint);
+    std::unique_ptr<output_job> job;
+    try {
+      job = prepare_outputs(false, true);
+    } catch (...) {
+      tables.wait();
+      throw;
+    }
     std::string summary;
     try {
       const auto r = write_outputs(*job);
