@@ -22,12 +22,15 @@
 #include <memory>
 #include <thread>
 
+#include <unistd.h>
+
 #include "capture/dispatch.h"
 #include "capture/kernel_sockets.h"
 #include "capture/ports.h"
 #include "capture/state.h"
 #include "common/ipc/layouts.h"
 #include "common/ipc/names.h"
+#include "common/ipc/ring.h"
 #include "common/ipc/segment.h"
 #include "common/net/cidr.h"
 #include "common/pcapfile/handoff.h"
@@ -147,12 +150,15 @@ int worker_main(void* arg) {
 
 int main(int argc, char** argv) {
   bool rx_and_drop = false;
+  bool scans_wait = false;
   std::string scans_file;
   ts::stage::context ctx(argc, argv, "capture", false, [&](ts::stage::CLI_App_adder& a) {
     a.flag("--rx-and-drop", rx_and_drop,
            "benchmark baseline: read the inputs through DPDK and drop every packet");
     a.option("--scans", scans_file,
              "the supervisor's scans of the input files (used while the files are unchanged)");
+    a.flag("--scans-wait", scans_wait,
+           "the supervisor is still scanning: start DPDK, then wait for --scans to appear");
   });
   auto log = ctx.logger("rx");
   const auto& cfg = ctx.cfg();
@@ -161,41 +167,62 @@ int main(int argc, char** argv) {
   std::vector<input> inputs;
   std::vector<ts::pcapfile::scan_result> scans;
   std::uint64_t total_packets = 0;
-  // The supervisor already scanned every file: take its results rather than
-  // read each file a second time (a file changed since is scanned again).
-  std::vector<ts::pcapfile::scan_result> handed;
-  if (!scans_file.empty() && !cfg.capture.pcap.empty()) {
-    std::string why;
-    if (auto saved = ts::pcapfile::load_scans(scans_file, why)) {
-      handed = std::move(*saved);
-    } else {
-      log->warn("scanning the inputs again: {}", why);
-    }
-  }
   for (const auto& path : cfg.capture.pcap) {
-    auto found = ts::pcapfile::find_current(handed, path);
-    if (!handed.empty() && !found) {
-      log->info("{}: changed since the supervisor scanned it; scanning it again", path);
-    }
-    auto scan = found ? std::move(*found) : ts::pcapfile::scan(path);
-    if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
-      return ctx.fatal(ts::exit_code::input, scan.message);
-    }
-    if (scan.error == ts::pcapfile::scan_error::truncated) {
-      log->warn("{}", scan.message);
-    }
-    for (const auto lt : scan.linktypes) {
-      if (!ts::net::link_type_supported(lt)) {
-        return ctx.fatal(ts::exit_code::input, path + ": " + ts::pcapfile::linktype_name(lt) + " is not supported");
-      }
-    }
     input in;
     in.kind = input_kind::file;
     in.name = path;
-    in.packets = scan.packets;
     inputs.push_back(std::move(in));
-    total_packets += scan.packets;
-    scans.push_back(std::move(scan));
+  }
+  // How many packets each file holds, and where its records were cut
+  // short: the supervisor's scans when it handed them on (a file changed
+  // since is scanned again), else a scan here. With --scans-wait the
+  // supervisor is still scanning while DPDK starts: this runs after the
+  // ports are up, and waits for the file to appear. Returns an exit code
+  // (ok to go on).
+  auto load_inputs = [&]() -> int {
+    std::vector<ts::pcapfile::scan_result> handed;
+    if (!scans_file.empty() && !cfg.capture.pcap.empty()) {
+      std::string why;
+      if (scans_wait) {
+        ts::ipc::backoff bo;
+        while (::access(scans_file.c_str(), R_OK) != 0) {
+          if (ctx.stopping()) return ts::exit_code::ok;
+          ctx.service([] { return ts::control::counter_list{}; });
+          bo.pause();
+        }
+      }
+      if (auto saved = ts::pcapfile::load_scans(scans_file, why)) {
+        handed = std::move(*saved);
+      } else {
+        log->warn("scanning the inputs again: {}", why);
+      }
+    }
+    for (std::size_t i = 0; i < cfg.capture.pcap.size(); ++i) {
+      const auto& path = cfg.capture.pcap[i];
+      auto found = ts::pcapfile::find_current(handed, path);
+      if (!handed.empty() && !found) {
+        log->info("{}: changed since the supervisor scanned it; scanning it again", path);
+      }
+      auto scan = found ? std::move(*found) : ts::pcapfile::scan(path);
+      if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
+        return ctx.fatal(ts::exit_code::input, scan.message);
+      }
+      if (scan.error == ts::pcapfile::scan_error::truncated) {
+        log->warn("{}", scan.message);
+      }
+      for (const auto lt : scan.linktypes) {
+        if (!ts::net::link_type_supported(lt)) {
+          return ctx.fatal(ts::exit_code::input, path + ": " + ts::pcapfile::linktype_name(lt) + " is not supported");
+        }
+      }
+      inputs[i].packets = scan.packets;
+      total_packets += scan.packets;
+      scans.push_back(std::move(scan));
+    }
+    return ts::exit_code::ok;
+  };
+  if (!scans_wait) {
+    if (const int rc = load_inputs(); rc != ts::exit_code::ok) return rc;
   }
   std::vector<port_filter> filters(inputs.size());
   for (const auto& i : cfg.capture.interfaces) {
@@ -220,7 +247,8 @@ int main(int argc, char** argv) {
   if (inputs.empty()) {
     return ctx.fatal(ts::exit_code::config, "nothing to capture: set capture.pcap or [[capture.interface]]");
   }
-  const bool offline = !scans.empty() && scans.size() == inputs.size();
+  // Files only: read in order, losslessly (scans come later with --scans-wait).
+  const bool offline = !cfg.capture.pcap.empty() && cfg.capture.interfaces.empty();
   // The supervisor resolved capture.lcores (1 for files: they are read in order).
   const unsigned lcores = std::clamp(cfg.capture.lcores, 1u, max_lcores);
 
@@ -284,6 +312,9 @@ int main(int argc, char** argv) {
     return ctx.fatal(offline ? ts::exit_code::input : ts::exit_code::unavailable, err);
   }
   shared.tsfield = lookup_rx_timestamp();
+  if (scans_wait) {
+    if (const int rc = load_inputs(); rc != ts::exit_code::ok || ctx.stopping()) return rc;
+  }
   for (const auto& in : inputs) {
     if (in.kind != input_kind::file) {
       log->info("sniffing {} ({}): {} RX queue(s){}", in.name, in.devname, in.rx_queues,

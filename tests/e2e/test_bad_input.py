@@ -46,6 +46,22 @@ def run():
     expect(["--pcap", text, "--output", out], 1, "text file", "notes.txt")
     expect(["--pcap", empty, "--output", out], 1, "empty file")
     expect(["--pcap", garbage, "--output", out], 1, "random bytes")
+    # Capture starts while the supervisor scans the file (it waits for the
+    # scan's verdict): a refused file must still leave nothing behind, no
+    # output directory, no shared memory, no capture process. (The run's
+    # instance is "ts" and the supervisor's pid: its segments carry it.)
+    p = subprocess.Popen([t.SUPERVISOR, "--pcap", garbage, "--output", out], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=60)
+    t.check(p.returncode == 1, "random bytes again: exit %d (%r)" % (p.returncode, err))
+    instance = "ts%d" % p.pid
+    t.check(not os.path.exists(out), "a refused file left the output directory %s: %s"
+            % (out, os.listdir(out) if os.path.isdir(out) else "?"))
+    left = sorted(n for n in os.listdir("/dev/shm") if instance in n)
+    t.check(not left, "a refused file left shared memory segments: %s" % left)
+    # (its run directory, in its arguments, is named after the supervisor's pid)
+    ps = subprocess.run(["pgrep", "-f", r"tapsense-capture .*tapsense\.%d/" % p.pid], capture_output=True, text=True)
+    t.check(ps.stdout.strip() == "", "a capture process outlived the refusal: %s" % ps.stdout.strip())
     if os.geteuid() != 0:
         locked = os.path.join(work, "locked.pcap")
         with open(locked, "wb") as f:
