@@ -58,6 +58,15 @@ struct observation_in {
   unsigned confidence;
 };
 
+// 192.168.1.20 leased to ..:0a (told at 100 s and 200 s), then to ..:0b
+// (300 s and 400 s): DHCP churn.
+const std::vector<observation_in> churn_leases = {
+      {"bb:00:00:00:00:0a", "", 100 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0a", "", 200 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 300 * s, "dhcp", "ip", "192.168.1.20", 90},
+      {"bb:00:00:00:00:0b", "", 400 * s, "dhcp", "ip", "192.168.1.20", 90},
+};
+
 struct fixture : ::testing::Test {
   std::string path = "/tmp/tapsense-test-uplink-model-" + std::to_string(::getpid()) + ".sqlite";
   config::config cfg = config::defaults();  // internal: RFC 1918, fc00::/7
@@ -235,14 +244,10 @@ TEST_F(fixture, dhcp_churn_facts_stay_with_the_device_that_held_the_address) {
   // 192.168.1.20 is leased to ..:0a from 100 s to 200 s, then to ..:0b from
   // 300 s to 400 s. What the address said while each held it is theirs.
   ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"192.168.1.20", 100 * s, 400 * s, 20, {}}})));
-  ASSERT_TRUE(inv.apply_observation_batch(observations({
-      {"bb:00:00:00:00:0a", "", 100 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0a", "", 200 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0b", "", 300 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0b", "", 400 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70},
-      {"", "192.168.1.20", 350 * s, "http", "hostname", "new-phone", 70},
-  })));
+  auto facts = churn_leases;
+  facts.push_back({"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70});
+  facts.push_back({"", "192.168.1.20", 350 * s, "http", "hostname", "new-phone", 70});
+  ASSERT_TRUE(inv.apply_observation_batch(observations(facts)));
   inv.commit();
   const auto assets = build_assets(inv.model(), cls);
   const auto* old_holder = find_mac(assets, "bb:00:00:00:00:0a");
@@ -296,15 +301,11 @@ TEST_F(fixture, a_journal_frame_of_report_schema_1_still_binds_its_leases) {
   inv.load();
   inv.begin();
   ASSERT_TRUE(inv.apply_sighting_batch(sightings({{"192.168.1.20", 100 * s, 400 * s, 20, {}}})));
-  ASSERT_TRUE(inv.apply_observation_batch(observations_v1({
-      {"bb:00:00:00:00:0a", "", 100 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0a", "", 200 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0b", "", 300 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"bb:00:00:00:00:0b", "", 400 * s, "dhcp", "ip", "192.168.1.20", 90},
-      {"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70},
-      {"", "192.168.1.20", 350 * s, "rule:r-1", "os_family", "Linux", 70},
-      {"", "192.168.1.20", 350 * s, "nosuchsource", "hostname", "dropped", 70},
-  })));
+  auto facts = churn_leases;
+  facts.push_back({"", "192.168.1.20", 150 * s, "http", "hostname", "old-laptop", 70});
+  facts.push_back({"", "192.168.1.20", 350 * s, "rule:r-1", "os_family", "Linux", 70});
+  facts.push_back({"", "192.168.1.20", 350 * s, "nosuchsource", "hostname", "dropped", 70});
+  ASSERT_TRUE(inv.apply_observation_batch(observations_v1(facts)));
   inv.commit();
   EXPECT_EQ(inv.model().unknown_names(), 1U);
   const auto assets = build_assets(inv.model(), cls);
