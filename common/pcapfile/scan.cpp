@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 
 #include <fcntl.h>
+#include <stdio_ext.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,6 +145,10 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
   // reads fewer too; both must come before the stream's first read.
   std::setvbuf(f, nullptr, _IOFBF, 1u << 20);
   std::fseek(f, 0, SEEK_SET);
+  // libpcap makes two fread() calls a record, each taking the stream's
+  // lock: one thread alone reads this stream, so none is needed (0.75 ->
+  // 0.59 s for the 7.6-million-packet benchmark file).
+  __fsetlocking(f, FSETLOCKING_BYCALLER);
   pcap_t* p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, err.data());
   if (p == nullptr) {
     std::fclose(f);  // libpcap leaves it to the caller when the open fails
