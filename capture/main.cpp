@@ -204,16 +204,11 @@ int main(int argc, char** argv) {
         log->info("{}: changed since the supervisor scanned it; scanning it again", path);
       }
       auto scan = found ? std::move(*found) : ts::pcapfile::scan(path);
-      if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
-        return ctx.fatal(ts::exit_code::input, scan.message);
+      if (const auto why = ts::pcapfile::refusal(scan); !why.empty()) {
+        return ctx.fatal(ts::exit_code::input, why);
       }
       if (scan.error == ts::pcapfile::scan_error::truncated) {
         log->warn("{}", scan.message);
-      }
-      for (const auto lt : scan.linktypes) {
-        if (!ts::net::link_type_supported(lt)) {
-          return ctx.fatal(ts::exit_code::input, path + ": " + ts::pcapfile::linktype_name(lt) + " is not supported");
-        }
       }
       inputs[i].packets = scan.packets;
       total_packets += scan.packets;

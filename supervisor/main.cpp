@@ -271,19 +271,7 @@ int main(int argc, char** argv) {
     scanner = std::jthread([&scans, &total_packets, &scan_failure, files = cfg.capture.pcap] {
       for (const auto& f : files) {
         auto scan = ts::pcapfile::scan(f);
-        if (scan.error != ts::pcapfile::scan_error::none && scan.error != ts::pcapfile::scan_error::truncated) {
-          scan_failure = scan.message;
-          return;
-        }
-        // The decoder reads Ethernet, Linux cooked (SLL, SLL2) and raw IP;
-        // any other link layer would come out as nothing at all.
-        for (const auto lt : scan.linktypes) {
-          if (!ts::net::link_type_supported(lt)) {
-            scan_failure = f + ": " + ts::pcapfile::linktype_name(lt) +
-                           " is not supported (Ethernet, Linux cooked SLL/SLL2 and raw IP are)";
-            return;
-          }
-        }
+        if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
         total_packets += scan.packets;
         scans.push_back(std::move(scan));
       }

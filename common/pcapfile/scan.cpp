@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/net/bytes.h"
+#include "common/net/decode.h"
 
 // The scan is libpcap itself: the same library, version and calls net_pcap
 // makes (pcap_open_offline + pcap_next), so whatever libpcap delivers or
@@ -353,6 +354,16 @@ std::string linktype_name(std::uint32_t linktype) {
     out += std::string(" (") + name + (what != nullptr ? std::string(", ") + what : std::string()) + ")";
   }
   return out;
+}
+
+std::string refusal(const scan_result& r) {
+  if (r.error != scan_error::none && r.error != scan_error::truncated) return r.message;
+  for (const auto lt : r.linktypes) {
+    if (!net::link_type_supported(lt)) {
+      return r.path + ": " + linktype_name(lt) + " is not supported (Ethernet, Linux cooked SLL/SLL2 and raw IP are)";
+    }
+  }
+  return {};
 }
 
 }  // namespace tapsense::pcapfile

@@ -119,6 +119,13 @@ struct scan_result {
 // LINKTYPE_ value with libpcap's name and description for it.
 std::string linktype_name(std::uint32_t linktype);
 
+// Why the scanned file cannot be run, in one line that starts with its
+// path; empty when it can (a truncated file runs: its last record is lost).
+// Refused: any scan error but truncated, and a link type the decoder does
+// not read (common/net/decode.h), which would come out as nothing at all.
+// The supervisor and capture judge a file by this one verdict.
+std::string refusal(const scan_result& r);
+
 // Scans the capture file at `path`. Never throws for file problems (only
 // std::bad_alloc); every failure is a scan_error with a message.
 scan_result scan(const std::string& path);

@@ -278,6 +278,25 @@ TEST(PcapfileScan, HugeCaplenIsCorrupt) {
   EXPECT_NE(r.message.find("300000"), std::string::npos) << r.message;
 }
 
+// The one verdict the supervisor and capture judge a file by: a cut-off
+// file runs, a file of a link layer the decoder does not read and a
+// corrupt one do not, each with one line naming the file.
+TEST(PcapfileScan, RefusalNamesWhatCannotBeRun) {
+  temp_dir t;
+  EXPECT_EQ(refusal(scan(t.write("ok.pcap", small_pcap(false, magic_us)))), "");
+  const auto full = small_pcap(false, magic_us);
+  EXPECT_EQ(refusal(scan_bytes(cut(full, full.size() - 5), "cut.pcap")), "") << "a truncated file still runs";
+  writer w;
+  pcap_header(w, magic_us, 65535, 127);  // IEEE 802.11 with radiotap
+  pcap_record(w, 1, 0, 4, 4);
+  const auto radio = t.write("radio.pcap", w.data());
+  const auto why = refusal(scan(radio));
+  EXPECT_EQ(why.rfind(radio + ": link type 127 (IEEE802_11_RADIO", 0), 0u) << why;
+  EXPECT_NE(why.find("is not supported"), std::string::npos) << why;
+  const auto text = t.write("notes.pcap", std::vector<std::uint8_t>(64, 'x'));
+  EXPECT_EQ(refusal(scan(text)).rfind(text + ": ", 0), 0u) << refusal(scan(text));
+}
+
 TEST(PcapfileScan, FileCutMidRecordCountsCompleteRecords) {
   const auto full = small_pcap(false, magic_us);
   // Cut inside the third record's body, then inside its header.
