@@ -248,8 +248,7 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
   // A/AAAA records bind them to its MAC.
   if (f.source == "mdns" && f.field == "hostname" && f.about == proto::subject::ip && pv.has_ip &&
       is_initial_ttl(r.ttl) && r.tunnel_depth == 0 && !pv.src_mac.is_multicast() && !pv.src_mac.is_zero() && ip) {
-    out_.about(pv.src_mac.to_u64(), std::nullopt, r.ts_ns, "mdns", "ip", ip->to_string(), 70, network);
-    out_.bind(pv.src_mac.to_u64(), *ip, static_cast<std::uint8_t>(schema::BindingSource::ANNOUNCED), r.ts_ns, network);
+    out_.about_binding(pv.src_mac.to_u64(), *ip, schema::BindingSource::ANNOUNCED, r.ts_ns, "mdns", "ip", 70, network);
   }
   if (t_.classifier != nullptr) {
     // Excluded assets keep no attributes, and other assets' facts do not
@@ -263,7 +262,7 @@ void analyzer::add_fact(proto::fact f, const net::snapshot_header& h, const prot
   }
   out_.about(mac, ip, r.ts_ns, f.source, f.field, f.value, f.confidence, network);
   if (bound && mac != 0) {
-    out_.bind(mac, *bound, static_cast<std::uint8_t>(schema::BindingSource::ANNOUNCED), r.ts_ns, network);
+    out_.bind(mac, *bound, schema::BindingSource::ANNOUNCED, r.ts_ns, network);
   }
 }
 
@@ -805,6 +804,9 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
   auto say = [&](proto::field_name field, std::string_view value, std::uint8_t conf) {
     out_.about(mac, std::nullopt, ts, "dhcp", field, value, conf, network);
   };
+  auto binds = [&](proto::field_name field, const net::ip_address& a, schema::BindingSource how, std::uint8_t conf) {
+    out_.about_binding(mac, a, how, ts, "dhcp", field, conf, network);
+  };
   if (m.op == 1) {
     // The client speaks for itself.
     say("hostname", m.hostname, confidence::dhcp_hostname);
@@ -817,17 +819,14 @@ void analyzer::dhcp(const net::snapshot_header& h, net::bytes payload) {
       say("fqdn", m.fqdn_name(), confidence::dhcp_attribute);
     }
     if (m.requested_ip) {
-      say("requested_ip", m.requested_ip->to_string(), confidence::dhcp_requested);
-      out_.bind(mac, *m.requested_ip, static_cast<std::uint8_t>(schema::BindingSource::DHCP_REQUESTED), ts, network);
+      binds("requested_ip", *m.requested_ip, schema::BindingSource::DHCP_REQUESTED, confidence::dhcp_requested);
     }
     if (!m.ciaddr.is_unspecified()) {
-      say("ip", m.ciaddr.to_string(), confidence::dhcp_client_address);
-      out_.bind(mac, m.ciaddr, static_cast<std::uint8_t>(schema::BindingSource::DHCP), ts, network);
+      binds("ip", m.ciaddr, schema::BindingSource::DHCP, confidence::dhcp_client_address);
     }
   } else if (m.op == 2 && m.message_type == 5 && !m.yiaddr.is_unspecified()) {
     // DHCPACK: the lease binds the address to the client's MAC.
-    say("ip", m.yiaddr.to_string(), confidence::dhcp_lease);
-    out_.bind(mac, m.yiaddr, static_cast<std::uint8_t>(schema::BindingSource::DHCP), ts, network);
+    binds("ip", m.yiaddr, schema::BindingSource::DHCP, confidence::dhcp_lease);
   }
 }
 

@@ -90,16 +90,24 @@ void emitter::add(std::uint64_t mac, const std::optional<net::ip_address>& ip, s
   }
 }
 
-void emitter::bind(std::uint64_t mac, const net::ip_address& ip, std::uint8_t source, std::uint64_t ts,
+void emitter::bind(std::uint64_t mac, const net::ip_address& ip, schema::BindingSource source, std::uint64_t ts,
                    std::string_view network) {
   if (mac == 0 || net::mac_address::from_u64(mac).is_multicast() || ip.is_unspecified() || ip.is_multicast()) return;
   std::uint64_t h = 0x84222325cbf29ce4ULL;  // apart from the facts' hashes
   h = fnv(h, &mac, sizeof mac);
   h = fnv(h, ip.b.data(), 16);
-  h = fnv(h, &source, 1);
+  const auto how = static_cast<std::uint16_t>(source);
+  h = fnv(h, &how, sizeof how);
   h = fnv(h, network.data(), network.size());
   if (repeat(h, ts)) return;
   pending_bindings_.push_back({mac, ip, source, ts, std::string(network)});
+}
+
+void emitter::about_binding(std::uint64_t mac, const net::ip_address& ip, schema::BindingSource how,
+                            std::uint64_t ts, proto::source_name source, proto::field_name field,
+                            std::uint8_t confidence, std::string_view network) {
+  about(mac, std::nullopt, ts, source, field, ip.to_string(), confidence, network);
+  bind(mac, ip, how, ts, network);
 }
 
 void emitter::about_mac(const net::mac_address& mac, std::uint64_t ts, proto::source_name source,
@@ -199,7 +207,7 @@ bool emitter::build(std::size_t lo, std::size_t hi, std::size_t blo, std::size_t
       auto b = bl[static_cast<unsigned>(i - blo)];
       b.setIp(kj::arrayPtr(reinterpret_cast<const kj::byte*>(x.ip.b.data()), 16));
       b.setMac(x.mac);
-      b.setSource(static_cast<schema::BindingSource>(x.source));
+      b.setSource(x.source);
       b.setFirstSeen(x.ts);
       b.setLastSeen(x.ts);
       b.setPackets(1);

@@ -17,6 +17,7 @@
 #include "common/ipc/shm_table.h"
 #include "common/net/addr.h"
 #include "common/proto/names.h"
+#include "common/schema/report.capnp.h"
 
 #include <capnp/common.h>
 #include <kj/array.h>
@@ -45,7 +46,7 @@ struct observation {
 struct binding {
   std::uint64_t mac = 0;
   net::ip_address ip{};
-  std::uint8_t source = 0;  // schema::BindingSource
+  schema::BindingSource source = schema::BindingSource::IP_SOURCE;
   std::uint64_t ts = 0;
   std::string network;
 };
@@ -79,8 +80,14 @@ class emitter {
   // "This address is this MAC's" (`source`: schema::BindingSource), as the
   // fact beside it says: repeats are suppressed like facts', and an
   // unspecified or multicast address, or a group MAC, binds nothing.
-  void bind(std::uint64_t mac, const net::ip_address& ip, std::uint8_t source, std::uint64_t ts,
+  void bind(std::uint64_t mac, const net::ip_address& ip, schema::BindingSource source, std::uint64_t ts,
             std::string_view network);
+  // A binding the analyzer states itself (a DHCP lease, an mDNS responder's
+  // own address), told twice: as its evidence, the fact `source`/`field` =
+  // the address about the MAC, and typed (bind).
+  void about_binding(std::uint64_t mac, const net::ip_address& ip, schema::BindingSource how, std::uint64_t ts,
+                     proto::source_name source, proto::field_name field, std::uint8_t confidence,
+                     std::string_view network);
 
   // The report spool in the worker's state segment (common/ipc/
   // fingerprinter_state.h): with it, a full report ring never makes the
