@@ -24,18 +24,11 @@ opt_ip ip_of(const SQLite::Column& c) {
   return a;
 }
 
-// An absent address is an empty blob (not NULL) in the key columns.
-void bind_ip(SQLite::Statement& st, int i, const opt_ip& ip) {
-  static const std::uint8_t none = 0;
-  if (ip) {
-    st.bindNoCopy(i, ip->b.data(), 16);
-  } else {
-    st.bind(i, &none, 0);
-  }
-}
-// The same for an observation key's address: bound from the key itself (a
-// converted opt_ip would be a temporary gone before the statement runs).
-void bind_ip(SQLite::Statement& st, int i, const packed_ip& ip) {
+// An absent address is an empty blob (not NULL) in the key columns. For an
+// opt_ip or an observation key's packed_ip, bound from the key itself (a
+// converted copy would be a temporary gone before the statement runs).
+template <typename OptionalAddress>
+void bind_ip(SQLite::Statement& st, int i, const OptionalAddress& ip) {
   static const std::uint8_t none = 0;
   if (ip) {
     st.bindNoCopy(i, ip->b.data(), 16);
@@ -115,10 +108,7 @@ void model::apply(schema::SightingBatch::Reader b) {
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
   }
-  for (auto bnd : b.getBindings()) {
-    add_binding(strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
-                static_cast<std::uint8_t>(bnd.getSource()), bnd.getFirstSeen(), bnd.getLastSeen(), bnd.getPackets());
-  }
+  add_bindings(b.getBindings(), nullptr);
   for (auto mac : b.getGatewayMacs()) {
     auto& g = gateways_[mac];
     ++g.packets;
@@ -141,6 +131,19 @@ void model::add_binding(interned network, const opt_ip& ip, std::uint64_t mac, s
   }
   v.dirty = true;
   newest_ = std::max(newest_, v.last_seen);
+}
+
+std::uint64_t model::add_bindings(capnp::List<schema::MacBinding>::Reader list, const filter_fn& filter) {
+  std::uint64_t filtered = 0;
+  for (auto bnd : list) {
+    if (filter && filter(bnd.getMac(), bnd.getIp())) {
+      ++filtered;  // about an excluded asset
+      continue;
+    }
+    add_binding(strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
+                static_cast<std::uint8_t>(bnd.getSource()), bnd.getFirstSeen(), bnd.getLastSeen(), bnd.getPackets());
+  }
+  return filtered;
 }
 
 std::optional<std::uint8_t> legacy_binding(std::string_view source, std::string_view field) {
@@ -216,15 +219,7 @@ std::uint64_t model::apply(schema::ObservationBatch::Reader b, const filter_fn& 
     v.dirty = true;
     newest_ = std::max(newest_, v.last_seen);
   }
-  for (auto bnd : b.getBindings()) {
-    if (filter && filter(bnd.getMac(), bnd.getIp())) {
-      ++filtered;
-      continue;
-    }
-    add_binding(strings_.get(bnd.getNetwork().cStr()), ip_of(bnd.getIp()), bnd.getMac(),
-                static_cast<std::uint8_t>(bnd.getSource()), bnd.getFirstSeen(), bnd.getLastSeen(), bnd.getPackets());
-  }
-  return filtered;
+  return filtered + add_bindings(b.getBindings(), filter);
 }
 
 std::uint64_t model::prune_flows(std::uint64_t before_ns) {

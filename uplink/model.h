@@ -167,6 +167,12 @@ class packed_ip {
 };
 static_assert(sizeof(packed_ip) == 16);
 
+// A fact's source as the journal and the outputs write it: the name, or for
+// a derived fact the interned "rule:<id>" kept beside it.
+inline std::string_view source_text(proto::source_name source, const interned& rule) noexcept {
+  return rule.empty() ? source.str() : std::string_view(rule.str());
+}
+
 // Source and field are indices in the facts' vocabulary (common/proto/
 // names.h), whose order is their text's: the key orders as SQLite's
 // (network, mac, ip, source, field, value) does.
@@ -179,8 +185,7 @@ struct observation_key {
   proto::field_name field;
   interned value;
   auto tie() const { return std::tie(network, mac, ip, source, rule, field, value); }
-  // The source as the journal and the outputs write it.
-  std::string_view source_text() const noexcept { return rule.empty() ? source.str() : std::string_view(rule.str()); }
+  std::string_view source_text() const noexcept { return uplink::source_text(source, rule); }
   bool operator<(const observation_key& o) const { return tie() < o.tie(); }
 };
 struct observation_value {
@@ -257,6 +262,9 @@ class model {
   std::uint64_t unknown_names_ = 0;
   void add_binding(interned network, const opt_ip& ip, std::uint64_t mac, std::uint8_t source,
                    std::uint64_t first_seen, std::uint64_t last_seen, std::uint64_t packets);
+  // A batch's bindings (the aggregator's, or those the fingerprinter's facts
+  // state); returns how many the filter dropped.
+  std::uint64_t add_bindings(capnp::List<schema::MacBinding>::Reader list, const filter_fn& filter);
 };
 
 }  // namespace tapsense::uplink

@@ -27,8 +27,7 @@ struct evidence_item {
   std::uint8_t confidence = 0;
   std::uint64_t first_seen = 0;
   std::uint64_t last_seen = 0;
-  // The source as the outputs write it ("dhcp", "rule:<id>").
-  std::string_view source_text() const noexcept { return rule.empty() ? source.str() : std::string_view(rule.str()); }
+  std::string_view source_text() const noexcept { return uplink::source_text(source, rule); }
 };
 
 struct asset_view {
