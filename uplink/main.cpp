@@ -189,12 +189,10 @@ int main(int argc, char** argv) {
       inv->prune_flows(now - cfg.uplink.flow_retention_s * 1'000'000'000ULL);
     }
   };
-  // (`pruned`: retain() ran just before, and must not run now: the model
-  // may be read by the checkpoint's thread.)
-  auto prepare_outputs = [&](bool copy_flows, bool pruned = false) {
+  // (After retain(): the assets are built from the model as it stands.)
+  auto prepare_outputs = [&](bool copy_flows) {
     auto job = std::make_unique<output_job>();
     job->now = inv->newest_packet_time();
-    if (!pruned) retain();
     const auto t0 = ts::util::mono_ns();
     job->assets = build_assets(inv->model(), cls);
     if (copy_flows) {
@@ -376,6 +374,7 @@ int main(int argc, char** argv) {
       // a thread while the rings drain. Outputs still being written when
       // the next are due delay them.
       if (live && ts::util::mono_ns() >= next_output && !pending_outputs.valid()) {
+        retain();
         std::shared_ptr<const output_job> job = prepare_outputs(true);
         pending_outputs = std::async(std::launch::async, [&write_outputs, job] { return write_outputs(*job); });
         next_output = ts::util::mono_ns() + output_every;
@@ -398,7 +397,7 @@ int main(int argc, char** argv) {
     auto tables = std::async(std::launch::async, checkpoint);
     std::unique_ptr<output_job> job;
     try {
-      job = prepare_outputs(false, true);
+      job = prepare_outputs(false);
     } catch (...) {
       tables.wait();
       throw;
