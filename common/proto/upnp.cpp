@@ -1,5 +1,8 @@
 #include "common/proto/upnp.h"
 
+#include <string_view>
+#include <utility>
+
 #include "common/proto/xml.h"
 
 namespace tapsense::proto {
@@ -8,6 +11,13 @@ namespace {
 
 constexpr std::string_view device_ns = "urn:schemas-upnp-org:device-1-0";
 
+// The root device's leaf elements this parser keeps, and where.
+constexpr std::pair<std::string_view, std::string_view upnp_description::*> leaves[] = {
+    {"deviceType", &upnp_description::device_type},   {"friendlyName", &upnp_description::friendly_name},
+    {"manufacturer", &upnp_description::manufacturer}, {"modelName", &upnp_description::model_name},
+    {"modelNumber", &upnp_description::model_number},  {"modelDescription", &upnp_description::model_description},
+    {"UDN", &upnp_description::udn},
+};
 }  // namespace
 
 upnp_error parse_upnp_description(std::span<const std::uint8_t> in, upnp_description& d) noexcept {
@@ -41,20 +51,11 @@ upnp_error parse_upnp_description(std::span<const std::uint8_t> in, upnp_descrip
       d.error = upnp_error::truncated;  // text that runs to the end may be cut short
       return false;
     }
-    if (t.name == "deviceType") {
-      xml::first(d.device_type, run.text);
-    } else if (t.name == "friendlyName") {
-      xml::first(d.friendly_name, run.text);
-    } else if (t.name == "manufacturer") {
-      xml::first(d.manufacturer, run.text);
-    } else if (t.name == "modelName") {
-      xml::first(d.model_name, run.text);
-    } else if (t.name == "modelNumber") {
-      xml::first(d.model_number, run.text);
-    } else if (t.name == "modelDescription") {
-      xml::first(d.model_description, run.text);
-    } else if (t.name == "UDN") {
-      xml::first(d.udn, run.text);
+    for (const auto& [name, slot] : leaves) {
+      if (t.name == name) {
+        xml::first(d.*slot, run.text);
+        break;
+      }
     }
     return true;
   });
