@@ -1,19 +1,20 @@
 #include "common/pcapfile/handoff.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
+#include <string_view>
 
 namespace tapsense::pcapfile {
 
 namespace {
 
-constexpr char magic[8] = {'T', 'S', 'S', 'C', 'A', 'N', '0', '2'};
+constexpr char magic[8] = {'T', 'S', 'S', 'C', 'A', 'N', '0', '3'};
 constexpr std::uint32_t max_string = 1u << 16;
 
 class out_buf {
@@ -48,7 +49,7 @@ class out_buf {
 // Every read checks the remaining length first; a short read poisons the rest.
 class in_buf {
  public:
-  explicit in_buf(const std::string& b) : b_(b) {}
+  explicit in_buf(std::string_view b) : b_(b) {}
   bool ok() const { return ok_; }
   bool at_end() const { return pos_ == b_.size(); }
   bool has(std::size_t n) {
@@ -88,13 +89,13 @@ class in_buf {
       ok_ = false;
       return {};
     }
-    std::string s = b_.substr(pos_, n);
+    std::string s(b_.substr(pos_, n));
     pos_ += n;
     return s;
   }
 
  private:
-  const std::string& b_;
+  std::string_view b_;
   std::size_t pos_ = 0;
   bool ok_ = true;
 };
@@ -110,54 +111,307 @@ std::optional<file_identity> identify(const std::string& path) {
                            static_cast<std::uint64_t>(st.st_mtim.tv_nsec)};
 }
 
+// A fix as four varints (about 7 bytes, not 24: a file of cut-short records
+// has one fix a packet, millions of them).
+void put_fix(out_buf& o, const length_fix& f, std::uint64_t& index, std::uint64_t& ts) {
+  o.var(f.index - index);
+  o.var(f.caplen);
+  o.var(f.orig_len);
+  const auto step = static_cast<std::int64_t>(f.ts_us - ts);
+  o.var((static_cast<std::uint64_t>(step) << 1) ^ static_cast<std::uint64_t>(step >> 63));
+  index = f.index;
+  ts = f.ts_us;
+}
+
+bool write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t k = ::write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+  return true;
+}
+
 }  // namespace
 
-bool save_scans(const std::string& file, const std::vector<scan_result>& scans, std::string& why) {
+// ---- writer ------------------------------------------------------------------
+
+scan_writer::~scan_writer() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool scan_writer::open(const std::string& file, std::string& why) {
+  if (fd_ >= 0) ::close(fd_);
+  file_ = file;
+  fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    why = "cannot write " + file + ": " + std::strerror(errno);
+    return false;
+  }
+  if (!write_all(fd_, magic, sizeof magic)) {
+    why = "cannot write " + file + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool scan_writer::put(char type, const std::string& payload, std::string& why) {
   out_buf o;
-  o.raw(magic, sizeof magic);
-  o.u32(static_cast<std::uint32_t>(scans.size()));
-  for (const auto& r : scans) {
-    o.str(r.path);
-    o.u64(r.identity.dev);
-    o.u64(r.identity.ino);
-    o.u64(r.identity.size);
-    o.u64(r.identity.mtime_ns);
-    o.u8(static_cast<std::uint8_t>(r.error));
-    o.str(r.message);
-    o.str(r.format);
-    o.u64(r.packets);
-    o.u64(r.captured_bytes);
-    o.u64(r.wire_bytes);
-    o.u64(r.first_ts_ns);
-    o.u64(r.last_ts_ns);
-    o.u32(r.snaplen);
-    o.u64(r.stop_offset);
-    o.u32(static_cast<std::uint32_t>(r.linktypes.size()));
-    for (const auto lt : r.linktypes) o.u32(lt);
-    // A fix as four varints (about 7 bytes, not 24: a file of cut-short
-    // records has one fix a packet, millions of them): the index as a step
-    // from the previous fix's, caplen, orig_len, and the time stamp as a
-    // zigzag step from the previous fix's (captures are not always in order).
-    o.u64(r.fixes.size());
-    o.reserve(o.data().size() + r.fixes.size() * 8);
-    std::uint64_t index = 0, ts = 0;
-    for (const auto& f : r.fixes) {
-      o.var(f.index - index);
-      o.var(f.caplen);
-      o.var(f.orig_len);
-      const auto step = static_cast<std::int64_t>(f.ts_us - ts);
-      o.var((static_cast<std::uint64_t>(step) << 1) ^ static_cast<std::uint64_t>(step >> 63));
-      index = f.index;
-      ts = f.ts_us;
+  o.reserve(payload.size() + 5);
+  o.u8(static_cast<std::uint8_t>(type));
+  o.u32(static_cast<std::uint32_t>(payload.size()));
+  o.raw(payload.data(), payload.size());
+  if (fd_ < 0 || !write_all(fd_, o.data().data(), o.data().size())) {
+    why = "cannot write " + file_ + ": " + (fd_ < 0 ? std::string("not open") : std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+bool scan_writer::progress(const scan_result& r, std::span<const length_fix> new_fixes, std::string& why) {
+  if (!begun_) {
+    out_buf f;
+    f.str(r.path);
+    f.u64(r.identity.dev);
+    f.u64(r.identity.ino);
+    f.u64(r.identity.size);
+    f.u64(r.identity.mtime_ns);
+    f.u32(static_cast<std::uint32_t>(r.linktypes.size()));
+    for (const auto lt : r.linktypes) f.u32(lt);
+    if (!put('F', f.data(), why)) return false;
+    begun_ = true;
+    last_index_ = last_ts_ = 0;
+    any_fix_ = false;
+  }
+  out_buf o;
+  o.var(r.packets);
+  o.var(new_fixes.size());
+  o.reserve(o.data().size() + new_fixes.size() * 8);
+  for (const auto& x : new_fixes) put_fix(o, x, last_index_, last_ts_);
+  return put('P', o.data(), why);
+}
+
+bool scan_writer::end(const scan_result& r, std::string& why) {
+  if (!begun_ && !progress(r, {}, why)) return false;
+  out_buf o;
+  o.u8(static_cast<std::uint8_t>(r.error));
+  o.str(r.message);
+  o.str(r.format);
+  o.u64(r.packets);
+  o.u64(r.captured_bytes);
+  o.u64(r.wire_bytes);
+  o.u64(r.first_ts_ns);
+  o.u64(r.last_ts_ns);
+  o.u32(r.snaplen);
+  o.u64(r.stop_offset);
+  o.u32(static_cast<std::uint32_t>(r.linktypes.size()));
+  for (const auto lt : r.linktypes) o.u32(lt);
+  begun_ = false;
+  return put('E', o.data(), why);
+}
+
+bool scan_writer::finish(std::uint32_t files, std::string& why) {
+  out_buf o;
+  o.u32(files);
+  return put('Z', o.data(), why);
+}
+
+// ---- follower ----------------------------------------------------------------
+
+scan_follower::~scan_follower() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool scan_follower::poll(std::string& why) {
+  if (fd_ < 0) {
+    fd_ = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      if (errno == ENOENT) return true;  // not written yet
+      why = file_ + ": " + std::strerror(errno);
+      return false;
     }
   }
+  // Drop what has been parsed, then read what was added.
+  if (pos_ > 0) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  char chunk[1 << 16];
+  for (;;) {
+    const ssize_t k = ::read(fd_, chunk, sizeof chunk);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      why = file_ + ": " + std::strerror(errno);
+      return false;
+    }
+    if (k == 0) break;
+    buf_.append(chunk, static_cast<std::size_t>(k));
+  }
+  return parse(why);
+}
+
+bool scan_follower::feed(std::string_view bytes, std::string& why) {
+  if (pos_ > 0) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(bytes);
+  return parse(why);
+}
+
+bool scan_follower::parse(std::string& why) {
+  if (!magic_ok_) {
+    if (buf_.size() < sizeof magic) return true;
+    if (buf_.compare(0, sizeof magic, magic, sizeof magic) != 0) {
+      why = file_ + ": not a saved scan";
+      return false;
+    }
+    magic_ok_ = true;
+    pos_ = sizeof magic;
+  }
+  for (;;) {
+    if (buf_.size() - pos_ < 5) return true;
+    if (complete_) {
+      why = file_ + ": records after the end";
+      return false;
+    }
+    in_buf h(std::string_view(buf_).substr(pos_, 5));
+    const char type = static_cast<char>(h.u8());
+    const std::uint32_t len = h.u32();
+    if (buf_.size() - pos_ - 5 < len) return true;  // the rest of it is still to come
+    in_buf in(std::string_view(buf_).substr(pos_ + 5, len));
+    pos_ += 5 + std::size_t{len};
+    followed* cur = files_.empty() ? nullptr : &files_.back();
+    const bool open_file = cur != nullptr && !cur->ended;
+    switch (type) {
+      case 'F': {
+        if (open_file) {
+          why = file_ + ": a file begins inside another";
+          return false;
+        }
+        followed f;
+        f.result.path = in.str();
+        f.result.identity.dev = in.u64();
+        f.result.identity.ino = in.u64();
+        f.result.identity.size = in.u64();
+        f.result.identity.mtime_ns = in.u64();
+        const std::uint32_t nlt = in.u32();
+        if (!in.has(std::uint64_t{nlt} * 4)) break;
+        for (std::uint32_t k = 0; k < nlt; ++k) f.result.linktypes.push_back(in.u32());
+        if (!in.at_end()) {
+          why = file_ + ": bad file record";
+          return false;
+        }
+        files_.push_back(std::move(f));
+        last_index_ = last_ts_ = 0;
+        any_fix_ = false;
+        break;
+      }
+      case 'P': {
+        if (!open_file) {
+          why = file_ + ": progress outside a file";
+          return false;
+        }
+        const std::uint64_t scanned = in.var();
+        const std::uint64_t nfix = in.var();
+        if (!in.ok() || scanned < cur->scanned || nfix > len / 4) {  // 4 bytes a fix at least
+          why = file_ + ": bad progress";
+          return false;
+        }
+        auto& fixes = cur->result.fixes;  // grows by push_back: an exact reserve a record would copy it all each time
+        for (std::uint64_t k = 0; k < nfix; ++k) {
+          length_fix x;
+          x.index = last_index_ + in.var();
+          const auto caplen = in.var();
+          const auto orig_len = in.var();
+          const auto zz = in.var();
+          if (!in.ok() || caplen > UINT32_MAX || orig_len > UINT32_MAX || (any_fix_ && x.index <= last_index_) ||
+              x.index >= scanned) {
+            why = file_ + ": bad fix";
+            return false;
+          }
+          x.caplen = static_cast<std::uint32_t>(caplen);
+          x.orig_len = static_cast<std::uint32_t>(orig_len);
+          x.ts_us = last_ts_ + ((zz >> 1) ^ (~(zz & 1) + 1));
+          last_index_ = x.index;
+          last_ts_ = x.ts_us;
+          any_fix_ = true;
+          fixes.push_back(x);
+        }
+        if (!in.at_end()) {
+          why = file_ + ": bad progress";
+          return false;
+        }
+        cur->scanned = scanned;
+        break;
+      }
+      case 'E': {
+        if (!open_file) {
+          why = file_ + ": an end outside a file";
+          return false;
+        }
+        scan_result& r = cur->result;
+        const std::uint8_t e = in.u8();
+        if (e > static_cast<std::uint8_t>(scan_error::unsupported)) {
+          why = file_ + ": bad error kind";
+          return false;
+        }
+        r.error = static_cast<scan_error>(e);
+        r.message = in.str();
+        r.format = in.str();
+        r.packets = in.u64();
+        r.captured_bytes = in.u64();
+        r.wire_bytes = in.u64();
+        r.first_ts_ns = in.u64();
+        r.last_ts_ns = in.u64();
+        r.snaplen = in.u32();
+        r.stop_offset = in.u64();
+        const std::uint32_t nlt = in.u32();
+        if (!in.has(std::uint64_t{nlt} * 4)) break;
+        r.linktypes.clear();
+        for (std::uint32_t k = 0; k < nlt; ++k) r.linktypes.push_back(in.u32());
+        if (!in.ok() || !in.at_end() || r.packets < cur->scanned || (any_fix_ && last_index_ >= r.packets)) {
+          why = file_ + ": bad end of a file";
+          return false;
+        }
+        cur->scanned = r.packets;
+        cur->ended = true;
+        break;
+      }
+      case 'Z': {
+        const std::uint32_t n = in.u32();
+        if (!in.ok() || !in.at_end() || open_file || n != files_.size()) {
+          why = file_ + ": bad end";
+          return false;
+        }
+        complete_ = true;
+        break;
+      }
+      default:
+        why = file_ + ": unknown record";
+        return false;
+    }
+    if (!in.ok()) {
+      why = file_ + ": cut short or malformed";
+      return false;
+    }
+  }
+}
+
+// ---- whole results -------------------------------------------------------------
+
+bool save_scans(const std::string& file, const std::vector<scan_result>& scans, std::string& why) {
   const std::string tmp = file + ".tmp";
   {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(o.data().data(), static_cast<std::streamsize>(o.data().size()));
-    f.close();
-    if (!f) {
-      why = "cannot write " + tmp;
+    scan_writer w;
+    bool ok = w.open(tmp, why);
+    for (const auto& r : scans) {
+      ok = ok && w.progress(r, r.fixes, why) && w.end(r, why);
+    }
+    ok = ok && w.finish(static_cast<std::uint32_t>(scans.size()), why);
+    if (!ok) {
       std::remove(tmp.c_str());
       return false;
     }
@@ -171,94 +425,31 @@ bool save_scans(const std::string& file, const std::vector<scan_result>& scans, 
 }
 
 std::optional<std::vector<scan_result>> load_scans(const std::string& file, std::string& why) {
-  std::ifstream f(file, std::ios::binary);
-  if (!f) {
-    why = file + ": " + std::strerror(errno);
+  scan_follower f(file);
+  if (!f.poll(why)) return std::nullopt;
+  if (!f.exists()) {
+    why = file + ": " + std::strerror(ENOENT);
     return std::nullopt;
   }
-  // One read of the whole file (a fix list is 24 bytes a truncated packet:
-  // 36 MB for the 1.5-million-packet bench file, too much to take a
-  // character at a time through a stream iterator).
-  f.seekg(0, std::ios::end);
-  const auto size = static_cast<std::streamoff>(f.tellg());
-  f.seekg(0, std::ios::beg);
-  std::string data(size > 0 ? static_cast<std::size_t>(size) : 0, '\0');
-  if (!f.read(data.data(), static_cast<std::streamsize>(data.size()))) {
-    why = file + ": " + std::strerror(errno);
+  if (!f.complete() || f.partial() != 0) {
+    why = file + ": cut short or unfinished";
     return std::nullopt;
   }
-  if (data.size() < sizeof magic || data.compare(0, sizeof magic, magic, sizeof magic) != 0) {
-    why = file + ": not a saved scan";
-    return std::nullopt;
-  }
-  data.erase(0, sizeof magic);
-  const std::string& body = data;
-  in_buf in(body);
-  const std::uint32_t count = in.u32();
   std::vector<scan_result> out;
-  for (std::uint32_t i = 0; i < count && in.ok(); ++i) {
-    scan_result r;
-    r.path = in.str();
-    r.identity.dev = in.u64();
-    r.identity.ino = in.u64();
-    r.identity.size = in.u64();
-    r.identity.mtime_ns = in.u64();
-    const std::uint8_t e = in.u8();
-    if (e > static_cast<std::uint8_t>(scan_error::unsupported)) {
-      why = file + ": bad error kind";
-      return std::nullopt;
-    }
-    r.error = static_cast<scan_error>(e);
-    r.message = in.str();
-    r.format = in.str();
-    r.packets = in.u64();
-    r.captured_bytes = in.u64();
-    r.wire_bytes = in.u64();
-    r.first_ts_ns = in.u64();
-    r.last_ts_ns = in.u64();
-    r.snaplen = in.u32();
-    r.stop_offset = in.u64();
-    const std::uint32_t nlt = in.u32();
-    if (!in.has(std::uint64_t{nlt} * 4)) break;
-    for (std::uint32_t k = 0; k < nlt; ++k) r.linktypes.push_back(in.u32());
-    const std::uint64_t nfix = in.u64();
-    if (nfix > r.packets || nfix > body.size() / 4 || !in.has(nfix * 4)) {  // 4 bytes a fix at least
-      why = file + ": bad fix count";
-      return std::nullopt;
-    }
-    r.fixes.reserve(nfix);
-    std::uint64_t index = 0, ts = 0;
-    for (std::uint64_t k = 0; k < nfix && in.ok(); ++k) {
-      length_fix x;
-      x.index = index + in.var();
-      const auto caplen = in.var();
-      const auto orig_len = in.var();
-      const auto zz = in.var();
-      if (caplen > UINT32_MAX || orig_len > UINT32_MAX || (k != 0 && x.index <= index) || x.index >= r.packets) {
-        why = file + ": bad fix";
-        return std::nullopt;
-      }
-      x.caplen = static_cast<std::uint32_t>(caplen);
-      x.orig_len = static_cast<std::uint32_t>(orig_len);
-      x.ts_us = ts + ((zz >> 1) ^ (~(zz & 1) + 1));
-      index = x.index;
-      ts = x.ts_us;
-      r.fixes.push_back(x);
-    }
-    out.push_back(std::move(r));
-  }
-  if (!in.ok() || !in.at_end()) {
-    why = file + ": cut short or malformed";
-    return std::nullopt;
-  }
+  out.reserve(f.files().size());
+  for (auto& x : f.files()) out.push_back(std::move(x.result));
   return out;
+}
+
+bool still_current(const scan_result& r, const std::string& path) {
+  const auto id = identify(path);
+  return id && r.identity != file_identity{} && *id == r.identity;
 }
 
 std::optional<scan_result> find_current(const std::vector<scan_result>& saved, const std::string& path) {
   for (const auto& r : saved) {
     if (r.path != path) continue;
-    const auto id = identify(path);
-    if (!id || r.identity == file_identity{} || *id != r.identity) return std::nullopt;
+    if (!still_current(r, path)) return std::nullopt;
     return r;
   }
   return std::nullopt;

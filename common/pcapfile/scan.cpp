@@ -137,7 +137,8 @@ void read_snaplen(scan_result& r, bool big, bool ng, std::uint64_t pos, const re
 }
 
 // The libpcap pass over an open FILE (positioned at 0). Takes ownership of f.
-void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const read_at& read) {
+void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const read_at& read,
+                 const scan_progress& progress) {
   std::array<char, PCAP_ERRBUF_SIZE> err{};
   // The loop asks ftell() where each record starts. glibc answers from its
   // cached offset once the stream has been positioned by a seek, and with an
@@ -194,6 +195,7 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
       r.captured_bytes += h->caplen;
       r.wire_bytes += h->len;
       ++r.packets;
+      if (progress && r.packets % progress_every == 0) progress(r);
       continue;
     }
     if (rc == PCAP_ERROR_BREAK) {  // end of file
@@ -209,7 +211,7 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
 
 // Checks what libpcap cannot tell apart, then hands the stream to libpcap.
 void scan_start(FILE* f, std::uint64_t size, scan_result& r, std::string_view name,
-                const read_at& read) {
+                const read_at& read, const scan_progress& progress = {}) {
   std::array<std::uint8_t, 12> m{};
   if (size == 0) {
     std::fclose(f);
@@ -249,7 +251,7 @@ void scan_start(FILE* f, std::uint64_t size, scan_result& r, std::string_view na
       big = bom != ng_byte_order_magic;
     }
   }
-  scan_stream(f, r, name, big, read);
+  scan_stream(f, r, name, big, read, progress);
 }
 
 scan_error from_errno(int err) noexcept {
@@ -287,7 +289,7 @@ scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name
   return r;
 }
 
-scan_result scan(const std::string& path) {
+scan_result scan(const std::string& path, const scan_progress& progress) {
   scan_result r;
   r.path = path;
   const auto fail_open = [&](scan_error e, const std::string& why) {
@@ -341,7 +343,7 @@ scan_result scan(const std::string& path) {
     }
     return true;
   };
-  scan_start(f, static_cast<std::uint64_t>(st.st_size), r, path, read);
+  scan_start(f, static_cast<std::uint64_t>(st.st_size), r, path, read, progress);
   return r;
 }
 

@@ -32,6 +32,7 @@
 // for a 73 MB, 154,200-packet file in page cache (that reader: 0.02-0.03 s).
 // The supervisor scans each file once and hands the result on (handoff.h).
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -126,9 +127,16 @@ std::string linktype_name(std::uint32_t linktype);
 // The supervisor and capture judge a file by this one verdict.
 std::string refusal(const scan_result& r);
 
+// Called while a scan goes on, every `progress_every` packets, with the
+// result so far (packets, byte counts, time stamps, linktypes and the fixes
+// found since the start or since the callback last cleared them: it may
+// take them). Not called at the end: the caller has the whole result then.
+using scan_progress = std::function<void(scan_result&)>;
+inline constexpr std::uint64_t progress_every = 65536;
+
 // Scans the capture file at `path`. Never throws for file problems (only
 // std::bad_alloc); every failure is a scan_error with a message.
-scan_result scan(const std::string& path);
+scan_result scan(const std::string& path, const scan_progress& progress = {});
 
 // Scans a whole capture file already in memory; `name` starts the message.
 // Same parser as scan(). Allocates only for the result.

@@ -617,6 +617,162 @@ TEST(PcapfileHandoff, ManyFixesRoundTripInAnyTimeOrder) {
   EXPECT_LT(std::filesystem::file_size(file), 200u + r.fixes.size() * 10u);
 }
 
+// The scan as it goes: scan() reports every progress_every packets, and what
+// it reports (taking the fixes each time) adds up to the whole result.
+TEST(PcapfileHandoff, ProgressAddsUpToTheWholeScan) {
+  temp_dir t;
+  writer w;
+  pcap_header(w);
+  const std::uint64_t n = 2 * tapsense::pcapfile::progress_every + 5;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    // Every third record cut short (caplen 20 of a 60-byte frame).
+    pcap_record(w, 1700000000 + static_cast<std::uint32_t>(i / 1000), static_cast<std::uint32_t>(i % 1000),
+                20, i % 3 == 0 ? 60 : 20);
+  }
+  const std::string a = t.write("a.pcap", w.data());
+  const scan_result whole = scan(a);
+  ASSERT_TRUE(whole.ok()) << whole.message;
+  ASSERT_EQ(whole.packets, n);
+  std::vector<std::uint64_t> at;
+  std::vector<length_fix> taken;
+  const scan_result last = scan(a, [&](scan_result& r) {
+    at.push_back(r.packets);
+    for (const auto& f : r.fixes) {
+      EXPECT_LT(f.index, r.packets);
+      taken.push_back(f);
+    }
+    r.fixes.clear();
+  });
+  EXPECT_EQ(at, (std::vector<std::uint64_t>{tapsense::pcapfile::progress_every,
+                                            2 * tapsense::pcapfile::progress_every}));
+  EXPECT_EQ(last.packets, n);
+  taken.insert(taken.end(), last.fixes.begin(), last.fixes.end());
+  ASSERT_EQ(taken.size(), whole.fixes.size());
+  for (std::size_t k = 0; k < taken.size(); ++k) {
+    ASSERT_EQ(taken[k].index, whole.fixes[k].index) << k;
+    ASSERT_EQ(taken[k].orig_len, whole.fixes[k].orig_len) << k;
+    ASSERT_EQ(taken[k].ts_us, whole.fixes[k].ts_us) << k;
+  }
+}
+
+// Capture follows the supervisor's scan while it is written: it sees each
+// file's progress as it comes, never half a record, and the whole result at
+// the end, the same as load_scans() reads.
+TEST(PcapfileHandoff, FollowerSeesTheScanAsItIsWritten) {
+  temp_dir t;
+  const std::string a = t.write("a.pcap", small_pcap(true, magic_ns));
+  writer w;
+  pcap_header(w);
+  for (std::uint32_t i = 0; i < 10; ++i) pcap_record(w, 1700000000 + i, 0, 30, i % 2 == 0 ? 30 : 90);
+  const std::string b = t.write("b.pcap", w.data());
+  const std::string file = (t.path() / "scans.bin").string();
+  tapsense::pcapfile::scan_follower follow(file);
+  std::string why;
+  ASSERT_TRUE(follow.poll(why)) << why;  // not written yet: nothing, and no error
+  EXPECT_FALSE(follow.exists());
+
+  tapsense::pcapfile::scan_writer out;
+  ASSERT_TRUE(out.open(file, why)) << why;
+  scan_result ra = scan(a);
+  ASSERT_TRUE(out.progress(ra, ra.fixes, why) && out.end(ra, why)) << why;
+  ASSERT_TRUE(follow.poll(why)) << why;
+  ASSERT_EQ(follow.files().size(), 1u);
+  EXPECT_TRUE(follow.files()[0].ended);
+  EXPECT_EQ(follow.files()[0].result.packets, ra.packets);
+  EXPECT_FALSE(follow.complete());
+
+  // b in two steps: the first six packets (three fixes: 1, 3, 5), then the rest.
+  const scan_result rb = scan(b);
+  ASSERT_EQ(rb.fixes.size(), 5u);
+  scan_result part = rb;
+  part.packets = 6;
+  ASSERT_TRUE(out.progress(part, std::span(rb.fixes).first(3), why)) << why;
+  ASSERT_TRUE(follow.poll(why)) << why;
+  ASSERT_EQ(follow.files().size(), 2u);
+  const auto& fb = follow.files()[1];
+  EXPECT_EQ(fb.result.path, b);
+  EXPECT_EQ(fb.result.linktypes, std::vector<std::uint32_t>{1});
+  EXPECT_FALSE(fb.ended);
+  EXPECT_EQ(fb.scanned, 6u);
+  ASSERT_EQ(fb.result.fixes.size(), 3u);
+  EXPECT_EQ(fb.result.fixes[2].index, 5u);
+  EXPECT_EQ(fb.result.fixes[2].orig_len, 90u);
+  EXPECT_TRUE(tapsense::pcapfile::still_current(fb.result, b));
+
+  // Half a record on disk (the writer's write() not finished): not taken.
+  ASSERT_TRUE(out.progress(rb, std::span(rb.fixes).subspan(3), why) && out.end(rb, why) && out.finish(2, why))
+      << why;
+  std::vector<std::uint8_t> bytes;
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "rb"), std::fclose);
+    ASSERT_TRUE(f);
+    int c = 0;
+    while ((c = std::fgetc(f.get())) != EOF) bytes.push_back(static_cast<std::uint8_t>(c));
+  }
+  fs::resize_file(file, bytes.size() - 3);
+  ASSERT_TRUE(follow.poll(why)) << why;
+  EXPECT_FALSE(follow.complete());
+  EXPECT_GT(follow.partial(), 0u);
+  // The rest of it arrives.
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "ab"), std::fclose);
+    ASSERT_TRUE(f);
+    ASSERT_EQ(std::fwrite(bytes.data() + bytes.size() - 3, 1, 3, f.get()), 3u);
+  }
+  ASSERT_TRUE(follow.poll(why)) << why;
+  EXPECT_TRUE(follow.complete());
+  EXPECT_EQ(follow.partial(), 0u);
+  EXPECT_TRUE(fb.ended);
+  EXPECT_EQ(fb.scanned, 10u);
+  ASSERT_EQ(fb.result.fixes.size(), 5u);
+  for (std::size_t k = 0; k < 5; ++k) EXPECT_EQ(fb.result.fixes[k].index, rb.fixes[k].index);
+  const auto loaded = tapsense::pcapfile::load_scans(file, why);
+  ASSERT_TRUE(loaded) << why;
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*loaded)[1].packets, 10u);
+  EXPECT_EQ((*loaded)[1].fixes.size(), 5u);
+}
+
+// A follower reading a finished stream at once gets what load_scans() gets;
+// a record of a kind it does not know, or fixes past the scanned count, stop it.
+TEST(PcapfileHandoff, FollowerRefusesWhatNoWriterWrites) {
+  temp_dir t;
+  writer w;
+  pcap_header(w);
+  for (std::uint32_t i = 0; i < 4; ++i) pcap_record(w, 1700000000 + i, 0, 30, 31);
+  const std::string a = t.write("a.pcap", w.data());
+  const scan_result r = scan(a);
+  const std::string file = (t.path() / "scans.bin").string();
+  std::string why;
+  {
+    tapsense::pcapfile::scan_writer out;
+    ASSERT_TRUE(out.open(file, why)) << why;
+    scan_result part = r;
+    part.packets = 2;  // claims 2 scanned, but gives the fix of packet 3
+    ASSERT_TRUE(out.progress(part, std::span(r.fixes).subspan(3, 1), why)) << why;
+  }
+  tapsense::pcapfile::scan_follower bad(file);
+  EXPECT_FALSE(bad.poll(why));
+  EXPECT_NE(why.find("bad fix"), std::string::npos) << why;
+
+  ASSERT_TRUE(tapsense::pcapfile::save_scans(file, {r}, why)) << why;
+  tapsense::pcapfile::scan_follower good(file);
+  ASSERT_TRUE(good.poll(why)) << why;
+  EXPECT_TRUE(good.complete());
+  ASSERT_EQ(good.files().size(), 1u);
+  EXPECT_EQ(good.files()[0].result.fixes.size(), 4u);
+  EXPECT_EQ(good.files()[0].scanned, 4u);
+  // An unknown record after the end.
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(file.c_str(), "ab"), std::fclose);
+    ASSERT_TRUE(f);
+    const char junk[] = {'Q', 0, 0, 0, 0};
+    ASSERT_EQ(std::fwrite(junk, 1, sizeof junk, f.get()), sizeof junk);
+  }
+  EXPECT_FALSE(good.poll(why));
+  EXPECT_FALSE(tapsense::pcapfile::load_scans(file, why));
+}
+
 // ---- real captures, against tshark ----
 
 std::vector<std::string> shared_captures() {
