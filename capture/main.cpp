@@ -150,75 +150,50 @@ int worker_main(void* arg) {
 
 int main(int argc, char** argv) {
   bool rx_and_drop = false;
-  bool scans_wait = false;
   std::string scans_file;
   ts::stage::context ctx(argc, argv, "capture", false, [&](ts::stage::CLI_App_adder& a) {
     a.flag("--rx-and-drop", rx_and_drop,
            "benchmark baseline: read the inputs through DPDK and drop every packet");
     a.option("--scans", scans_file,
-             "the supervisor's scans of the input files (used while the files are unchanged)");
-    a.flag("--scans-wait", scans_wait,
-           "the supervisor is still scanning: start DPDK, then wait for --scans to appear");
+             "the supervisor's scan of the input files as it goes (handoff.h): packets are read as far as "
+             "it has scanned (a file changed since is scanned here)");
   });
   auto log = ctx.logger("rx");
   const auto& cfg = ctx.cfg();
 
   // --- inputs ---------------------------------------------------------
   std::vector<input> inputs;
-  std::vector<ts::pcapfile::scan_result> scans;
-  std::uint64_t total_packets = 0;
   for (const auto& path : cfg.capture.pcap) {
     input in;
     in.kind = input_kind::file;
     in.name = path;
     inputs.push_back(std::move(in));
   }
-  // How many packets each file holds, and where its records were cut
-  // short: the supervisor's scans when it handed them on (a file changed
-  // since is scanned again), else a scan here. With --scans-wait the
-  // supervisor is still scanning while DPDK starts: this runs after the
-  // ports are up, and waits for the file to appear. Returns an exit code
-  // (ok to go on).
-  auto load_inputs = [&]() -> int {
-    std::vector<ts::pcapfile::scan_result> handed;
-    if (!scans_file.empty() && !cfg.capture.pcap.empty()) {
-      std::string why;
-      if (scans_wait) {
-        ts::ipc::backoff bo;
-        while (::access(scans_file.c_str(), R_OK) != 0) {
-          if (ctx.stopping()) return ts::exit_code::ok;
-          ctx.service([] { return ts::control::counter_list{}; });
-          bo.pause();
-        }
-      }
-      if (auto saved = ts::pcapfile::load_scans(scans_file, why)) {
-        handed = std::move(*saved);
-      } else {
-        log->warn("scanning the inputs again: {}", why);
-      }
-    }
+  // How far each file has been scanned (the count tells where net_pcap's
+  // input ends, the fixes give cut-short records their wire length): the
+  // supervisor's scan as it goes (--scans, followed once the ports are up),
+  // or, started by hand, a scan here before anything else.
+  std::unique_ptr<ts::pcapfile::scan_follower> follow;
+  std::vector<ts::pcapfile::scan_result> own(cfg.capture.pcap.size());
+  std::vector<char> followed(cfg.capture.pcap.size(), 0);  // 1: file f's scan is follow->files()[f]
+  std::vector<char> judged(cfg.capture.pcap.size(), 0);    // its ended scan was checked
+  std::uint64_t total_packets = 0;                          // known so far (progress only)
+  if (!scans_file.empty()) {
+    follow = std::make_unique<ts::pcapfile::scan_follower>(scans_file);
+  } else {
     for (std::size_t i = 0; i < cfg.capture.pcap.size(); ++i) {
-      const auto& path = cfg.capture.pcap[i];
-      auto found = ts::pcapfile::find_current(handed, path);
-      if (!handed.empty() && !found) {
-        log->info("{}: changed since the supervisor scanned it; scanning it again", path);
-      }
-      auto scan = found ? std::move(*found) : ts::pcapfile::scan(path);
-      if (const auto why = ts::pcapfile::refusal(scan); !why.empty()) {
+      own[i] = ts::pcapfile::scan(cfg.capture.pcap[i]);
+      if (const auto why = ts::pcapfile::refusal(own[i]); !why.empty()) {
         return ctx.fatal(ts::exit_code::input, why);
       }
-      if (scan.error == ts::pcapfile::scan_error::truncated) {
-        log->warn("{}", scan.message);
-      }
-      inputs[i].packets = scan.packets;
-      total_packets += scan.packets;
-      scans.push_back(std::move(scan));
+      total_packets += own[i].packets;
     }
-    return ts::exit_code::ok;
-  };
-  if (!scans_wait) {
-    if (const int rc = load_inputs(); rc != ts::exit_code::ok) return rc;
   }
+  auto scan_of = [&](std::size_t f) -> ts::pcapfile::scan_result& {
+    return followed[f] ? follow->files()[f].result : own[f];
+  };
+  auto scanned = [&](std::size_t f) { return followed[f] ? follow->files()[f].scanned : own[f].packets; };
+  auto ended = [&](std::size_t f) { return !followed[f] || follow->files()[f].ended; };
   std::vector<port_filter> filters(inputs.size());
   for (const auto& i : cfg.capture.interfaces) {
     const auto kind = i.driver == "pci" ? input_kind::pci : input_kind::af_packet;
@@ -242,7 +217,7 @@ int main(int argc, char** argv) {
   if (inputs.empty()) {
     return ctx.fatal(ts::exit_code::config, "nothing to capture: set capture.pcap or [[capture.interface]]");
   }
-  // Files only: read in order, losslessly (scans come later with --scans-wait).
+  // Files only: read in order, losslessly.
   const bool offline = !cfg.capture.pcap.empty() && cfg.capture.interfaces.empty();
   // The supervisor resolved capture.lcores (1 for files: they are read in order).
   const unsigned lcores = std::clamp(cfg.capture.lcores, 1u, max_lcores);
@@ -307,9 +282,6 @@ int main(int argc, char** argv) {
     return ctx.fatal(offline ? ts::exit_code::input : ts::exit_code::unavailable, err);
   }
   shared.tsfield = lookup_rx_timestamp();
-  if (scans_wait) {
-    if (const int rc = load_inputs(); rc != ts::exit_code::ok || ctx.stopping()) return rc;
-  }
   for (const auto& in : inputs) {
     if (in.kind != input_kind::file) {
       log->info("sniffing {} ({}): {} RX queue(s){}", in.name, in.devname, in.rx_queues,
@@ -350,6 +322,7 @@ int main(int argc, char** argv) {
   dopt.dedup_window_ns = std::uint64_t{cfg.capture.dedup_window_us} * 1000;
   std::function<ts::control::counter_list()> counters_fn;
   std::uint64_t progress = 0;
+  std::vector<std::uint16_t> lc0_link_types;  // files: lcore 0's link type per port
   const ts::config::classifier cls(cfg);
   std::vector<std::unique_ptr<name_watcher>> watchers;
   for (auto& lcp : lcs) {
@@ -372,12 +345,14 @@ int main(int argc, char** argv) {
     lc.disp = std::make_unique<dispatcher>(dopt, agg_ptrs, fp_ptrs, keep);
     lc.disp->set_port_filters(filters);
     if (offline) {
-      // Each file is one port; its link type tells what its records start with.
+      // Each file is one port; its link type tells what its records start
+      // with (a followed scan's, once it names its file).
       std::vector<std::uint16_t> link_types;
-      for (const auto& sc : scans) {
+      for (const auto& sc : own) {
         link_types.push_back(static_cast<std::uint16_t>(sc.linktypes.empty() ? 1 : sc.linktypes.front()));
       }
       lc.disp->set_port_link_types(link_types);
+      if (lc.index == 0) lc0_link_types = link_types;
     }
     watchers.push_back(std::make_unique<name_watcher>(cls, static_cast<std::uint32_t>(cfg.aggregator.tcp_idle_s)));
     lc.disp->set_name_watcher(watchers.back().get());
@@ -501,32 +476,123 @@ int main(int argc, char** argv) {
     std::uint64_t ordinal = 0;
     std::uint64_t rate_origin_ns = 0;  // offline_rate: when and after which packet pacing began
     std::uint64_t rate_origin = 0;
+    auto& link_types = lc0_link_types;
+    // The supervisor's scan, followed: what it has added since, and the
+    // total known so far. A stream that cannot be read is given up: the
+    // files not followed to their end are scanned here.
+    bool follow_broken = false;
+    auto refresh = [&] {
+      if (!follow || follow_broken) return;
+      std::string why;
+      if (!follow->poll(why)) {
+        log->warn("scanning the inputs here: {}", why);
+        follow_broken = true;
+        for (std::size_t f = 0; f < followed.size(); ++f) {
+          if (followed[f] && !follow->files()[f].ended) {
+            followed[f] = 0;
+            own[f] = ts::pcapfile::scan(inputs[f].name);
+          }
+        }
+      }
+      std::uint64_t known = 0;
+      for (std::size_t f = 0; f < own.size(); ++f) {
+        known += followed[f] ? follow->files()[f].scanned : own[f].packets;
+      }
+      total_packets = known;
+    };
+    // A file's scan, once ended: refused (the supervisor stops the run
+    // first; capture started by hand stops here) or cut short.
+    auto judge = [&](std::size_t f) -> int {
+      if (judged[f] || !ended(f)) return ts::exit_code::ok;
+      judged[f] = 1;
+      const auto& r = scan_of(f);
+      if (const auto why = ts::pcapfile::refusal(r); !why.empty()) {
+        return ctx.fatal(ts::exit_code::input, why);
+      }
+      if (r.error == ts::pcapfile::scan_error::truncated) log->warn("{}", r.message);
+      return ts::exit_code::ok;
+    };
+    // Before file f is read: whose scan describes it, and its link type.
+    auto prepare = [&](std::size_t f) -> int {
+      ts::ipc::backoff bo;
+      while (follow && !follow_broken && follow->files().size() <= f && !follow->complete()) {
+        if (ctx.stopping()) return ts::exit_code::ok;
+        const auto had = follow->files().size();
+        refresh();
+        if (follow->files().size() == had) {
+          ctx.service(counters, {ordinal, total_packets});
+          bo.pause();
+        }
+      }
+      if (follow && !follow_broken && follow->files().size() > f) {
+        const auto& x = follow->files()[f].result;
+        if (x.path == inputs[f].name && ts::pcapfile::still_current(x, x.path)) {
+          followed[f] = 1;
+        } else {
+          log->info("{}: changed since the supervisor scanned it; scanning it again", inputs[f].name);
+        }
+      }
+      if (!followed[f] && own[f].path.empty()) {
+        own[f] = ts::pcapfile::scan(inputs[f].name);
+        refresh();
+      }
+      const auto& lts = scan_of(f).linktypes;
+      link_types[f] = static_cast<std::uint16_t>(lts.empty() ? 1 : lts.front());
+      lc.disp->set_port_link_types(link_types);
+      return judge(f);
+    };
+    // Packet `index` of file f is read only once the scan has passed it.
+    auto wait_for_scan = [&](std::size_t f, std::uint64_t index) -> int {
+      ts::ipc::backoff bo;
+      while (!ended(f) && scanned(f) <= index && !ctx.stopping()) {
+        const auto had = scanned(f);
+        refresh();
+        if (scanned(f) == had && !ended(f)) {
+          ctx.service(counters, {ordinal, total_packets});
+          bo.pause();
+        }
+      }
+      return judge(f);
+    };
     for (std::size_t f = 0; f < inputs.size() && !ctx.stopping(); ++f) {
       const auto& in = inputs[f];
-      const auto& fixes = scans[f].fixes;
+      if (const int rc = prepare(f); rc != ts::exit_code::ok) return rc;
+      if (ctx.stopping()) break;
+      // What the scan has passed: packets below it are read without a look.
+      std::uint64_t avail = ended(f) ? UINT64_MAX : scanned(f);
+      const std::vector<ts::pcapfile::length_fix>* fixes = &scan_of(f).fixes;
       std::size_t fix = 0;
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
-      while (received < in.packets && !ctx.stopping()) {
+      while (!(ended(f) && received >= scan_of(f).packets) && !ctx.stopping()) {
         const std::uint16_t n = rte_eth_rx_burst(in.port, 0, bufs, burst);
         if (n == 0) {
+          if (!ended(f)) {
+            // net_pcap is ahead of the scan, or the other way round: either
+            // way the scan says where the file ends.
+            if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) return rc;
+            avail = ended(f) ? UINT64_MAX : scanned(f);
+            fixes = &scan_of(f).fixes;
+            continue;
+          }
           // net_pcap has no end-of-file signal in 22.11: we know how many
           // records the file holds. If the PMD lost some (mbuf shortage,
           // oversized record), its counters say so; stop waiting for them.
+          const std::uint64_t packets = scan_of(f).packets;
           rte_eth_stats st{};
           rte_eth_stats_get(in.port, &st);
           const std::uint64_t lost = st.ierrors + st.rx_nombuf;
-          if (received + lost >= in.packets) {
+          if (received + lost >= packets) {
             log->warn("{}: the PMD dropped {} records", in.name, lost);
-            lost_in_pmd += in.packets - received;
+            lost_in_pmd += packets - received;
             break;
           }
           const auto now = ts::util::mono_ns();
           if (idle_since == 0) {
             idle_since = now;
           } else if (now - idle_since > 10'000'000'000ULL) {
-            log->error("{}: no packets for 10 s after {} of {}; giving up", in.name, received, in.packets);
-            lost_in_pmd += in.packets - received;
+            log->error("{}: no packets for 10 s after {} of {}; giving up", in.name, received, packets);
+            lost_in_pmd += packets - received;
             break;
           }
           ctx.service(counters, {ordinal, total_packets});
@@ -535,6 +601,15 @@ int main(int argc, char** argv) {
         idle_since = 0;
         for (std::uint16_t i = 0; i < n; ++i) {
           rte_mbuf* m = bufs[i];
+          if (received >= avail) {
+            if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) {
+              rte_pktmbuf_free_bulk(bufs, n);
+              return rc;
+            }
+            if (ctx.stopping()) break;  // this packet and the rest of the burst are not counted
+            avail = ended(f) ? UINT64_MAX : scanned(f);
+            fixes = &scan_of(f).fixes;
+          }
           const std::uint64_t file_index = received++;
           ++ordinal;
           if (ordinal <= resume || rx_and_drop) {
@@ -542,11 +617,11 @@ int main(int argc, char** argv) {
             continue;
           }
           std::uint32_t wire = 0;
-          while (fix < fixes.size() && fixes[fix].index < file_index) {
+          while (fix < fixes->size() && (*fixes)[fix].index < file_index) {
             ++fix;
           }
-          if (fix < fixes.size() && fixes[fix].index == file_index && fixes[fix].caplen == m->pkt_len) {
-            wire = fixes[fix].orig_len;
+          if (fix < fixes->size() && (*fixes)[fix].index == file_index && (*fixes)[fix].caplen == m->pkt_len) {
+            wire = (*fixes)[fix].orig_len;
           }
           lc.disp->on_packet(packet_bytes(m, lc.linear), wire, packet_time(m, shared.tsfield, 0),
                              static_cast<std::uint16_t>(f), ordinal);
@@ -632,9 +707,9 @@ int main(int argc, char** argv) {
   // nothing more comes.
   shared.stop.store(true);
   ctx.stop_flag().store(false);
-  const bool ended = lc0.disp->end_of_input(lc0.disp->last_ts_ns());
+  const bool delivered = lc0.disp->end_of_input(lc0.disp->last_ts_ns());
   rte_eal_mp_wait_lcore();
-  if (ended) {
+  if (delivered) {
     shared.state->end_of_input_sent.store(1);
   }
   const auto last = counters();

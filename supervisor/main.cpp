@@ -262,25 +262,6 @@ int main(int argc, char** argv) {
     cfg.capture.pcap = {fs::absolute(pcap).string()};
     cfg.capture.interfaces.clear();
   }
-  // The scan (a pass over every file: 0.85 s for 2.7 GB here) runs in a
-  // thread while the run is set up and capture starts DPDK (capture
-  // --scans-wait); nothing reads its results before scan_verdict().
-  std::string scan_failure;  // one line; empty: every file can be run
-  std::jthread scanner;
-  if (!cfg.capture.pcap.empty()) {
-    scanner = std::jthread([&scans, &total_packets, &scan_failure, files = cfg.capture.pcap] {
-      for (const auto& f : files) {
-        auto scan = ts::pcapfile::scan(f);
-        if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
-        total_packets += scan.packets;
-        scans.push_back(std::move(scan));
-      }
-    });
-  }
-  auto scan_verdict = [&]() -> const std::string& {
-    if (scanner.joinable()) scanner.join();
-    return scan_failure;
-  };
   // --- sniffing interfaces: those the kernel has now --------------------------
   // The pipeline runs on the configured interfaces that exist and are up (and,
   // in ERSPAN mode, have their address); a change restarts it (below).
@@ -573,10 +554,47 @@ int main(int argc, char** argv) {
     f << ts::config::to_toml(cfg);
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }
-  // Capture reads these instead of scanning every file again (written once
-  // the scan is done: capture waits for the file).
+  // The scan (a pass over every file: 0.6 s for the 940 MB benchmark file
+  // here) runs in a thread while the run is set up and the stages start. It
+  // writes what it finds to scans.bin as it goes (handoff.h); capture follows
+  // that file instead of scanning again, and reads packet N once the scan has
+  // passed it. The verdict (scan_verdict()) decides whether the run goes on.
   const std::string scans_file = cfg.sensor.run_dir + "/scans.bin";
   std::remove(scans_file.c_str());
+  std::string scan_failure;  // one line; empty: every file can be run
+  std::string scan_io_failure;  // scans.bin could not be written
+  ts::pcapfile::scan_writer scan_out;
+  std::jthread scanner;
+  if (!cfg.capture.pcap.empty()) {
+    if (!scan_out.open(scans_file, why)) {
+      die(ts::exit_code::unavailable, why);
+    }
+    scanner = std::jthread([&scans, &total_packets, &scan_failure, &scan_io_failure, &scan_out,
+                            files = cfg.capture.pcap] {
+      std::string err;
+      bool writing = true;  // until a write fails: capture then waits, and the verdict says why
+      for (const auto& f : files) {
+        // Progress goes out while the file's link types are ones the run
+        // reads: a file refused for its link type sends capture nothing.
+        auto scan = ts::pcapfile::scan(f, [&](ts::pcapfile::scan_result& r) {
+          if (!writing || !ts::pcapfile::refusal(r).empty()) return;
+          writing = scan_out.progress(r, r.fixes, err);
+          r.fixes.clear();  // capture has them; the supervisor needs only the counts
+        });
+        if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
+        if (writing) writing = scan_out.progress(scan, scan.fixes, err) && scan_out.end(scan, err);
+        scan.fixes.clear();
+        total_packets += scan.packets;
+        scans.push_back(std::move(scan));
+      }
+      if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);
+      if (!writing) scan_io_failure = err;
+    });
+  }
+  auto scan_verdict = [&]() -> const std::string& {
+    if (scanner.joinable()) scanner.join();
+    return scan_failure;
+  };
 
   // --- shared memory ----------------------------------------------------------
   const auto& inst = cfg.sensor.instance;
@@ -700,8 +718,7 @@ int main(int argc, char** argv) {
     add("fingerprinter." + std::to_string(j), "tapsense-fingerprinter", {"--index", std::to_string(j)});
   }
   add("capture", "tapsense-capture",
-      cfg.capture.pcap.empty() ? std::vector<std::string>{}
-                               : std::vector<std::string>{"--scans", scans_file, "--scans-wait"});
+      cfg.capture.pcap.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--scans", scans_file});
   for (auto& s : stages) {
     if (access(s.binary.c_str(), X_OK) != 0) {
       cleanup();
@@ -721,33 +738,43 @@ int main(int argc, char** argv) {
     s.last_heartbeat_ns = s.started_ns;
     log->info("started {} (pid {})", s.identity, s.pid);
   };
-  // Capture first: DPDK starts (a third of a second) while the files are
-  // still being scanned. The other stages start once the scan says the
-  // files can be run: a file refused leaves no output behind, and capture,
-  // which reads nothing before scans.bin exists, is stopped unseen.
+  // Files: every stage but the uplink starts while the files are still
+  // being scanned (capture starts DPDK, then reads as far as the scan has
+  // gone). The uplink, the one stage that keeps anything, starts once the
+  // scan says every file can be run: a file refused, even far into it, leaves
+  // no output and no inventory behind, and the stages that began on it are
+  // stopped.
   if (cfg.capture.pcap.empty()) {
     for (auto& s : stages) start(s);  // live: consumers first
   } else {
-    auto& capture_stage = stages.back();
-    start(capture_stage);
-    if (const auto& failure = scan_verdict();
-        !failure.empty() || (!scans.empty() && !ts::pcapfile::save_scans(scans_file, scans, why))) {
-      ::kill(capture_stage.pid, SIGKILL);
-      ::waitpid(capture_stage.pid, nullptr, 0);
-      cleanup();
+    auto& uplink_stage = stages.front();
+    for (auto& s : stages) {
+      if (&s != &uplink_stage) start(s);
+    }
+    const auto& failure = scan_verdict();
+    if (!failure.empty() || !scan_io_failure.empty()) {
+      for (auto& s : stages) {
+        if (!s.running) continue;
+        ::kill(s.pid, SIGKILL);
+        ::waitpid(s.pid, nullptr, 0);
+        s.running = false;
+      }
       // A file refused leaves nothing behind: not even the output
       // directory this run made for it (a directory that was there keeps
       // the log of the refusal).
+      // (stderr gets the one line from die())
+      ts::log::file_only("supervisor", spdlog::level::err, failure.empty() ? scan_io_failure : failure);
+      log->flush();
+      cleanup();
       std::error_code rm_ec;
       if (made_output) fs::remove_all(cfg.sensor.output_dir, rm_ec);
-      die(failure.empty() ? ts::exit_code::unavailable : ts::exit_code::input, failure.empty() ? why : failure);
+      die(failure.empty() ? ts::exit_code::unavailable : ts::exit_code::input,
+          failure.empty() ? scan_io_failure : failure);
     }
-    // Its heartbeats waited while this thread scanned: count its silence
-    // from now.
-    capture_stage.last_heartbeat_ns = ts::util::mono_ns();
-    for (auto& s : stages) {
-      if (&s != &capture_stage) start(s);
-    }
+    // Their heartbeats waited while this thread waited for the scan: count
+    // their silence from now.
+    for (auto& s : stages) s.last_heartbeat_ns = ts::util::mono_ns();
+    start(uplink_stage);
   }
   if (link) {
     link->set_sensing(true);

@@ -2,6 +2,7 @@
 crash or a hang: missing, unreadable or non-capture files exit 1, bad usage
 exits 2, a bad configuration exits 78 naming the line and column."""
 import os
+import struct
 import subprocess
 import sys
 
@@ -27,6 +28,72 @@ def expect(args, rc, what, contains=None):
     if contains:
         t.check(contains in line, "%s: %r does not mention %r" % (what, line, contains))
     print("%s: exit %d: %s" % (what, rc, line))
+
+
+def late_corruption(work):
+    """A file corrupt far into it: the stages begin on it while the
+    supervisor still scans (capture reads only what the scan has passed),
+    so the refusal comes after they started. It must still leave nothing:
+    no process, no segment, no inventory and no output (the uplink, the
+    stage that keeps anything, starts only after the verdict)."""
+    sample, _ = t.sample_capture(work, 2)
+    with open(sample, "rb") as f:
+        data = f.read()
+    t.check(struct.unpack("<I", data[:4])[0] == 0xa1b2c3d4, "the sample is not a little-endian pcap")
+    records = []
+    off = 24
+    while off + 16 <= len(data):
+        sec, usec, caplen, length = struct.unpack("<IIII", data[off:off + 16])
+        records.append((sec, usec, data[off + 16:off + 16 + caplen], length))
+        off += 16 + caplen
+    late = os.path.join(work, "late.pcap")
+    written = 0
+    with open(late, "wb") as f:
+        f.write(data[:24])
+        copy = 0
+        while written < 300000:  # several of the scan's progress steps (65,536 packets)
+            for sec, usec, body, length in records:
+                f.write(struct.pack("<IIII", sec + 100 * copy, usec, len(body), length) + body)
+                written += 1
+            copy += 1
+        bad_at = f.tell()
+        f.write(struct.pack("<IIII", 1700000000, 0, 0x7fffffff, 0x7fffffff) + b"\0" * 64)
+        for sec, usec, body, length in records[:10]:
+            f.write(struct.pack("<IIII", sec, usec, len(body), length) + body)
+
+    # A directory that was there keeps the log of the refusal, and nothing
+    # the stages made of the file's first 300,000 packets.
+    kept = os.path.join(work, "kept")
+    os.mkdir(kept)
+    proc = subprocess.Popen([t.SUPERVISOR, "--pcap", late, "--output", kept], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    t.check(proc.returncode == 1, "corrupt at byte %d: exit %d, expected 1 (%r)" % (bad_at, proc.returncode, err))
+    lines = [l for l in err.split("\n") if l.strip()]
+    t.check(len(lines) == 1 and "late.pcap" in lines[0] and ("at byte %d" % bad_at) in lines[0],
+            "corrupt at byte %d: expected one line naming the file and the byte, got %r" % (bad_at, err))
+    print("corrupt at byte %d of %d packets: exit 1: %s" % (bad_at, written, lines[0]))
+    with open(os.path.join(kept, "tapsense.log")) as f:
+        log = [l for l in f.read().split("\n") if "[supervisor:%d/" % proc.pid in l]
+    started = [l.split("started ")[1].split(" ")[0] for l in log if " started " in l]
+    t.check("capture" in started and "aggregator.0" in started,
+            "the stages were to begin while the file was scanned; the log says they started: %s" % started)
+    t.check("uplink" not in started, "the uplink started on a file that was then refused")
+    said = lines[0].split(": ", 1)[1]
+    t.check(any(said in l and " error " in l for l in log), "the log kept does not say why the file was refused")
+    t.check(sorted(os.listdir(kept)) == ["tapsense.log"],
+            "a refused file left more than the log of its refusal: %s" % sorted(os.listdir(kept)))
+    instance = "ts%d" % proc.pid
+    left = sorted(n for n in os.listdir("/dev/shm") if instance in n)
+    t.check(not left, "a late refusal left shared memory segments: %s" % left)
+    ps = subprocess.run(["pgrep", "-f", r"tapsense-[a-z]+ .*tapsense\.%d/" % proc.pid], capture_output=True,
+                        text=True)
+    t.check(ps.stdout.strip() == "", "a stage outlived the late refusal: %s" % ps.stdout.strip())
+    # The same file into a new directory: none is left behind.
+    fresh = os.path.join(work, "fresh")
+    p = sup("--pcap", late, "--output", fresh, timeout=120)
+    t.check(p.returncode == 1 and not os.path.exists(fresh),
+            "late refusal into a new directory: exit %d, directory left: %s" % (p.returncode, os.path.exists(fresh)))
 
 
 def run():
@@ -62,6 +129,7 @@ def run():
     # (its run directory, in its arguments, is named after the supervisor's pid)
     ps = subprocess.run(["pgrep", "-f", r"tapsense-capture .*tapsense\.%d/" % p.pid], capture_output=True, text=True)
     t.check(ps.stdout.strip() == "", "a capture process outlived the refusal: %s" % ps.stdout.strip())
+    late_corruption(work)
     if os.geteuid() != 0:
         locked = os.path.join(work, "locked.pcap")
         with open(locked, "wb") as f:
