@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <thread>
 
@@ -560,7 +561,17 @@ int main(int argc, char** argv) {
       if (ctx.stopping()) break;
       // What the scan has passed: packets below it are read without a look.
       std::uint64_t avail = ended(f) ? UINT64_MAX : scanned(f);
-      const std::vector<ts::pcapfile::length_fix>* fixes = &scan_of(f).fixes;
+      // Its records cut short, in file order: a followed scan's as they come.
+      struct fix_list {
+        const std::deque<ts::pcapfile::length_fix>* followed = nullptr;
+        const std::vector<ts::pcapfile::length_fix>* own = nullptr;
+        std::size_t size() const { return followed ? followed->size() : own->size(); }
+        const ts::pcapfile::length_fix& operator[](std::size_t k) const { return followed ? (*followed)[k] : (*own)[k]; }
+      };
+      auto fix_list_of = [&](std::size_t g) {
+        return followed[g] ? fix_list{&follow->files()[g].fixes, nullptr} : fix_list{nullptr, &own[g].fixes};
+      };
+      fix_list fixes = fix_list_of(f);
       std::size_t fix = 0;
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
@@ -572,7 +583,7 @@ int main(int argc, char** argv) {
             // way the scan says where the file ends.
             if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) return rc;
             avail = ended(f) ? UINT64_MAX : scanned(f);
-            fixes = &scan_of(f).fixes;
+            fixes = fix_list_of(f);
             continue;
           }
           // net_pcap has no end-of-file signal in 22.11: we know how many
@@ -608,7 +619,7 @@ int main(int argc, char** argv) {
             }
             if (ctx.stopping()) break;  // this packet and the rest of the burst are not counted
             avail = ended(f) ? UINT64_MAX : scanned(f);
-            fixes = &scan_of(f).fixes;
+            fixes = fix_list_of(f);
           }
           const std::uint64_t file_index = received++;
           ++ordinal;
@@ -617,11 +628,11 @@ int main(int argc, char** argv) {
             continue;
           }
           std::uint32_t wire = 0;
-          while (fix < fixes->size() && (*fixes)[fix].index < file_index) {
+          while (fix < fixes.size() && fixes[fix].index < file_index) {
             ++fix;
           }
-          if (fix < fixes->size() && (*fixes)[fix].index == file_index && (*fixes)[fix].caplen == m->pkt_len) {
-            wire = (*fixes)[fix].orig_len;
+          if (fix < fixes.size() && fixes[fix].index == file_index && fixes[fix].caplen == m->pkt_len) {
+            wire = fixes[fix].orig_len;
           }
           lc.disp->on_packet(packet_bytes(m, lc.linear), wire, packet_time(m, shared.tsfield, 0),
                              static_cast<std::uint16_t>(f), ordinal);

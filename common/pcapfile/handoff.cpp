@@ -320,7 +320,7 @@ bool scan_follower::parse(std::string& why) {
           why = file_ + ": bad progress";
           return false;
         }
-        auto& fixes = cur->result.fixes;  // grows by push_back: an exact reserve a record would copy it all each time
+        auto& fixes = cur->fixes;
         for (std::uint64_t k = 0; k < nfix; ++k) {
           length_fix x;
           x.index = last_index_ + in.var();
@@ -437,7 +437,10 @@ std::optional<std::vector<scan_result>> load_scans(const std::string& file, std:
   }
   std::vector<scan_result> out;
   out.reserve(f.files().size());
-  for (auto& x : f.files()) out.push_back(std::move(x.result));
+  for (auto& x : f.files()) {
+    x.result.fixes.assign(x.fixes.begin(), x.fixes.end());
+    out.push_back(std::move(x.result));
+  }
   return out;
 }
 

@@ -71,7 +71,10 @@ class scan_writer {
 class scan_follower {
  public:
   struct followed {
-    scan_result result;        // path and identity from 'F'; the rest from 'E'; fixes as they come
+    scan_result result;         // path, identity and link types from 'F'; the rest from 'E'
+    std::deque<length_fix> fixes;  // as they come (result.fixes stays empty): a deque grows
+                                   // without copying what it holds, millions of fixes for a
+                                   // file of cut-short records
     std::uint64_t scanned = 0;  // packets scanned so far (result.packets once ended)
     bool ended = false;
   };

@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& x : f.files()) {
       std::uint64_t last = 0;
       bool first = true;
-      for (const auto& fix : x.result.fixes) {
+      for (const auto& fix : x.fixes) {
         if ((!first && fix.index <= last) || fix.index >= x.scanned) __builtin_trap();
         last = fix.index;
         first = false;

@@ -694,9 +694,9 @@ TEST(PcapfileHandoff, FollowerSeesTheScanAsItIsWritten) {
   EXPECT_EQ(fb.result.linktypes, std::vector<std::uint32_t>{1});
   EXPECT_FALSE(fb.ended);
   EXPECT_EQ(fb.scanned, 6u);
-  ASSERT_EQ(fb.result.fixes.size(), 3u);
-  EXPECT_EQ(fb.result.fixes[2].index, 5u);
-  EXPECT_EQ(fb.result.fixes[2].orig_len, 90u);
+  ASSERT_EQ(fb.fixes.size(), 3u);
+  EXPECT_EQ(fb.fixes[2].index, 5u);
+  EXPECT_EQ(fb.fixes[2].orig_len, 90u);
   EXPECT_TRUE(tapsense::pcapfile::still_current(fb.result, b));
 
   // Half a record on disk (the writer's write() not finished): not taken.
@@ -724,8 +724,8 @@ TEST(PcapfileHandoff, FollowerSeesTheScanAsItIsWritten) {
   EXPECT_EQ(follow.partial(), 0u);
   EXPECT_TRUE(fb.ended);
   EXPECT_EQ(fb.scanned, 10u);
-  ASSERT_EQ(fb.result.fixes.size(), 5u);
-  for (std::size_t k = 0; k < 5; ++k) EXPECT_EQ(fb.result.fixes[k].index, rb.fixes[k].index);
+  ASSERT_EQ(fb.fixes.size(), 5u);
+  for (std::size_t k = 0; k < 5; ++k) EXPECT_EQ(fb.fixes[k].index, rb.fixes[k].index);
   const auto loaded = tapsense::pcapfile::load_scans(file, why);
   ASSERT_TRUE(loaded) << why;
   ASSERT_EQ(loaded->size(), 2u);
@@ -760,7 +760,7 @@ TEST(PcapfileHandoff, FollowerRefusesWhatNoWriterWrites) {
   ASSERT_TRUE(good.poll(why)) << why;
   EXPECT_TRUE(good.complete());
   ASSERT_EQ(good.files().size(), 1u);
-  EXPECT_EQ(good.files()[0].result.fixes.size(), 4u);
+  EXPECT_EQ(good.files()[0].fixes.size(), 4u);
   EXPECT_EQ(good.files()[0].scanned, 4u);
   // An unknown record after the end.
   {
