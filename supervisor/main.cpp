@@ -257,7 +257,6 @@ int main(int argc, char** argv) {
 
   // --- inputs -------------------------------------------------------------
   std::uint64_t total_packets = 0;
-  std::vector<ts::pcapfile::scan_result> scans;  // handed on to capture (one scan per file)
   if (offline) {
     cfg.capture.pcap = {fs::absolute(pcap).string()};
     cfg.capture.interfaces.clear();
@@ -569,7 +568,7 @@ int main(int argc, char** argv) {
     if (!scan_out.open(scans_file, why)) {
       die(ts::exit_code::unavailable, why);
     }
-    scanner = std::jthread([&scans, &total_packets, &scan_failure, &scan_io_failure, &scan_out,
+    scanner = std::jthread([&total_packets, &scan_failure, &scan_io_failure, &scan_out,
                             files = cfg.capture.pcap] {
       std::string err;
       bool writing = true;  // until a write fails: capture then waits, and the verdict says why
@@ -583,9 +582,7 @@ int main(int argc, char** argv) {
         });
         if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
         if (writing) writing = scan_out.progress(scan, scan.fixes, err) && scan_out.end(scan, err);
-        scan.fixes.clear();
         total_packets += scan.packets;
-        scans.push_back(std::move(scan));
       }
       if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);
       if (!writing) scan_io_failure = err;
