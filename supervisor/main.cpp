@@ -581,7 +581,7 @@ int main(int argc, char** argv) {
           r.fixes.clear();  // capture has them; the supervisor needs only the counts
         });
         if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
-        if (writing) writing = scan_out.progress(scan, scan.fixes, err) && scan_out.end(scan, err);
+        if (writing) writing = scan_out.end(scan, err);
         total_packets += scan.packets;
       }
       if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,9 @@ namespace {
 
 constexpr char magic[8] = {'T', 'S', 'S', 'C', 'A', 'N', '0', '3'};
 constexpr std::uint32_t max_string = 1u << 16;
+// The longest record a writer makes: a 'P' of progress_every fixes (30
+// bytes each at most), or an 'F'/'E' of three strings.
+constexpr std::uint32_t max_record = 4u << 20;
 
 class out_buf {
  public:
@@ -38,7 +42,10 @@ class out_buf {
     }
     u8(static_cast<std::uint8_t>(v));
   }
-  void raw(const char* p, std::size_t n) { b_.append(p, n); }
+  // A u32 written earlier at byte `at` (a record's length, once known).
+  void patch_u32(std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b_[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  }
   void reserve(std::size_t n) { b_.reserve(n); }
   const std::string& data() const { return b_; }
 
@@ -123,6 +130,20 @@ void put_fix(out_buf& o, const length_fix& f, std::uint64_t& index, std::uint64_
   ts = f.ts_us;
 }
 
+// A record: its type, its payload's length (sealed() fills it in), its
+// payload.
+out_buf record(char type) {
+  out_buf o;
+  o.u8(static_cast<std::uint8_t>(type));
+  o.u32(0);
+  return o;
+}
+
+const std::string& sealed(out_buf& o) {
+  o.patch_u32(1, static_cast<std::uint32_t>(o.data().size() - 5));
+  return o.data();
+}
+
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
     const ssize_t k = ::write(fd, p, n);
@@ -157,13 +178,8 @@ bool scan_writer::open(const std::string& file, std::string& why) {
   return true;
 }
 
-bool scan_writer::put(char type, const std::string& payload, std::string& why) {
-  out_buf o;
-  o.reserve(payload.size() + 5);
-  o.u8(static_cast<std::uint8_t>(type));
-  o.u32(static_cast<std::uint32_t>(payload.size()));
-  o.raw(payload.data(), payload.size());
-  if (fd_ < 0 || !write_all(fd_, o.data().data(), o.data().size())) {
+bool scan_writer::write(const std::string& bytes, std::string& why) {
+  if (fd_ < 0 || !write_all(fd_, bytes.data(), bytes.size())) {
     why = "cannot write " + file_ + ": " + (fd_ < 0 ? std::string("not open") : std::strerror(errno));
     return false;
   }
@@ -172,7 +188,7 @@ bool scan_writer::put(char type, const std::string& payload, std::string& why) {
 
 bool scan_writer::progress(const scan_result& r, std::span<const length_fix> new_fixes, std::string& why) {
   if (!begun_) {
-    out_buf f;
+    out_buf f = record('F');
     f.str(r.path);
     f.u64(r.identity.dev);
     f.u64(r.identity.ino);
@@ -180,22 +196,29 @@ bool scan_writer::progress(const scan_result& r, std::span<const length_fix> new
     f.u64(r.identity.mtime_ns);
     f.u32(static_cast<std::uint32_t>(r.linktypes.size()));
     for (const auto lt : r.linktypes) f.u32(lt);
-    if (!put('F', f.data(), why)) return false;
+    if (!write(sealed(f), why)) return false;
     begun_ = true;
     last_index_ = last_ts_ = 0;
-    any_fix_ = false;
   }
-  out_buf o;
-  o.var(r.packets);
-  o.var(new_fixes.size());
-  o.reserve(o.data().size() + new_fixes.size() * 8);
-  for (const auto& x : new_fixes) put_fix(o, x, last_index_, last_ts_);
-  return put('P', o.data(), why);
+  // At most progress_every fixes a record (a whole file's at once come in
+  // several), so a record's length is bounded and a reader can tell a bad
+  // one from one still being written.
+  do {
+    const auto part = new_fixes.first(std::min<std::size_t>(new_fixes.size(), progress_every));
+    new_fixes = new_fixes.subspan(part.size());
+    out_buf o = record('P');
+    o.reserve(32 + part.size() * 8);
+    o.var(r.packets);
+    o.var(part.size());
+    for (const auto& x : part) put_fix(o, x, last_index_, last_ts_);
+    if (!write(sealed(o), why)) return false;
+  } while (!new_fixes.empty());
+  return true;
 }
 
 bool scan_writer::end(const scan_result& r, std::string& why) {
-  if (!begun_ && !progress(r, {}, why)) return false;
-  out_buf o;
+  if (!progress(r, r.fixes, why)) return false;
+  out_buf o = record('E');
   o.u8(static_cast<std::uint8_t>(r.error));
   o.str(r.message);
   o.str(r.format);
@@ -209,13 +232,13 @@ bool scan_writer::end(const scan_result& r, std::string& why) {
   o.u32(static_cast<std::uint32_t>(r.linktypes.size()));
   for (const auto lt : r.linktypes) o.u32(lt);
   begun_ = false;
-  return put('E', o.data(), why);
+  return write(sealed(o), why);
 }
 
 bool scan_writer::finish(std::uint32_t files, std::string& why) {
-  out_buf o;
+  out_buf o = record('Z');
   o.u32(files);
-  return put('Z', o.data(), why);
+  return write(sealed(o), why);
 }
 
 // ---- follower ----------------------------------------------------------------
@@ -233,11 +256,6 @@ bool scan_follower::poll(std::string& why) {
       return false;
     }
   }
-  // Drop what has been parsed, then read what was added.
-  if (pos_ > 0) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
-  }
   char chunk[1 << 16];
   for (;;) {
     const ssize_t k = ::read(fd_, chunk, sizeof chunk);
@@ -246,19 +264,31 @@ bool scan_follower::poll(std::string& why) {
       why = file_ + ": " + std::strerror(errno);
       return false;
     }
-    if (k == 0) break;
-    buf_.append(chunk, static_cast<std::size_t>(k));
+    if (k == 0) return true;
+    if (!feed(std::string_view(chunk, static_cast<std::size_t>(k)), why)) return false;
   }
-  return parse(why);
 }
 
 bool scan_follower::feed(std::string_view bytes, std::string& why) {
-  if (pos_ > 0) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
-  }
+  buf_.erase(0, pos_);  // what was parsed
+  pos_ = 0;
   buf_.append(bytes);
   return parse(why);
+}
+
+void scan_follower::put(std::size_t i, scan_result r) {
+  followed f;
+  f.fixes.assign(r.fixes.begin(), r.fixes.end());
+  r.fixes.clear();
+  f.scanned = r.packets;
+  f.ended = true;
+  f.result = std::move(r);
+  if (i < files_.size()) {
+    files_[i] = std::move(f);
+  } else {
+    files_.resize(i);
+    files_.push_back(std::move(f));
+  }
 }
 
 bool scan_follower::parse(std::string& why) {
@@ -280,6 +310,10 @@ bool scan_follower::parse(std::string& why) {
     in_buf h(std::string_view(buf_).substr(pos_, 5));
     const char type = static_cast<char>(h.u8());
     const std::uint32_t len = h.u32();
+    if (std::string_view("FPEZ").find(type) == std::string_view::npos || len > max_record) {
+      why = file_ + ": not a record";  // not one being written either: nothing more would make it whole
+      return false;
+    }
     if (buf_.size() - pos_ - 5 < len) return true;  // the rest of it is still to come
     in_buf in(std::string_view(buf_).substr(pos_ + 5, len));
     pos_ += 5 + std::size_t{len};
@@ -408,7 +442,7 @@ bool save_scans(const std::string& file, const std::vector<scan_result>& scans, 
     scan_writer w;
     bool ok = w.open(tmp, why);
     for (const auto& r : scans) {
-      ok = ok && w.progress(r, r.fixes, why) && w.end(r, why);
+      ok = ok && w.end(r, why);
     }
     ok = ok && w.finish(static_cast<std::uint32_t>(scans.size()), why);
     if (!ok) {

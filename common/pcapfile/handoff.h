@@ -53,18 +53,18 @@ class scan_writer {
   // (in file order, each below r.packets). The first call for a file also
   // says which file it is.
   bool progress(const scan_result& r, std::span<const length_fix> new_fixes, std::string& why);
-  // The file's scan ended (its fixes already given to progress()).
+  // The file's scan ended: r.fixes are those not given to progress() yet
+  // (all of them when progress() was never called).
   bool end(const scan_result& r, std::string& why);
   // Every file scanned, and every one can be run.
   bool finish(std::uint32_t files, std::string& why);
 
  private:
-  bool put(char type, const std::string& payload, std::string& why);
+  bool write(const std::string& bytes, std::string& why);
   int fd_ = -1;
   std::string file_;
   bool begun_ = false;  // 'F' written for the current file
-  std::uint64_t last_index_ = 0, last_ts_ = 0;
-  bool any_fix_ = false;
+  std::uint64_t last_index_ = 0, last_ts_ = 0;  // the last fix written (steps start from it)
 };
 
 // Follows what a scan_writer writes. poll() reads what has been added since.
@@ -90,6 +90,10 @@ class scan_follower {
   bool poll(std::string& why);
   // The same for bytes from elsewhere than the file (tests, fuzzing).
   bool feed(std::string_view bytes, std::string& why);
+  // File i's entry becomes a whole scan made elsewhere (capture's own, of a
+  // file the stream does not describe): ended, its fixes moved in. Stop
+  // polling before using it on a file the stream may still write to.
+  void put(std::size_t i, scan_result r);
   bool exists() const { return fd_ >= 0; }
   // 'Z' seen: every file is scanned and can be run.
   bool complete() const { return complete_; }
