@@ -19,11 +19,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <thread>
-
-#include <unistd.h>
 
 #include "capture/dispatch.h"
 #include "capture/kernel_sockets.h"
@@ -171,30 +168,23 @@ int main(int argc, char** argv) {
     inputs.push_back(std::move(in));
   }
   // How far each file has been scanned (the count tells where net_pcap's
-  // input ends, the fixes give cut-short records their wire length): the
-  // supervisor's scan as it goes (--scans, followed once the ports are up),
-  // or, started by hand, a scan here before anything else.
-  std::unique_ptr<ts::pcapfile::scan_follower> follow;
-  std::vector<ts::pcapfile::scan_result> own(cfg.capture.pcap.size());
-  std::vector<char> followed(cfg.capture.pcap.size(), 0);  // 1: file f's scan is follow->files()[f]
-  std::vector<char> judged(cfg.capture.pcap.size(), 0);    // its ended scan was checked
-  std::uint64_t total_packets = 0;                          // known so far (progress only)
-  if (!scans_file.empty()) {
-    follow = std::make_unique<ts::pcapfile::scan_follower>(scans_file);
-  } else {
+  // input ends, the fixes give cut-short records their wire length), entry f
+  // for file f: the supervisor's scan as it goes (--scans, followed once the
+  // ports are up), or, started by hand, a scan here before anything else.
+  ts::pcapfile::scan_follower scans(scans_file);
+  bool following = !scans_file.empty();
+  std::vector<char> judged(cfg.capture.pcap.size(), 0);  // file f's ended scan was checked
+  std::uint64_t total_packets = 0;                        // known so far (progress only)
+  if (!following) {
     for (std::size_t i = 0; i < cfg.capture.pcap.size(); ++i) {
-      own[i] = ts::pcapfile::scan(cfg.capture.pcap[i]);
-      if (const auto why = ts::pcapfile::refusal(own[i]); !why.empty()) {
+      auto r = ts::pcapfile::scan(cfg.capture.pcap[i]);
+      if (const auto why = ts::pcapfile::refusal(r); !why.empty()) {
         return ctx.fatal(ts::exit_code::input, why);
       }
-      total_packets += own[i].packets;
+      total_packets += r.packets;
+      scans.put(i, std::move(r));
     }
   }
-  auto scan_of = [&](std::size_t f) -> ts::pcapfile::scan_result& {
-    return followed[f] ? follow->files()[f].result : own[f];
-  };
-  auto scanned = [&](std::size_t f) { return followed[f] ? follow->files()[f].scanned : own[f].packets; };
-  auto ended = [&](std::size_t f) { return !followed[f] || follow->files()[f].ended; };
   std::vector<port_filter> filters(inputs.size());
   for (const auto& i : cfg.capture.interfaces) {
     const auto kind = i.driver == "pci" ? input_kind::pci : input_kind::af_packet;
@@ -348,9 +338,10 @@ int main(int argc, char** argv) {
     if (offline) {
       // Each file is one port; its link type tells what its records start
       // with (a followed scan's, once it names its file).
-      std::vector<std::uint16_t> link_types;
-      for (const auto& sc : own) {
-        link_types.push_back(static_cast<std::uint16_t>(sc.linktypes.empty() ? 1 : sc.linktypes.front()));
+      std::vector<std::uint16_t> link_types(cfg.capture.pcap.size(), 1);
+      for (std::size_t f = 0; f < scans.files().size(); ++f) {
+        const auto& lts = scans.files()[f].result.linktypes;
+        if (!lts.empty()) link_types[f] = static_cast<std::uint16_t>(lts.front());
       }
       lc.disp->set_port_link_types(link_types);
       if (lc.index == 0) lc0_link_types = link_types;
@@ -479,65 +470,59 @@ int main(int argc, char** argv) {
     std::uint64_t rate_origin = 0;
     auto& link_types = lc0_link_types;
     // The supervisor's scan, followed: what it has added since, and the
-    // total known so far. A stream that cannot be read is given up: the
-    // files not followed to their end are scanned here.
-    bool follow_broken = false;
+    // total known so far. Followed no further when it cannot be read or
+    // describes another file than the one here: every file whose scan has
+    // not ended is then scanned here.
+    auto stop_following = [&](const std::string& why) {
+      log->warn("scanning the inputs here: {}", why);
+      following = false;
+      for (std::size_t f = 0; f < inputs.size(); ++f) {
+        if (f >= scans.files().size() || !scans.files()[f].ended) scans.put(f, ts::pcapfile::scan(inputs[f].name));
+      }
+    };
     auto refresh = [&] {
-      if (!follow || follow_broken) return;
-      std::string why;
-      if (!follow->poll(why)) {
-        log->warn("scanning the inputs here: {}", why);
-        follow_broken = true;
-        for (std::size_t f = 0; f < followed.size(); ++f) {
-          if (followed[f] && !follow->files()[f].ended) {
-            followed[f] = 0;
-            own[f] = ts::pcapfile::scan(inputs[f].name);
-          }
-        }
-      }
+      if (!following) return;
+      if (std::string why; !scans.poll(why)) stop_following(why);
       std::uint64_t known = 0;
-      for (std::size_t f = 0; f < own.size(); ++f) {
-        known += followed[f] ? follow->files()[f].scanned : own[f].packets;
-      }
+      for (const auto& x : scans.files()) known += x.scanned;
       total_packets = known;
     };
     // A file's scan, once ended: refused (the supervisor stops the run
     // first; capture started by hand stops here) or cut short.
     auto judge = [&](std::size_t f) -> int {
-      if (judged[f] || !ended(f)) return ts::exit_code::ok;
+      const auto& x = scans.files()[f];
+      if (judged[f] || !x.ended) return ts::exit_code::ok;
       judged[f] = 1;
-      const auto& r = scan_of(f);
-      if (const auto why = ts::pcapfile::refusal(r); !why.empty()) {
+      if (const auto why = ts::pcapfile::refusal(x.result); !why.empty()) {
         return ctx.fatal(ts::exit_code::input, why);
       }
-      if (r.error == ts::pcapfile::scan_error::truncated) log->warn("{}", r.message);
+      if (x.result.error == ts::pcapfile::scan_error::truncated) log->warn("{}", x.result.message);
       return ts::exit_code::ok;
     };
-    // Before file f is read: whose scan describes it, and its link type.
+    // Before file f is read: its scan has begun (and is of this file), and
+    // its link type is known.
     auto prepare = [&](std::size_t f) -> int {
       ts::ipc::backoff bo;
-      while (follow && !follow_broken && follow->files().size() <= f && !follow->complete()) {
+      while (following && scans.files().size() <= f) {
         if (ctx.stopping()) return ts::exit_code::ok;
-        const auto had = follow->files().size();
+        if (scans.complete()) {
+          stop_following("the supervisor's scan has no file " + std::to_string(f + 1));
+          break;
+        }
+        const auto had = scans.files().size();
         refresh();
-        if (follow->files().size() == had) {
+        if (scans.files().size() == had) {
           ctx.service(counters, {ordinal, total_packets});
           bo.pause();
         }
       }
-      if (follow && !follow_broken && follow->files().size() > f) {
-        const auto& x = follow->files()[f].result;
-        if (x.path == inputs[f].name && ts::pcapfile::still_current(x, x.path)) {
-          followed[f] = 1;
-        } else {
-          log->info("{}: changed since the supervisor scanned it; scanning it again", inputs[f].name);
+      if (following) {
+        const auto& r = scans.files()[f].result;
+        if (r.path != inputs[f].name || !ts::pcapfile::still_current(r, r.path)) {
+          stop_following(inputs[f].name + " changed since the supervisor scanned it");
         }
       }
-      if (!followed[f] && own[f].path.empty()) {
-        own[f] = ts::pcapfile::scan(inputs[f].name);
-        refresh();
-      }
-      const auto& lts = scan_of(f).linktypes;
+      const auto& lts = scans.files()[f].result.linktypes;
       link_types[f] = static_cast<std::uint16_t>(lts.empty() ? 1 : lts.front());
       lc.disp->set_port_link_types(link_types);
       return judge(f);
@@ -545,10 +530,11 @@ int main(int argc, char** argv) {
     // Packet `index` of file f is read only once the scan has passed it.
     auto wait_for_scan = [&](std::size_t f, std::uint64_t index) -> int {
       ts::ipc::backoff bo;
-      while (!ended(f) && scanned(f) <= index && !ctx.stopping()) {
-        const auto had = scanned(f);
+      const auto& x = scans.files()[f];
+      while (!x.ended && x.scanned <= index && !ctx.stopping()) {
+        const auto had = x.scanned;
         refresh();
-        if (scanned(f) == had && !ended(f)) {
+        if (x.scanned == had && !x.ended) {
           ctx.service(counters, {ordinal, total_packets});
           bo.pause();
         }
@@ -559,37 +545,29 @@ int main(int argc, char** argv) {
       const auto& in = inputs[f];
       if (const int rc = prepare(f); rc != ts::exit_code::ok) return rc;
       if (ctx.stopping()) break;
-      // What the scan has passed: packets below it are read without a look.
-      std::uint64_t avail = ended(f) ? UINT64_MAX : scanned(f);
-      // Its records cut short, in file order: a followed scan's as they come.
-      struct fix_list {
-        const std::deque<ts::pcapfile::length_fix>* followed = nullptr;
-        const std::vector<ts::pcapfile::length_fix>* own = nullptr;
-        std::size_t size() const { return followed ? followed->size() : own->size(); }
-        const ts::pcapfile::length_fix& operator[](std::size_t k) const { return followed ? (*followed)[k] : (*own)[k]; }
-      };
-      auto fix_list_of = [&](std::size_t g) {
-        return followed[g] ? fix_list{&follow->files()[g].fixes, nullptr} : fix_list{nullptr, &own[g].fixes};
-      };
-      fix_list fixes = fix_list_of(f);
+      // The file's scan (the entry stays where it is while later files are
+      // added; a scan made here replaces it in place). Packets below
+      // `avail` the scan has passed: they are read without a look.
+      const auto& x = scans.files()[f];
+      const auto& fixes = x.fixes;
+      std::uint64_t avail = x.ended ? UINT64_MAX : x.scanned;
       std::size_t fix = 0;
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
-      while (!(ended(f) && received >= scan_of(f).packets) && !ctx.stopping()) {
+      while (!(x.ended && received >= x.result.packets) && !ctx.stopping()) {
         const std::uint16_t n = rte_eth_rx_burst(in.port, 0, bufs, burst);
         if (n == 0) {
-          if (!ended(f)) {
+          if (!x.ended) {
             // net_pcap is ahead of the scan, or the other way round: either
             // way the scan says where the file ends.
             if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) return rc;
-            avail = ended(f) ? UINT64_MAX : scanned(f);
-            fixes = fix_list_of(f);
+            avail = x.ended ? UINT64_MAX : x.scanned;
             continue;
           }
           // net_pcap has no end-of-file signal in 22.11: we know how many
           // records the file holds. If the PMD lost some (mbuf shortage,
           // oversized record), its counters say so; stop waiting for them.
-          const std::uint64_t packets = scan_of(f).packets;
+          const std::uint64_t packets = x.result.packets;
           rte_eth_stats st{};
           rte_eth_stats_get(in.port, &st);
           const std::uint64_t lost = st.ierrors + st.rx_nombuf;
@@ -618,8 +596,7 @@ int main(int argc, char** argv) {
               return rc;
             }
             if (ctx.stopping()) break;  // this packet and the rest of the burst are not counted
-            avail = ended(f) ? UINT64_MAX : scanned(f);
-            fixes = fix_list_of(f);
+            avail = x.ended ? UINT64_MAX : x.scanned;
           }
           const std::uint64_t file_index = received++;
           ++ordinal;
