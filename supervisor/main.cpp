@@ -557,18 +557,19 @@ int main(int argc, char** argv) {
   // here) runs in a thread while the run is set up and the stages start. It
   // writes what it finds to scans.bin as it goes (handoff.h); capture follows
   // that file instead of scanning again, and reads packet N once the scan has
-  // passed it. The verdict (scan_verdict()) decides whether the run goes on.
+  // passed it. Its verdict (scan_failure, once the thread is joined) decides
+  // whether the run goes on.
   const std::string scans_file = cfg.sensor.run_dir + "/scans.bin";
   std::remove(scans_file.c_str());
   std::string scan_failure;  // one line; empty: every file can be run
-  std::string scan_io_failure;  // scans.bin could not be written
+  int scan_failure_code = ts::exit_code::input;  // or unavailable: scans.bin could not be written
   ts::pcapfile::scan_writer scan_out;
   std::jthread scanner;
   if (!cfg.capture.pcap.empty()) {
     if (!scan_out.open(scans_file, why)) {
       die(ts::exit_code::unavailable, why);
     }
-    scanner = std::jthread([&total_packets, &scan_failure, &scan_io_failure, &scan_out,
+    scanner = std::jthread([&total_packets, &scan_failure, &scan_failure_code, &scan_out,
                             files = cfg.capture.pcap] {
       std::string err;
       bool writing = true;  // until a write fails: capture then waits, and the verdict says why
@@ -585,13 +586,12 @@ int main(int argc, char** argv) {
         total_packets += scan.packets;
       }
       if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);
-      if (!writing) scan_io_failure = err;
+      if (!writing) {
+        scan_failure = err;
+        scan_failure_code = ts::exit_code::unavailable;
+      }
     });
   }
-  auto scan_verdict = [&]() -> const std::string& {
-    if (scanner.joinable()) scanner.join();
-    return scan_failure;
-  };
 
   // --- shared memory ----------------------------------------------------------
   const auto& inst = cfg.sensor.instance;
@@ -748,8 +748,8 @@ int main(int argc, char** argv) {
     for (auto& s : stages) {
       if (&s != &uplink_stage) start(s);
     }
-    const auto& failure = scan_verdict();
-    if (!failure.empty() || !scan_io_failure.empty()) {
+    scanner.join();
+    if (!scan_failure.empty()) {
       for (auto& s : stages) {
         if (!s.running) continue;
         ::kill(s.pid, SIGKILL);
@@ -760,13 +760,12 @@ int main(int argc, char** argv) {
       // directory this run made for it (a directory that was there keeps
       // the log of the refusal).
       // (stderr gets the one line from die())
-      ts::log::file_only("supervisor", spdlog::level::err, failure.empty() ? scan_io_failure : failure);
+      ts::log::file_only("supervisor", spdlog::level::err, scan_failure);
       log->flush();
       cleanup();
       std::error_code rm_ec;
       if (made_output) fs::remove_all(cfg.sensor.output_dir, rm_ec);
-      die(failure.empty() ? ts::exit_code::unavailable : ts::exit_code::input,
-          failure.empty() ? scan_io_failure : failure);
+      die(scan_failure_code, scan_failure);
     }
     // Their heartbeats waited while this thread waited for the scan: count
     // their silence from now.
