@@ -42,12 +42,22 @@ def check(cond, msg):
 
 
 def main(fn):
-    """Runs fn() and turns its outcome into the exit code CTest expects."""
+    """Runs fn() and turns its outcome into the exit code CTest expects. The
+    work directories tmpdir() made go when the test passes or skips (some
+    hold captures of hundreds of MB: a suite's leftovers filled the disk);
+    a failed test keeps them and says where."""
     try:
         fn()
     except Failure as e:
         print("FAIL: " + str(e))
+        if _made:
+            print("kept for inspection: " + " ".join(_made))
         sys.exit(1)
+    except SystemExit as e:
+        if e.code == SKIP:
+            _remove_made()
+        raise
+    _remove_made()
     print("PASS")
     sys.exit(0)
 
@@ -65,8 +75,19 @@ def need(tool):
         skip("%s is not installed (deploy/install-deps.sh installs it)" % tool)
 
 
+_made = []  # work directories of this test (main() removes them unless it failed)
+
+
 def tmpdir(prefix="tapsense-test-"):
-    return tempfile.mkdtemp(prefix=prefix)
+    d = tempfile.mkdtemp(prefix=prefix)
+    _made.append(d)
+    return d
+
+
+def _remove_made():
+    for d in _made:
+        shutil.rmtree(d, ignore_errors=True)
+    _made.clear()
 
 
 def write_config(directory, text):
