@@ -195,7 +195,11 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
       r.captured_bytes += h->caplen;
       r.wire_bytes += h->len;
       ++r.packets;
-      if (progress && r.packets % progress_every == 0) progress(r);
+      if (progress && r.packets % progress_every == 0 && !progress(r)) {
+        r.stopped = true;
+        r.stop_offset = static_cast<std::uint64_t>(std::ftell(in));
+        break;
+      }
       continue;
     }
     if (rc == PCAP_ERROR_BREAK) {  // end of file

@@ -110,6 +110,10 @@ struct scan_result {
   // skips included).
   std::uint64_t stop_offset = 0;
 
+  // The progress callback asked the scan to stop (an interrupted run): the
+  // result covers the first `packets` records only, whatever follows them.
+  bool stopped = false;
+
   std::string path;        // as given to scan() (empty for scan_bytes())
   file_identity identity;  // all 0 for scan_bytes() and when the file could not be opened
 
@@ -131,7 +135,8 @@ std::string refusal(const scan_result& r);
 // result so far (packets, byte counts, time stamps, linktypes and the fixes
 // found since the start or since the callback last cleared them: it may
 // take them). Not called at the end: the caller has the whole result then.
-using scan_progress = std::function<void(scan_result&)>;
+// Returns false to stop the scan there (scan_result::stopped).
+using scan_progress = std::function<bool(scan_result&)>;
 inline constexpr std::uint64_t progress_every = 65536;
 
 // Scans the capture file at `path`. Never throws for file problems (only

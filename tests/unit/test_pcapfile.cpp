@@ -642,7 +642,9 @@ TEST(PcapfileHandoff, ProgressAddsUpToTheWholeScan) {
       taken.push_back(f);
     }
     r.fixes.clear();
+    return true;
   });
+  EXPECT_FALSE(last.stopped);
   EXPECT_EQ(at, (std::vector<std::uint64_t>{tapsense::pcapfile::progress_every,
                                             2 * tapsense::pcapfile::progress_every}));
   EXPECT_EQ(last.packets, n);
@@ -653,6 +655,28 @@ TEST(PcapfileHandoff, ProgressAddsUpToTheWholeScan) {
     ASSERT_EQ(taken[k].orig_len, whole.fixes[k].orig_len) << k;
     ASSERT_EQ(taken[k].ts_us, whole.fixes[k].ts_us) << k;
   }
+}
+
+// An interrupted run stops its scan from the progress callback: the scan ends
+// there, says so, and what it counted is the records before that point.
+TEST(PcapfileHandoff, ProgressCanStopTheScan) {
+  temp_dir t;
+  writer w;
+  pcap_header(w);
+  const std::uint64_t n = 3 * tapsense::pcapfile::progress_every;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    pcap_record(w, 1700000000 + static_cast<std::uint32_t>(i / 1000), static_cast<std::uint32_t>(i % 1000), 20, 20);
+  }
+  const std::string a = t.write("a.pcap", w.data());
+  unsigned calls = 0;
+  const scan_result r = scan(a, [&](scan_result&) { return ++calls < 1; });
+  EXPECT_EQ(calls, 1u);
+  EXPECT_TRUE(r.stopped);
+  EXPECT_TRUE(r.ok()) << r.message;  // stopped is no verdict on the file
+  EXPECT_EQ(r.packets, tapsense::pcapfile::progress_every);
+  // 24-byte file header, then 16 + 20 bytes a record.
+  EXPECT_EQ(r.stop_offset, 24u + r.packets * 36u);
+  EXPECT_FALSE(scan(a).stopped);
 }
 
 // Capture follows the supervisor's scan while it is written: it sees each
