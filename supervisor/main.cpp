@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <atomic>
 #include <thread>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +33,7 @@
 #include "common/pcapfile/handoff.h"
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
+#include "common/stage/fault.h"
 #include "common/util/time.h"
 #include "supervisor/backup.h"
 #include "supervisor/conditions.h"
@@ -554,42 +556,69 @@ int main(int argc, char** argv) {
     if (!f) die(ts::exit_code::unavailable, "cannot write " + effective);
   }
   // The scan (a pass over every file: 0.6 s for the 940 MB benchmark file
-  // here) runs in a thread while the run is set up and the stages start. It
-  // writes what it finds to scans.bin as it goes (handoff.h); capture follows
-  // that file instead of scanning again, and reads packet N once the scan has
-  // passed it. Its verdict (scan_failure, once the thread is joined) decides
-  // whether the run goes on.
+  // here) runs in a thread while the run is set up, the stages start and the
+  // loop below supervises them. It writes what it finds to scans.bin as it
+  // goes (handoff.h); capture follows that file instead of scanning again,
+  // and reads packet N once the scan has passed N. Its verdict (scan_failure,
+  // read once scan_over is set) decides whether the run goes on; an
+  // interrupt or a stop ends it at its next progress step (scan_stop).
   const std::string scans_file = cfg.sensor.run_dir + "/scans.bin";
   std::remove(scans_file.c_str());
   std::string scan_failure;  // one line; empty: every file can be run
   int scan_failure_code = ts::exit_code::input;  // or unavailable: scans.bin could not be written
+  bool scan_stopped = false;                     // it was stopped before the end of the input
+  std::atomic<bool> scan_stop{false};
+  std::atomic<bool> scan_over{false};        // set last by the thread: the three above are final
+  std::atomic<std::uint64_t> scanned{0};     // packets scanned so far, every file
   ts::pcapfile::scan_writer scan_out;
   std::jthread scanner;
   if (!cfg.capture.pcap.empty()) {
     if (!scan_out.open(scans_file, why)) {
       die(ts::exit_code::unavailable, why);
     }
-    scanner = std::jthread([&total_packets, &scan_failure, &scan_failure_code, &scan_out,
-                            files = cfg.capture.pcap] {
+    // Tests: TAPSENSE_FAULT="scan@MS" makes each progress step of the scan
+    // take MS milliseconds more, so a small file is still being scanned
+    // when the test interrupts the run (fault.h; test builds only).
+    const std::uint64_t step_delay_ms = ts::stage::fault_ordinal("scan");
+    scanner = std::jthread([&total_packets, &scan_failure, &scan_failure_code, &scan_stopped, &scan_stop,
+                            &scan_over, &scanned, &scan_out, step_delay_ms, files = cfg.capture.pcap] {
       std::string err;
       bool writing = true;  // until a write fails: capture then waits, and the verdict says why
+      std::uint64_t before = 0;  // packets of the files scanned before this one
       for (const auto& f : files) {
         // Progress goes out while the file's link types are ones the run
         // reads: a file refused for its link type sends capture nothing.
         auto scan = ts::pcapfile::scan(f, [&](ts::pcapfile::scan_result& r) {
-          if (!writing || !ts::pcapfile::refusal(r).empty()) return;
+          if (step_delay_ms != 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms));
+          scanned.store(before + r.packets, std::memory_order_relaxed);
+          if (scan_stop.load(std::memory_order_relaxed)) return false;
+          if (!writing || !ts::pcapfile::refusal(r).empty()) return true;
           writing = scan_out.progress(r, r.fixes, err);
           r.fixes.clear();  // capture has them; the supervisor needs only the counts
+          return true;
         });
-        if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) return;
+        if (scan.stopped) {
+          scan_stopped = true;
+          break;
+        }
+        if (scan_failure = ts::pcapfile::refusal(scan); !scan_failure.empty()) break;
         if (writing) writing = scan_out.end(scan, err);
-        total_packets += scan.packets;
+        before += scan.packets;
+        scanned.store(before, std::memory_order_relaxed);
+        if (scan_stop.load(std::memory_order_relaxed)) {
+          scan_stopped = &f != &files.back();
+          break;
+        }
       }
-      if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);
-      if (!writing) {
-        scan_failure = err;
-        scan_failure_code = ts::exit_code::unavailable;
+      if (scan_failure.empty() && !scan_stopped) {
+        if (writing) writing = scan_out.finish(static_cast<std::uint32_t>(files.size()), err);
+        if (!writing) {
+          scan_failure = err;
+          scan_failure_code = ts::exit_code::unavailable;
+        }
+        total_packets = before;
       }
+      scan_over.store(true, std::memory_order_release);
     });
   }
 
@@ -738,16 +767,22 @@ int main(int argc, char** argv) {
   // Files: every stage but the uplink starts while the files are still
   // being scanned (capture starts DPDK, then reads as far as the scan has
   // gone). The uplink, the one stage that keeps anything, starts once the
-  // scan says every file can be run: a file refused, even far into it, leaves
-  // no output and no inventory behind, and the stages that began on it are
-  // stopped.
+  // scan says every file can be run (in the loop below, which supervises
+  // the others meanwhile): a file refused, even far into it, leaves no
+  // output and no inventory behind, and the stages that began on it are
+  // stopped. An interrupt during the scan stops it; the uplink then starts
+  // on what was read, as after any interrupt.
+  stage* uplink_waits = nullptr;  // for the scan's verdict
   if (cfg.capture.pcap.empty()) {
     for (auto& s : stages) start(s);  // live: consumers first
   } else {
-    auto& uplink_stage = stages.front();
+    uplink_waits = &stages.front();
     for (auto& s : stages) {
-      if (&s != &uplink_stage) start(s);
+      if (&s != uplink_waits) start(s);
     }
+  }
+  // The scan is over: the run fails on its verdict, or the uplink starts.
+  auto scan_verdict = [&] {
     scanner.join();
     if (!scan_failure.empty()) {
       for (auto& s : stages) {
@@ -767,11 +802,10 @@ int main(int argc, char** argv) {
       if (made_output) fs::remove_all(cfg.sensor.output_dir, rm_ec);
       die(scan_failure_code, scan_failure);
     }
-    // Their heartbeats waited while this thread waited for the scan: count
-    // their silence from now.
-    for (auto& s : stages) s.last_heartbeat_ns = ts::util::mono_ns();
-    start(uplink_stage);
-  }
+    if (scan_stopped) log->info("scan stopped after {} packets", scanned.load());
+    start(*uplink_waits);
+    uplink_waits = nullptr;
+  };
   if (link) {
     link->set_sensing(true);
     link->start();
@@ -943,8 +977,9 @@ int main(int argc, char** argv) {
   if (links) log->info("sniffing {} of {}", running_ifs, ts::supervisor::interface_names(configured_ifs));
 
   for (;;) {
-    // Control messages.
-    while (auto m = ctl->receive(20)) {
+    // Control messages (waiting less while the scan's verdict is awaited: the
+    // uplink starts as soon as it comes).
+    while (auto m = ctl->receive(uplink_waits != nullptr ? 2 : 20)) {
       auto msg = m->get();
       stage* s = find_by_id(m->identity);
       switch (msg.which()) {
@@ -1009,6 +1044,18 @@ int main(int argc, char** argv) {
         }
         default:
           break;
+      }
+    }
+    // The scan: stopped by an interrupt or a stop; judged once it is over.
+    if (uplink_waits != nullptr) {
+      if (g_signals > 0 || stopping) scan_stop.store(true, std::memory_order_relaxed);
+      if (scan_over.load(std::memory_order_acquire)) {
+        if (stopping) {
+          scanner.join();  // stopping anyway: no uplink to start
+          uplink_waits = nullptr;
+        } else {
+          scan_verdict();
+        }
       }
     }
     const std::uint64_t now = ts::util::mono_ns();
@@ -1133,9 +1180,17 @@ int main(int argc, char** argv) {
       const auto* cap = find_by_id("capture");
       const std::uint64_t done = cap ? cap->progress_done : 0;
       const double secs = static_cast<double>(now - t0) / 1e9;
-      const double pct = total_packets ? 100.0 * static_cast<double>(done) / static_cast<double>(total_packets) : 0;
-      std::fprintf(stderr, "%s%s: %5.1f%%  %s of %s packets  %.1f s%s", tty ? "\r" : "", prog, pct,
-                   human(done).c_str(), human(total_packets).c_str(), secs, tty ? "   " : "\n");
+      if (uplink_waits != nullptr) {
+        // Still scanning: the total is not known yet.
+        std::fprintf(stderr, "%s%s: scanning  %s of at least %s packets  %.1f s%s", tty ? "\r" : "", prog,
+                     human(done).c_str(), human(scanned.load(std::memory_order_relaxed)).c_str(), secs,
+                     tty ? "   " : "\n");
+      } else {
+        const double pct =
+            total_packets ? 100.0 * static_cast<double>(done) / static_cast<double>(total_packets) : 0;
+        std::fprintf(stderr, "%s%s: %5.1f%%  %s of %s packets  %.1f s%s", tty ? "\r" : "", prog, pct,
+                     human(done).c_str(), human(total_packets).c_str(), secs, tty ? "   " : "\n");
+      }
       progress_shown = true;
       next_progress_ns = now + (tty ? 500'000'000ULL : 5'000'000'000ULL);
     }
@@ -1275,14 +1330,29 @@ int main(int argc, char** argv) {
     std::string what = offline ? "analysed " + human(total_packets) + " packets" : "ran";
     if (offline && interrupted) {
       const auto* cap = find_by_id("capture");
-      const std::uint64_t read = cap ? std::min(cap->progress_done, total_packets) : 0;
-      what = "interrupted: analysed " + human(read) + " of " + human(total_packets) + " packets";
+      if (scan_stopped) {
+        // Interrupted while the input was still being scanned.
+        const std::uint64_t seen = scanned.load();
+        const std::uint64_t read = cap ? std::min(cap->progress_done, seen) : 0;
+        what = "interrupted: analysed " + human(read) + " of at least " + human(seen) + " packets";
+      } else {
+        const std::uint64_t read = cap ? std::min(cap->progress_done, total_packets) : 0;
+        what = "interrupted: analysed " + human(read) + " of " + human(total_packets) + " packets";
+      }
     }
+    // The inventory is named where it is: beside the outputs unless the
+    // configuration put it elsewhere (uplink.database, or the state
+    // directory of a run that is not a --pcap analysis).
+    const fs::path db = cfg.uplink.database.empty() ? fs::path(cfg.sensor.state_dir) / "inventory.sqlite"
+                                                    : fs::path(cfg.uplink.database);
+    const bool db_beside = db.filename() == "inventory.sqlite" &&
+                           fs::absolute(db).parent_path() == fs::absolute(cfg.sensor.output_dir);
     std::fprintf(stderr,
                  "%s: %s in %.1f s: %s\n%s: outputs in %s (assets.json, flows.json, traffic.json, %sstatus.json, "
-                 "inventory.sqlite, tapsense.log)\n",
+                 "%stapsense.log)\n",
                  prog, what.c_str(), secs, outputs_summary.c_str(), prog, cfg.sensor.output_dir.c_str(),
-                 cfg.uplink.ecs ? "flows.ecs.jsonl, " : "");
+                 cfg.uplink.ecs ? "flows.ecs.jsonl, " : "", db_beside ? "inventory.sqlite, " : "");
+    if (!db_beside) std::fprintf(stderr, "%s: inventory in %s\n", prog, fs::absolute(db).string().c_str());
   }
   std::uint64_t quarantined = 0;
   for (const auto& st : stages) quarantined += st.quarantined;

@@ -8,6 +8,9 @@
 // capture ordinal (packet_record::seq, 1-based file order offline) is given,
 // every time it meets it: a parser that crashes on one packet.
 // "fingerprinter@start" makes it abort as soon as it starts: a crash loop.
+// "scan@MS" is no crash: each 65,536-packet step of the supervisor's scan of
+// a capture file takes MS milliseconds more (an input still being scanned
+// when a test interrupts the run).
 // Without the variable, or in builds without the option, this costs nothing.
 #include <cstdint>
 #include <cstdlib>
