@@ -552,6 +552,11 @@ int main(int argc, char** argv) {
       const auto& fixes = x.fixes;
       std::uint64_t avail = x.ended ? UINT64_MAX : x.scanned;
       std::size_t fix = 0;
+      // The index of the next fix known (UINT64_MAX: none yet): packets
+      // before it need no look at the deque. Fixes arrive with the scan's
+      // progress, so it is worked out again whenever `avail` moves.
+      std::uint64_t next_fix_at = 0;
+      auto sync_fix = [&] { next_fix_at = fix < fixes.size() ? fixes[fix].index : UINT64_MAX; };
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
       while (!(x.ended && received >= x.result.packets) && !ctx.stopping()) {
@@ -562,6 +567,7 @@ int main(int argc, char** argv) {
             // way the scan says where the file ends.
             if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) return rc;
             avail = x.ended ? UINT64_MAX : x.scanned;
+            sync_fix();
             continue;
           }
           // net_pcap has no end-of-file signal in 22.11: we know how many
@@ -597,6 +603,7 @@ int main(int argc, char** argv) {
             }
             if (ctx.stopping()) break;  // this packet and the rest of the burst are not counted
             avail = x.ended ? UINT64_MAX : x.scanned;
+            sync_fix();
           }
           const std::uint64_t file_index = received++;
           ++ordinal;
@@ -605,11 +612,15 @@ int main(int argc, char** argv) {
             continue;
           }
           std::uint32_t wire = 0;
-          while (fix < fixes.size() && fixes[fix].index < file_index) {
-            ++fix;
-          }
-          if (fix < fixes.size() && fixes[fix].index == file_index && fixes[fix].caplen == m->pkt_len) {
-            wire = fixes[fix].orig_len;
+          if (file_index >= next_fix_at) {
+            while (fix < fixes.size() && fixes[fix].index < file_index) {
+              ++fix;
+            }
+            if (fix < fixes.size()) {
+              const auto& fx = fixes[fix];
+              if (fx.index == file_index && fx.caplen == m->pkt_len) wire = fx.orig_len;
+            }
+            sync_fix();
           }
           lc.disp->on_packet(packet_bytes(m, lc.linear), wire, packet_time(m, shared.tsfield, 0),
                              static_cast<std::uint16_t>(f), ordinal);
