@@ -141,7 +141,7 @@ inventory::inventory(const std::string& path)
 }
 
 inventory::~inventory() {
-  if (in_tx_) {
+  if (in_tx_ && db_) {
     try {
       db_->exec("ROLLBACK");
     } catch (...) {
@@ -164,6 +164,13 @@ void inventory::load() {
     journal_bytes_ += static_cast<std::uint64_t>(frame.getBytes());
   }
   stale_ = false;
+}
+
+void inventory::close() {
+  rollback();
+  claim_.reset();
+  journal_.reset();
+  db_.reset();
 }
 
 void inventory::begin() {

@@ -83,6 +83,9 @@ class inventory {
   std::uint64_t batches_invalid() const noexcept { return invalid_; }
 
   SQLite::Database& db() noexcept { return *db_; }
+  // Closes the database (an open transaction is rolled back); the model
+  // stays readable. Nothing else may be called after it.
+  void close();
 
   // Observations the filter returns true for (by MAC, 16-byte IP or empty)
   // are dropped before they are stored: excluded assets keep no attributes.

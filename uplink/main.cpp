@@ -439,6 +439,13 @@ int main(int argc, char** argv) {
     // Also when stopped early: the supervisor then knows the outputs hold
     // what was committed.
     ctx.done("outputs", summary);
+    // The process ends now. The database is closed here; the model and the
+    // last outputs' views are left to the exit rather than freed node by
+    // node (64 ms after the supervisor heard "done" on the 30-copy
+    // benchmark). Reachable from statics, so a leak checker counts nothing.
+    inv->close();
+    [[maybe_unused]] static const inventory* const kept_inventory = inv.release();
+    [[maybe_unused]] static const output_job* const kept_job = job.release();
   } catch (const std::exception& e) {
     if (disk_full(e)) {
       return ctx.fatal(ts::exit_code::no_space, full_disk_message());
