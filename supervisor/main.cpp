@@ -764,6 +764,15 @@ int main(int argc, char** argv) {
     s.last_heartbeat_ns = s.started_ns;
     log->info("started {} (pid {})", s.identity, s.pid);
   };
+  // The platform hears the sensor is sensing once every file can be run
+  // (a refused file ends the run before it says anything).
+  bool link_started = false;
+  auto start_link = [&] {
+    if (!link || link_started) return;
+    link_started = true;
+    link->set_sensing(true);
+    link->start();
+  };
   // Files: every stage but the uplink starts while the files are still
   // being scanned (capture starts DPDK, then reads as far as the scan has
   // gone). The uplink, the one stage that keeps anything, starts once the
@@ -805,11 +814,9 @@ int main(int argc, char** argv) {
     if (scan_stopped) log->info("scan stopped after {} packets", scanned.load());
     start(*uplink_waits);
     uplink_waits = nullptr;
+    start_link();
   };
-  if (link) {
-    link->set_sensing(true);
-    link->start();
-  }
+  if (uplink_waits == nullptr) start_link();
   ts::supervisor::platform_action platform_stop = ts::supervisor::platform_action::none;
   std::uint64_t next_health_ns = 0;
   auto give_health = [&] {
@@ -1053,6 +1060,7 @@ int main(int argc, char** argv) {
         if (stopping) {
           scanner.join();  // stopping anyway: no uplink to start
           uplink_waits = nullptr;
+          start_link();    // (for the last check-in below)
         } else {
           scan_verdict();
         }
