@@ -324,13 +324,16 @@ shard::side shard::classify(std::uint8_t network, const net::ip_address& ip, con
 }
 
 bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec,
-                        bool outbound) {
+                        bool outbound, std::uint32_t* hint) {
   asset_key k{};
   k.ip = ip;
   k.mac = (outbound ? rec.src_mac : rec.dst_mac).to_u64();
   k.network = network;
   bool inserted = false;
-  asset_value* a = t_.assets.find_or_insert(k, inserted);
+  // Where this connection's packets found the entry last time, if it is
+  // still there: no hash and no probe.
+  asset_value* a = hint != nullptr && *hint != 0 ? t_.assets.at_if(*hint - 1, k) : nullptr;
+  if (a == nullptr) a = t_.assets.find_or_insert(k, inserted);
   if (a == nullptr) {
     // Full: report every pending delta and start the table over (the uplink
     // merges the parts, nothing is lost).
@@ -346,6 +349,7 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
       return true;
     }
   }
+  if (hint != nullptr) *hint = t_.assets.slot_of(a) + 1;
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
   } else {
@@ -381,7 +385,7 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
 }
 
 void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac_address& mac,
-                 std::uint8_t source, std::uint64_t ts) noexcept {
+                 std::uint8_t source, std::uint64_t ts, std::uint32_t* hint) noexcept {
   if (mac.is_zero() || mac.is_multicast()) {
     return;
   }
@@ -391,11 +395,13 @@ void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac
   k.source = source;
   k.network = network;
   bool inserted = false;
-  binding_value* b = t_.bindings.find_or_insert(k, inserted);
+  binding_value* b = hint != nullptr && *hint != 0 ? t_.bindings.at_if(*hint - 1, k) : nullptr;
+  if (b == nullptr) b = t_.bindings.find_or_insert(k, inserted);
   if (b == nullptr) {
     ++h_.binding_table_full;
     return;
   }
+  if (hint != nullptr) *hint = t_.bindings.slot_of(b) + 1;
   if (inserted) {
     // Binding slots never move (the table is only ever cleared whole).
     binding_slots_.push_back(static_cast<std::uint32_t>(
@@ -558,38 +564,17 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
       }
     }
   }
-  if (s.cls == address_class::inventoried) {
-    if (!touch_asset(rec.src_ip, network, rec, true)) return false;
-    // The source MAC is the sender's own only if no router forwarded the
-    // packet: its TTL is still one that stacks start with.
-    if (is_initial_ttl(rec.ttl)) {
-      bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::IP_SOURCE), rec.ts_ns);
-    }
-  } else if ((s.cls == address_class::external || s.cls == address_class::monitored_external ||
-              (s.cls == address_class::non_inventoried && !is_initial_ttl(rec.ttl))) &&
-             !rec.src_mac.is_multicast()) {
-    // Frames from outside the inventory arrive through a router: its MAC is
-    // not the identity of the inventoried hosts it also forwards for.
-    bool inserted = false;
-    if (auto* g = t_.gateways.find_or_insert(gateway_key{rec.src_mac.to_u64()}, inserted)) {
-      ++g->packets;
-    }
-  }
-  if (d.cls == address_class::inventoried && !rec.dst_ip.is_multicast()) {
-    if (!touch_asset(rec.dst_ip, network, rec, false)) return false;
-  }
   // A host without an address yet (DHCP DISCOVER from 0.0.0.0, IPv6 DAD
   // from ::) is known by its MAC: its traffic is tracked and attributed to
   // that MAC, whatever the other side is. Without a MAC (a raw-IP capture)
   // it is still tracked, as one unassigned client with no MAC.
   const bool unassigned_client = s.cls == address_class::unassigned && !rec.src_mac.is_multicast() &&
                                  d.cls != address_class::excluded;
-  if (s.cls != address_class::inventoried && d.cls != address_class::inventoried && !unassigned_client) {
-    ++h_.external_only;  // no inventoried side: not tracked
-    return true;
-  }
+  const bool tracked =
+      s.cls == address_class::inventoried || d.cls == address_class::inventoried || unassigned_client;
 
-  // Connection: both directions under one canonical key.
+  // Connection: both directions under one canonical key. Found before the
+  // assets, whose entries it remembers (asset_hint, binding_hint).
   const bool ports = has_ports(rec);
   const std::uint16_t sp = ports ? rec.src_port : 0;
   const std::uint16_t dp = ports ? rec.dst_port : 0;
@@ -604,41 +589,72 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   ck.network = network;
   bool inserted = false;
   conn_value* conn = nullptr;
-  if (!unassigned_client) {
-    // Unassigned clients share their address: a connection entry (and its
-    // cached report slot) would mix several hosts' packets.
-    conn = t_.conns.find_or_insert(ck, inserted);
-    if (conn == nullptr && make_room_conns()) {
+  bool sender_is_client = true;
+  if (tracked) {
+    if (!unassigned_client) {
+      // Unassigned clients share their address: a connection entry (and its
+      // cached report slot) would mix several hosts' packets.
       conn = t_.conns.find_or_insert(ck, inserted);
-    }
-  }
-  bool sender_is_client;
-  if (unassigned_client) {
-    sender_is_client = true;  // it has no address to serve from
-  } else if (conn == nullptr) {
-    ++h_.conn_table_full;
-    sender_is_client = decide(rec).sender_is_client;
-  } else {
-    if (inserted) {
-      const direction dir = decide(rec);
-      conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
-      conn->decided_by = dir.decided_by;
-      conn->first_ns = rec.ts_ns;
-      conn->report_epoch = ~0u;
-      conn->network = network;
-    } else if (conn->decided_by < 2) {
-      // A handshake seen after the first packet settles the roles.
-      const direction dir = decide(rec);
-      if (dir.decided_by == 2 && (dir.sender_is_client == src_is_a) != (conn->client_is_a != 0)) {
-        conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
-        conn->decided_by = 2;
-        conn->report_epoch = ~0u;
-        conn->packets = 0;  // counts so far stay where they were reported
+      if (conn == nullptr && make_room_conns()) {
+        conn = t_.conns.find_or_insert(ck, inserted);
       }
     }
-    conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
-    if (inserted && !wheel_.add(ck, rec.ts_ns + idle_ns(rec.ip_proto))) rebuild_wheel();
-    sender_is_client = (conn->client_is_a != 0) == src_is_a;
+    if (unassigned_client) {
+      sender_is_client = true;  // it has no address to serve from
+    } else if (conn == nullptr) {
+      ++h_.conn_table_full;
+      sender_is_client = decide(rec).sender_is_client;
+    } else {
+      if (inserted) {
+        const direction dir = decide(rec);
+        conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
+        conn->decided_by = dir.decided_by;
+        conn->first_ns = rec.ts_ns;
+        conn->report_epoch = ~0u;
+        conn->network = network;
+      } else if (conn->decided_by < 2) {
+        // A handshake seen after the first packet settles the roles.
+        const direction dir = decide(rec);
+        if (dir.decided_by == 2 && (dir.sender_is_client == src_is_a) != (conn->client_is_a != 0)) {
+          conn->client_is_a = (dir.sender_is_client == src_is_a) ? 1 : 0;
+          conn->decided_by = 2;
+          conn->report_epoch = ~0u;
+          conn->packets = 0;  // counts so far stay where they were reported
+        }
+      }
+      conn->last_ns = std::max(conn->last_ns, rec.ts_ns);
+      if (inserted && !wheel_.add(ck, rec.ts_ns + idle_ns(rec.ip_proto))) rebuild_wheel();
+      sender_is_client = (conn->client_is_a != 0) == src_is_a;
+    }
+  }
+  // Endpoint a is index 0 of the hints, b index 1.
+  const unsigned src_end = src_is_a ? 0 : 1;
+  const unsigned dst_end = src_end ^ 1;
+
+  if (s.cls == address_class::inventoried) {
+    if (!touch_asset(rec.src_ip, network, rec, true, conn ? &conn->asset_hint[src_end] : nullptr)) return false;
+    // The source MAC is the sender's own only if no router forwarded the
+    // packet: its TTL is still one that stacks start with.
+    if (is_initial_ttl(rec.ttl)) {
+      bind(rec.src_ip, network, rec.src_mac, static_cast<std::uint8_t>(schema::BindingSource::IP_SOURCE), rec.ts_ns,
+           conn ? &conn->binding_hint[src_end] : nullptr);
+    }
+  } else if ((s.cls == address_class::external || s.cls == address_class::monitored_external ||
+              (s.cls == address_class::non_inventoried && !is_initial_ttl(rec.ttl))) &&
+             !rec.src_mac.is_multicast()) {
+    // Frames from outside the inventory arrive through a router: its MAC is
+    // not the identity of the inventoried hosts it also forwards for.
+    bool gw_inserted = false;
+    if (auto* g = t_.gateways.find_or_insert(gateway_key{rec.src_mac.to_u64()}, gw_inserted)) {
+      ++g->packets;
+    }
+  }
+  if (d.cls == address_class::inventoried && !rec.dst_ip.is_multicast()) {
+    if (!touch_asset(rec.dst_ip, network, rec, false, conn ? &conn->asset_hint[dst_end] : nullptr)) return false;
+  }
+  if (!tracked) {
+    ++h_.external_only;  // no inventoried side: not tracked
+    return true;
   }
 
   // Report entry for this interval.

@@ -141,9 +141,12 @@ class shard {
   std::uint64_t idle_ns(std::uint8_t proto) const noexcept;
   bool make_room_conns();
 
-  bool touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec, bool outbound);
+  // `hint`: a connection's remembered slot for this entry (conn_value), or
+  // nullptr; updated to where the entry is.
+  bool touch_asset(const net::ip_address& ip, std::uint8_t network, const net::packet_record& rec, bool outbound,
+                   std::uint32_t* hint = nullptr);
   void bind(const net::ip_address& ip, std::uint8_t network, const net::mac_address& mac, std::uint8_t source,
-            std::uint64_t ts) noexcept;
+            std::uint64_t ts, std::uint32_t* hint = nullptr) noexcept;
   report_value* report_entry(const report_key& k);
   void move_connection(conn_value& c, const report_key& to);
 

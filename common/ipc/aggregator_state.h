@@ -76,8 +76,16 @@ struct conn_value {
   std::uint16_t app_proto;
   std::uint16_t app_category;
   std::uint8_t app_state;         // 0 unknown, 1 detecting, 2 done
-  std::uint8_t pad[7];
+  std::uint8_t pad[3];
+  // Where endpoint a's and b's asset entries and source-address bindings
+  // were last found (slot + 1, 0: none yet). Hints only: a hint is used when
+  // the slot still holds the very key looked for, so a table cleared or
+  // rearranged since costs one lookup, never a wrong entry.
+  std::uint32_t asset_hint[2];
+  std::uint32_t binding_hint[2];
 };
+// Two cache lines a slot (with its 8-byte header and 40-byte key).
+static_assert(sizeof(conn_value) == 80);
 
 // What a flow report aggregates: (client, server, server port, protocol) in
 // a network. External and excluded sides are all-zero addresses with their

@@ -70,6 +70,19 @@ class shm_table {
     return nullptr;
   }
 
+  // The value at slot `pos` if that slot holds `k` (a remembered position,
+  // checked), else nullptr.
+  Value* at_if(std::uint32_t pos, const Key& k) noexcept {
+    if (pos > mask_) return nullptr;
+    slot& s = slots_[pos];
+    return s.used != 0 && std::memcmp(&s.key, &k, sizeof(Key)) == 0 ? &s.value : nullptr;
+  }
+  // The slot of a value this table returned.
+  std::uint32_t slot_of(const Value* v) const noexcept {
+    return static_cast<std::uint32_t>(
+        (reinterpret_cast<const char*>(v) - reinterpret_cast<const char*>(&slots_[0].value)) / sizeof(slot));
+  }
+
   // Finds or inserts (value zero-initialised). nullptr when the table is full.
   // `inserted` tells which.
   Value* find_or_insert(const Key& k, bool& inserted) noexcept {
