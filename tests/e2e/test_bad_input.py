@@ -36,30 +36,15 @@ def late_corruption(work):
     so the refusal comes after they started. It must still leave nothing:
     no process, no segment, no inventory and no output (the uplink, the
     stage that keeps anything, starts only after the verdict)."""
-    sample, _ = t.sample_capture(work, 2)
-    with open(sample, "rb") as f:
-        data = f.read()
-    t.check(struct.unpack("<I", data[:4])[0] == 0xa1b2c3d4, "the sample is not a little-endian pcap")
-    records = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, usec, caplen, length = struct.unpack("<IIII", data[off:off + 16])
-        records.append((sec, usec, data[off + 16:off + 16 + caplen], length))
-        off += 16 + caplen
+    header, records = t.sample_records(work)
     late = os.path.join(work, "late.pcap")
-    written = 0
     with open(late, "wb") as f:
-        f.write(data[:24])
-        copy = 0
-        while written < 300000:  # several of the scan's progress steps (65,536 packets)
-            for sec, usec, body, length in records:
-                f.write(struct.pack("<IIII", sec + 100 * copy, usec, len(body), length) + body)
-                written += 1
-            copy += 1
+        f.write(header)
+        # several of the scan's progress steps (65,536 packets)
+        written = t.write_repeated(f, records, 300000)
         bad_at = f.tell()
         f.write(struct.pack("<IIII", 1700000000, 0, 0x7fffffff, 0x7fffffff) + b"\0" * 64)
-        for sec, usec, body, length in records[:10]:
-            f.write(struct.pack("<IIII", sec, usec, len(body), length) + body)
+        t.write_repeated(f, records[:10], 10)
 
     # A directory that was there keeps the log of the refusal, and nothing
     # the stages made of the file's first 300,000 packets.

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -30,26 +29,11 @@ STEP_MS = 1500     # a step's extra time: the scan takes at least 9 s
 
 def big_capture(work):
     """The sample office repeated (each copy 100 s later) to PACKETS packets."""
-    sample, _ = t.sample_capture(work, 2)
-    with open(sample, "rb") as f:
-        data = f.read()
-    t.check(struct.unpack("<I", data[:4])[0] == 0xa1b2c3d4, "the sample is not a little-endian pcap")
-    records = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, usec, caplen, length = struct.unpack("<IIII", data[off:off + 16])
-        records.append((sec, usec, data[off + 16:off + 16 + caplen], length))
-        off += 16 + caplen
+    header, records = t.sample_records(work)
     path = os.path.join(work, "big.pcap")
-    written = 0
     with open(path, "wb") as f:
-        f.write(data[:24])
-        copy = 0
-        while written < PACKETS:
-            for sec, usec, body, length in records:
-                f.write(struct.pack("<IIII", sec + 100 * copy, usec, len(body), length) + body)
-                written += 1
-            copy += 1
+        f.write(header)
+        written = t.write_repeated(f, records, PACKETS)
     return path, written
 
 

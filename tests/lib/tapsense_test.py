@@ -11,6 +11,7 @@ import os
 import socket
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -344,6 +345,37 @@ def sample_capture(work, copies):
     n = int(subprocess.run(["capinfos", "-c", "-M", path], capture_output=True, text=True, check=True)
             .stdout.strip().split()[-1])
     return path, n
+
+
+def sample_records(work):
+    """The sample office (sample_capture(work, 2)) as its pcap file header and
+    its records (seconds, microseconds, captured bytes, wire length), for
+    tests that build a large file of their own from it."""
+    sample, _ = sample_capture(work, 2)
+    with open(sample, "rb") as f:
+        data = f.read()
+    check(struct.unpack("<I", data[:4])[0] == 0xa1b2c3d4, "the sample is not a little-endian pcap")
+    records = []
+    off = 24
+    while off + 16 <= len(data):
+        sec, usec, caplen, length = struct.unpack("<IIII", data[off:off + 16])
+        records.append((sec, usec, data[off + 16:off + 16 + caplen], length))
+        off += 16 + caplen
+    return data[:24], records
+
+
+def write_repeated(f, records, packets):
+    """Writes `records` to the open pcap file `f` again and again, whole
+    copies each 100 s after the one before, until at least `packets` are
+    written; returns how many were."""
+    written = 0
+    copy = 0
+    while written < packets:
+        for sec, usec, body, length in records:
+            f.write(struct.pack("<IIII", sec + 100 * copy, usec, len(body), length) + body)
+            written += 1
+        copy += 1
+    return written
 
 
 def sensor_stats(run_dir):
