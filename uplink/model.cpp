@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <string>
 
 namespace tapsense::uplink {
 
@@ -39,6 +41,68 @@ void bind_ip(SQLite::Statement& st, int i, const OptionalAddress& ip) {
 
 std::uint64_t u64(const SQLite::Column& c) { return static_cast<std::uint64_t>(c.getInt64()); }
 std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+// Writes a checkpoint's rows of one table `per` at a time through one
+// multi-row INSERT, and the last few one at a time: a statement per row
+// cost a third more (0.089 against 0.061 s for 75,000 observation rows, in
+// a test program). The caller binds each row's columns from base() on,
+// then calls row_done(). Bound text must stay put until the statement runs
+// (the model's strings do, while it saves).
+class row_writer {
+ public:
+  // `head`: "INSERT ... INTO t(c1, ..., cN) VALUES"; `rows`: how many follow.
+  row_writer(SQLite::Database& db, const std::string& head, int columns, std::size_t rows)
+      : db_(db), head_(head), cols_(columns), left_(rows) {
+    choose();
+  }
+  SQLite::Statement& st() { return *cur_; }
+  int base() const noexcept { return 1 + static_cast<int>(in_stmt_) * cols_; }
+  void row_done() {
+    if (++in_stmt_ < stmt_rows_) return;
+    cur_->exec();
+    cur_->reset();
+    left_ -= stmt_rows_;
+    in_stmt_ = 0;
+    choose();
+  }
+
+ private:
+  static constexpr std::size_t per = 64;  // 64 x 20 columns: far below SQLite's 32,766 parameters
+  std::unique_ptr<SQLite::Statement> prepare(std::size_t n) {
+    std::string sql = head_;
+    std::string one = "(";
+    for (int c = 0; c < cols_; ++c) one += c ? ",?" : "?";
+    one += ")";
+    for (std::size_t r = 0; r < n; ++r) sql += (r ? "," : " ") + one;
+    return std::make_unique<SQLite::Statement>(db_, sql);
+  }
+  void choose() {
+    if (left_ >= per) {
+      if (!many_) many_ = prepare(per);
+      cur_ = many_.get();
+      stmt_rows_ = per;
+    } else if (left_ > 0) {
+      if (!one_) one_ = prepare(1);
+      cur_ = one_.get();
+      stmt_rows_ = 1;
+    }
+  }
+  SQLite::Database& db_;
+  std::string head_;
+  int cols_;
+  std::size_t left_;
+  std::unique_ptr<SQLite::Statement> many_, one_;
+  SQLite::Statement* cur_ = nullptr;
+  std::size_t stmt_rows_ = 0;
+  std::size_t in_stmt_ = 0;
+};
+
+template <typename Map>
+std::size_t dirty_count(const Map& m) {
+  std::size_t n = 0;
+  for (const auto& [k, v] : m) n += v.dirty ? 1 : 0;
+  return n;
+}
 
 template <typename V>
 std::size_t string_heap(const V& s) {
@@ -338,60 +402,62 @@ std::uint64_t model::save(SQLite::Database& db) {
     pruned_before_ = 0;
   }
   {
-    SQLite::Statement st(db, R"sql(
+    row_writer w(db, R"sql(
       INSERT OR REPLACE INTO flows(interval_start, client, server, client_class, server_class, server_port,
                                    protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen,
                                    last_seen, interval_end, client_name, server_name, app_family, app_service,
                                    application)
-      VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?))sql");
+      VALUES)sql", 20, dirty_count(flows_));
     for (auto& [k, v] : flows_) {
       if (!v.dirty) continue;
-      st.bind(1, i64(k.interval_start));
-      bind_ip(st, 2, k.client);
-      bind_ip(st, 3, k.server);
-      st.bind(4, int{k.client_class});
-      st.bind(5, int{k.server_class});
-      st.bind(6, int{k.server_port});
-      st.bind(7, int{k.protocol});
-      st.bindNoCopy(8, k.network);
-      st.bind(9, i64(v.packets));
-      st.bind(10, i64(v.packets_c2s));
-      st.bind(11, i64(v.bytes_c2s));
-      st.bind(12, i64(v.bytes_s2c));
-      st.bind(13, i64(v.first_seen));
-      st.bind(14, i64(v.last_seen));
-      st.bind(15, i64(v.interval_end));
-      st.bindNoCopy(16, k.client_name);
-      st.bindNoCopy(17, k.server_name);
-      st.bindNoCopy(18, v.app_family);
-      st.bindNoCopy(19, v.app_service);
-      st.bindNoCopy(20, v.application);
-      st.exec();
-      st.reset();
+      auto& st = w.st();
+      const int b = w.base() - 1;
+      st.bind(b + 1, i64(k.interval_start));
+      bind_ip(st, b + 2, k.client);
+      bind_ip(st, b + 3, k.server);
+      st.bind(b + 4, int{k.client_class});
+      st.bind(b + 5, int{k.server_class});
+      st.bind(b + 6, int{k.server_port});
+      st.bind(b + 7, int{k.protocol});
+      st.bindNoCopy(b + 8, k.network);
+      st.bind(b + 9, i64(v.packets));
+      st.bind(b + 10, i64(v.packets_c2s));
+      st.bind(b + 11, i64(v.bytes_c2s));
+      st.bind(b + 12, i64(v.bytes_s2c));
+      st.bind(b + 13, i64(v.first_seen));
+      st.bind(b + 14, i64(v.last_seen));
+      st.bind(b + 15, i64(v.interval_end));
+      st.bindNoCopy(b + 16, k.client_name);
+      st.bindNoCopy(b + 17, k.server_name);
+      st.bindNoCopy(b + 18, v.app_family);
+      st.bindNoCopy(b + 19, v.app_service);
+      st.bindNoCopy(b + 20, v.application);
+      w.row_done();
       v.dirty = false;
       ++rows;
     }
   }
   {
-    SQLite::Statement st(db, R"sql(
+    row_writer w(db, R"sql(
       INSERT OR REPLACE INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
                                           packets_in, packets_out, ttl_out, mac)
-      VALUES(?,?,?,?,?,?,?,?,?,?))sql");
+      VALUES)sql", 10, dirty_count(sightings_));
     SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES(?,?,?,?)");
     for (auto& [k, v] : sightings_) {
       if (!v.dirty) continue;
-      st.bindNoCopy(1, k.network);
-      bind_ip(st, 2, k.ip);
-      st.bind(3, i64(v.first_seen));
-      st.bind(4, i64(v.last_seen));
-      st.bind(5, i64(v.bytes_in));
-      st.bind(6, i64(v.bytes_out));
-      st.bind(7, i64(v.packets_in));
-      st.bind(8, i64(v.packets_out));
-      st.bind(9, int{v.ttl_out});
-      st.bind(10, i64(k.mac));
-      st.exec();
-      st.reset();
+      auto& st = w.st();
+      const int b = w.base() - 1;
+      st.bindNoCopy(b + 1, k.network);
+      bind_ip(st, b + 2, k.ip);
+      st.bind(b + 3, i64(v.first_seen));
+      st.bind(b + 4, i64(v.last_seen));
+      st.bind(b + 5, i64(v.bytes_in));
+      st.bind(b + 6, i64(v.bytes_out));
+      st.bind(b + 7, i64(v.packets_in));
+      st.bind(b + 8, i64(v.packets_out));
+      st.bind(b + 9, int{v.ttl_out});
+      st.bind(b + 10, i64(k.mac));
+      w.row_done();
       for (auto t : v.ttls) {
         ttl.bindNoCopy(1, k.network);
         bind_ip(ttl, 2, k.ip);
@@ -405,45 +471,47 @@ std::uint64_t model::save(SQLite::Database& db) {
     }
   }
   {
-    SQLite::Statement st(db, R"sql(
+    row_writer w(db, R"sql(
       INSERT OR REPLACE INTO bindings(network, ip, mac, source, first_seen, last_seen, packets)
-      VALUES(?,?,?,?,?,?,?))sql");
+      VALUES)sql", 7, dirty_count(bindings_));
     for (auto& [k, v] : bindings_) {
       if (!v.dirty) continue;
-      st.bindNoCopy(1, k.network);
-      bind_ip(st, 2, k.ip);
-      st.bind(3, i64(k.mac));
-      st.bind(4, int{k.source});
-      st.bind(5, i64(v.first_seen));
-      st.bind(6, i64(v.last_seen));
-      st.bind(7, i64(v.packets));
-      st.exec();
-      st.reset();
+      auto& st = w.st();
+      const int b = w.base() - 1;
+      st.bindNoCopy(b + 1, k.network);
+      bind_ip(st, b + 2, k.ip);
+      st.bind(b + 3, i64(k.mac));
+      st.bind(b + 4, int{k.source});
+      st.bind(b + 5, i64(v.first_seen));
+      st.bind(b + 6, i64(v.last_seen));
+      st.bind(b + 7, i64(v.packets));
+      w.row_done();
       v.dirty = false;
       ++rows;
     }
   }
   {
-    SQLite::Statement st(db, R"sql(
+    row_writer w(db, R"sql(
       INSERT OR REPLACE INTO observations(network, mac, ip, source, field, value, confidence, first_seen,
                                           last_seen, count)
-      VALUES(?,?,?,?,?,?,?,?,?,?))sql");
+      VALUES)sql", 10, dirty_count(observations_));
     for (auto& [k, v] : observations_) {
       if (!v.dirty) continue;
-      st.bindNoCopy(1, k.network.str());
-      st.bind(2, i64(k.mac));
-      bind_ip(st, 3, k.ip);
+      auto& st = w.st();
+      const int b = w.base() - 1;
+      st.bindNoCopy(b + 1, k.network.str());
+      st.bind(b + 2, i64(k.mac));
+      bind_ip(st, b + 3, k.ip);
       // (The vocabulary's names are string literals, and a rule's source an
       // interned string: both end with a NUL, as a bound text must.)
-      st.bindNoCopy(4, k.source_text().data());
-      st.bindNoCopy(5, k.field.str().data());
-      st.bindNoCopy(6, k.value.str());
-      st.bind(7, int{v.confidence});
-      st.bind(8, i64(v.first_seen));
-      st.bind(9, i64(v.last_seen));
-      st.bind(10, i64(v.count));
-      st.exec();
-      st.reset();
+      st.bindNoCopy(b + 4, k.source_text().data());
+      st.bindNoCopy(b + 5, k.field.str().data());
+      st.bindNoCopy(b + 6, k.value.str());
+      st.bind(b + 7, int{v.confidence});
+      st.bind(b + 8, i64(v.first_seen));
+      st.bind(b + 9, i64(v.last_seen));
+      st.bind(b + 10, i64(v.count));
+      w.row_done();
       v.dirty = false;
       ++rows;
     }

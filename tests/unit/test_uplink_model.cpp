@@ -3,6 +3,8 @@
 // checkpoint), then build_assets: binding precedence, DHCP churn, the best
 // evidence per field, the NAT flag, and the same model after a restart.
 #include <gtest/gtest.h>
+
+#include <sstream>
 #include <unistd.h>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -602,6 +604,106 @@ TEST_F(fixture, replays_are_applied_once_and_a_restart_rebuilds_the_same_model) 
     inv.commit();
     EXPECT_EQ(summary(inv), before);
   }
+}
+
+// A checkpoint writes each table's rows 64 to a statement, then the rest
+// one by one: 150 addresses (each with its binding, two TTLs and three
+// facts) and 150 flows, read back from the tables alone, are the model
+// that was saved, row for row.
+TEST_F(fixture, a_checkpoint_of_many_rows_reads_back_as_the_same_model) {
+  constexpr unsigned n = 150;  // two full statements and 22 rows one by one
+  std::vector<std::string> ips, macs, values;
+  for (unsigned i = 0; i < n; ++i) {
+    ips.push_back("10.9." + std::to_string(i / 100) + "." + std::to_string(i % 100 + 1));
+    char m[32];
+    std::snprintf(m, sizeof m, "ee:00:00:00:%02x:%02x", i / 256, i % 256);
+    macs.emplace_back(m);
+  }
+  std::vector<sighting_in> sv;
+  std::vector<binding_in> bv;
+  std::vector<observation_in> ov;
+  values.reserve(3 * n);
+  for (unsigned i = 0; i < n; ++i) {
+    sv.push_back({ips[i].c_str(), (1 + i) * s, (2 + i) * s, 3 + i, {64, 128}, macs[i].c_str()});
+    bv.push_back({ips[i].c_str(), macs[i].c_str(), schema::BindingSource::ARP, (1 + i) * s, (2 + i) * s, 1 + i});
+    values.push_back("host-" + std::to_string(i));
+    ov.push_back({macs[i].c_str(), "", (3 + i) * s, "dhcp", "hostname", values.back().c_str(), 90});
+    values.push_back("Vendor " + std::to_string(i % 7));
+    ov.push_back({macs[i].c_str(), "", (3 + i) * s, "dhcp", "vendor_class", values.back().c_str(), 60});
+    ov.push_back({"", ips[i].c_str(), (4 + i) * s, "rule:os-test", "os", "Linux", 50});
+  }
+  capnp::MallocMessageBuilder mb;
+  auto fb = mb.initRoot<schema::FlowBatch>();
+  fb.setSchemaVersion(schema::SCHEMA_VERSION);
+  fb.setProducer("aggregator.0");
+  fb.setBatchId(++batch);
+  auto fl = fb.initFlows(n);
+  for (unsigned i = 0; i < n; ++i) {
+    fl[i].setIntervalStart(1800 * s);
+    fl[i].setIntervalEnd(3600 * s);
+    fl[i].setClient(bytes(ip(ips[i].c_str())));
+    fl[i].setServer(bytes(ip(ips[(i + 1) % n].c_str())));
+    fl[i].setClientClass(schema::AddressClass::INVENTORIED);
+    fl[i].setServerClass(schema::AddressClass::INVENTORIED);
+    fl[i].setServerPort(static_cast<std::uint16_t>(443 + i % 3));
+    fl[i].setProtocol(6);
+    fl[i].setPackets(10 + i);
+    fl[i].setPacketsClientToServer(5 + i);
+    fl[i].setBytesClientToServer(1000 + i);
+    fl[i].setBytesServerToClient(2000 + i);
+    fl[i].setFirstSeen((1800 + i) * s);
+    fl[i].setLastSeen((1900 + i) * s);
+    fl[i].setAppService(i % 2 ? "TLS" : "HTTP");
+  }
+  const auto flows = frame(mb);
+  auto rows_of = [&](const inventory& inv) {
+    std::ostringstream o;
+    for (const auto& [k, v] : inv.model().flows()) {
+      o << "F " << k.interval_start << ' ' << (k.client ? k.client->to_string() : "-") << ' '
+        << (k.server ? k.server->to_string() : "-") << ' ' << k.server_port << ' ' << v.packets << ' '
+        << v.packets_c2s << ' ' << v.bytes_c2s << ' ' << v.bytes_s2c << ' ' << v.first_seen << ' ' << v.last_seen
+        << ' ' << v.interval_end << ' ' << v.app_service.str() << '\n';
+    }
+    for (const auto& [k, v] : inv.model().sightings()) {
+      o << "S " << (k.ip ? k.ip->to_string() : "-") << ' ' << k.mac << ' ' << v.first_seen << ' ' << v.last_seen
+        << ' ' << v.packets_out << ' ' << v.bytes_out << ' ' << v.ttls.size() << '\n';
+    }
+    for (const auto& [k, v] : inv.model().observations()) {
+      o << "O " << k.mac << ' ' << (k.ip.has_value() ? k.ip->to_string() : "-") << ' ' << k.source_text() << ' '
+        << k.field.str() << ' ' << k.value.str() << ' ' << unsigned{v.confidence} << ' ' << v.first_seen << ' '
+        << v.count << '\n';
+    }
+    return o.str();
+  };
+  std::string saved;
+  {
+    inventory inv(path);
+    inv.load();
+    inv.begin();
+    ASSERT_TRUE(inv.apply_sighting_batch(sightings(sv, bv)));
+    ASSERT_TRUE(inv.apply_observation_batch(observations(ov)));
+    ASSERT_TRUE(inv.apply_flow_batch(flows));
+    inv.commit();
+    saved = rows_of(inv);
+    EXPECT_EQ(inv.checkpoint(), 6 * n) << "rows: flows, sightings, bindings and three facts an address";
+  }
+  {
+    SQLite::Database db(path);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM journal").getInt(), 0);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM flows").getInt(), static_cast<int>(n));
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM ip_sightings").getInt(), static_cast<int>(n));
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM ip_ttls").getInt(), static_cast<int>(2 * n));
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM bindings").getInt(), static_cast<int>(n));
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM observations").getInt(), static_cast<int>(3 * n));
+    EXPECT_EQ(db.execAndGet("SELECT value FROM observations WHERE field = 'hostname' AND mac = " +
+                            std::to_string(mac(macs[149].c_str())))
+                  .getString(),
+              "host-149");
+  }
+  inventory again(path);
+  again.load();
+  EXPECT_EQ(again.journal_bytes(), 0U);
+  EXPECT_EQ(rows_of(again), saved);
 }
 
 }  // namespace
