@@ -77,3 +77,64 @@ TEST(RangeMap, DefaultRanges) {
   EXPECT_TRUE(s.contains(ip("fdff::1")));
   EXPECT_FALSE(s.contains(ip("2001:db8::1")));
 }
+
+// lookup() compares addresses as two 64-bit numbers: it must answer as the
+// ranges themselves do (ip_range::contains, byte-wise order, the first range
+// added winning) for addresses at and around every edge, in both halves of
+// the 128-bit space and with the top bit of each half set.
+TEST(RangeMap, LookupAgreesWithTheRangesAtEveryEdge) {
+  const char* ranges[] = {"10.0.0.0/8",       "10.1.0.0/16",     "192.168.1.10-192.168.1.20",
+                          "0.0.0.0/32",       "255.255.255.255", "128.0.0.0/1",
+                          "fc00::/7",         "fe80::/10",       "2001:db8::-2001:db8::8000:0:0:0",
+                          "ffff:ffff::/32",   "::/128",          "8000::/1"};
+  range_map<int> m;
+  std::vector<ip_range> rs;
+  for (const char* r : ranges) {
+    auto p = ip_range::parse(r);
+    ASSERT_TRUE(p) << r;
+    m.add(*p, static_cast<int>(rs.size()));
+    rs.push_back(*p);
+  }
+  m.build();
+  auto expected = [&](const ip_address& a) -> const int* {
+    static int found;
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      if (rs[i].contains(a)) {
+        found = static_cast<int>(i);
+        return &found;
+      }
+    }
+    return nullptr;
+  };
+  std::vector<ip_address> probes;
+  for (const auto& r : rs) {
+    for (const auto& edge : {r.first, r.last}) {
+      probes.push_back(edge);
+      probes.push_back(detail::next_address(edge));
+      probes.push_back(detail::prev_address(edge));
+    }
+  }
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 2000; ++i) {
+    ip_address a{};
+    for (auto& byte : a.b) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      byte = static_cast<std::uint8_t>(x);
+    }
+    if (i % 2 == 0) {  // IPv4-mapped
+      std::fill(a.b.begin(), a.b.begin() + 10, 0);
+      a.b[10] = a.b[11] = 0xff;
+    }
+    probes.push_back(a);
+  }
+  for (const auto& a : probes) {
+    const int* want = expected(a);
+    const int* got = m.lookup(a);
+    ASSERT_EQ(got == nullptr, want == nullptr) << a.to_string();
+    if (got != nullptr) {
+      EXPECT_EQ(*got, *want) << a.to_string();
+    }
+  }
+}
