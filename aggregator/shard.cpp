@@ -483,7 +483,7 @@ bool shard::on_name(const ipc::name_binding_frame& n) {
   // SNI / Host: the connection that carried it is to this site, counts so far included.
   net::ip_address peer;
   std::memcpy(peer.b.data(), n.peer, 16);
-  const int c = std::memcmp(peer.b.data(), ip.b.data(), 16);
+  const auto c = peer <=> ip;
   const bool peer_is_a = c < 0 || (c == 0 && n.peer_port <= n.port);
   conn_key ck{};
   ck.a = peer_is_a ? peer : ip;
@@ -578,7 +578,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
   const bool ports = has_ports(rec);
   const std::uint16_t sp = ports ? rec.src_port : 0;
   const std::uint16_t dp = ports ? rec.dst_port : 0;
-  const int c = std::memcmp(rec.src_ip.b.data(), rec.dst_ip.b.data(), 16);
+  const auto c = rec.src_ip <=> rec.dst_ip;
   const bool src_is_a = c < 0 || (c == 0 && sp <= dp);
   conn_key ck{};
   ck.a = src_is_a ? rec.src_ip : rec.dst_ip;

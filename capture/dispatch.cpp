@@ -255,7 +255,7 @@ std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec, net::by
       (l3 == net::l3_type::ipv4 || l3 == net::l3_type::ipv6)) {
     // Direction bit: which endpoint sorts first. With the symmetric hash it
     // gives a per-direction key at the cost of one compare.
-    const int c = std::memcmp(rec.src_ip.b.data(), rec.dst_ip.b.data(), 16);
+    const auto c = rec.src_ip <=> rec.dst_ip;
     const bool forward = c < 0 || (c == 0 && rec.src_port < rec.dst_port);
     const std::uint32_t key = (rec.flow_hash & ~1u) | (forward ? 1u : 0u);
     auto& slot = flow_table_[(key * 2654435761u) >> 16];

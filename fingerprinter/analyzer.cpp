@@ -57,7 +57,7 @@ std::uint64_t direction_key(const net::packet_record& r) {
 
 // Both directions of a TCP connection.
 std::uint64_t connection_key(const net::packet_record& r) {
-  const int c = std::memcmp(r.src_ip.b.data(), r.dst_ip.b.data(), 16);
+  const auto c = r.src_ip <=> r.dst_ip;
   const bool src_first = c < 0 || (c == 0 && r.src_port <= r.dst_port);
   std::uint64_t h = 0xcbf29ce484222325ULL;
   h = fnv(h, (src_first ? r.src_ip : r.dst_ip).b.data(), 16);

@@ -2,6 +2,7 @@
 // MAC and IP address value types shared by every stage. Both are trivially
 // copyable PODs so they can live in packet records and shared memory.
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -99,7 +100,30 @@ struct ip_address {
   std::string to_string() const;
   static std::optional<ip_address> parse(std::string_view s);
 
-  friend constexpr auto operator<=>(const ip_address&, const ip_address&) = default;
+  // The address as two 64-bit numbers, most significant first: their
+  // order is the byte-wise order of b.
+  constexpr std::array<std::uint64_t, 2> halves() const noexcept {
+    auto h = std::bit_cast<std::array<std::uint64_t, 2>>(b);
+    if constexpr (std::endian::native == std::endian::little) {
+      h[0] = __builtin_bswap64(h[0]);
+      h[1] = __builtin_bswap64(h[1]);
+    }
+    return h;
+  }
+  // Byte-wise order and equality, as defaulted ones would be, but on the two
+  // halves: the defaulted ones call memcmp(), and addresses are compared for
+  // every packet (classification, connection keys) and in every map the
+  // uplink keys by address.
+  friend constexpr std::strong_ordering operator<=>(const ip_address& x, const ip_address& y) noexcept {
+    const auto a = x.halves();
+    const auto c = y.halves();
+    return a[0] != c[0] ? a[0] <=> c[0] : a[1] <=> c[1];
+  }
+  friend constexpr bool operator==(const ip_address& x, const ip_address& y) noexcept {
+    const auto a = std::bit_cast<std::array<std::uint64_t, 2>>(x.b);
+    const auto c = std::bit_cast<std::array<std::uint64_t, 2>>(y.b);
+    return a[0] == c[0] && a[1] == c[1];
+  }
 };
 static_assert(sizeof(ip_address) == 16);
 

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "common/net/cidr.h"
 
 using namespace tapsense::net;
@@ -136,5 +139,48 @@ TEST(RangeMap, LookupAgreesWithTheRangesAtEveryEdge) {
     if (got != nullptr) {
       EXPECT_EQ(*got, *want) << a.to_string();
     }
+  }
+}
+
+// ip_address compares on its two 64-bit halves: the order and equality must
+// be the byte-wise ones (std::lexicographical_compare over the 16 bytes),
+// for addresses that differ in any byte, including the top bit of a half.
+TEST(IpAddress, OrderIsTheByteWiseOrder) {
+  std::vector<ip_address> as;
+  std::uint64_t x = 0x2545f4914f6cdd1dULL;
+  for (int i = 0; i < 300; ++i) {
+    ip_address a{};
+    for (auto& byte : a.b) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      byte = static_cast<std::uint8_t>(x);
+    }
+    as.push_back(a);
+    // The same with one byte changed, anywhere, and with a top bit set.
+    ip_address b = a;
+    b.b[static_cast<std::size_t>(i % 16)] ^= 0x80;
+    as.push_back(b);
+    ip_address c = a;
+    c.b[static_cast<std::size_t>(i % 16)] ^= 0x01;
+    as.push_back(c);
+  }
+  as.push_back(ip("::"));
+  as.push_back(ip("10.0.0.1"));
+  as.push_back(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+  for (const auto& a : as) {
+    for (const auto& b : {as[0], as[1], as[2], as[as.size() - 1], as[as.size() - 2], a}) {
+      const bool less = std::lexicographical_compare(a.b.begin(), a.b.end(), b.b.begin(), b.b.end());
+      const bool same = a.b == b.b;
+      EXPECT_EQ(a < b, less) << a.to_string() << " " << b.to_string();
+      EXPECT_EQ(a == b, same) << a.to_string() << " " << b.to_string();
+      EXPECT_EQ((a <=> b) == 0, same);
+      EXPECT_EQ(a > b, !less && !same);
+    }
+  }
+  for (std::size_t i = 1; i < as.size(); ++i) {
+    const auto& a = as[i - 1];
+    const auto& b = as[i];
+    EXPECT_EQ(a < b, std::lexicographical_compare(a.b.begin(), a.b.end(), b.b.begin(), b.b.end()));
   }
 }
