@@ -9,6 +9,17 @@ using namespace tapsense::net;
 
 namespace {
 ip_address ip(const char* s) { return *ip_address::parse(s); }
+// A pseudo-random address (xorshift state x).
+ip_address random_address(std::uint64_t& x) {
+  ip_address a{};
+  for (auto& byte : a.b) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    byte = static_cast<std::uint8_t>(x);
+  }
+  return a;
+}
 }  // namespace
 
 TEST(IpRange, RejectsMalformed) {
@@ -119,13 +130,7 @@ TEST(RangeMap, LookupAgreesWithTheRangesAtEveryEdge) {
   }
   std::uint64_t x = 0x9e3779b97f4a7c15ULL;
   for (int i = 0; i < 2000; ++i) {
-    ip_address a{};
-    for (auto& byte : a.b) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      byte = static_cast<std::uint8_t>(x);
-    }
+    ip_address a = random_address(x);
     if (i % 2 == 0) {  // IPv4-mapped
       std::fill(a.b.begin(), a.b.begin() + 10, 0);
       a.b[10] = a.b[11] = 0xff;
@@ -149,13 +154,7 @@ TEST(IpAddress, OrderIsTheByteWiseOrder) {
   std::vector<ip_address> as;
   std::uint64_t x = 0x2545f4914f6cdd1dULL;
   for (int i = 0; i < 300; ++i) {
-    ip_address a{};
-    for (auto& byte : a.b) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      byte = static_cast<std::uint8_t>(x);
-    }
+    const ip_address a = random_address(x);
     as.push_back(a);
     // The same with one byte changed, anywhere, and with a top bit set.
     ip_address b = a;
