@@ -8,7 +8,6 @@
 // in precedence order). overlaps() reports them so configuration can warn.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,15 +41,12 @@ class range_map {
   void build();
 
   const Value* lookup(const ip_address& a) const noexcept {
-    // Last interval whose first <= a. The addresses compare as two 64-bit
-    // numbers: ip_address's byte-wise order is a memcmp() call, several a
-    // lookup, two lookups or more for each of a packet's addresses.
-    const key k = key_of(a);
+    // Last interval whose first <= a.
     std::size_t lo = 0;
-    std::size_t hi = keys_.size();
+    std::size_t hi = intervals_.size();
     while (lo < hi) {
       const std::size_t mid = (lo + hi) / 2;
-      if (less_equal(keys_[mid].first, k)) {
+      if (intervals_[mid].first <= a) {
         lo = mid + 1;
       } else {
         hi = mid;
@@ -59,8 +55,8 @@ class range_map {
     if (lo == 0) {
       return nullptr;
     }
-    const auto& iv = keys_[lo - 1];
-    return less_equal(k, iv.last) ? &values_[iv.value_index] : nullptr;
+    const auto& iv = intervals_[lo - 1];
+    return a <= iv.last ? &values_[iv.value_index] : nullptr;
   }
   bool contains(const ip_address& a) const noexcept { return lookup(a) != nullptr; }
   bool empty() const noexcept { return pending_.empty(); }
@@ -78,29 +74,9 @@ class range_map {
     ip_range range;
     Value value;
   };
-  // An address as a 128-bit number (big-endian halves): the same order as
-  // ip_address's byte-wise one.
-  struct key {
-    std::uint64_t hi;
-    std::uint64_t lo;
-  };
-  static key key_of(const ip_address& a) noexcept {
-    std::uint64_t h, l;
-    std::memcpy(&h, a.b.data(), 8);
-    std::memcpy(&l, a.b.data() + 8, 8);
-    return {__builtin_bswap64(h), __builtin_bswap64(l)};
-  }
-  static bool less_equal(const key& x, const key& y) noexcept {
-    return x.hi < y.hi || (x.hi == y.hi && x.lo <= y.lo);
-  }
-  struct key_interval {
-    key first;
-    key last;
-    std::size_t value_index;
-  };
   std::vector<entry> pending_;
   std::vector<Value> values_;
-  std::vector<key_interval> keys_;  // disjoint, sorted by first
+  std::vector<interval> intervals_;
 };
 
 using cidr_set = range_map<std::uint8_t>;
@@ -116,6 +92,7 @@ ip_address prev_address(const ip_address& a) noexcept;
 template <typename Value>
 void range_map<Value>::build() {
   values_.clear();
+  intervals_.clear();
   // Insert ranges in precedence order, each only where nothing earlier covers
   // it. Configuration sizes are small (hundreds), so a simple split is fine.
   std::vector<interval> cur;
@@ -144,8 +121,7 @@ void range_map<Value>::build() {
   }
   std::sort(cur.begin(), cur.end(),
             [](const interval& a, const interval& b) { return a.first < b.first; });
-  keys_.clear();
-  for (const auto& iv : cur) keys_.push_back({key_of(iv.first), key_of(iv.last), iv.value_index});
+  intervals_ = std::move(cur);
 }
 
 template <typename Value>
