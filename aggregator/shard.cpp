@@ -401,12 +401,11 @@ void shard::bind(const net::ip_address& ip, std::uint8_t network, const net::mac
     ++h_.binding_table_full;
     return;
   }
-  if (hint != nullptr) *hint = t_.bindings.slot_of(b) + 1;
+  const std::uint32_t slot = t_.bindings.slot_of(b);
+  if (hint != nullptr) *hint = slot + 1;
   if (inserted) {
     // Binding slots never move (the table is only ever cleared whole).
-    binding_slots_.push_back(static_cast<std::uint32_t>(
-        (reinterpret_cast<const std::uint8_t*>(b) - reinterpret_cast<const std::uint8_t*>(&t_.bindings.at(0).value)) /
-        sizeof(binding_table::slot)));
+    binding_slots_.push_back(slot);
   }
   if (inserted || ts < b->first_ns) {
     b->first_ns = ts;
@@ -708,9 +707,7 @@ bool shard::on_packet(const net::packet_record& rec, std::span<const std::uint8_
     if (conn != nullptr) {
       // Remember the slot: slots are stable until the table is cleared, and
       // a clear always comes with a new epoch.
-      const auto* slot0 = reinterpret_cast<const std::uint8_t*>(&t_.reports.at(0).value);
-      conn->report_slot = static_cast<std::uint32_t>(
-          (reinterpret_cast<const std::uint8_t*>(r) - slot0) / sizeof(report_table::slot));
+      conn->report_slot = t_.reports.slot_of(r);
       conn->report_epoch = h_.flow_epoch;
       conn->packets = conn->packets_c2s = 0;
       conn->bytes_c2s = conn->bytes_s2c = 0;
@@ -764,7 +761,6 @@ std::uint64_t shard::idle_ns(std::uint8_t proto) const noexcept {
 }
 
 void shard::sweep(std::uint64_t now) noexcept {
-  auto* slot0 = reinterpret_cast<std::uint8_t*>(&t_.conns.at(0).value);
   wheel_.due(now, [&](const conn_key& k) -> std::uint64_t {
     conn_value* v = t_.conns.find(k);
     if (v == nullptr) return 0;  // not in the table any more
@@ -772,8 +768,7 @@ void shard::sweep(std::uint64_t now) noexcept {
     if (expiry >= now) return expiry;
     ++h_.conns_expired;
     if (apps_ != nullptr && v->app_state == 1) apps_->forget(conn_id(k));
-    t_.conns.erase_at(static_cast<std::uint32_t>((reinterpret_cast<std::uint8_t*>(v) - slot0) /
-                                                 sizeof(conn_table::slot)));
+    t_.conns.erase_at(t_.conns.slot_of(v));
     return 0;
   });
 }
