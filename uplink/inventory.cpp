@@ -120,7 +120,11 @@ void upgrade_bindings(SQLite::Database& db) {
 enum journal_type : int { flow_frame = 1, sighting_frame = 2, observation_frame = 3 };
 
 inventory::inventory(const std::string& path)
-    : db_(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) {
+    // One thread uses the connection at a time (the main loop, or the last
+    // checkpoint while the main thread builds outputs from the model): no
+    // mutex around every bind and step (a tenth of a checkpoint's time).
+    : db_(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE |
+                                                       SQLite::OPEN_NOMUTEX)) {
   db_->exec("PRAGMA journal_mode=WAL");
   db_->exec("PRAGMA synchronous=NORMAL");
   // Checkpoints write many rows at once: a 64 MiB page cache keeps the
@@ -130,6 +134,10 @@ inventory::inventory(const std::string& path)
   db_->exec("PRAGMA cache_size=-65536");
   db_->exec("PRAGMA wal_autocheckpoint=16384");
   db_->exec("PRAGMA temp_store=MEMORY");
+  // Debian's SQLite overwrites every deleted page with zeros: emptying the
+  // journal at a checkpoint then wrote 26 MB of zeros for nothing on the
+  // 30-copy benchmark (its rows are the same facts the tables keep).
+  db_->exec("PRAGMA secure_delete=FAST");
   upgrade(*db_);
   db_->exec(schema_sql);
   upgrade_bindings(*db_);
@@ -198,9 +206,15 @@ void inventory::rollback() noexcept {
 std::uint64_t inventory::checkpoint() {
   if (stale_) load();
   SQLite::Transaction tx(*db_);
-  const auto rows = model_.save(*db_);
+  // The journal's pages are freed first, so the tables' rows reuse them
+  // (a 27 MB file instead of 40 MB after the 30-copy benchmark).
   db_->exec("DELETE FROM journal");
+  const auto rows = model_.save(*db_);
   tx.commit();
+  // The WAL into the database now, in the checkpoint's own time (the last
+  // one runs beside the outputs), not when the connection closes after
+  // the run has said it is done (0.1 s on the 30-copy benchmark).
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
   journal_bytes_ = 0;
   return rows;
 }
