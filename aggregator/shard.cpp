@@ -135,6 +135,11 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   rebuild_wheel();
   binding_slots_.reserve(t_.bindings.capacity());
   t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { binding_slots_.push_back(i); });
+  report_slots_.reserve(t_.reports.capacity());
+  t_.reports.for_each([&](std::uint32_t i, const auto&, const auto&) { report_slots_.push_back(i); });
+  t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
+    if (v.reported == 0) fresh_asset_slots_.push_back(i);
+  });
 }
 
 std::uint64_t shard::spooled_bytes() const noexcept { return spool_.waiting(); }
@@ -349,6 +354,7 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
       return true;
     }
   }
+  if (inserted) fresh_asset_slots_.push_back(t_.assets.slot_of(a));
   if (hint != nullptr) *hint = t_.assets.slot_of(a) + 1;
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
@@ -428,6 +434,7 @@ report_value* shard::report_entry(const report_key& k) {
     // nullptr: stopped (stopped_ is set), or no room in the table nor in the
     // spool to make some (the caller counts what it could not add).
   }
+  if (inserted) report_slots_.push_back(t_.reports.slot_of(r));
   return r;
 }
 
@@ -898,15 +905,28 @@ shard::placed shard::run_cycle(std::uint32_t kind, std::uint64_t interval_end) {
 }
 
 void shard::reset(std::uint32_t kind) noexcept {
-  if ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) != 0 &&
-      t_.reports.size() != 0) {
-    t_.reports.clear();
-    ++h_.flow_epoch;
+  if ((kind & (cycle_kind::flows | cycle_kind::early_flows | cycle_kind::final_)) != 0) {
+    if (t_.reports.size() != 0) {
+      t_.reports.clear_listed(report_slots_);
+      ++h_.flow_epoch;
+    }
+    report_slots_.clear();
   }
   if ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) != 0) {
     const bool all = (kind & (cycle_kind::asset_updates | cycle_kind::final_)) != 0;
     const std::uint64_t idle = cfg_.aggregator.asset_idle_s * ns;
-    for (std::uint32_t i = 0; i < t_.assets.capacity();) {
+    // New assets only: the listed ones, each marked reported as a scan
+    // would (every entry with reported == 0, and no other, is listed).
+    for (std::uint32_t i = 0; !all && i < fresh_asset_slots_.size(); ++i) {
+      auto& s = t_.assets.at(fresh_asset_slots_[i]);
+      if (s.used == 0 || s.value.reported != 0) continue;
+      const auto seen = s.value.seen_ns;
+      s.value = asset_value{};
+      s.value.seen_ns = seen;
+      s.value.reported = 1;
+    }
+    fresh_asset_slots_.clear();
+    for (std::uint32_t i = 0; all && i < t_.assets.capacity();) {
       auto& s = t_.assets.at(i);
       if (s.used != 0) {
         auto& v = s.value;
@@ -925,17 +945,10 @@ void shard::reset(std::uint32_t kind) noexcept {
       }
       ++i;
     }
-    // A clear is a memset of the whole table: not for an empty one.
-    if (t_.bindings.size() != 0) {
-      if (binding_slots_.size() == t_.bindings.size()) {
-        // Every used slot is listed: empty them, not the whole table (a
-        // crash half-way leaves the count above the list: a full clear then).
-        for (const auto i : binding_slots_) t_.bindings.at(i).used = 0;
-        h_.binding_size = 0;
-      } else {
-        t_.bindings.clear();
-      }
-    }
+    // A clear is a memset of the whole table: not for an empty one. Every
+    // used slot is listed: those are emptied, not the whole table (a crash
+    // half-way leaves the count above the list: a full clear then).
+    if (t_.bindings.size() != 0) t_.bindings.clear_listed(binding_slots_);
     binding_slots_.clear();
     if (t_.gateways.size() != 0) t_.gateways.clear();
   }
@@ -944,9 +957,17 @@ void shard::reset(std::uint32_t kind) noexcept {
 bool shard::emit_flows() {
   std::vector<std::uint32_t> slots;
   slots.reserve(t_.reports.size());
-  t_.reports.for_each([&](std::uint32_t i, const report_key&, const report_value& v) {
-    if (v.packets != 0) slots.push_back(i);
-  });
+  if (report_slots_.size() == t_.reports.size()) {
+    // In slot order, as a scan finds them: a restarted shard cuts the same batches.
+    for (const auto i : report_slots_) {
+      if (t_.reports.at(i).value.packets != 0) slots.push_back(i);
+    }
+    std::sort(slots.begin(), slots.end());
+  } else {
+    t_.reports.for_each([&](std::uint32_t i, const report_key&, const report_value& v) {
+      if (v.packets != 0) slots.push_back(i);
+    });
+  }
   const std::uint64_t base_id = h_.cycle << 20;
   const std::uint64_t interval_end =
       h_.cycle_interval_end != 0 ? h_.cycle_interval_end : h_.cycle_interval_start + flow_interval_ns_;
@@ -1006,9 +1027,18 @@ bool shard::emit_sightings(std::uint32_t kind) {
   std::vector<std::uint32_t> assets;
   std::vector<std::uint32_t> bindings;
   std::vector<std::uint32_t> gateways;
-  t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
-    if (v.dirty != 0 && (all || v.reported == 0)) assets.push_back(i);
-  });
+  if (all) {
+    t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
+      if (v.dirty != 0) assets.push_back(i);
+    });
+  } else {
+    // The new ones are listed; in slot order, as a scan finds them.
+    for (const auto i : fresh_asset_slots_) {
+      const auto& s = t_.assets.at(i);
+      if (s.used != 0 && s.value.dirty != 0 && s.value.reported == 0) assets.push_back(i);
+    }
+    std::sort(assets.begin(), assets.end());
+  }
   if (binding_slots_.size() == t_.bindings.size()) {
     // In slot order, as a scan finds them: a restarted shard cuts the same batches.
     bindings = binding_slots_;

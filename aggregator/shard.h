@@ -138,6 +138,14 @@ class shard {
   // start): a sighting cycle reports and clears them without scanning or
   // clearing the whole table, twice the asset table's size.
   std::vector<std::uint32_t> binding_slots_;
+  // Likewise the report table's used slots (only ever cleared whole), and
+  // the asset slots whose entry came since the last sighting cycle
+  // (reported == 0; entries move only in a cycle reporting every asset,
+  // which empties this list): the cycles every asset interval look at these
+  // instead of every slot of both tables (about 90 cycles in the 30-copy
+  // benchmark's 7.5 hours of packets).
+  std::vector<std::uint32_t> report_slots_;
+  std::vector<std::uint32_t> fresh_asset_slots_;
   std::uint64_t idle_ns(std::uint8_t proto) const noexcept;
   bool make_room_conns();
 

@@ -138,6 +138,18 @@ class shm_table {
     std::memset(static_cast<void*>(slots_), 0, bytes_for(capacity()));
     *size_ = 0;
   }
+  // clear() for a caller that knows every used slot (`slots`, as many as
+  // size()): empties those, not the whole table. Otherwise (a list a crash
+  // left short) the whole table.
+  template <typename Slots>
+  void clear_listed(const Slots& slots) noexcept {
+    if (slots.size() != *size_) {
+      clear();
+      return;
+    }
+    for (const std::uint32_t i : slots) slots_[i].used = 0;
+    *size_ = 0;
+  }
 
   // Visits used slots in slot order (deterministic for a given content).
   template <typename F>

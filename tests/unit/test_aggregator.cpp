@@ -691,6 +691,52 @@ TEST_F(fixture, FullConnectionTableEvictsTheOldestAndTheRestStillExpire) {
 // process memory, rebuilt at start), not by scanning and clearing it whole:
 // each cycle reports exactly the bindings seen since the last, also across a
 // restart.
+// The shard lists the report slots in use and the assets not reported yet
+// (process memory), so a cycle need not scan both tables: a restarted shard
+// rebuilds the lists from the tables, and reports the same as one that ran
+// throughout.
+TEST_F(fixture, NewAssetsAndFlowsAreReportedOnceAcrossARestart) {
+  cfg.aggregator.asset_interval_s = 300;
+  cfg.aggregator.asset_update_interval_s = 1800;
+  const std::uint64_t t0 = 1800 * 1000;  // on a 30-minute boundary
+  auto p = [&](const char* src, std::uint64_t t) { return pkt(src, 50000, "192.168.1.20", 80, t, 100); };
+  {
+    auto s = make();
+    feed(s, p("192.168.1.10", t0 + 10));
+    feed(s, p("192.168.1.11", t0 + 20));
+  }
+  EXPECT_TRUE(drain().sightings.empty());  // nothing reported before the restart
+  auto s = make();
+  ASSERT_TRUE(s.recover());
+  feed(s, p("192.168.1.12", t0 + 30));
+  feed(s, p("192.168.1.12", t0 + 301));  // the 5-minute cycle: every new asset, once
+  auto c = drain();
+  std::multiset<std::string> got;
+  for (const auto& x : c.sightings) {
+    EXPECT_TRUE(x.is_new) << x.ip;
+    got.insert(x.ip);
+  }
+  EXPECT_EQ(got, (std::multiset<std::string>{"192.168.1.10", "192.168.1.11", "192.168.1.12", "192.168.1.20"}));
+  EXPECT_EQ(h->asset_size, 4u);  // reported, still known
+  feed(s, p("192.168.1.12", t0 + 602));  // nothing new since
+  EXPECT_TRUE(drain().sightings.empty());
+  feed(s, p("192.168.1.12", t0 + 1801));  // the 30-minute cycle: the interval's flows, once
+  c = drain();
+  std::map<std::string, std::uint64_t> flows;
+  for (const auto& f : c.flows) {
+    EXPECT_EQ(f.interval, t0 * 1'000'000'000ULL) << f.client;
+    flows[f.client] += f.packets;
+  }
+  EXPECT_EQ(flows, (std::map<std::string, std::uint64_t>{{"192.168.1.10", 1}, {"192.168.1.11", 1}, {"192.168.1.12", 3}}));
+  EXPECT_EQ(c.flows.size(), 3u);
+  EXPECT_EQ(h->report_size, 1u);  // only the new interval's packet
+  end(s);
+  c = drain();
+  ASSERT_EQ(c.flows.size(), 1u);
+  EXPECT_EQ(c.flows[0].packets, 1u);
+  EXPECT_EQ(h->report_size, 0u);
+}
+
 TEST_F(fixture, BindingsAreReportedOncePerCycleAcrossARestart) {
   auto p = [&](const char* src, std::uint64_t t) {
     auto r = pkt(src, 50000, "192.168.1.20", 80, t, 100);
