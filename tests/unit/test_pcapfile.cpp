@@ -440,6 +440,23 @@ TEST(PcapfileScan, RecordLongerThanSnaplenIsDeliveredCut) {
   EXPECT_EQ(r.fixes[0].orig_len, 150u);
 }
 
+// The scan counts where each classic record starts rather than asking the
+// stream; a record libpcap cut to the snapshot length (it skips the rest)
+// must not put the count off: the bad record is placed at its first byte.
+TEST(PcapfileScan, CorruptRecordAfterOnesCutToTheSnapshotIsPlacedExactly) {
+  writer w;
+  pcap_header(w, magic_us, 100);
+  pcap_record(w, 5, 0, 150, 150);  // cut to 100, 50 skipped
+  pcap_record(w, 6, 0, 100, 100);  // exactly the snapshot length
+  pcap_record(w, 7, 0, 80, 80);
+  w.u32(8).u32(0).u32(300000).u32(300000).fill(64);
+  const scan_result r = scan_bytes(w.data(), "snapbad.pcap");
+  EXPECT_EQ(r.error, scan_error::not_a_capture);
+  EXPECT_EQ(r.packets, 3u);
+  EXPECT_EQ(r.stop_offset, 24u + (16 + 150) + (16 + 100) + (16 + 80));
+  EXPECT_NE(r.message.find("at byte 402,"), std::string::npos) << r.message;
+}
+
 TEST(PcapfileScan, PcapngSectionsResolutionsAndBlockTypes) {
   for (const bool big : {false, true}) {
     SCOPED_TRACE(big ? "big-endian" : "little-endian");
