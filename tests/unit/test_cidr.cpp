@@ -1,6 +1,8 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/net/cidr.h"
@@ -182,4 +184,34 @@ TEST(IpAddress, OrderIsTheByteWiseOrder) {
     const auto& b = as[i];
     EXPECT_EQ(a < b, std::lexicographical_compare(a.b.begin(), a.b.end(), b.b.begin(), b.b.end()));
   }
+}
+
+// IPv4 addresses are written by hand, not by inet_ntop: the same text for
+// every value of each octet (one, two and three digits) and at random.
+TEST(IpAddress, Ipv4TextIsInetNtops) {
+  auto ntop = [](const ip_address& a) {
+    char buf[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, a.b.data() + 12, buf, sizeof buf);
+    return std::string(buf);
+  };
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (unsigned v = 0; v < 256; ++v) {
+    for (std::size_t at = 0; at < 4; ++at) {
+      std::uint8_t raw[4] = {10, 0, 200, 99};
+      raw[at] = static_cast<std::uint8_t>(v);
+      const ip_address a = ip_address::from_v4(raw);
+      ASSERT_EQ(a.to_string(), ntop(a)) << v << " at " << at;
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::uint8_t raw[4];
+    std::memcpy(raw, &x, 4);
+    const ip_address a = ip_address::from_v4(raw);
+    ASSERT_EQ(a.to_string(), ntop(a));
+    EXPECT_EQ(ip_address::parse(a.to_string()), a);
+  }
+  EXPECT_EQ(ip("0.0.0.0").to_string(), "0.0.0.0");
+  EXPECT_EQ(ip("255.255.255.255").to_string(), "255.255.255.255");
+  EXPECT_EQ(ip("2001:db8::1").to_string(), "2001:db8::1");
 }
