@@ -45,9 +45,9 @@ std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 // Writes a checkpoint's rows of one table `per` at a time through one
 // multi-row INSERT, and the last few one at a time: a statement per row
 // cost a third more (0.089 against 0.061 s for 75,000 observation rows, in
-// a test program). The caller binds each row's columns from base() on,
-// then calls row_done(). Bound text must stay put until the statement runs
-// (the model's strings do, while it saves).
+// a test program). The caller binds a row's columns at offset() + 1 ...
+// offset() + columns, then calls row_done(). Bound text must stay put until
+// the statement runs (the model's strings do, while it saves).
 class row_writer {
  public:
   // `head`: "INSERT ... INTO t(c1, ..., cN) VALUES"; `rows`: how many follow.
@@ -56,7 +56,7 @@ class row_writer {
     choose();
   }
   SQLite::Statement& st() { return *cur_; }
-  int base() const noexcept { return 1 + static_cast<int>(in_stmt_) * cols_; }
+  int offset() const noexcept { return static_cast<int>(in_stmt_) * cols_; }
   void row_done() {
     if (++in_stmt_ < stmt_rows_) return;
     cur_->exec();
@@ -97,11 +97,21 @@ class row_writer {
   std::size_t in_stmt_ = 0;
 };
 
-template <typename Map>
-std::size_t dirty_count(const Map& m) {
-  std::size_t n = 0;
-  for (const auto& [k, v] : m) n += v.dirty ? 1 : 0;
-  return n;
+// A checkpoint's rows of one table: every entry of `m` marked dirty is
+// bound by `bind(statement, offset, key, value)` (columns offset + 1 ...
+// offset + `columns`), written, and marked clean. Returns how many.
+template <typename Map, typename Bind>
+std::uint64_t save_dirty(SQLite::Database& db, const std::string& head, int columns, Map& m, const Bind& bind) {
+  std::size_t dirty = 0;
+  for (const auto& [k, v] : m) dirty += v.dirty ? 1 : 0;
+  row_writer w(db, head, columns, dirty);
+  for (auto& [k, v] : m) {
+    if (!v.dirty) continue;
+    bind(w.st(), w.offset(), k, v);
+    w.row_done();
+    v.dirty = false;
+  }
+  return dirty;
 }
 
 template <typename V>
@@ -401,133 +411,96 @@ std::uint64_t model::save(SQLite::Database& db) {
     st.exec();
     pruned_before_ = 0;
   }
-  {
-    row_writer w(db, R"sql(
+  rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO flows(interval_start, client, server, client_class, server_class, server_port,
                                    protocol, network, packets, packets_c2s, bytes_c2s, bytes_s2c, first_seen,
                                    last_seen, interval_end, client_name, server_name, app_family, app_service,
                                    application)
-      VALUES)sql", 20, dirty_count(flows_));
-    for (auto& [k, v] : flows_) {
-      if (!v.dirty) continue;
-      auto& st = w.st();
-      const int b = w.base() - 1;
-      st.bind(b + 1, i64(k.interval_start));
-      bind_ip(st, b + 2, k.client);
-      bind_ip(st, b + 3, k.server);
-      st.bind(b + 4, int{k.client_class});
-      st.bind(b + 5, int{k.server_class});
-      st.bind(b + 6, int{k.server_port});
-      st.bind(b + 7, int{k.protocol});
-      st.bindNoCopy(b + 8, k.network);
-      st.bind(b + 9, i64(v.packets));
-      st.bind(b + 10, i64(v.packets_c2s));
-      st.bind(b + 11, i64(v.bytes_c2s));
-      st.bind(b + 12, i64(v.bytes_s2c));
-      st.bind(b + 13, i64(v.first_seen));
-      st.bind(b + 14, i64(v.last_seen));
-      st.bind(b + 15, i64(v.interval_end));
-      st.bindNoCopy(b + 16, k.client_name);
-      st.bindNoCopy(b + 17, k.server_name);
-      st.bindNoCopy(b + 18, v.app_family);
-      st.bindNoCopy(b + 19, v.app_service);
-      st.bindNoCopy(b + 20, v.application);
-      w.row_done();
-      v.dirty = false;
-      ++rows;
-    }
-  }
-  {
-    row_writer w(db, R"sql(
+      VALUES)sql",
+                     20, flows_, [](SQLite::Statement& st, int b, const flow_key& k, const flow_value& v) {
+                       st.bind(b + 1, i64(k.interval_start));
+                       bind_ip(st, b + 2, k.client);
+                       bind_ip(st, b + 3, k.server);
+                       st.bind(b + 4, int{k.client_class});
+                       st.bind(b + 5, int{k.server_class});
+                       st.bind(b + 6, int{k.server_port});
+                       st.bind(b + 7, int{k.protocol});
+                       st.bindNoCopy(b + 8, k.network);
+                       st.bind(b + 9, i64(v.packets));
+                       st.bind(b + 10, i64(v.packets_c2s));
+                       st.bind(b + 11, i64(v.bytes_c2s));
+                       st.bind(b + 12, i64(v.bytes_s2c));
+                       st.bind(b + 13, i64(v.first_seen));
+                       st.bind(b + 14, i64(v.last_seen));
+                       st.bind(b + 15, i64(v.interval_end));
+                       st.bindNoCopy(b + 16, k.client_name);
+                       st.bindNoCopy(b + 17, k.server_name);
+                       st.bindNoCopy(b + 18, v.app_family);
+                       st.bindNoCopy(b + 19, v.app_service);
+                       st.bindNoCopy(b + 20, v.application);
+                     });
+  // A sighting's TTLs are rows of their own, written beside it.
+  SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES(?,?,?,?)");
+  rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
                                           packets_in, packets_out, ttl_out, mac)
-      VALUES)sql", 10, dirty_count(sightings_));
-    SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES(?,?,?,?)");
-    for (auto& [k, v] : sightings_) {
-      if (!v.dirty) continue;
-      auto& st = w.st();
-      const int b = w.base() - 1;
-      st.bindNoCopy(b + 1, k.network);
-      bind_ip(st, b + 2, k.ip);
-      st.bind(b + 3, i64(v.first_seen));
-      st.bind(b + 4, i64(v.last_seen));
-      st.bind(b + 5, i64(v.bytes_in));
-      st.bind(b + 6, i64(v.bytes_out));
-      st.bind(b + 7, i64(v.packets_in));
-      st.bind(b + 8, i64(v.packets_out));
-      st.bind(b + 9, int{v.ttl_out});
-      st.bind(b + 10, i64(k.mac));
-      w.row_done();
-      for (auto t : v.ttls) {
-        ttl.bindNoCopy(1, k.network);
-        bind_ip(ttl, 2, k.ip);
-        ttl.bind(3, int{t});
-        ttl.bind(4, i64(k.mac));
-        ttl.exec();
-        ttl.reset();
-      }
-      v.dirty = false;
-      ++rows;
-    }
-  }
-  {
-    row_writer w(db, R"sql(
+      VALUES)sql",
+                     10, sightings_, [&ttl](SQLite::Statement& st, int b, const addr_key& k, const sighting_value& v) {
+                       st.bindNoCopy(b + 1, k.network);
+                       bind_ip(st, b + 2, k.ip);
+                       st.bind(b + 3, i64(v.first_seen));
+                       st.bind(b + 4, i64(v.last_seen));
+                       st.bind(b + 5, i64(v.bytes_in));
+                       st.bind(b + 6, i64(v.bytes_out));
+                       st.bind(b + 7, i64(v.packets_in));
+                       st.bind(b + 8, i64(v.packets_out));
+                       st.bind(b + 9, int{v.ttl_out});
+                       st.bind(b + 10, i64(k.mac));
+                       for (auto t : v.ttls) {
+                         ttl.bindNoCopy(1, k.network);
+                         bind_ip(ttl, 2, k.ip);
+                         ttl.bind(3, int{t});
+                         ttl.bind(4, i64(k.mac));
+                         ttl.exec();
+                         ttl.reset();
+                       }
+                     });
+  rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO bindings(network, ip, mac, source, first_seen, last_seen, packets)
-      VALUES)sql", 7, dirty_count(bindings_));
-    for (auto& [k, v] : bindings_) {
-      if (!v.dirty) continue;
-      auto& st = w.st();
-      const int b = w.base() - 1;
-      st.bindNoCopy(b + 1, k.network);
-      bind_ip(st, b + 2, k.ip);
-      st.bind(b + 3, i64(k.mac));
-      st.bind(b + 4, int{k.source});
-      st.bind(b + 5, i64(v.first_seen));
-      st.bind(b + 6, i64(v.last_seen));
-      st.bind(b + 7, i64(v.packets));
-      w.row_done();
-      v.dirty = false;
-      ++rows;
-    }
-  }
-  {
-    row_writer w(db, R"sql(
+      VALUES)sql",
+                     7, bindings_, [](SQLite::Statement& st, int b, const binding_key& k, const binding_value& v) {
+                       st.bindNoCopy(b + 1, k.network);
+                       bind_ip(st, b + 2, k.ip);
+                       st.bind(b + 3, i64(k.mac));
+                       st.bind(b + 4, int{k.source});
+                       st.bind(b + 5, i64(v.first_seen));
+                       st.bind(b + 6, i64(v.last_seen));
+                       st.bind(b + 7, i64(v.packets));
+                     });
+  rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO observations(network, mac, ip, source, field, value, confidence, first_seen,
                                           last_seen, count)
-      VALUES)sql", 10, dirty_count(observations_));
-    for (auto& [k, v] : observations_) {
-      if (!v.dirty) continue;
-      auto& st = w.st();
-      const int b = w.base() - 1;
-      st.bindNoCopy(b + 1, k.network.str());
-      st.bind(b + 2, i64(k.mac));
-      bind_ip(st, b + 3, k.ip);
-      // (The vocabulary's names are string literals, and a rule's source an
-      // interned string: both end with a NUL, as a bound text must.)
-      st.bindNoCopy(b + 4, k.source_text().data());
-      st.bindNoCopy(b + 5, k.field.str().data());
-      st.bindNoCopy(b + 6, k.value.str());
-      st.bind(b + 7, int{v.confidence});
-      st.bind(b + 8, i64(v.first_seen));
-      st.bind(b + 9, i64(v.last_seen));
-      st.bind(b + 10, i64(v.count));
-      w.row_done();
-      v.dirty = false;
-      ++rows;
-    }
-  }
-  {
-    SQLite::Statement st(db, "INSERT OR REPLACE INTO gateways(mac, packets) VALUES(?, ?)");
-    for (auto& [mac, g] : gateways_) {
-      if (!g.dirty) continue;
-      st.bind(1, i64(mac));
-      st.bind(2, i64(g.packets));
-      st.exec();
-      st.reset();
-      g.dirty = false;
-      ++rows;
-    }
-  }
+      VALUES)sql",
+                     10, observations_,
+                     [](SQLite::Statement& st, int b, const observation_key& k, const observation_value& v) {
+                       st.bindNoCopy(b + 1, k.network.str());
+                       st.bind(b + 2, i64(k.mac));
+                       bind_ip(st, b + 3, k.ip);
+                       // (The vocabulary's names are string literals, and a rule's source an
+                       // interned string: both end with a NUL, as a bound text must.)
+                       st.bindNoCopy(b + 4, k.source_text().data());
+                       st.bindNoCopy(b + 5, k.field.str().data());
+                       st.bindNoCopy(b + 6, k.value.str());
+                       st.bind(b + 7, int{v.confidence});
+                       st.bind(b + 8, i64(v.first_seen));
+                       st.bind(b + 9, i64(v.last_seen));
+                       st.bind(b + 10, i64(v.count));
+                     });
+  rows += save_dirty(db, "INSERT OR REPLACE INTO gateways(mac, packets) VALUES", 2, gateways_,
+                     [](SQLite::Statement& st, int b, std::uint64_t mac, const gateway_value& g) {
+                       st.bind(b + 1, i64(mac));
+                       st.bind(b + 2, i64(g.packets));
+                     });
   return rows;
 }
 
