@@ -133,10 +133,13 @@ shard::shard(state_header& h, const config::config& cfg, ipc::ring& out, std::st
   const auto& a = cfg.aggregator;
   wheel_.init(t_.conns.capacity(), sweep_every_ns, std::max({a.tcp_idle_s, a.udp_idle_s, a.other_idle_s}) * ns);
   rebuild_wheel();
+  // The slot lists grow on the packet path: room for a whole table each,
+  // reserved here, so they never allocate there.
+  binding_slots_ = t_.bindings.used_slots();
   binding_slots_.reserve(t_.bindings.capacity());
-  t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { binding_slots_.push_back(i); });
+  report_slots_ = t_.reports.used_slots();
   report_slots_.reserve(t_.reports.capacity());
-  t_.reports.for_each([&](std::uint32_t i, const auto&, const auto&) { report_slots_.push_back(i); });
+  fresh_asset_slots_.reserve(t_.assets.capacity());
   t_.assets.for_each([&](std::uint32_t i, const auto&, const asset_value& v) {
     if (v.reported == 0) fresh_asset_slots_.push_back(i);
   });
@@ -354,8 +357,9 @@ bool shard::touch_asset(const net::ip_address& ip, std::uint8_t network, const n
       return true;
     }
   }
-  if (inserted) fresh_asset_slots_.push_back(t_.assets.slot_of(a));
-  if (hint != nullptr) *hint = t_.assets.slot_of(a) + 1;
+  const std::uint32_t slot = t_.assets.slot_of(a);
+  if (inserted) fresh_asset_slots_.push_back(slot);
+  if (hint != nullptr) *hint = slot + 1;
   if (inserted || !a->dirty) {
     a->first_ns = rec.ts_ns;
   } else {
@@ -915,15 +919,17 @@ void shard::reset(std::uint32_t kind) noexcept {
   if ((kind & (cycle_kind::new_assets | cycle_kind::asset_updates | cycle_kind::final_)) != 0) {
     const bool all = (kind & (cycle_kind::asset_updates | cycle_kind::final_)) != 0;
     const std::uint64_t idle = cfg_.aggregator.asset_idle_s * ns;
-    // New assets only: the listed ones, each marked reported as a scan
-    // would (every entry with reported == 0, and no other, is listed).
-    for (std::uint32_t i = 0; !all && i < fresh_asset_slots_.size(); ++i) {
-      auto& s = t_.assets.at(fresh_asset_slots_[i]);
-      if (s.used == 0 || s.value.reported != 0) continue;
-      const auto seen = s.value.seen_ns;
-      s.value = asset_value{};
-      s.value.seen_ns = seen;
-      s.value.reported = 1;
+    if (!all) {
+      // New assets only: the listed ones, each marked reported as a scan
+      // would (every entry with reported == 0, and no other, is listed).
+      for (const auto i : fresh_asset_slots_) {
+        auto& s = t_.assets.at(i);
+        if (s.used == 0 || s.value.reported != 0) continue;
+        const auto seen = s.value.seen_ns;
+        s.value = asset_value{};
+        s.value.seen_ns = seen;
+        s.value.reported = 1;
+      }
     }
     fresh_asset_slots_.clear();
     for (std::uint32_t i = 0; all && i < t_.assets.capacity();) {
@@ -955,19 +961,9 @@ void shard::reset(std::uint32_t kind) noexcept {
 }
 
 bool shard::emit_flows() {
-  std::vector<std::uint32_t> slots;
-  slots.reserve(t_.reports.size());
-  if (report_slots_.size() == t_.reports.size()) {
-    // In slot order, as a scan finds them: a restarted shard cuts the same batches.
-    for (const auto i : report_slots_) {
-      if (t_.reports.at(i).value.packets != 0) slots.push_back(i);
-    }
-    std::sort(slots.begin(), slots.end());
-  } else {
-    t_.reports.for_each([&](std::uint32_t i, const report_key&, const report_value& v) {
-      if (v.packets != 0) slots.push_back(i);
-    });
-  }
+  // In slot order, as a scan finds them: a restarted shard cuts the same batches.
+  std::vector<std::uint32_t> slots = t_.reports.used_slots(report_slots_);
+  std::erase_if(slots, [&](std::uint32_t i) { return t_.reports.at(i).value.packets == 0; });
   const std::uint64_t base_id = h_.cycle << 20;
   const std::uint64_t interval_end =
       h_.cycle_interval_end != 0 ? h_.cycle_interval_end : h_.cycle_interval_start + flow_interval_ns_;
@@ -1039,16 +1035,9 @@ bool shard::emit_sightings(std::uint32_t kind) {
     }
     std::sort(assets.begin(), assets.end());
   }
-  if (binding_slots_.size() == t_.bindings.size()) {
-    // In slot order, as a scan finds them: a restarted shard cuts the same batches.
-    bindings = binding_slots_;
-    std::sort(bindings.begin(), bindings.end());
-  } else {
-    t_.bindings.for_each([&](std::uint32_t i, const auto&, const auto&) { bindings.push_back(i); });
-  }
-  if (t_.gateways.size() != 0) {
-    t_.gateways.for_each([&](std::uint32_t i, const auto&, const auto&) { gateways.push_back(i); });
-  }
+  // In slot order, as a scan finds them: a restarted shard cuts the same batches.
+  bindings = t_.bindings.used_slots(binding_slots_);
+  if (t_.gateways.size() != 0) gateways = t_.gateways.used_slots();
   const std::size_t chunks =
       (std::max({assets.size(), bindings.size(), gateways.size()}) + batch_max_ - 1) / batch_max_;
   const std::uint64_t base_id = h_.cycle << 20;

@@ -5,10 +5,12 @@
 // up. Keys must be trivially copyable with no padding bytes left
 // uninitialised (callers zero keys before filling them); they are compared
 // with memcmp.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace tapsense::ipc {
 
@@ -149,6 +151,26 @@ class shm_table {
     }
     for (const std::uint32_t i : slots) slots_[i].used = 0;
     *size_ = 0;
+  }
+
+  // The used slots, in slot order.
+  std::vector<std::uint32_t> used_slots() const {
+    std::vector<std::uint32_t> out;
+    out.reserve(*size_);
+    for (std::uint32_t i = 0; i <= mask_; ++i) {
+      if (slots_[i].used != 0) out.push_back(i);
+    }
+    return out;
+  }
+  // used_slots() for a caller that lists every used slot (`slots`, as many
+  // as size()): the list, sorted, without a scan of the table. Otherwise (a
+  // list a crash left short) the scan.
+  template <typename Slots>
+  std::vector<std::uint32_t> used_slots(const Slots& slots) const {
+    if (slots.size() != *size_) return used_slots();
+    std::vector<std::uint32_t> out(slots.begin(), slots.end());
+    std::sort(out.begin(), out.end());
+    return out;
   }
 
   // Visits used slots in slot order (deterministic for a given content).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -88,4 +89,15 @@ TEST_F(table_fixture, AListShorterThanTheTableClearsEverything) {
   t.clear_listed(slots);
   EXPECT_EQ(t.size(), 0u);
   EXPECT_TRUE(keys().empty());
+}
+
+TEST_F(table_fixture, UsedSlotsFromAWholeListOrFromAScanAreTheSameInSlotOrder) {
+  auto slots = fill(300);
+  const auto scanned = t.used_slots();
+  ASSERT_EQ(scanned.size(), 300u);
+  EXPECT_TRUE(std::is_sorted(scanned.begin(), scanned.end()));
+  std::reverse(slots.begin(), slots.end());  // a list in insertion order, not slot order
+  EXPECT_EQ(t.used_slots(slots), scanned);
+  slots.resize(200);  // short: the table is scanned instead
+  EXPECT_EQ(t.used_slots(slots), scanned);
 }
