@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -19,10 +20,12 @@
 #include <vector>
 
 #include "common/pcapfile/handoff.h"
+#include "common/pcapfile/records.h"
 #include "common/pcapfile/scan.h"
 
 namespace fs = std::filesystem;
 using tapsense::pcapfile::length_fix;
+using tapsense::pcapfile::record_reader;
 using tapsense::pcapfile::scan;
 using tapsense::pcapfile::scan_bytes;
 using tapsense::pcapfile::scan_error;
@@ -857,6 +860,167 @@ TEST(PcapfileHandoff, FollowerDoesNotWaitForWhatNoWriterWrites) {
   EXPECT_TRUE(mine.files()[0].result.fixes.empty());
 }
 
+// ---- record_reader against libpcap ----
+
+// Each record as libpcap's pcap_next_ex() gives it on one pcap_t, and as
+// record_reader gives it on another of the same file: the same return
+// codes, headers and bytes, to the end (or the same error). Returns how
+// many records matched; `taken` says whether the reader took the file.
+struct compared {
+  std::uint64_t records = 0;
+  bool taken = false;
+  int last_rc = 0;
+  std::uint64_t handed = 0;
+};
+
+compared compare_with_libpcap(const std::string& file, int precision, std::size_t chunk) {
+  compared out;
+  std::array<char, PCAP_ERRBUF_SIZE> e1{};
+  std::array<char, PCAP_ERRBUF_SIZE> e2{};
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> lib(pcap_open_offline_with_tstamp_precision(file.c_str(), precision,
+                                                                                         e1.data()),
+                                                 pcap_close);
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> mine(pcap_open_offline_with_tstamp_precision(file.c_str(), precision,
+                                                                                          e2.data()),
+                                                  pcap_close);
+  EXPECT_TRUE(lib && mine) << file << ": " << e1.data();
+  if (!lib || !mine) return out;
+  auto reader = record_reader::open(mine.get(), chunk);
+  out.taken = reader != nullptr;
+  if (!reader) return out;
+  for (;;) {
+    pcap_pkthdr* h1 = nullptr;
+    pcap_pkthdr* h2 = nullptr;
+    const u_char* d1 = nullptr;
+    const u_char* d2 = nullptr;
+    const int rc1 = pcap_next_ex(lib.get(), &h1, &d1);
+    const int rc2 = reader->next(&h2, &d2);
+    EXPECT_EQ(rc2, rc1) << file << " record " << out.records;
+    out.last_rc = rc1;
+    if (rc1 != rc2) break;
+    if (rc1 != 1) {
+      EXPECT_STREQ(pcap_geterr(mine.get()), pcap_geterr(lib.get())) << file;
+      break;
+    }
+    EXPECT_EQ(h2->ts.tv_sec, h1->ts.tv_sec) << file << " record " << out.records;
+    EXPECT_EQ(h2->ts.tv_usec, h1->ts.tv_usec) << file << " record " << out.records;
+    EXPECT_EQ(h2->caplen, h1->caplen) << file << " record " << out.records;
+    EXPECT_EQ(h2->len, h1->len) << file << " record " << out.records;
+    if (h1->caplen != h2->caplen || std::memcmp(d1, d2, h1->caplen) != 0) {
+      ADD_FAILURE() << file << " record " << out.records << ": other bytes";
+      break;
+    }
+    ++out.records;
+  }
+  out.handed = reader->handed_to_libpcap();
+  return out;
+}
+
+// A record whose bytes tell it apart from its neighbours.
+void pattern_record(writer& w, std::uint32_t sec, std::uint32_t frac, std::uint32_t caplen, std::uint32_t len) {
+  w.u32(sec).u32(frac).u32(caplen).u32(len);
+  for (std::uint32_t i = 0; i < caplen; ++i) w.u8(static_cast<std::uint8_t>(i * 7 + caplen + sec));
+}
+
+std::vector<std::uint8_t> varied_pcap(bool big, std::uint32_t magic, std::uint32_t snaplen) {
+  writer w(big);
+  pcap_header(w, magic, snaplen);
+  const std::uint32_t most = magic == magic_ns ? 999999999 : 999999;
+  for (std::uint32_t i = 0; i < 300; ++i) {
+    const std::uint32_t caplen = 14 + (i * 37) % 1500;
+    pattern_record(w, 1700000000 + i, (i * 104729) % (most + 1), caplen, caplen + (i % 5 == 0 ? 100 : 0));
+  }
+  pattern_record(w, 0x80000001, most, 60, 60);   // past 2038: libpcap's seconds are signed
+  pattern_record(w, 1700000400, 0xfffffff0, 60, 60);  // a fraction out of range, signed too
+  pattern_record(w, 1700000401, 5, 0, 0);          // nothing captured
+  pattern_record(w, 1700000402, 6, 3000, 3000);    // longer than the small chunks
+  pattern_record(w, 1700000403, 7, snaplen + 10, snaplen + 10);  // libpcap cuts it to the snapshot
+  pattern_record(w, 1700000404, 8, 90, 90);
+  return w.data();
+}
+
+TEST(RecordReader, GivesWhatLibpcapGivesInEveryByteOrderAndPrecision) {
+  temp_dir d;
+  for (const bool big : {false, true}) {
+    for (const std::uint32_t magic : {magic_us, magic_ns}) {
+      const auto file = d.write("varied.pcap", varied_pcap(big, magic, 4096));
+      for (const int precision : {PCAP_TSTAMP_PRECISION_MICRO, PCAP_TSTAMP_PRECISION_NANO}) {
+        for (const std::size_t chunk : {std::size_t{64}, std::size_t{1000}, record_reader::default_chunk}) {
+          SCOPED_TRACE(::testing::Message() << "big " << big << " magic " << std::hex << magic << std::dec
+                                            << " precision " << precision << " chunk " << chunk);
+          const auto c = compare_with_libpcap(file, precision, chunk);
+          EXPECT_TRUE(c.taken);
+          EXPECT_EQ(c.records, 306u);
+          EXPECT_EQ(c.last_rc, PCAP_ERROR_BREAK);
+          // The cut record always, and records longer than the chunk.
+          EXPECT_GE(c.handed, 2u);
+          if (chunk == record_reader::default_chunk) {
+            EXPECT_EQ(c.handed, 2u);  // the cut one and the end
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(RecordReader, StopsWhereLibpcapStops) {
+  temp_dir d;
+  const auto whole = varied_pcap(false, magic_us, 65535);
+  // Cut inside a record header, inside a record's data, and just after one.
+  std::size_t after_first = 24 + 16 + 14;
+  for (const std::size_t n : {whole.size() - 3, whole.size() - 95, after_first + 5, after_first}) {
+    const auto file = d.write("cut.pcap", cut(whole, n));
+    for (const std::size_t chunk : {std::size_t{64}, record_reader::default_chunk}) {
+      const auto c = compare_with_libpcap(file, PCAP_TSTAMP_PRECISION_MICRO, chunk);
+      EXPECT_TRUE(c.taken);
+      EXPECT_EQ(c.last_rc, n == after_first ? PCAP_ERROR_BREAK : PCAP_ERROR) << n;
+    }
+  }
+  // A corrupt length in the middle: libpcap's error, at the same record.
+  writer w;
+  pcap_header(w);
+  pattern_record(w, 1700000000, 1, 60, 60);
+  w.u32(1700000001).u32(2).u32(0x7fffffff).u32(0x7fffffff).fill(64);
+  pattern_record(w, 1700000002, 3, 60, 60);
+  const auto bad = d.write("bad.pcap", w.data());
+  const auto c = compare_with_libpcap(bad, PCAP_TSTAMP_PRECISION_MICRO, record_reader::default_chunk);
+  EXPECT_EQ(c.records, 1u);
+  EXPECT_EQ(c.last_rc, PCAP_ERROR);
+}
+
+TEST(RecordReader, LeavesOtherFormatsToLibpcap) {
+  temp_dir d;
+  std::array<char, PCAP_ERRBUF_SIZE> err{};
+  auto taken = [&](const std::vector<std::uint8_t>& bytes) {
+    const auto file = d.write("other.pcap", bytes);
+    std::unique_ptr<pcap_t, void (*)(pcap_t*)> p(pcap_open_offline(file.c_str(), err.data()), pcap_close);
+    EXPECT_TRUE(p) << err.data();
+    return p && record_reader::open(p.get()) != nullptr;
+  };
+  writer ng;
+  ng_shb(ng);
+  ng_idb(ng);
+  ng_epb(ng, 0, 1, 60, 60);
+  EXPECT_FALSE(taken(ng.data()));
+  writer kuz;
+  kuz.u32(0xa1b2cd34).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(1);
+  kuz.u32(1700000000).u32(0).u32(60).u32(60).fill(8, 0).fill(60);
+  EXPECT_FALSE(taken(kuz.data()));
+  writer v23;
+  v23.u32(magic_us).u16(2).u16(3).u32(0).u32(0).u32(65535).u32(1);
+  pattern_record(v23, 1700000000, 0, 60, 60);
+  EXPECT_FALSE(taken(v23.data()));
+  // The other byte order, and a link type whose headers libpcap swaps.
+  writer usb(true);
+  pcap_header(usb, magic_us, 65535, 189);
+  pattern_record(usb, 1700000000, 0, 64, 64);
+  EXPECT_FALSE(taken(usb.data()));
+  writer eth(true);
+  pcap_header(eth, magic_us, 65535, 1);
+  pattern_record(eth, 1700000000, 0, 64, 64);
+  EXPECT_TRUE(taken(eth.data()));
+}
+
 // ---- real captures, against tshark ----
 
 std::vector<std::string> shared_captures() {
@@ -1002,6 +1166,17 @@ TEST_P(SharedCapture, MatchesTshark) {
   EXPECT_EQ(r.wire_bytes, wire);
   EXPECT_EQ(r.first_ts_ns / 1000, frames.front().ts_ns / 1000);
   EXPECT_EQ(r.last_ts_ns / 1000, frames.back().ts_ns / 1000);
+}
+
+// Every capture the reader takes reads as libpcap reads it, whole.
+TEST_P(SharedCapture, RecordReaderMatchesLibpcap) {
+  const std::string& file = GetParam();
+  const auto c = compare_with_libpcap(file, PCAP_TSTAMP_PRECISION_MICRO, record_reader::default_chunk);
+  if (!c.taken) {
+    GTEST_SKIP() << file << ": not a file the reader takes (libpcap reads it)";
+  }
+  EXPECT_GT(c.records, 0u) << file;
+  EXPECT_EQ(compare_with_libpcap(file, PCAP_TSTAMP_PRECISION_NANO, 4096).records, c.records) << file;
 }
 
 std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
