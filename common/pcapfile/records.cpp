@@ -126,6 +126,12 @@ int record_reader::next(pcap_pkthdr** h, const u_char** data) noexcept {
   return by_libpcap(h, data);
 }
 
+std::uint64_t record_reader::offset() const noexcept {
+  if (!libpcap_only_) return end_ - (have_ - at_);
+  const off_t pos = ::ftello(pcap_file(p_));
+  return pos >= 0 ? static_cast<std::uint64_t>(pos) : 0;
+}
+
 int record_reader::by_libpcap(pcap_pkthdr** h, const u_char** data) noexcept {
   ++handed_;
   if (libpcap_only_) return libpcap_next_(p_, h, data);

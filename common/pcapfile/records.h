@@ -59,6 +59,9 @@ class record_reader {
   // file, PCAP_ERROR on an error (pcap_geterr(p) says which).
   int next(pcap_pkthdr** h, const u_char** data) noexcept;
 
+  // The file offset of the next record: where next() reads from.
+  std::uint64_t offset() const noexcept;
+
   // Records handed to libpcap (for tests and the curious).
   std::uint64_t handed_to_libpcap() const noexcept { return handed_; }
 

@@ -18,10 +18,13 @@
 
 #include "common/net/bytes.h"
 #include "common/net/decode.h"
+#include "common/pcapfile/records.h"
 
 // The scan is libpcap itself: the same library, version and calls net_pcap
-// makes (pcap_open_offline + pcap_next), so whatever libpcap delivers or
-// refuses, scan() counts or names. What libpcap does not say is read from the
+// makes (pcap_open_offline + pcap_next_ex), so whatever libpcap delivers or
+// refuses, scan() counts or names. The records of a classic 2.4 file come
+// through record_reader, as capture's net_pcap port reads them: exactly what
+// libpcap gives, libpcap reading any record it does not take. What libpcap does not say is read from the
 // file's first bytes: the format (magic), the snap length as written, and the
 // gzip hint.
 
@@ -178,12 +181,20 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
   // so after a record of that length the stream is asked.
   const long record_header = r.format == "pcap-kuznetzov" ? 24 : 16;
   const auto snapshot = static_cast<bpf_u_int32>(pcap_snapshot(p));
+  // A classic 2.4 file's records come from record_reader (records.h), as
+  // capture's net_pcap port reads them: the ones libpcap reads without
+  // question straight from 256 KiB chunks, any other by libpcap at its
+  // offset (0.48 -> 0.2 s for the 7.6-million-packet benchmark file).
+  auto reader = classic ? record_reader::open(p) : nullptr;
   long at = std::ftell(in);
+  auto where = [&] { return reader ? static_cast<long>(reader->offset()) : std::ftell(in); };
   for (;;) {
-    if (!classic) at = std::ftell(in);
-    const int rc = pcap_next_ex(p, &h, &data);
+    if (reader || !classic) at = where();
+    const int rc = reader ? reader->next(&h, &data) : pcap_next_ex(p, &h, &data);
     if (rc == 1) {
-      if (classic) at = h->caplen < snapshot ? at + record_header + static_cast<long>(h->caplen) : std::ftell(in);
+      if (classic && !reader) {
+        at = h->caplen < snapshot ? at + record_header + static_cast<long>(h->caplen) : std::ftell(in);
+      }
       // Classic pcap seconds are 32-bit in the file: read unsigned, as tshark does
       // (libpcap sign-extends them in native-order files).
       const std::uint64_t sec = classic ? static_cast<std::uint32_t>(h->ts.tv_sec)
@@ -206,19 +217,20 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
       ++r.packets;
       if (progress && r.packets % progress_every == 0 && !progress(r)) {
         r.stopped = true;
-        r.stop_offset = static_cast<std::uint64_t>(std::ftell(in));
+        r.stop_offset = static_cast<std::uint64_t>(where());
         break;
       }
       continue;
     }
     if (rc == PCAP_ERROR_BREAK) {  // end of file
-      r.stop_offset = static_cast<std::uint64_t>(std::ftell(in));
+      r.stop_offset = static_cast<std::uint64_t>(where());
       break;
     }
     const std::string msg = pcap_geterr(p);
     fail(r, name, classify(msg), at < 0 ? 0 : static_cast<std::uint64_t>(at), msg);
     break;
   }
+  reader.reset();
   pcap_close(p);  // closes f
 }
 
