@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "capture/dispatch.h"
+#include "capture/eal_timer.h"
 #include "capture/kernel_sockets.h"
 #include "capture/ports.h"
 #include "capture/state.h"
@@ -255,13 +256,17 @@ int main(int argc, char** argv) {
   }
   eal_argv.push_back(nullptr);
   eal_guard eal;
-  if (rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data()) < 0) {
+  ts::capture::eal_calibration(true);
+  const int eal_rc = rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data());
+  ts::capture::eal_calibration(false);
+  if (eal_rc < 0) {
     return ctx.fatal(ts::exit_code::software,
                      std::string("DPDK EAL initialisation failed: ") + rte_strerror(rte_errno));
   }
   eal.up = true;
-  log->info("EAL memory: {}", std::find(eal_args.begin(), eal_args.end(), "--no-huge") == eal_args.end()
-                                  ? "hugepages" : "no hugepages (--no-huge)");
+  log->info("EAL memory: {}; TSC {} MHz", std::find(eal_args.begin(), eal_args.end(), "--no-huge") == eal_args.end()
+                                            ? "hugepages" : "no hugepages (--no-huge)",
+            rte_get_tsc_hz() / 1'000'000);
   rte_mempool* pool = rte_pktmbuf_pool_create("tapsense_mbufs", cfg.capture.mbufs, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE,
                                               static_cast<int>(rte_socket_id()));

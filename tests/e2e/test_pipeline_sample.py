@@ -7,11 +7,33 @@ Agents, mDNS, SSDP), the NAT flag exactly where tshark sees several TCP TTLs
 from one address, and the table printer shows every device."""
 import json
 import os
+import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import tapsense_test as t
+
+
+def tsc_frequency(out):
+    """Capture shortens EAL's TSC calibration to 10 ms (capture/eal_timer.cpp):
+    the frequency it logs must still be the TSC's. Where the kernel took that
+    frequency from the CPU or hypervisor (flag tsc_known_freq) and reports it
+    as "cpu MHz" (no APERF/MPERF to report a varying clock instead), the two
+    agree within EAL's 10 MHz rounding."""
+    with open(os.path.join(out, "tapsense.log")) as f:
+        said = re.findall(r"TSC (\d+) MHz", f.read())
+    t.check(len(said) == 1, "capture's log names the TSC frequency once: %s" % said)
+    with open("/proc/cpuinfo") as f:
+        info = f.read()
+    flags = set(re.search(r"^flags\s*:(.*)$", info, re.M).group(1).split())
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", info, re.M)
+    if said and mhz and "tsc_known_freq" in flags and "aperfmperf" not in flags:
+        t.check(abs(int(said[0]) - float(mhz.group(1))) <= 10,
+                "TSC %s MHz in capture's log, %s MHz by the kernel" % (said[0], mhz.group(1)))
+        print("TSC frequency: %s MHz, the kernel's %s MHz" % (said[0], mhz.group(1)))
+    else:
+        print("TSC frequency: %s MHz (the kernel names no fixed TSC frequency to compare with)" % said)
 
 
 def run():
@@ -23,6 +45,7 @@ def run():
     out = os.path.join(work, "out")
     assets, flows, p = t.run_sensor(pcap, out)
     by_mac = t.assets_by_mac(assets)
+    tsc_frequency(out)
 
     # DHCP identity, as tshark reads it.
     rows = t.tshark_fields(pcap, "dhcp.type == 1 && dhcp.option.hostname", ["dhcp.hw.mac_addr", "dhcp.option.hostname"])
