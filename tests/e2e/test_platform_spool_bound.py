@@ -4,8 +4,17 @@ sample office) keep only what fits (never dropping the newest report), count
 what they dropped in spool/dropped, and when the platform is back the
 supervisor raises one "Reports Dropped" event that reaches the platform with
 those counts; the platform's inventory is right again (its assets equal the
-sensor's assets.json), and a later run raises no second event."""
+sensor's assets.json), and a later run raises no second event for them.
+
+The run that finds the platform back may itself drop: its own first report
+(1.5 MB, past the bound) can be spooled before the one left from the away
+runs is delivered, and then pushes it out (more often on a loaded machine).
+Such a drop is raised in an event of its own. So what holds is: the first
+event covers the away runs' drops exactly, every drop is raised once (the
+events' counts add up to spool/dropped), and a drop raised once is not
+raised again."""
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -16,6 +25,28 @@ from sensor_platform import PLATFORM, Platform, canonical, supervisor, UNACKED
 def spool_reports(state):
     d = os.path.join(state, "platform", "spool")
     return {f: os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".report")}
+
+
+def drop_events(plat, sid):
+    items = plat.api("GET", "/api/v1/sensors/%d/events" % sid)["items"]
+    return sorted((e for e in items if e["event"] == "Reports Dropped"), key=lambda e: e["sensor_event_id"])
+
+
+def raised_once(events, dropped_file):
+    """Every drop the spool counted is in exactly one event: the events'
+    counts add up to spool/dropped, and each event's total is that sum so far."""
+    with open(dropped_file) as f:
+        total = int(f.read().split()[0])
+    so_far = 0
+    for e in events:
+        m = re.match(r"(\d+) report\(s\) dropped.*; (\d+) report\(s\), \d+ bytes dropped in all", e["message"])
+        t.check(m, "event text: %r" % e["message"])
+        if not m:
+            return
+        so_far += int(m.group(1))
+        t.check(int(m.group(2)) == so_far, "event counts do not add up: %s" % [x["message"] for x in events])
+    t.check(so_far == total, "events raise %d drop(s), the spool counted %d: %s" % (
+        so_far, total, [x["message"] for x in events]))
 
 
 def run():
@@ -47,15 +78,21 @@ def run():
         plat.start()
         assets, _, _ = t.run_sensor(big, os.path.join(work, "back"), config=config)
         t.check(canonical(plat.assets(sid)) == canonical(assets), "after the drops the platform's assets differ")
-        events = [e for e in plat.api("GET", "/api/v1/sensors/%d/events" % sid)["items"] if e["event"] == "Reports Dropped"]
-        t.check(len(events) == 1, "Reports Dropped events on the platform: %s" % events)
-        text = str(events[0])
-        t.check("%d report(s), %d bytes dropped in all" % (reports, nbytes) in text, "event says %s" % text)
+        events = drop_events(plat, sid)
+        t.check(len(events) >= 1, "no Reports Dropped event on the platform")
+        if events:
+            first = events[0]["message"]
+            t.check(first.startswith("%d report(s) dropped" % reports) and
+                    ("%d report(s), %d bytes dropped in all" % (reports, nbytes)) in first,
+                    "the first event does not cover the away runs' %d drop(s), %d bytes: %s" % (reports, nbytes, first))
+        raised_once(events, dropped_file)
         t.run_sensor(big, os.path.join(work, "again"), config=config)
-        events = [e for e in plat.api("GET", "/api/v1/sensors/%d/events" % sid)["items"] if e["event"] == "Reports Dropped"]
-        t.check(len(events) == 1, "the drop was raised again: %s" % events)
-        print("spool bound: 1 MB kept %d report(s), %d dropped (%d bytes), one Reports Dropped event on the platform; "
-              "%d assets equal after" % (len(kept), reports, nbytes, len(assets)))
+        again = drop_events(plat, sid)
+        raised_once(again, dropped_file)
+        t.check(again[:len(events)] == events, "events raised before changed: %s" % again)
+        print("spool bound: 1 MB kept %d report(s), %d dropped (%d bytes) while away, raised in the first of %d "
+              "Reports Dropped event(s) on the platform; %d assets equal after" % (
+                  len(kept), reports, nbytes, len(events), len(assets)))
     finally:
         plat.stop()
         plat.log.close()
