@@ -7,27 +7,27 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/pcapfile/format.h"
+
 namespace tapsense::pcapfile {
 
-namespace {
-
-constexpr std::uint32_t magic_us = 0xa1b2c3d4;
-constexpr std::uint32_t magic_ns = 0xa1b23c4d;
-constexpr std::size_t file_header = 24;
-constexpr std::size_t record_header = 16;
-
-bool pread_all(int fd, void* out, std::size_t n, off_t at) {
+bool pread_all(int fd, void* out, std::size_t n, std::uint64_t offset) noexcept {
   auto* p = static_cast<unsigned char*>(out);
   while (n > 0) {
-    const ssize_t k = ::pread(fd, p, n, at);
+    const ssize_t k = ::pread(fd, p, n, static_cast<off_t>(offset));
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return false;
     p += k;
     n -= static_cast<std::size_t>(k);
-    at += k;
+    offset += static_cast<std::uint64_t>(k);
   }
   return true;
 }
+
+namespace {
+
+constexpr std::size_t file_header = 24;
+constexpr std::size_t record_header = 16;
 
 }  // namespace
 
@@ -41,9 +41,9 @@ std::unique_ptr<record_reader> record_reader::open(pcap_t* p, std::size_t chunk,
   std::uint32_t h[6];
   static_assert(sizeof h == file_header);
   if (!pread_all(fd, h, sizeof h, 0)) return nullptr;
-  const bool swapped = h[0] == __builtin_bswap32(magic_us) || h[0] == __builtin_bswap32(magic_ns);
+  const bool swapped = h[0] == __builtin_bswap32(pcap_magic_us) || h[0] == __builtin_bswap32(pcap_magic_ns);
   const std::uint32_t magic = swapped ? __builtin_bswap32(h[0]) : h[0];
-  if (magic != magic_us && magic != magic_ns) return nullptr;  // pcapng, Kuznetzov's, ...
+  if (magic != pcap_magic_us && magic != pcap_magic_ns) return nullptr;  // pcapng, Kuznetzov's, ...
   // 2.4 only: libpcap swaps the two lengths of some older versions' records.
   std::uint16_t version[2];  // major, minor
   std::memcpy(version, &h[1], sizeof version);
@@ -55,7 +55,7 @@ std::unique_ptr<record_reader> record_reader::open(pcap_t* p, std::size_t chunk,
   // link types' own headers (USB, NFLOG, SLL's CAN frames, ...) in the data.
   if (swapped && pcap_datalink(p) != DLT_EN10MB) return nullptr;
   const bool want_ns = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
-  return std::unique_ptr<record_reader>(new record_reader(p, fd, chunk, swapped, magic == magic_ns, want_ns,
+  return std::unique_ptr<record_reader>(new record_reader(p, fd, chunk, swapped, magic == pcap_magic_ns, want_ns,
                                                          libpcap_next != nullptr ? libpcap_next : &::pcap_next_ex));
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/net/bytes.h"
 #include "common/net/decode.h"
+#include "common/pcapfile/format.h"
 #include "common/pcapfile/records.h"
 
 // The scan is libpcap itself: the same library, version and calls net_pcap
@@ -47,8 +48,6 @@ const char* scan_error_name(scan_error e) noexcept {
 
 namespace {
 
-constexpr std::uint32_t pcap_magic_us = 0xa1b2c3d4;
-constexpr std::uint32_t pcap_magic_ns = 0xa1b23c4d;
 constexpr std::uint32_t pcap_magic_kuznetzov = 0xa1b2cd34;
 constexpr std::uint32_t ng_shb = 0x0A0D0D0A;
 constexpr std::uint32_t ng_idb = 1;
@@ -355,18 +354,7 @@ scan_result scan(const std::string& path, const scan_progress& progress) {
   // Fewer, larger reads than stdio's default 4 KiB.
   std::setvbuf(f, nullptr, _IOFBF, std::size_t{1} << 20);
   const read_at read = [fd](std::uint64_t off, std::uint8_t* out, std::size_t n) {
-    std::size_t got = 0;
-    while (got < n) {
-      const ssize_t k = ::pread(fd, out + got, n - got, static_cast<off_t>(off + got));
-      if (k < 0 && errno == EINTR) {
-        continue;
-      }
-      if (k <= 0) {
-        return false;
-      }
-      got += static_cast<std::size_t>(k);
-    }
-    return true;
+    return pread_all(fd, out, n, off);
   };
   scan_start(f, static_cast<std::uint64_t>(st.st_size), r, path, read, progress);
   return r;
