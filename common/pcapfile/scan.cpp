@@ -25,9 +25,9 @@
 // makes (pcap_open_offline + pcap_next_ex), so whatever libpcap delivers or
 // refuses, scan() counts or names. The records of a classic 2.4 file come
 // through record_reader, as capture's net_pcap port reads them: exactly what
-// libpcap gives, libpcap reading any record it does not take. What libpcap does not say is read from the
-// file's first bytes: the format (magic), the snap length as written, and the
-// gzip hint.
+// libpcap gives, libpcap reading any record it does not take. What libpcap
+// does not say is read from the file's first bytes: the format (magic), the
+// snap length as written, and the gzip hint.
 
 namespace tapsense::pcapfile {
 
@@ -173,27 +173,18 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
 
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
-  // Where the next record or block starts (for the message if it is bad).
-  // A classic record is a header and caplen bytes, so that is counted, not
-  // asked of ftell() each record (6% of the scan); but libpcap cuts a
-  // record longer than the file's snapshot length to it and skips the rest,
-  // so after a record of that length the stream is asked.
-  const long record_header = r.format == "pcap-kuznetzov" ? 24 : 16;
-  const auto snapshot = static_cast<bpf_u_int32>(pcap_snapshot(p));
   // A classic 2.4 file's records come from record_reader (records.h), as
   // capture's net_pcap port reads them: the ones libpcap reads without
   // question straight from 256 KiB chunks, any other by libpcap at its
   // offset (0.48 -> 0.2 s for the 7.6-million-packet benchmark file).
-  auto reader = classic ? record_reader::open(p) : nullptr;
-  long at = std::ftell(in);
+  // Other files (pcapng, older or patched classic formats) libpcap reads.
+  auto reader = record_reader::open(p);
+  // Where the next record or block starts (for the message if it is bad).
   auto where = [&] { return reader ? static_cast<long>(reader->offset()) : std::ftell(in); };
   for (;;) {
-    if (reader || !classic) at = where();
+    const long at = where();
     const int rc = reader ? reader->next(&h, &data) : pcap_next_ex(p, &h, &data);
     if (rc == 1) {
-      if (classic && !reader) {
-        at = h->caplen < snapshot ? at + record_header + static_cast<long>(h->caplen) : std::ftell(in);
-      }
       // Classic pcap seconds are 32-bit in the file: read unsigned, as tshark does
       // (libpcap sign-extends them in native-order files).
       const std::uint64_t sec = classic ? static_cast<std::uint32_t>(h->ts.tv_sec)
