@@ -52,13 +52,14 @@ std::array<reader_entry, 64> readers;
 std::atomic<std::size_t> used{0};
 std::mutex opening;  // open and close, on the main thread
 
+// libpcap's own definitions of the calls this file defines.
 template <typename Fn>
 Fn libpcaps(const char* name) {
   return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
 }
-
-using next_ex_fn = tapsense::pcapfile::record_reader::next_ex_fn;
-const next_ex_fn libpcap_next_ex = libpcaps<next_ex_fn>("pcap_next_ex");
+const auto libpcap_open = libpcaps<pcap_t* (*)(const char*, char*)>("pcap_open_offline");
+const auto libpcap_next_ex = libpcaps<tapsense::pcapfile::record_reader::next_ex_fn>("pcap_next_ex");
+const auto libpcap_close = libpcaps<void (*)(pcap_t*)>("pcap_close");
 
 void remember(pcap_t* p) {
   if (libpcap_next_ex == nullptr) return;
@@ -82,8 +83,6 @@ void remember(pcap_t* p) {
 extern "C" pcap_t* pcap_open_offline(const char* fname, char* errbuf) noexcept {
   FILE* f = fname != nullptr && std::strcmp(fname, "-") != 0 ? std::fopen(fname, "rbe") : nullptr;
   if (f == nullptr) {
-    using open_fn = pcap_t* (*)(const char*, char*);
-    static const auto libpcap_open = libpcaps<open_fn>("pcap_open_offline");
     if (libpcap_open == nullptr) {
       std::snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: cannot be opened", fname != nullptr ? fname : "(null)");
       return nullptr;
@@ -127,7 +126,5 @@ extern "C" void pcap_close(pcap_t* p) noexcept {
       break;
     }
   }
-  using close_fn = void (*)(pcap_t*);
-  static const auto libpcap_close = libpcaps<close_fn>("pcap_close");
   if (libpcap_close != nullptr) libpcap_close(p);
 }
