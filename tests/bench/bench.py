@@ -12,8 +12,10 @@ given), then measures, in one run and on the same files:
   4. p0f -r (SYN and HTTP fingerprints only) and prads -r (Debian prads).
 For each: best wall time of --runs, CPU of all its processes, CPU per packet,
 peak memory (per process for tapsense, from each process's exit line in
-tapsense.log). Then the ratios the issue sets as targets, and how CPU per
-packet grows from the small file (--small copies) to the large one.
+tapsense.log). Then the ratios the issue sets as targets: of the best times,
+and of each round's pair of times with their median (the contenders run in
+turn, round after round), and how CPU per packet grows from the small file
+(--small copies) to the large one.
 
 Sizes: the shared traces give about 250,000 packets per copy (6 copies, the
 small file, are about 1.5 million packets and 540 MB on the wire; 30 copies
@@ -48,6 +50,7 @@ class Run:
         self.wall, self.cpu, self.rss_kib, self.rc, self.out, self.err = wall, cpu, rss_kib, rc, out, err
         self.procs = {}   # tapsense: name -> (peak KiB, user s, sys s)
         self.extra = None
+        self.walls = []   # every run's wall time, in round order
 
 
 def timed(cmd, **kw):
@@ -151,9 +154,22 @@ def measure(pcap, work, runs, all_only=False):
     for _ in range(runs):
         for name, fn in cs:
             r = fn()
+            r.walls = (results[name].walls if name in results else []) + [r.wall]
             if name not in results or r.wall < results[name].wall:
                 results[name] = r
+            else:
+                results[name].walls = r.walls
     return packets, results
+
+
+def paired(ts, other):
+    """The ratio of tapsense's wall time to another contender's in each
+    round, where both ran minutes apart at most: on a shared machine the
+    best times of two contenders can come from different rounds, and the
+    ratio of bests then moves with the neighbours (0.63 to 0.71 against
+    ndpiReader over two days with the same binaries)."""
+    rs = sorted(a / b for a, b in zip(ts.walls, other.walls))
+    return "  rounds %s, median %.2f" % (" ".join("%.2f" % r for r in rs), rs[len(rs) // 2])
 
 
 def report(packets, results):
@@ -164,9 +180,11 @@ def report(packets, results):
                                                         packets / r.wall, wire * 8 / r.wall / 1e9))
     ts = results["tapsense, all internal"]
     print("\nratios in this run (targets from issue 10):")
-    print("  tapsense / rx-and-drop   %6.2f  (target <= 3, then 1.2)" % (ts.wall / results["DPDK rx-and-drop"].wall))
+    rx = results["DPDK rx-and-drop"]
+    print("  tapsense / rx-and-drop   %6.2f  (target <= 3, then 1.2)%s" % (ts.wall / rx.wall, paired(ts, rx)))
     if "ndpiReader -i" in results:
-        print("  tapsense / ndpiReader    %6.2f  (target <= 0.6)" % (ts.wall / results["ndpiReader -i"].wall))
+        nd = results["ndpiReader -i"]
+        print("  tapsense / ndpiReader    %6.2f  (target <= 0.6)%s" % (ts.wall / nd.wall, paired(ts, nd)))
     for name in ("p0f -r", "prads -r"):
         if name in results:
             print("  tapsense / %-13s %6.2f" % (name.split()[0], ts.wall / results[name].wall))
