@@ -25,6 +25,7 @@
 #include "capture/dispatch.h"
 #include "capture/eal_timer.h"
 #include "capture/kernel_sockets.h"
+#include "capture/pcap_files.h"
 #include "capture/ports.h"
 #include "capture/state.h"
 #include "common/ipc/layouts.h"
@@ -169,16 +170,17 @@ int main(int argc, char** argv) {
     inputs.push_back(std::move(in));
   }
   // How far each file has been scanned (the count tells where net_pcap's
-  // input ends, the fixes give cut-short records their wire length), entry f
-  // for file f: the supervisor's scan as it goes (--scans, followed once the
-  // ports are up), or, started by hand, a scan here before anything else.
+  // input ends), entry f for file f: the supervisor's scan as it goes
+  // (--scans, followed once the ports are up), or, started by hand, a scan
+  // here before anything else. Neither lists cut-short records: their wire
+  // lengths come from net_pcap's own reads (pcap_files.h).
   ts::pcapfile::scan_follower scans(scans_file);
   bool following = !scans_file.empty();
   std::vector<char> judged(cfg.capture.pcap.size(), 0);  // file f's ended scan was checked
   std::uint64_t total_packets = 0;                        // known so far (progress only)
   if (!following) {
     for (std::size_t i = 0; i < cfg.capture.pcap.size(); ++i) {
-      auto r = ts::pcapfile::scan(cfg.capture.pcap[i]);
+      auto r = ts::pcapfile::scan(cfg.capture.pcap[i], {}, /*list_fixes=*/false);
       if (const auto why = ts::pcapfile::refusal(r); !why.empty()) {
         return ctx.fatal(ts::exit_code::input, why);
       }
@@ -470,6 +472,7 @@ int main(int argc, char** argv) {
     // --- files: lcore 0, in order, losslessly ------------------------------
     auto& lc = *lcs[0];
     rte_mbuf* bufs[burst];
+    record_lengths lengths;
     std::uint64_t ordinal = 0;
     std::uint64_t rate_origin_ns = 0;  // offline_rate: when and after which packet pacing began
     std::uint64_t rate_origin = 0;
@@ -482,7 +485,9 @@ int main(int argc, char** argv) {
       log->warn("scanning the inputs here: {}", why);
       following = false;
       for (std::size_t f = 0; f < inputs.size(); ++f) {
-        if (f >= scans.files().size() || !scans.files()[f].ended) scans.put(f, ts::pcapfile::scan(inputs[f].name));
+        if (f >= scans.files().size() || !scans.files()[f].ended) {
+          scans.put(f, ts::pcapfile::scan(inputs[f].name, {}, /*list_fixes=*/false));
+        }
       }
     };
     auto refresh = [&] {
@@ -554,35 +559,20 @@ int main(int argc, char** argv) {
       // added; a scan made here replaces it in place). Packets below
       // `avail` the scan has passed: they are read without a look.
       const auto& x = scans.files()[f];
-      const auto& fixes = x.fixes;
       std::uint64_t avail = x.ended ? UINT64_MAX : x.scanned;
-      std::size_t fix = 0;
-      // A copy of the next fix known (index UINT64_MAX: none yet): packets
-      // before it need no look at the deque, and each fix is fetched from
-      // it once (a deque's operator[] walks from its start: 1.5% of
-      // capture's time when it was asked three times a fix). Fixes arrive
-      // with the scan's progress, so it is fetched again whenever `avail`
-      // moves.
-      ts::pcapfile::length_fix next_fix{};
-      auto sync_fix = [&] {
-        if (fix < fixes.size()) {
-          next_fix = fixes[fix];
-        } else {
-          next_fix.index = UINT64_MAX;
-        }
-      };
-      sync_fix();
       std::uint64_t received = 0;
       std::uint64_t idle_since = 0;
       while (!(x.ended && received >= x.result.packets) && !ctx.stopping()) {
+        // The records' wire lengths, as net_pcap reads them (pcap_files.h).
+        collect_record_lengths(&lengths);
         const std::uint16_t n = rte_eth_rx_burst(in.port, 0, bufs, burst);
+        collect_record_lengths(nullptr);
         if (n == 0) {
           if (!x.ended) {
             // net_pcap is ahead of the scan, or the other way round: either
             // way the scan says where the file ends.
             if (const int rc = wait_for_scan(f, received); rc != ts::exit_code::ok) return rc;
             avail = x.ended ? UINT64_MAX : x.scanned;
-            sync_fix();
             continue;
           }
           // net_pcap has no end-of-file signal in 22.11: we know how many
@@ -618,28 +608,15 @@ int main(int argc, char** argv) {
             }
             if (ctx.stopping()) break;  // this packet and the rest of the burst are not counted
             avail = x.ended ? UINT64_MAX : x.scanned;
-            sync_fix();
           }
-          const std::uint64_t file_index = received++;
+          ++received;
           ++ordinal;
           if (ordinal <= resume || rx_and_drop) {
             wire_bytes += m->pkt_len;
             continue;
           }
-          std::uint32_t wire = 0;
-          if (file_index >= next_fix.index) {
-            while (next_fix.index < file_index) {  // fixes of records not delivered
-              ++fix;
-              sync_fix();
-            }
-            if (next_fix.index == file_index) {
-              if (next_fix.caplen == m->pkt_len) wire = next_fix.orig_len;
-              ++fix;
-              sync_fix();
-            }
-          }
-          lc.disp->on_packet(packet_bytes(m, lc.linear), wire, packet_time(m, shared.tsfield, 0),
-                             static_cast<std::uint16_t>(f), ordinal);
+          lc.disp->on_packet(packet_bytes(m, lc.linear), lengths.wire_len(i, m->pkt_len),
+                             packet_time(m, shared.tsfield, 0), static_cast<std::uint16_t>(f), ordinal);
         }
         rte_pktmbuf_free_bulk(bufs, n);
         progress = ordinal;

@@ -27,6 +27,14 @@
 // forgets the reader. net_pcap opens and closes its files on the main
 // thread while no lcore reads them, and the lcore that reads a file is the
 // only user of its reader.
+//
+// Whichever reads a record, pcap_next_ex() also notes its captured and wire
+// lengths for the thread's sink, if one is set (pcap_files.h): net_pcap
+// gives an mbuf the captured length only, and this is where a record cut to
+// the snapshot length still has its wire length. Before, the supervisor's
+// scan listed every such record and capture matched them by ordinal: on the
+// 30-copy benchmark, 3.2 million of them cost capture 0.07 s and 74 MiB and
+// the supervisor 0.08 s (alternated runs, 4 each).
 #include <dlfcn.h>
 #include <pcap/pcap.h>
 #include <stdio_ext.h>
@@ -38,9 +46,21 @@
 #include <memory>
 #include <mutex>
 
+#include "capture/pcap_files.h"
 #include "common/pcapfile/records.h"
 
 namespace {
+
+thread_local tapsense::capture::record_lengths* sink = nullptr;
+
+int noted(int rc, pcap_pkthdr* const* h) noexcept {
+  if (rc == 1 && sink != nullptr && sink->n < sink->capacity) {
+    sink->caplen[sink->n] = (*h)->caplen;
+    sink->len[sink->n] = (*h)->len;
+    ++sink->n;
+  }
+  return rc;
+}
 
 // The readers of the files open now: a handful (one per rx_pcap file), so
 // pcap_next_ex() finds its own by a walk over the first `used` entries.
@@ -104,13 +124,18 @@ extern "C" pcap_t* pcap_open_offline(const char* fname, char* errbuf) noexcept {
 extern "C" int pcap_next_ex(pcap_t* p, pcap_pkthdr** h, const u_char** data) noexcept {
   const std::size_t n = used.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; ++i) {
-    if (readers[i].p.load(std::memory_order_acquire) == p) return readers[i].reader->next(h, data);
+    if (readers[i].p.load(std::memory_order_acquire) == p) return noted(readers[i].reader->next(h, data), h);
   }
   if (libpcap_next_ex == nullptr) {
     std::snprintf(pcap_geterr(p), PCAP_ERRBUF_SIZE, "libpcap's pcap_next_ex not found");
     return PCAP_ERROR;
   }
-  return libpcap_next_ex(p, h, data);
+  return noted(libpcap_next_ex(p, h, data), h);
+}
+
+void tapsense::capture::collect_record_lengths(record_lengths* s) noexcept {
+  if (s != nullptr) s->n = 0;
+  sink = s;
 }
 
 extern "C" void pcap_close(pcap_t* p) noexcept {

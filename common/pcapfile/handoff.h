@@ -1,9 +1,11 @@
 #pragma once
 // One scan, handed on as it goes. The supervisor scans every input file (to
 // refuse a bad file in one line and to know the packet count); capture needs
-// the same result (the count tells it where net_pcap's input ends, the length
-// fixes give cut-short records their wire length). Rather than read a large
-// file twice, or make capture wait for the whole pass, the supervisor writes
+// the same result (the count tells it where net_pcap's input ends). The
+// format can carry a scan's length fixes too; the supervisor's scan lists
+// none (capture reads wire lengths itself: capture/pcap_files.h). Rather
+// than read a large file twice, or make capture wait for the whole pass,
+// the supervisor writes
 // the scan to a file in the run directory while it scans (scan_writer), and
 // capture follows that file (scan_follower, capture --scans FILE): it hands
 // on packet N once the scan has passed N.

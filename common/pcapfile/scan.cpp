@@ -140,7 +140,7 @@ void read_snaplen(scan_result& r, bool big, bool ng, std::uint64_t pos, const re
 
 // The libpcap pass over an open FILE (positioned at 0). Takes ownership of f.
 void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const read_at& read,
-                 const scan_progress& progress) {
+                 const scan_progress& progress, bool list_fixes) {
   std::array<char, PCAP_ERRBUF_SIZE> err{};
   // The loop asks ftell() where each record starts. glibc answers from its
   // cached offset once the stream has been positioned by a seek, and with an
@@ -195,7 +195,7 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
         r.first_ts_ns = ts_ns;
       }
       r.last_ts_ns = ts_ns;
-      if (h->caplen != h->len) {
+      if (list_fixes && h->caplen != h->len) {
         // What net_pcap computes from a microsecond open: tv_sec * 1e6 + tv_usec,
         // the fraction truncated.
         const std::uint64_t ts_us = static_cast<std::uint64_t>(h->ts.tv_sec) * 1'000'000u +
@@ -226,7 +226,7 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
 
 // Checks what libpcap cannot tell apart, then hands the stream to libpcap.
 void scan_start(FILE* f, std::uint64_t size, scan_result& r, std::string_view name,
-                const read_at& read, const scan_progress& progress = {}) {
+                const read_at& read, const scan_progress& progress = {}, bool list_fixes = true) {
   std::array<std::uint8_t, 12> m{};
   if (size == 0) {
     std::fclose(f);
@@ -266,7 +266,7 @@ void scan_start(FILE* f, std::uint64_t size, scan_result& r, std::string_view na
       big = bom != ng_byte_order_magic;
     }
   }
-  scan_stream(f, r, name, big, read, progress);
+  scan_stream(f, r, name, big, read, progress, list_fixes);
 }
 
 scan_error from_errno(int err) noexcept {
@@ -304,7 +304,7 @@ scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name
   return r;
 }
 
-scan_result scan(const std::string& path, const scan_progress& progress) {
+scan_result scan(const std::string& path, const scan_progress& progress, bool list_fixes) {
   scan_result r;
   r.path = path;
   const auto fail_open = [&](scan_error e, const std::string& why) {
@@ -347,7 +347,7 @@ scan_result scan(const std::string& path, const scan_progress& progress) {
   const read_at read = [fd](std::uint64_t off, std::uint8_t* out, std::size_t n) {
     return pread_all(fd, out, n, off);
   };
-  scan_start(f, static_cast<std::uint64_t>(st.st_size), r, path, read, progress);
+  scan_start(f, static_cast<std::uint64_t>(st.st_size), r, path, read, progress, list_fixes);
   return r;
 }
 
