@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -68,11 +69,18 @@ inline ts::net::bytes packet_bytes(const rte_mbuf* m, std::uint8_t* buf) {
   return {p, p ? len : 0};
 }
 
+// EAL makes a runtime directory (/run/dpdk/<file prefix>) and leaves it
+// behind; a prefix is a run's own, so every run left one. With --no-shconf
+// (ports.cpp) it holds nothing, and goes here, whether EAL started or not.
 struct eal_guard {
   bool up = false;
   ~eal_guard() {
     if (up) {
       rte_eal_cleanup();
+    }
+    if (const char* dir = rte_eal_get_runtime_dir(); dir != nullptr && dir[0] != '\0') {
+      std::error_code ec;
+      std::filesystem::remove(dir, ec);  // only if empty
     }
   }
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -118,6 +119,46 @@ unsigned remove_segments(const std::string& instance, std::uint64_t* bytes) {
     }
   }
   return n;
+}
+
+reclaimed_dirs remove_dpdk_runtime_dirs(const std::string& self, const std::string& root) {
+  std::string dir = root;
+  if (dir.empty()) {
+    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+    dir = ::getuid() == 0 ? "/var/run/dpdk" : std::string(xdg != nullptr && *xdg != '\0' ? xdg : "/tmp") + "/dpdk";
+  }
+  const std::string head = "tapsense-";
+  reclaimed_dirs r;
+  std::error_code ec;
+  std::vector<fs::path> dead;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(head, 0) != 0) continue;
+    const std::string inst = name.substr(head.size());
+    if (!inst.empty() && inst != self) {
+      // Alive while its supervisor holds the instance lock.
+      const int fd = ::open(instance_lock_path(inst).c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0) {
+        const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+        ::close(fd);
+        if (held) continue;
+      }
+    }
+    dead.push_back(e.path());
+  }
+  for (const auto& p : dead) {
+    std::uint64_t bytes = 0;
+    std::error_code e2;
+    for (const auto& f : fs::directory_iterator(p, e2)) {
+      std::error_code e3;
+      if (f.is_regular_file(e3)) bytes += f.file_size(e3);
+    }
+    if (fs::remove_all(p, e2) > 0 && !e2) {
+      ++r.dirs;
+      r.bytes += bytes;
+    }
+  }
+  return r;
 }
 
 reclaimed reclaim_dead_instances(const std::string& self) {

@@ -370,6 +370,7 @@ int main(int argc, char** argv) {
   };
   std::uint64_t stale_bytes = 0;
   const unsigned stale = ts::supervisor::remove_segments(cfg.sensor.instance, &stale_bytes);
+  const auto dpdk_dirs = ts::supervisor::remove_dpdk_runtime_dirs(cfg.sensor.instance);
   std::vector<ts::supervisor::held_lock> dir_locks;
   std::error_code ec;
   bool made_output = false;  // this run made the output directory
@@ -447,6 +448,10 @@ int main(int argc, char** argv) {
   if (stale != 0) {
     log->warn("removed {} stale shared-memory segment(s) ({} MiB) of instance {}", stale, stale_bytes >> 20,
               cfg.sensor.instance);
+  }
+  if (dpdk_dirs.dirs != 0) {
+    log->info("removed {} DPDK runtime director{} ({} MiB) left by earlier captures", dpdk_dirs.dirs,
+              dpdk_dirs.dirs == 1 ? "y" : "ies", dpdk_dirs.bytes >> 20);
   }
 
   // --- the platform (a registered sensor) ---------------------------------------

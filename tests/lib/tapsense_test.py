@@ -400,11 +400,15 @@ def sensor_stats(run_dir):
 def leftovers(instance=None, run_dir=None):
     """What a finished run must not leave behind: shared-memory segments and
     lock files of its instance (all tapsense ones when None), DPDK hugepage
-    files of tapsense, and its run directory."""
+    files of tapsense, DPDK's runtime directory of its capture
+    (/run/dpdk/tapsense-<instance>), and its run directory."""
     left = []
     for name in os.listdir("/dev/shm"):
         if name.startswith("tapsense.") and (instance is None or name.startswith("tapsense.%s." % instance)):
             left.append("/dev/shm/" + name)
+    if os.path.isdir("/run/dpdk"):
+        left += ["/run/dpdk/" + n for n in os.listdir("/run/dpdk")
+                 if (n.startswith("tapsense-") if instance is None else n == "tapsense-" + instance)]
     if os.path.isdir("/dev/hugepages"):
         left += ["/dev/hugepages/" + n for n in os.listdir("/dev/hugepages") if n.startswith("tapsense")]
     if run_dir and os.path.exists(run_dir):
