@@ -13,8 +13,8 @@
 // (lib/eal/linux/eal_timer.c, get_tsc_freq). Those 100 ms were half of
 // capture's start, the time before a file's first packet moves while the
 // other stages wait. EAL has no option for the frequency, and the sleep is a
-// libc call from a shared object, so the capture executable defines
-// nanosleep() (exported, capture/CMakeLists.txt): inside rte_eal_init() a
+// libc call, so the capture executable defines nanosleep(), which EAL,
+// linked in statically (capture/CMakeLists.txt), calls: inside rte_eal_init() a
 // request of exactly 100 ms sleeps 10 ms. The measurement stays a
 // measurement: the quotient is of the time that really passed, and the
 // error of the readings' own cost (well under a microsecond) is 1e-4 of 10

@@ -16,10 +16,9 @@
 // and has no devarg to leave DEFRAG out. With it the kernel reassembles IPv4
 // fragments before the ring (ip_check_defrag): a sensor must see the
 // fragments as they were on the wire, and a set the kernel refuses
-// (overlapping fragments) vanishes without a count. The PMD is a shared
-// object EAL loads at run time; its setsockopt() binds to this definition,
-// which the executable exports (capture/CMakeLists.txt), and which clears
-// that one flag. Every other call goes to the kernel unchanged. Without
+// (overlapping fragments) vanishes without a count. The PMD is linked into
+// the executable statically (capture/CMakeLists.txt), and its setsockopt()
+// calls this definition, which clears that one flag. Every other call goes to the kernel unchanged. Without
 // DEFRAG the HASH fanout still keeps a datagram's fragments together: the
 // kernel hashes a fragment on its addresses and protocol only.
 extern "C" int setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen) noexcept {

@@ -9,8 +9,8 @@
 // -a): fread and its lock were 0.26 s of capture's CPU and the kernel's
 // copy-out another 0.14 s, more than capture's own work on those packets.
 // The PMD has no devarg for either, so the capture executable defines
-// pcap_open_offline() itself and exports it (capture/CMakeLists.txt): the
-// PMD, a shared object, binds to this definition. It opens the stream as
+// pcap_open_offline() itself: the PMD, linked into it statically
+// (capture/CMakeLists.txt), calls this definition. It opens the stream as
 // libpcap does (microsecond time stamps, what net_pcap's RX time stamps and
 // the scan's length fixes assume), with a 64 KiB buffer (1 MiB was slower:
 // the copies no longer stayed in cache) and no stream lock.

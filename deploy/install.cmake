@@ -37,13 +37,11 @@ set(CPACK_PACKAGE_CONTACT "tapsense maintainers <tapsense@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
-# Shared libraries (DPDK, ZeroMQ, Cap'n Proto, ...) from dpkg-shlibdeps; the
-# rest is what the sensor reads or runs.
+# Shared libraries (ZeroMQ, Cap'n Proto, libpcap, and what DPDK's drivers use:
+# capture links DPDK itself statically) from dpkg-shlibdeps; the rest is what
+# the sensor reads or runs.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# DPDK's drivers are plugins (dlopen): net_af_packet sniffs, net_pcap reads files,
-# mempool_ring backs the mbuf pool.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "p0f, ieee-data, python3, adduser, systemd, librte-net-af-packet23, librte-net-pcap23, librte-mempool-ring23")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "p0f, ieee-data, python3, adduser, systemd")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dpdk")
 # The appliance console draws with whiptail.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "whiptail")
