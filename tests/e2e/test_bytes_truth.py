@@ -21,12 +21,7 @@ CAPTURES = [
 
 def compare(rel, ours, truth):
     t.check(truth, "%s: tshark saw no IP traffic" % rel)
-    missing = {k: v for k, v in truth.items() if ours.get(k) != v}
-    extra = {k: v for k, v in ours.items() if k not in truth}
-    t.check(not missing and not extra,
-            "%s: %d pairs differ, e.g. %s (ours %s); extra %s" % (
-                rel, len(missing), list(missing.items())[:3],
-                [ours.get(k) for k in list(missing)[:3]], list(extra.items())[:3]))
+    t.check_pairs(rel, ours, truth)
 
 
 def run():

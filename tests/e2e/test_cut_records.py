@@ -22,14 +22,6 @@ import tapsense_test as t
 SNAP = 54
 
 
-def compare(what, ours, truth):
-    missing = {k: v for k, v in truth.items() if ours.get(k) != v}
-    extra = {k: v for k, v in ours.items() if k not in truth}
-    t.check(not missing and not extra, "%s: %d of %d pairs differ, e.g. %s (ours %s); extra %s" % (
-        what, len(missing), len(truth), list(missing.items())[:3], [ours.get(k) for k in list(missing)[:3]],
-        list(extra.items())[:3]))
-
-
 def run():
     t.need("tshark")
     t.need("editcap")
@@ -48,13 +40,13 @@ def run():
     t.check(cut_frames > len(frames) // 4, "editcap cut %d of %d frames" % (cut_frames, len(frames)))
     truth = t.tshark_ip_pair_bytes(sample)
     t.check(truth, "tshark saw no IP traffic in the sample")
-    compare("tshark on the cut file", t.tshark_ip_pair_bytes(cut), truth)
-    compare("tshark on the cut pcapng", t.tshark_ip_pair_bytes(cut_ng), truth)
+    t.check_pairs("tshark on the cut file", t.tshark_ip_pair_bytes(cut), truth)
+    t.check_pairs("tshark on the cut pcapng", t.tshark_ip_pair_bytes(cut_ng), truth)
 
     for name, pcap in (("pcap", cut), ("pcapng", cut_ng)):
         cfg = t.write_config(work, t.ALL_INTERNAL)
         _, flows, _ = t.run_sensor(pcap, os.path.join(work, "out-" + name), config=cfg)
-        compare("cut " + name, t.flow_pair_bytes(flows), truth)
+        t.check_pairs("cut " + name, t.flow_pair_bytes(flows), truth)
         print("cut %s: %d pairs, bytes at wire length" % (name, len(truth)))
 
     both = os.path.join(work, "both")
@@ -72,7 +64,7 @@ def run():
     t.check(p.returncode == 0, "two files: exit %d\n%s" % (p.returncode, p.stderr))
     with open(os.path.join(both, "out", "flows.json")) as f:
         flows = json.load(f)
-    compare("both files in one run", t.flow_pair_bytes(flows), {k: 2 * v for k, v in truth.items()})
+    t.check_pairs("both files in one run", t.flow_pair_bytes(flows), {k: 2 * v for k, v in truth.items()})
     print("both files in one run: %d pairs, twice the bytes" % len(truth))
 
 

@@ -273,6 +273,16 @@ def tshark_ip_pair_bytes(pcap, side=lambda ip: ip, dedup=True):
     return pairs
 
 
+def check_pairs(what, ours, truth):
+    """Fails unless `ours` (pair -> bytes) is exactly `truth`, naming the
+    first pairs that differ."""
+    missing = {k: v for k, v in truth.items() if ours.get(k) != v}
+    extra = {k: v for k, v in ours.items() if k not in truth}
+    check(not missing and not extra, "%s: %d of %d pairs differ, e.g. %s (ours %s); extra %s" % (
+        what, len(missing), len(truth), list(missing.items())[:3], [ours.get(k) for k in list(missing)[:3]],
+        list(extra.items())[:3]))
+
+
 def flow_pair_bytes(flows):
     pairs = {}
     for f in flows:
