@@ -18,9 +18,10 @@
 // fragments as they were on the wire, and a set the kernel refuses
 // (overlapping fragments) vanishes without a count. The PMD is linked into
 // the executable statically (capture/CMakeLists.txt), and its setsockopt()
-// calls this definition, which clears that one flag. Every other call goes to the kernel unchanged. Without
-// DEFRAG the HASH fanout still keeps a datagram's fragments together: the
-// kernel hashes a fragment on its addresses and protocol only.
+// calls this definition, which clears that one flag. Every other call goes
+// to the kernel unchanged. Without DEFRAG the HASH fanout still keeps a
+// datagram's fragments together: the kernel hashes a fragment on its
+// addresses and protocol only.
 extern "C" int setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen) noexcept {
   if (level == SOL_PACKET && optname == PACKET_FANOUT && optval != nullptr && optlen == sizeof(int)) {
     int arg = 0;

@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   std::uint64_t total_packets = 0;                        // known so far (progress only)
   if (!following) {
     for (std::size_t i = 0; i < cfg.capture.pcap.size(); ++i) {
-      auto r = ts::pcapfile::scan(cfg.capture.pcap[i], {}, /*list_fixes=*/false);
+      auto r = ts::pcapfile::scan(cfg.capture.pcap[i]);
       if (const auto why = ts::pcapfile::refusal(r); !why.empty()) {
         return ctx.fatal(ts::exit_code::input, why);
       }
@@ -494,7 +494,7 @@ int main(int argc, char** argv) {
       following = false;
       for (std::size_t f = 0; f < inputs.size(); ++f) {
         if (f >= scans.files().size() || !scans.files()[f].ended) {
-          scans.put(f, ts::pcapfile::scan(inputs[f].name, {}, /*list_fixes=*/false));
+          scans.put(f, ts::pcapfile::scan(inputs[f].name));
         }
       }
     };

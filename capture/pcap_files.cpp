@@ -11,9 +11,9 @@
 // The PMD has no devarg for either, so the capture executable defines
 // pcap_open_offline() itself: the PMD, linked into it statically
 // (capture/CMakeLists.txt), calls this definition. It opens the stream as
-// libpcap does (microsecond time stamps, what net_pcap's RX time stamps and
-// the scan's length fixes assume), with a 64 KiB buffer (1 MiB was slower:
-// the copies no longer stayed in cache) and no stream lock.
+// libpcap does (microsecond time stamps, what net_pcap's RX time stamps
+// assume), with a 64 KiB buffer (1 MiB was slower: the copies no longer
+// stayed in cache) and no stream lock.
 // No lock is needed: one lcore reads a port's queue; the main thread closes
 // it only after that lcore has stopped. Standard input, and a name fopen()
 // cannot open, go to libpcap's own pcap_open_offline, for its messages.

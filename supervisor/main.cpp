@@ -592,17 +592,18 @@ int main(int argc, char** argv) {
       std::uint64_t before = 0;  // packets of the files scanned before this one
       for (const auto& f : files) {
         // Progress goes out while the file's link types are ones the run
-        // reads: a file refused for its link type sends capture nothing. No
-        // length fixes: capture reads each record's wire length as net_pcap
-        // reads the record (capture/pcap_files.h).
+        // reads: a file refused for its link type sends capture nothing.
+        // (The scan lists no length fixes: capture reads each record's wire
+        // length as net_pcap reads the record, capture/pcap_files.h.)
         auto scan = ts::pcapfile::scan(f, [&](ts::pcapfile::scan_result& r) {
           if (step_delay_ms != 0) std::this_thread::sleep_for(std::chrono::milliseconds(step_delay_ms));
           scanned.store(before + r.packets, std::memory_order_relaxed);
           if (scan_stop.load(std::memory_order_relaxed)) return false;
           if (!writing || !ts::pcapfile::refusal(r).empty()) return true;
-          writing = scan_out.progress(r, {}, err);
+          writing = scan_out.progress(r, r.fixes, err);
+          r.fixes.clear();  // handed on (none: see above)
           return true;
-        }, /*list_fixes=*/false);
+        });
         if (scan.stopped) {
           scan_stopped = true;
           break;

@@ -5,10 +5,9 @@
 // format can carry a scan's length fixes too; the supervisor's scan lists
 // none (capture reads wire lengths itself: capture/pcap_files.h). Rather
 // than read a large file twice, or make capture wait for the whole pass,
-// the supervisor writes
-// the scan to a file in the run directory while it scans (scan_writer), and
-// capture follows that file (scan_follower, capture --scans FILE): it hands
-// on packet N once the scan has passed N.
+// the supervisor writes the scan to a file in the run directory while it
+// scans (scan_writer), and capture follows that file (scan_follower,
+// capture --scans FILE): it hands on packet N once the scan has passed N.
 //
 // Each file's scan carries the identity of the file it describes (device,
 // inode, size, modification time, as scan() saw them through its open

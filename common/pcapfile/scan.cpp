@@ -226,7 +226,7 @@ void scan_stream(FILE* f, scan_result& r, std::string_view name, bool big, const
 
 // Checks what libpcap cannot tell apart, then hands the stream to libpcap.
 void scan_start(FILE* f, std::uint64_t size, scan_result& r, std::string_view name,
-                const read_at& read, const scan_progress& progress = {}, bool list_fixes = true) {
+                const read_at& read, const scan_progress& progress, bool list_fixes) {
   std::array<std::uint8_t, 12> m{};
   if (size == 0) {
     std::fclose(f);
@@ -281,7 +281,7 @@ scan_error from_errno(int err) noexcept {
 
 }  // namespace
 
-scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name) {
+scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name, bool list_fixes) {
   scan_result r;
   if (file.empty()) {
     fail(r, name, scan_error::empty, 0, "empty file");
@@ -300,7 +300,7 @@ scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name
     std::memcpy(out, file.data() + off, n);
     return true;
   };
-  scan_start(f, file.size(), r, name, read);
+  scan_start(f, file.size(), r, name, read, {}, list_fixes);
   return r;
 }
 

@@ -8,9 +8,10 @@
 //   - whether the file can be read at all, with a one-line reason if not
 //     (a gzip-compressed file gets a hint to decompress it);
 //   - how many packets libpcap will deliver (capture stops after that many).
-// It can also list every record that was cut short, with its original wire
-// length (`fixes`); capture no longer asks for them: it reads each record's
-// wire length where net_pcap reads the record (capture/pcap_files.h).
+// Asked to (`list_fixes`), it also lists every record that was cut short,
+// with its original wire length (`fixes`). Nothing in the sensor asks:
+// capture reads each record's wire length where net_pcap reads the record
+// (capture/pcap_files.h).
 //
 // Contract: `packets` is exactly the number of times pcap_next() returns a
 // packet for this file with libpcap 1.10. Where libpcap stops with an error
@@ -105,6 +106,7 @@ struct scan_result {
   std::vector<std::uint32_t> linktypes;  // distinct LINKTYPE_ values in order of appearance
                                          // (1 = Ethernet); upper 6 "extension" bits cleared
   std::vector<length_fix> fixes;         // records with orig_len != caplen, in file order
+                                         // (list_fixes only)
   std::uint32_t snaplen = 0;             // pcap header snaplen, or the first pcapng IDB's;
                                          // as written in the file (0 if unknown)
 
@@ -145,14 +147,14 @@ inline constexpr std::uint64_t progress_every = 65536;
 
 // Scans the capture file at `path`. Never throws for file problems (only
 // std::bad_alloc); every failure is a scan_error with a message.
-// `list_fixes` false leaves `fixes` empty: a file of cut-short records has one
-// a packet (3.2 million in the 30-copy benchmark file, whose writing,
+// `fixes` stays empty unless `list_fixes`: a file of cut-short records has
+// one a packet (3.2 million in the 30-copy benchmark file, whose writing,
 // reading and keeping cost capture and the supervisor 0.15 s of CPU and
-// capture 74 MiB).
-scan_result scan(const std::string& path, const scan_progress& progress = {}, bool list_fixes = true);
+// capture 74 MiB when capture still took its wire lengths from them).
+scan_result scan(const std::string& path, const scan_progress& progress = {}, bool list_fixes = false);
 
 // Scans a whole capture file already in memory; `name` starts the message.
 // Same parser as scan(). Allocates only for the result.
-scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name);
+scan_result scan_bytes(std::span<const std::uint8_t> file, std::string_view name, bool list_fixes = false);
 
 }  // namespace tapsense::pcapfile

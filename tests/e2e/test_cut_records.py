@@ -6,9 +6,9 @@ as pcapng (read by libpcap), gives per pair of addresses the bytes tshark
 counts (frame.len, the wire length): those of the whole sample. 54 bytes is
 an Ethernet, IPv4 and TCP header: the sample's short frames (bare TCP
 acknowledgements) are padded to Ethernet's 60, which only the record's wire
-length tells (the decoder reads a longer frame's size from its IP header). Both files in
-one run (the pcapng one an hour later) give twice that, so the wire lengths
-follow each file's own records. net_pcap hands capture the captured length
+length tells (the decoder reads a longer frame's size from its IP header).
+Both files in one run (the pcapng one an hour later) give twice that, so the
+wire lengths follow each file's own records. net_pcap hands capture the captured length
 only; the wire length is the one capture notes as each record is read
 (capture/pcap_files.h)."""
 import json

@@ -410,7 +410,7 @@ TEST(PcapfileScan, ClassicPcapAllByteOrdersAndResolutions) {
                           variant{false, magic_ns, "pcap-ns"}, variant{true, magic_ns, "pcap-ns"}}) {
     SCOPED_TRACE(std::string(v.format) + (v.big ? " big-endian" : " little-endian"));
     temp_dir t;
-    const scan_result r = scan(t.write("x.pcap", small_pcap(v.big, v.magic)));
+    const scan_result r = scan(t.write("x.pcap", small_pcap(v.big, v.magic)), {}, true);
     ASSERT_EQ(r.error, scan_error::none) << r.message;
     EXPECT_EQ(r.format, v.format);
     EXPECT_EQ(r.packets, 3u);
@@ -434,13 +434,27 @@ TEST(PcapfileScan, RecordLongerThanSnaplenIsDeliveredCut) {
   pcap_header(w, magic_us, 100);
   pcap_record(w, 5, 0, 150, 150);  // libpcap reads 100 bytes and discards 50
   pcap_record(w, 6, 0, 80, 80);
-  const scan_result r = scan_bytes(w.data(), "snap.pcap");
+  const scan_result r = scan_bytes(w.data(), "snap.pcap", true);
   ASSERT_EQ(r.error, scan_error::none) << r.message;
   EXPECT_EQ(r.packets, 2u);
   EXPECT_EQ(r.captured_bytes, 180u);
   ASSERT_EQ(r.fixes.size(), 1u);
   EXPECT_EQ(r.fixes[0].caplen, 100u);
   EXPECT_EQ(r.fixes[0].orig_len, 150u);
+}
+
+// Nothing in the sensor asks for the fixes: a scan lists them only when asked,
+// and counts the wire bytes either way.
+TEST(PcapfileScan, FixesOnlyWhenAsked) {
+  writer w;
+  pcap_header(w, magic_us, 100);
+  pcap_record(w, 5, 0, 150, 150);  // cut to 100
+  pcap_record(w, 6, 0, 80, 80);
+  const scan_result plain = scan_bytes(w.data(), "snap.pcap");
+  ASSERT_EQ(plain.error, scan_error::none) << plain.message;
+  EXPECT_TRUE(plain.fixes.empty());
+  EXPECT_EQ(plain.wire_bytes, 230u);
+  EXPECT_EQ(scan_bytes(w.data(), "snap.pcap", true).fixes.size(), 1u);
 }
 
 // The scan counts where each classic record starts rather than asking the
@@ -480,7 +494,7 @@ TEST(PcapfileScan, PcapngSectionsResolutionsAndBlockTypes) {
     ng_shb(w, 2);  // second section, version 1.2: its own interfaces
     ng_idb(w, 1, 262144, 3);  // milliseconds
     ng_epb(w, 0, 1700000005250u, 50, 60);
-    const scan_result r = scan_bytes(w.data(), "multi.pcapng");
+    const scan_result r = scan_bytes(w.data(), "multi.pcapng", true);
     ASSERT_EQ(r.error, scan_error::none) << r.message;
     EXPECT_EQ(r.format, "pcapng");
     EXPECT_EQ(r.packets, 5u);
@@ -505,7 +519,7 @@ TEST(PcapfileScan, PcapngBinaryResolutionAndOffset) {
   ng_shb(w);
   ng_idb(w, 1, 0, 0x80 | 20, 10);
   ng_epb(w, 0, (std::uint64_t{1700000000} << 20) | (1u << 19), 70, 80);
-  const scan_result r = scan_bytes(w.data(), "bin.pcapng");
+  const scan_result r = scan_bytes(w.data(), "bin.pcapng", true);
   ASSERT_EQ(r.error, scan_error::none) << r.message;
   EXPECT_EQ(r.first_ts_ns, 1700000010500000000u);
   ASSERT_EQ(r.fixes.size(), 1u);
@@ -523,7 +537,7 @@ TEST(PcapfileHandoff, RoundTripKeepsEveryField) {
   pcap_record(w, 1, 0, 60, 60);
   pcap_record(w, 2, 0, 60, 80);
   const std::string b = t.write("b.pcap", cut(w.data(), w.data().size() - 5));  // truncated
-  const std::vector<scan_result> saved = {scan(a), scan(b)};
+  const std::vector<scan_result> saved = {scan(a, {}, true), scan(b, {}, true)};
   ASSERT_EQ(saved[1].error, scan_error::truncated);
   const std::string file = (t.path() / "scans.bin").string();
   std::string why;
@@ -650,7 +664,7 @@ TEST(PcapfileHandoff, ProgressAddsUpToTheWholeScan) {
                 20, i % 3 == 0 ? 60 : 20);
   }
   const std::string a = t.write("a.pcap", w.data());
-  const scan_result whole = scan(a);
+  const scan_result whole = scan(a, {}, true);
   ASSERT_TRUE(whole.ok()) << whole.message;
   ASSERT_EQ(whole.packets, n);
   std::vector<std::uint64_t> at;
@@ -663,7 +677,7 @@ TEST(PcapfileHandoff, ProgressAddsUpToTheWholeScan) {
     }
     r.fixes.clear();
     return true;
-  });
+  }, true);
   EXPECT_FALSE(last.stopped);
   EXPECT_EQ(at, (std::vector<std::uint64_t>{tapsense::pcapfile::progress_every,
                                             2 * tapsense::pcapfile::progress_every}));
@@ -717,7 +731,7 @@ TEST(PcapfileHandoff, FollowerSeesTheScanAsItIsWritten) {
 
   tapsense::pcapfile::scan_writer out;
   ASSERT_TRUE(out.open(file, why)) << why;
-  scan_result ra = scan(a);
+  scan_result ra = scan(a, {}, true);
   ASSERT_TRUE(out.end(ra, why)) << why;  // progress never called: end() gives every fix
   ASSERT_TRUE(follow.poll(why)) << why;
   ASSERT_EQ(follow.files().size(), 1u);
@@ -726,7 +740,7 @@ TEST(PcapfileHandoff, FollowerSeesTheScanAsItIsWritten) {
   EXPECT_FALSE(follow.complete());
 
   // b in two steps: the first six packets (three fixes: 1, 3, 5), then the rest.
-  const scan_result rb = scan(b);
+  const scan_result rb = scan(b, {}, true);
   ASSERT_EQ(rb.fixes.size(), 5u);
   scan_result part = rb;
   part.packets = 6;
@@ -786,7 +800,7 @@ TEST(PcapfileHandoff, FollowerRefusesWhatNoWriterWrites) {
   pcap_header(w);
   for (std::uint32_t i = 0; i < 4; ++i) pcap_record(w, 1700000000 + i, 0, 30, 31);
   const std::string a = t.write("a.pcap", w.data());
-  const scan_result r = scan(a);
+  const scan_result r = scan(a, {}, true);
   const std::string file = (t.path() / "scans.bin").string();
   std::string why;
   {
@@ -1143,7 +1157,7 @@ TEST_P(SharedCapture, MatchesTshark) {
   ASSERT_TRUE(run_tshark(file, frames)) << file;
   ASSERT_FALSE(frames.empty()) << "tshark read nothing from " << file;
 
-  const scan_result r = scan(file);
+  const scan_result r = scan(file, {}, true);
   ASSERT_EQ(r.error, scan_error::none) << r.message;
   EXPECT_EQ(r.packets, frames.size());
 
