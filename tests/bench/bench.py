@@ -154,11 +154,10 @@ def measure(pcap, work, runs, all_only=False):
     for _ in range(runs):
         for name, fn in cs:
             r = fn()
-            r.walls = (results[name].walls if name in results else []) + [r.wall]
+            walls = results[name].walls if name in results else []
             if name not in results or r.wall < results[name].wall:
                 results[name] = r
-            else:
-                results[name].walls = r.walls
+            results[name].walls = walls + [r.wall]
     return packets, results
 
 
