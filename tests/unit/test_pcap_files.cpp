@@ -9,36 +9,19 @@
 // out are libpcap's own (pcap_pkthdr), compared with what the sink noted.
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "capture/pcap_files.h"
+#include "test_capture_files.h"
 
-namespace fs = std::filesystem;
 using tapsense::capture::collect_record_lengths;
 using tapsense::capture::record_lengths;
 
 namespace {
-
-struct bytes {
-  std::vector<std::uint8_t> b;
-  bytes& u16(std::uint16_t v) {
-    b.push_back(static_cast<std::uint8_t>(v));
-    b.push_back(static_cast<std::uint8_t>(v >> 8));
-    return *this;
-  }
-  bytes& u32(std::uint32_t v) { return u16(static_cast<std::uint16_t>(v)).u16(static_cast<std::uint16_t>(v >> 16)); }
-  bytes& fill(std::size_t n) {
-    b.insert(b.end(), n, 0x5a);
-    return *this;
-  }
-};
 
 struct record {
   std::uint32_t caplen;
@@ -47,51 +30,22 @@ struct record {
 
 // A classic little-endian microsecond pcap (record_reader reads these).
 std::vector<std::uint8_t> classic(const std::vector<record>& rs) {
-  bytes w;
-  w.u32(0xa1b2c3d4).u16(2).u16(4).u32(0).u32(0).u32(65535).u32(1);
+  writer w;
+  pcap_header(w);
   std::uint32_t sec = 1700000000;
-  for (const auto& r : rs) w.u32(sec++).u32(0).u32(r.caplen).u32(r.len).fill(r.caplen);
-  return w.b;
+  for (const auto& r : rs) pcap_record(w, sec++, 0, r.caplen, r.len);
+  return w.data();
 }
 
 // A pcapng file (libpcap itself reads these): SHB, IDB, one EPB a record.
 std::vector<std::uint8_t> pcapng(const std::vector<record>& rs) {
-  bytes w;
-  w.u32(0x0a0d0d0a).u32(28).u32(0x1a2b3c4d).u16(1).u16(0).u32(0xffffffff).u32(0xffffffff).u32(28);
-  w.u32(1).u32(20).u16(1).u16(0).u32(0).u32(20);
-  std::uint32_t ts = 0;
-  for (const auto& r : rs) {
-    const std::uint32_t pad = (4 - r.caplen % 4) % 4;
-    const std::uint32_t total = 32 + r.caplen + pad;
-    w.u32(6).u32(total).u32(0).u32(0x00060000).u32(ts++).u32(r.caplen).u32(r.len).fill(r.caplen + pad).u32(total);
-  }
-  return w.b;
+  writer w;
+  ng_shb(w);
+  ng_idb(w);
+  std::uint64_t ts = 0;
+  for (const auto& r : rs) ng_epb(w, 0, ts++, r.caplen, r.len);
+  return w.data();
 }
-
-class temp_file {
- public:
-  explicit temp_file(const std::vector<std::uint8_t>& data) {
-    path_ = (fs::temp_directory_path() / ("tapsense-pcap-files-" + std::to_string(::getpid()) + "-" +
-                                          std::to_string(counter_++)))
-                .string();
-    FILE* f = std::fopen(path_.c_str(), "wb");
-    if (f != nullptr) {
-      std::fwrite(data.data(), 1, data.size(), f);
-      std::fclose(f);
-    }
-  }
-  temp_file(const temp_file&) = delete;
-  temp_file& operator=(const temp_file&) = delete;
-  ~temp_file() {
-    std::error_code ec;
-    fs::remove(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::string path_;
-};
 
 // Reads every record as net_pcap does, with `sink` set; returns the headers
 // pcap_next_ex() handed out.
@@ -117,9 +71,10 @@ const std::vector<record> cut = {{60, 60}, {96, 1514}, {96, 96}, {40, 9000}, {96
 TEST(RecordLengths, EveryRecordInOrderClassicAndPcapng) {
   for (const bool ng : {false, true}) {
     SCOPED_TRACE(ng ? "pcapng" : "classic pcap");
-    temp_file f(ng ? pcapng(cut) : classic(cut));
+    temp_dir t;
+    const std::string file = t.write("x.pcap", ng ? pcapng(cut) : classic(cut));
     record_lengths sink;
-    const auto got = read_all(f.path(), &sink);
+    const auto got = read_all(file, &sink);
     ASSERT_EQ(got.size(), cut.size());
     ASSERT_EQ(sink.n, cut.size());
     for (std::size_t i = 0; i < cut.size(); ++i) {
@@ -134,18 +89,20 @@ TEST(RecordLengths, EveryRecordInOrderClassicAndPcapng) {
 }
 
 TEST(RecordLengths, NothingNotedWithoutASink) {
-  temp_file f(classic(cut));
+  temp_dir t;
+  const std::string file = t.write("x.pcap", classic(cut));
   record_lengths sink;
   collect_record_lengths(&sink);
   collect_record_lengths(nullptr);  // set, then cleared: the reads below are not noted
-  EXPECT_EQ(read_all(f.path(), nullptr).size(), cut.size());
+  EXPECT_EQ(read_all(file, nullptr).size(), cut.size());
   EXPECT_EQ(sink.n, 0u);
 }
 
 TEST(RecordLengths, SettingASinkEmptiesIt) {
-  temp_file f(classic(cut));
+  temp_dir t;
+  const std::string file = t.write("x.pcap", classic(cut));
   record_lengths sink;
-  read_all(f.path(), &sink);
+  read_all(file, &sink);
   ASSERT_EQ(sink.n, cut.size());
   collect_record_lengths(&sink);
   EXPECT_EQ(sink.n, 0u);
@@ -153,11 +110,12 @@ TEST(RecordLengths, SettingASinkEmptiesIt) {
 }
 
 TEST(RecordLengths, AnotherThreadsReadsAreNotNoted) {
-  temp_file f(classic(cut));
+  temp_dir t;
+  const std::string file = t.write("x.pcap", classic(cut));
   record_lengths mine;
   collect_record_lengths(&mine);
   std::size_t read_there = 0;
-  std::thread([&] { read_there = read_all(f.path(), nullptr).size(); }).join();
+  std::thread([&] { read_there = read_all(file, nullptr).size(); }).join();
   collect_record_lengths(nullptr);
   EXPECT_EQ(read_there, cut.size());
   EXPECT_EQ(mine.n, 0u);
@@ -166,9 +124,10 @@ TEST(RecordLengths, AnotherThreadsReadsAreNotNoted) {
 TEST(RecordLengths, AFullSinkKeepsTheFirstOnes) {
   std::vector<record> many(record_lengths::capacity + 10, record{20, 20});
   many.front() = {20, 64};
-  temp_file f(classic(many));
+  temp_dir t;
+  const std::string file = t.write("x.pcap", classic(many));
   record_lengths sink;
-  EXPECT_EQ(read_all(f.path(), &sink).size(), many.size());
+  EXPECT_EQ(read_all(file, &sink).size(), many.size());
   EXPECT_EQ(sink.n, record_lengths::capacity);
   EXPECT_EQ(sink.wire_len(0, 20), 64u);
   EXPECT_EQ(sink.wire_len(record_lengths::capacity, 20), 0u);  // beyond what it holds
