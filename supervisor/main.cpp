@@ -698,6 +698,9 @@ int main(int argc, char** argv) {
   for (const auto& r : rings) segments.push_back(r.name());
   auto cleanup = [&] {
     for (const auto& s : segments) ts::ipc::segment::remove(s);
+    // A capture stopped by SIGKILL (a refused file, shared memory that
+    // could not be reserved) leaves its DPDK runtime directory.
+    ts::supervisor::remove_dpdk_runtime_dirs(cfg.sensor.instance);
     // Still holding it: nobody can take it between the unlink and our exit.
     ::unlink(ts::supervisor::instance_lock_path(cfg.sensor.instance).c_str());
     std::error_code e2;
