@@ -635,7 +635,8 @@ int main(int argc, char** argv) {
   namespace layouts = ts::ipc::layouts;
   {
     // Segments are sparse until touched: a table too big for /dev/shm would
-    // start, then die of SIGBUS hours later. Say it now.
+    // start, then die of SIGBUS hours later. Say it now. (They are created
+    // sparse and reserved whole once the stages are started: see reserver.)
     const std::uint64_t need = layouts::total(cfg);
     if (const auto free = ts::supervisor::free_bytes("/dev/shm"); free && *free < need) {
       die(ts::exit_code::unavailable,
@@ -651,12 +652,13 @@ int main(int argc, char** argv) {
     for (unsigned k = 0; k < cfg.aggregator.shards; ++k) {
       for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
         rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_aggregator(inst, l, k),
-                                              layouts::packet_ring_capacity(cfg), false));
+                                              layouts::packet_ring_capacity(cfg), false, false));
       }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::aggregator_to_uplink(inst, k),
-                                            layouts::aggregator_report_ring_capacity(cfg), true));
+                                            layouts::aggregator_report_ring_capacity(cfg), true, false));
       uplink_rings.push_back(rings.back().name());
-      auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), layouts::aggregator_state(cfg));
+      auto seg = ts::ipc::segment::create(ts::ipc::names::aggregator_state(inst, k), layouts::aggregator_state(cfg),
+                                          false);
       auto* h = new (seg.data()) ts::aggregator::state_header{};
       layouts::aggregator_state(cfg, *h);
       h->version = ts::aggregator::state_version;
@@ -669,7 +671,7 @@ int main(int argc, char** argv) {
     for (unsigned j = 0; j < cfg.fingerprinter.workers; ++j) {
       {
         auto seg = ts::ipc::segment::create(ts::ipc::names::fingerprinter_state(inst, j),
-                                            layouts::fingerprinter_state(cfg));
+                                            layouts::fingerprinter_state(cfg), false);
         auto* fh = new (seg.data()) ts::fingerprinter::state_header{};
         fh->version = ts::fingerprinter::state_version;
         fh->capacity = layouts::fingerprinter_conns;
@@ -679,13 +681,13 @@ int main(int argc, char** argv) {
       }
       for (unsigned l = 0; l < cfg.capture.lcores; ++l) {
         rings.push_back(ts::ipc::ring::create(ts::ipc::names::capture_to_fingerprinter(inst, l, j),
-                                              layouts::snapshot_ring_capacity(cfg), false));
+                                              layouts::snapshot_ring_capacity(cfg), false, false));
       }
       rings.push_back(ts::ipc::ring::create(ts::ipc::names::fingerprinter_to_uplink(inst, j),
-                                            layouts::fingerprinter_report_ring_capacity(cfg), true));
+                                            layouts::fingerprinter_report_ring_capacity(cfg), true, false));
       uplink_rings.push_back(rings.back().name());
     }
-    auto cs = ts::ipc::segment::create(ts::ipc::names::capture_state(inst), layouts::capture_state(cfg));
+    auto cs = ts::ipc::segment::create(ts::ipc::names::capture_state(inst), layouts::capture_state(cfg), false);
     auto* st = new (cs.data()) ts::capture::capture_state{};
     st->magic = ts::capture::state_magic;
     segments.push_back(cs.name());
@@ -830,6 +832,27 @@ int main(int argc, char** argv) {
     start_link();
   };
   if (uplink_waits == nullptr) start_link();
+  // Every page of every segment allocated now, beside the stages' start
+  // (EAL, rules, the inventory) rather than before it: from here on no
+  // stage can die of SIGBUS when /dev/shm fills. Should /dev/shm have
+  // filled since the check above, the run stops with that reason.
+  std::string reserve_failure;  // final once reserved is set
+  std::atomic<bool> reserved{false};
+  // Tests: TAPSENSE_FAULT="reserve@MS" makes the reservation start MS
+  // milliseconds late, so that a test can fill /dev/shm meanwhile.
+  std::jthread reserver([&segments, &reserve_failure, &reserved, delay_ms = ts::stage::fault_ordinal("reserve")](
+                            const std::stop_token& stop) {
+    for (std::uint64_t waited = 0; waited < delay_ms && !stop.stop_requested(); waited += 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (const auto& name : segments) {
+      if (stop.stop_requested()) break;  // the run is over
+      reserve_failure = ts::ipc::segment::reserve(name);
+      if (!reserve_failure.empty()) break;
+    }
+    reserved.store(true, std::memory_order_release);
+  });
+  bool reserve_judged = false;
   ts::supervisor::platform_action platform_stop = ts::supervisor::platform_action::none;
   std::uint64_t next_health_ns = 0;
   auto give_health = [&] {
@@ -1068,6 +1091,26 @@ int main(int argc, char** argv) {
         }
         default:
           break;
+      }
+    }
+    if (!reserve_judged && reserved.load(std::memory_order_acquire)) {
+      reserve_judged = true;
+      if (!reserve_failure.empty()) {
+        for (auto& s : stages) {
+          if (!s.running) continue;
+          ::kill(s.pid, SIGKILL);
+          ::waitpid(s.pid, nullptr, 0);
+          s.running = false;
+        }
+        if (scanner.joinable()) {
+          scan_stop.store(true, std::memory_order_relaxed);
+          scanner.join();
+        }
+        ts::log::file_only("supervisor", spdlog::level::err, reserve_failure);
+        log->flush();
+        cleanup();
+        die(ts::exit_code::unavailable, reserve_failure + "; free /dev/shm or lower aggregator.flow_table/"
+                                                          "report_table/asset_table or the ring sizes");
       }
     }
     // The scan: stopped by an interrupt or a stop; judged once it is over.

@@ -18,12 +18,12 @@ std::size_t ring::segment_size(std::uint64_t capacity) noexcept {
   return static_cast<std::size_t>(header_bytes + capacity);
 }
 
-ring ring::create(const std::string& name, std::uint64_t capacity, bool lossless) {
+ring ring::create(const std::string& name, std::uint64_t capacity, bool lossless, bool reserve) {
   if (!is_pow2(capacity) || capacity < 4096) {
     throw segment_error("ring " + name + ": capacity must be a power of two >= 4096");
   }
   ring r;
-  r.seg_ = segment::create(name, segment_size(capacity));
+  r.seg_ = segment::create(name, segment_size(capacity), reserve);
   auto* h = new (r.seg_.data()) ring_header{};
   h->magic = ring_magic;
   h->version = ring_version;

@@ -82,7 +82,8 @@ class ring {
   // Bytes of shared memory a ring with `capacity` data bytes needs.
   static std::size_t segment_size(std::uint64_t capacity) noexcept;
   // Supervisor side: create and initialise. capacity must be a power of two >= 4096.
-  static ring create(const std::string& name, std::uint64_t capacity, bool lossless);
+  // reserve: as segment::create's.
+  static ring create(const std::string& name, std::uint64_t capacity, bool lossless, bool reserve = true);
   // Stage side: open an existing ring; throws segment_error naming the creator.
   static ring open(const std::string& name);
 

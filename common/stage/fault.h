@@ -10,7 +10,8 @@
 // "fingerprinter@start" makes it abort as soon as it starts: a crash loop.
 // "scan@MS" is no crash: each 65,536-packet step of the supervisor's scan of
 // a capture file takes MS milliseconds more (an input still being scanned
-// when a test interrupts the run).
+// when a test interrupts the run). "reserve@MS": the supervisor reserves the
+// shared memory MS milliseconds late (a test fills /dev/shm meanwhile).
 // Without the variable, or in builds without the option, this costs nothing.
 #include <cstdint>
 #include <cstdlib>

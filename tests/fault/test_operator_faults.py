@@ -13,6 +13,10 @@ capture the project makes itself (make-sample.py --copies 300):
  - a full disk under the output directory (a 3 MiB tmpfs in a private mount
    namespace): exit 74, 'no space left on <dir>' said once, the uplink not
    restarted in a loop;
+ - /dev/shm too small for the tables and rings (a tmpfs over it in a private
+   mount namespace): exit 69 before any stage starts; and filled by another
+   program after that check, while the stages start: exit 69 with the
+   reason once the supervisor reserves the segments, no stage left;
  - Ctrl-C (SIGINT) mid-run: exit 130, the outputs written, and the summary
    counts the packets read, not the file's;
  - report rings of 1 MiB (batches must be cut to fit): the run completes and
@@ -173,6 +177,37 @@ def run():
     t.check(took < 30, "full disk: took %.0f s" % took)
     t.check(not t.leftovers(inst), "full disk: left %s" % t.leftovers(inst))
     print("full disk: exit 74 in %.1f s, said once, no restart loop, nothing left" % took)
+
+    # /dev/shm too small (a tmpfs of 1 MiB over it in a private mount
+    # namespace): refused before any stage starts, saying what it needs.
+    inst = "tso%de" % pid
+    script = ("mount -t tmpfs -o size=1m none /dev/shm && exec %s --pcap %s --output %s --config %s --instance %s "
+              "--quiet" % (t.SUPERVISOR, pcap, os.path.join(work, "shm1"), all_cfg, inst))
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    t.check(p.returncode == 69, "/dev/shm of 1 MiB: exit %d, not 69: %s" % (p.returncode, p.stderr[-400:]))
+    m = re.search(r"shared memory: the tables and rings need (\d+) MiB but /dev/shm has \d+ MiB free", one_line(p.stderr))
+    t.check(m, "/dev/shm of 1 MiB: %r" % p.stderr)
+    need = int(m.group(1))
+    # /dev/shm filled by someone else after that check passed, while the
+    # stages start (the segments are reserved once they are started; the
+    # fault hook delays the reservation 1.5 s, and the filler is written once
+    # the last segment exists): the run stops with the reason, its stages
+    # gone, nothing left.
+    run_dir = "/tmp/tso.%d.e" % pid
+    script = ("mount -t tmpfs -o size=%dm none /dev/shm || exit 99\n"
+              "TAPSENSE_FAULT=reserve@1500 %s --pcap %s --output %s --config %s --instance %s --run-dir %s --quiet &\n"
+              "n=0; until [ -e /dev/shm/tapsense.%s.cap-state ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n"
+              "dd if=/dev/zero of=/dev/shm/filler bs=1M count=80 status=none || exit 98\n"
+              "wait $!\n" % (need + 40, t.SUPERVISOR, pcap, os.path.join(work, "shm2"), slow, inst, run_dir, inst))
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    t.check(p.returncode == 69, "/dev/shm filled meanwhile: exit %d, not 69: %s" % (p.returncode, p.stderr[-400:]))
+    line = one_line(p.stderr)
+    t.check(re.search(r"shared memory: cannot reserve \d+ MiB for tapsense\.%s\.[\w.-]+: No space left on device; "
+                      r"free /dev/shm" % inst, line), "/dev/shm filled meanwhile: %r" % line)
+    t.check(not stage_pids(run_dir), "/dev/shm filled meanwhile: stages still run: %s" % stage_pids(run_dir))
+    t.check(not t.leftovers(inst, run_dir), "/dev/shm filled meanwhile: left %s" % t.leftovers(inst, run_dir))
+    print("/dev/shm: too small refused before start (69, needs %d MiB); filled after the check: exit 69 with "
+          "the reason, no stage left" % need)
 
     # Ctrl-C mid-run.
     inst = "tso%dd" % pid

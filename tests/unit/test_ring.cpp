@@ -1,6 +1,7 @@
 // The shared-memory SPSC frame ring: wrap-around, full, consumer restart,
 // producer restart, and a two-process stress run.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,4 +241,48 @@ TEST_F(ring_fixture, TwoProcessesTransferEverythingInOrder) {
   int status = 0;
   ::waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// The supervisor creates segments sparse and reserves them once the stages
+// are started: both must leave a segment that reads as zeros, and only a
+// reserved one has its pages allocated (what keeps a stage from SIGBUS when
+// /dev/shm fills later).
+namespace {
+std::uint64_t allocated_bytes(const std::string& name) {
+  struct stat st {};
+  const std::string path = "/dev/shm/" + name.substr(name.find_first_not_of('/'));
+  if (::stat(path.c_str(), &st) != 0) return ~std::uint64_t{0};
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+}  // namespace
+
+TEST_F(ring_fixture, SegmentSparseUntilReserved) {
+  name = unique_name("sparse");
+  constexpr std::size_t size = std::size_t{8} << 20;
+  auto seg = segment::create(name, size, false);
+  EXPECT_EQ(allocated_bytes(name), 0u);
+  const auto* bytes = static_cast<const unsigned char*>(seg.data());
+  EXPECT_EQ(bytes[size - 1], 0);
+  EXPECT_EQ(segment::reserve(name), "");
+  EXPECT_GE(allocated_bytes(name), size);
+  EXPECT_EQ(bytes[0], 0);
+  EXPECT_EQ(bytes[size / 2], 0);
+}
+
+TEST_F(ring_fixture, SegmentReservedByDefault) {
+  name = unique_name("reserved");
+  constexpr std::size_t size = std::size_t{4} << 20;
+  auto seg = segment::create(name, size);
+  EXPECT_GE(allocated_bytes(name), size);
+  auto r = ring::create(unique_name("ring-sparse"), 1 << 20, false, false);
+  EXPECT_LT(allocated_bytes(r.name()), std::uint64_t{1} << 20);
+  EXPECT_EQ(segment::reserve(r.name()), "");
+  EXPECT_GE(allocated_bytes(r.name()), std::uint64_t{1} << 20);
+  segment::remove(r.name());
+}
+
+TEST(segment, ReserveOfAMissingSegmentSaysWhy) {
+  const auto why = segment::reserve(unique_name("never-made"));
+  EXPECT_NE(why.find("shared memory: cannot open tapsense.test"), std::string::npos) << why;
+  EXPECT_NE(why.find("No such file"), std::string::npos) << why;
 }
