@@ -34,6 +34,7 @@
 #include "common/pcapfile/scan.h"
 #include "common/stage/exit_codes.h"
 #include "common/stage/fault.h"
+#include "common/util/resources.h"
 #include "common/util/time.h"
 #include "supervisor/backup.h"
 #include "supervisor/conditions.h"
@@ -1400,7 +1401,7 @@ int main(int argc, char** argv) {
     }
   }
   if (rusage ru{}; ::getrusage(RUSAGE_SELF, &ru) == 0) {
-    log->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ru.ru_maxrss,
+    log->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ts::util::peak_rss_kib(),
               static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,
               static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6);
   }

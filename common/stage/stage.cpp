@@ -10,6 +10,7 @@
 
 #include "common/ipc/names.h"
 #include "common/stage/exit_codes.h"
+#include "common/util/resources.h"
 #include "common/util/time.h"
 
 namespace tapsense::stage {
@@ -139,7 +140,7 @@ void context::log_resources() {
   rusage ru{};
   if (::getrusage(RUSAGE_SELF, &ru) == 0) {
     auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-    log_->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ru.ru_maxrss, secs(ru.ru_utime),
+    log_->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", util::peak_rss_kib(), secs(ru.ru_utime),
                secs(ru.ru_stime));
   }
 }

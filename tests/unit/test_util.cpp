@@ -1,13 +1,20 @@
 // The output helpers every JSON file goes through: the RFC 3339 formatter
 // (checked against the C library's gmtime_r/strftime) and the buffered JSON
-// writer (escaping, and output larger than its buffer).
+// writer (escaping, and output larger than its buffer); and the peak
+// resident size every process logs.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <random>
 #include <sstream>
 
 #include "common/util/json.h"
+#include "common/util/resources.h"
 #include "common/util/time.h"
 
 using namespace tapsense::util;
@@ -108,4 +115,49 @@ TEST(JsonWriter, ExplicitFlushDeliversEverythingSoFar) {
   w.begin_object().key("a").value("b").end_object();
   w.flush();
   EXPECT_EQ(out.str(), "{\"a\":\"b\"}\n");
+}
+
+// The peak every process logs at its end ("resources: peak_rss_kib=") is
+// its own: a program started by a large parent (the benchmark's Python)
+// must not report the parent's size, as getrusage()'s ru_maxrss does after
+// execve(). The test starts itself again, after touching 256 MiB, running
+// only the child half below.
+TEST(Resources, PeakIsThisImagesNotTheParents) {
+  if (const char* out = std::getenv("TAPSENSE_TEST_PEAK_OUT")) {
+    // The child, after execve(): its peak and what ru_maxrss says.
+    rusage ru{};
+    ASSERT_EQ(::getrusage(RUSAGE_SELF, &ru), 0);
+    FILE* f = std::fopen(out, "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%llu %ld\n", static_cast<unsigned long long>(peak_rss_kib()), ru.ru_maxrss);
+    std::fclose(f);
+    return;
+  }
+  const std::string out = ::testing::TempDir() + "peak." + std::to_string(::getpid());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    constexpr std::size_t big = std::size_t{256} << 20;
+    auto* p = static_cast<volatile char*>(std::malloc(big));
+    if (p == nullptr) _exit(3);
+    for (std::size_t i = 0; i < big; i += 4096) p[i] = 1;
+    ::setenv("TAPSENSE_TEST_PEAK_OUT", out.c_str(), 1);
+    const std::string filter = "--gtest_filter=Resources.PeakIsThisImagesNotTheParents";
+    char* argv[] = {const_cast<char*>("unit_util"), const_cast<char*>(filter.c_str()), nullptr};
+    ::execv("/proc/self/exe", argv);
+    _exit(4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  FILE* f = std::fopen(out.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  unsigned long long peak = 0;
+  long maxrss = 0;
+  ASSERT_EQ(std::fscanf(f, "%llu %ld", &peak, &maxrss), 2);
+  std::fclose(f);
+  std::remove(out.c_str());
+  EXPECT_GE(maxrss, 256L << 10) << "ru_maxrss no longer carries the parent's peak: the scenario is gone";
+  EXPECT_GT(peak, 0u);
+  EXPECT_LT(peak, 128ULL << 10) << "the child reported its parent's peak";
 }
