@@ -806,16 +806,21 @@ int main(int argc, char** argv) {
       if (&s != uplink_waits) start(s);
     }
   }
+  // A run refused after its stages started (a bad file, shared memory that
+  // cannot be reserved): they have nothing to finish.
+  auto kill_stages = [&] {
+    for (auto& s : stages) {
+      if (!s.running) continue;
+      ::kill(s.pid, SIGKILL);
+      ::waitpid(s.pid, nullptr, 0);
+      s.running = false;
+    }
+  };
   // The scan is over: the run fails on its verdict, or the uplink starts.
   auto scan_verdict = [&] {
     scanner.join();
     if (!scan_failure.empty()) {
-      for (auto& s : stages) {
-        if (!s.running) continue;
-        ::kill(s.pid, SIGKILL);
-        ::waitpid(s.pid, nullptr, 0);
-        s.running = false;
-      }
+      kill_stages();
       // A file refused leaves nothing behind: not even the output
       // directory this run made for it (a directory that was there keeps
       // the log of the refusal).
@@ -1097,12 +1102,7 @@ int main(int argc, char** argv) {
     if (!reserve_judged && reserved.load(std::memory_order_acquire)) {
       reserve_judged = true;
       if (!reserve_failure.empty()) {
-        for (auto& s : stages) {
-          if (!s.running) continue;
-          ::kill(s.pid, SIGKILL);
-          ::waitpid(s.pid, nullptr, 0);
-          s.running = false;
-        }
+        kill_stages();
         if (scanner.joinable()) {
           scan_stop.store(true, std::memory_order_relaxed);
           scanner.join();
