@@ -845,11 +845,18 @@ int main(int argc, char** argv) {
   std::string reserve_failure;  // final once reserved is set
   std::atomic<bool> reserved{false};
   // Tests: TAPSENSE_FAULT="reserve@MS" makes the reservation start MS
-  // milliseconds late, so that a test can fill /dev/shm meanwhile.
-  std::jthread reserver([&segments, &reserve_failure, &reserved, delay_ms = ts::stage::fault_ordinal("reserve")](
-                            const std::stop_token& stop) {
+  // milliseconds late, so that a test can fill /dev/shm meanwhile;
+  // "reserve_late@1" makes it start once every stage but the uplink has
+  // finished (a short file), when the loop below may free segments.
+  std::atomic<bool> packet_stages_done{false};
+  std::jthread reserver([&segments, &reserve_failure, &reserved, &packet_stages_done,
+                         delay_ms = ts::stage::fault_ordinal("reserve"),
+                         late = ts::stage::fault_ordinal("reserve_late") != 0](const std::stop_token& stop) {
     for (std::uint64_t waited = 0; waited < delay_ms && !stop.stop_requested(); waited += 10) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    while (late && !packet_stages_done.load(std::memory_order_acquire) && !stop.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     for (const auto& name : segments) {
       if (stop.stop_requested()) break;  // the run is over
@@ -1232,9 +1239,14 @@ int main(int argc, char** argv) {
     // finished (none is started again), only the uplink's rings are read.
     // The rest goes now, while the uplink writes the outputs, not after it:
     // the pages of 313 MiB of segments took 25 ms to free at the end of a
-    // traced run, after every stage had exited.
+    // traced run, after every stage had exited. (Not before the reservation
+    // is over: a short file can end first, and it must not find its segments
+    // gone.)
     if (offline && !released_early &&
         std::all_of(stages.begin(), stages.end(), [](const stage& s) { return s.identity == "uplink" || s.finished; })) {
+      packet_stages_done.store(true, std::memory_order_release);
+    }
+    if (offline && !released_early && reserve_judged && packet_stages_done.load(std::memory_order_relaxed)) {
       released_early = true;
       for (const auto& seg : keep) ts::ipc::segment::remove(seg.name());
       keep.clear();

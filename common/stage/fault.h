@@ -11,7 +11,8 @@
 // "scan@MS" is no crash: each 65,536-packet step of the supervisor's scan of
 // a capture file takes MS milliseconds more (an input still being scanned
 // when a test interrupts the run). "reserve@MS": the supervisor reserves the
-// shared memory MS milliseconds late (a test fills /dev/shm meanwhile).
+// shared memory MS milliseconds late (a test fills /dev/shm meanwhile);
+// "reserve_late@1": once every stage but the uplink has finished.
 // Without the variable, or in builds without the option, this costs nothing.
 #include <cstdint>
 #include <cstdlib>

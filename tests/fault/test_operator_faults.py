@@ -17,6 +17,7 @@ capture the project makes itself (make-sample.py --copies 300):
    mount namespace): exit 69 before any stage starts; and filled by another
    program after that check, while the stages start: exit 69 with the
    reason once the supervisor reserves the segments, no stage left;
+   a file that ends before the reservation does still completes;
  - Ctrl-C (SIGINT) mid-run: exit 130, the outputs written, and the summary
    counts the packets read, not the file's;
  - report rings of 1 MiB (batches must be cut to fit): the run completes and
@@ -208,6 +209,21 @@ def run():
     t.check(not t.leftovers(inst, run_dir), "/dev/shm filled meanwhile: left %s" % t.leftovers(inst, run_dir))
     print("/dev/shm: too small refused before start (69, needs %d MiB); filled after the check: exit 69 with "
           "the reason, no stage left" % need)
+
+    # A file that ends before the reservation is over (the fault hook starts
+    # it once every stage but the uplink has finished, when the supervisor
+    # frees the segments no stage reads any more): the run completes, those
+    # segments freed only once reserved.
+    inst = "tso%df" % pid
+    started = time.time()
+    p = subprocess.run([t.SUPERVISOR, "--pcap", pcap, "--output", os.path.join(work, "shm3"), "--config", all_cfg,
+                        "--instance", inst, "--quiet"], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, TAPSENSE_FAULT="reserve_late@1"))
+    t.check(p.returncode == 0, "reservation after the file's end: exit %d: %s" % (p.returncode, p.stderr[-400:]))
+    with open(os.path.join(work, "shm3", "assets.json")) as f:
+        t.check(len(json.load(f)) == len(clean_assets), "reservation after the file's end: the assets differ")
+    t.check(not t.leftovers(inst), "reservation after the file's end: left %s" % t.leftovers(inst))
+    print("a file shorter than the reservation: complete in %.1f s, nothing left" % (time.time() - started))
 
     # Ctrl-C mid-run.
     inst = "tso%dd" % pid
