@@ -19,6 +19,7 @@ stored twice would double them)."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -255,9 +256,25 @@ def run():
                                  relayed, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         t.check(relay.held.wait(60), "the relay never held a report's answer")
+        # The whole sensor: its stages are in process groups of their own
+        # (killed alone, the supervisor's stages get SIGTERM and end their run,
+        # the uplink delivering what it holds, beside the next start).
+        run_dir = "/tmp/tapsense.%d" % proc.pid
+        stage_pids = t.stage_pids(run_dir)
+        t.check(stage_pids, "the killed sensor's stages were gone before the kill")
         os.killpg(proc.pid, signal.SIGKILL)
+        for pid in stage_pids:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         proc.wait()
         relay.cut()
+        deadline = time.time() + 10
+        while t.stage_pids(run_dir) and time.time() < deadline:
+            time.sleep(0.05)
+        t.check(not t.stage_pids(run_dir), "the killed sensor's stages still run")
+        shutil.rmtree(run_dir, ignore_errors=True)
         stored_then, _ = db_reports(plat, sid)
         mid = [i for i in spool_ids(state) if i in stored_then]
         t.check(mid, "no report both stored and left in the killed sensor's spool (spool %s, stored %s)" %

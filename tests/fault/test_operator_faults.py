@@ -52,22 +52,6 @@ def one_line(err):
     return lines[0]
 
 
-def stage_pids(run_dir):
-    """Processes started with this run directory's configuration."""
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(a == (run_dir + "/effective.toml").encode() for a in cmd):
-            pids.append(int(p))
-    return pids
-
-
 def wait_for(pred, seconds, what):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -134,12 +118,12 @@ def run():
     inst = "tso%db" % pid
     run_dir = "/tmp/tso.%d.b" % pid
     sup = start(pcap, os.path.join(work, "orphan"), slow, inst, run_dir)
-    wait_for(lambda: len(stage_pids(run_dir)) == 4, 20, "the four stages did not start")
+    wait_for(lambda: len(t.stage_pids(run_dir)) == 4, 20, "the four stages did not start")
     time.sleep(1.0)
     sup.kill()
     sup.wait()
-    t.check(stage_pids(run_dir), "the stages were gone before the check")
-    wait_for(lambda: not stage_pids(run_dir), 10, "stages still run after their supervisor died")
+    t.check(t.stage_pids(run_dir), "the stages were gone before the check")
+    wait_for(lambda: not t.stage_pids(run_dir), 10, "stages still run after their supervisor died")
     # What the killed supervisor left. Any supervisor's start reclaims the
     # segments of dead instances, so a test starting beside this one may
     # already have removed them: what must hold is that after the next start
@@ -205,7 +189,7 @@ def run():
     line = one_line(p.stderr)
     t.check(re.search(r"shared memory: cannot reserve \d+ MiB for tapsense\.%s\.[\w.-]+: No space left on device; "
                       r"free /dev/shm" % inst, line), "/dev/shm filled meanwhile: %r" % line)
-    t.check(not stage_pids(run_dir), "/dev/shm filled meanwhile: stages still run: %s" % stage_pids(run_dir))
+    t.check(not t.stage_pids(run_dir), "/dev/shm filled meanwhile: stages still run: %s" % t.stage_pids(run_dir))
     t.check(not t.leftovers(inst, run_dir), "/dev/shm filled meanwhile: left %s" % t.leftovers(inst, run_dir))
     print("/dev/shm: too small refused before start (69, needs %d MiB); filled after the check: exit 69 with "
           "the reason, no stage left" % need)

@@ -407,6 +407,23 @@ def sensor_stats(run_dir):
     return stages
 
 
+def stage_pids(run_dir):
+    """Processes started with this run directory's configuration (the
+    stages of the sensor whose run directory it is)."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a == (run_dir + "/effective.toml").encode() for a in cmd):
+            pids.append(int(p))
+    return pids
+
+
 def leftovers(instance=None, run_dir=None):
     """What a finished run must not leave behind: shared-memory segments and
     lock files of its instance (all tapsense ones when None), DPDK hugepage
