@@ -1412,11 +1412,7 @@ int main(int argc, char** argv) {
         break;
     }
   }
-  if (rusage ru{}; ::getrusage(RUSAGE_SELF, &ru) == 0) {
-    log->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", ts::util::peak_rss_kib(),
-              static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6,
-              static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6);
-  }
+  log->info("resources: {}", ts::util::resources_summary());
   cleanup();
   if (!abort_message.empty()) {
     std::fprintf(stderr, "%s: %s\n", prog, abort_message.c_str());

@@ -137,12 +137,7 @@ void context::log_resources() {
     return;
   }
   resources_logged_ = true;
-  rusage ru{};
-  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
-    auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-    log_->info("resources: peak_rss_kib={} user_s={:.3f} sys_s={:.3f}", util::peak_rss_kib(), secs(ru.ru_utime),
-               secs(ru.ru_stime));
-  }
+  log_->info("resources: {}", util::resources_summary());
 }
 
 context::~context() { log_resources(); }

@@ -2,6 +2,7 @@
 // The process's own peak resident size, for the "resources:" line every
 // process logs when it ends.
 #include <cstdint>
+#include <string>
 
 namespace tapsense::util {
 
@@ -10,5 +11,8 @@ namespace tapsense::util {
 // by a large parent (the benchmark's Python, 60-80 MiB) reported the
 // parent's size as its own. Falls back to ru_maxrss where /proc is missing.
 std::uint64_t peak_rss_kib() noexcept;
+
+// "peak_rss_kib=N user_s=U sys_s=S": what the line says after "resources: ".
+std::string resources_summary();
 
 }  // namespace tapsense::util
