@@ -5,12 +5,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -35,6 +37,21 @@ std::string read_all(int fd) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
+}
+
+// Whether `pid` (a lock file's text) is a running supervisor: not a pid
+// the kernel has given to some other program since.
+bool supervisor_runs(const std::string& pid) {
+  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return false;
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/" + pid + "/exe", ec);
+  if (!ec) return exe.filename().string().rfind("tapsense-supervisor", 0) == 0;
+  if (ec != std::errc::permission_denied) return false;  // gone (or a zombie)
+  // Another user's process: its name, as the kernel keeps it (15 bytes;
+  // "exe" once a supervisor has restarted itself through /proc/self/exe).
+  std::ifstream comm("/proc/" + pid + "/comm");
+  std::string name;
+  return std::getline(comm, name) && (name == "tapsense-superv" || name == "exe");
 }
 
 std::string line_of(const std::string& text, const std::string& key) {
@@ -64,21 +81,64 @@ std::string instance_lock_path(const std::string& instance) {
   return std::string(shm_dir) + "/" + prefix + instance + lock_suffix;
 }
 
+std::vector<int> processes_holding(const std::string& path) {
+  std::vector<int> out;
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    const std::string name = p.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code e2;
+    for (const auto& f : fs::directory_iterator(p.path() / "fd", e2)) {
+      std::error_code e3;
+      if (fs::read_symlink(f.path(), e3) == path) {
+        out.push_back(std::atoi(name.c_str()));
+        break;
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 held_lock lock_instance(const std::string& instance, const std::string& run_dir, bool private_run_dir,
-                        std::string& why) {
+                        std::string& why, const std::function<void(const std::string&)>& waiting,
+                        std::chrono::milliseconds patience) {
   const std::string path = instance_lock_path(instance);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     why = "cannot create " + path + ": " + std::strerror(errno);
     return {};
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const std::string text = read_all(fd);
-    const std::string pid = line_of(text, "pid");
-    why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
-          "; stop it, or give this one another sensor.name or --instance";
-    ::close(fd);
-    return {};
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  bool told = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const std::string pid = line_of(read_all(fd), "pid");
+    if (supervisor_runs(pid)) {
+      why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
+            "; stop it, or give this one another sensor.name or --instance";
+      ::close(fd);
+      return {};
+    }
+    // Its supervisor is gone: the stages it started are ending their run.
+    const std::string gone = pid.empty() ? "" : " (pid " + pid + ")";
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string pids;
+      for (const int p : processes_holding(path)) {
+        if (p != ::getpid()) pids += (pids.empty() ? "" : " ") + std::to_string(p);  // not this start's
+      }
+      why = "instance '" + instance + "': the stages of its previous run still run " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(patience).count()) +
+            " s after their supervisor" + gone + " died" + (pids.empty() ? "" : " (pids " + pids + ")") +
+            "; stop them, or give this sensor another sensor.name or --instance";
+      ::close(fd);
+      return {};
+    }
+    if (!told && waiting) {
+      waiting("instance '" + instance + "': its previous supervisor" + gone +
+              " died; waiting for the stages it started to end their run");
+    }
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const std::string text = "pid=" + std::to_string(::getpid()) + "\nrun_dir=" + run_dir +
                            "\nprivate_run_dir=" + (private_run_dir ? "1" : "0") + "\n";

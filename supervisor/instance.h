@@ -3,15 +3,22 @@
 // behind reclaimable.
 //
 // Instance lock: /dev/shm/tapsense.<instance>.lock, flock()ed for the life of
-// the supervisor and naming its pid and run directory. A second supervisor of
+// the run and naming its supervisor's pid and run directory. The stages
+// inherit the locked descriptor (spawn's `inherit`), so the lock is free
+// only once the supervisor and every stage have ended. A second supervisor of
 // the same instance finds it held and refuses to start; a supervisor killed
-// with SIGKILL (or by the OOM killer) loses the lock with its life, so the next
-// start of any sensor finds a lock it can take, and removes that instance's
-// segments and private run directory.
+// with SIGKILL (or by the OOM killer) leaves its stages ending their run (they
+// get SIGTERM): a start meanwhile waits for them (up to `patience`) rather
+// than run beside them (two uplinks on one inventory and one report spool).
+// Once they have ended, the next start of any sensor finds a lock it can
+// take, and removes that instance's segments and private run directory.
 //
 // Directory locks: flock() on the directory itself (no file left in it), so
-// two runs can never write one output or state directory at once.
+// two runs can never write one output or state directory at once; the
+// stages hold them too.
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +35,7 @@ class held_lock {
   held_lock& operator=(const held_lock&) = delete;
   ~held_lock();
   bool held() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
 
  private:
   int fd_ = -1;
@@ -37,8 +45,14 @@ std::string instance_lock_path(const std::string& instance);
 
 // Takes the instance lock and writes our pid and run directory into it. On
 // failure returns an unheld lock and sets `why` (one line: who holds it).
+// Held by the stages of a supervisor that is gone: `waiting` is told once
+// (one line), and the lock is retried until `patience` has passed.
 held_lock lock_instance(const std::string& instance, const std::string& run_dir, bool private_run_dir,
-                        std::string& why);
+                        std::string& why, const std::function<void(const std::string&)>& waiting = {},
+                        std::chrono::milliseconds patience = std::chrono::seconds(30));
+
+// Processes that have `path` open (from /proc/<pid>/fd), ascending.
+std::vector<int> processes_holding(const std::string& path);
 
 // flock()s a directory. On failure sets `why`.
 held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why);

@@ -362,8 +362,15 @@ int main(int argc, char** argv) {
   // One sensor per instance name; reclaim what dead supervisors left.
   std::string why;
   const auto reclaimed = ts::supervisor::reclaim_dead_instances(cfg.sensor.instance);
-  auto instance_lock = ts::supervisor::lock_instance(cfg.sensor.instance, cfg.sensor.run_dir, own_run_dir, why);
+  std::string waited_for;  // said again in the log, once it is open
+  const auto lock_wait_started = ts::util::mono_ns();
+  auto instance_lock = ts::supervisor::lock_instance(cfg.sensor.instance, cfg.sensor.run_dir, own_run_dir, why,
+                                                     [&](const std::string& line) {
+                                                       std::fprintf(stderr, "%s: %s\n", prog, line.c_str());
+                                                       waited_for = line;
+                                                     });
   if (!instance_lock.held()) die(ts::exit_code::busy, why);
+  const double lock_waited_s = static_cast<double>(ts::util::mono_ns() - lock_wait_started) / 1e9;
   g_undo = [&] {
     std::error_code e2;
     if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
@@ -439,6 +446,11 @@ int main(int argc, char** argv) {
             cfg.sensor.name, cfg.sensor.instance, cores, cfg.capture.lcores, cfg.aggregator.shards,
             cfg.fingerprinter.workers);
 
+  if (!waited_for.empty()) {
+    // Said on stderr already, when the wait began.
+    ts::log::file_only("supervisor", spdlog::level::warn,
+                       fmt::format("{}: they ended after {:.1f} s", waited_for, lock_waited_s));
+  }
   if (!scaling_note.empty()) log->info("{}", scaling_note);
   if (reclaimed.segments != 0) {
     std::string names;
@@ -773,7 +785,11 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   auto start = [&](stage& s) {
-    s.pid = spawn(s.binary, s.args);
+    // The run's locks go with every stage: a supervisor killed alone
+    // leaves them held until its stages have ended their run.
+    std::vector<int> locks{instance_lock.fd()};
+    for (const auto& l : dir_locks) locks.push_back(l.fd());
+    s.pid = spawn(s.binary, s.args, locks);
     s.running = true;
     s.said_hello = false;
     s.started_ns = ts::util::mono_ns();

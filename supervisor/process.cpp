@@ -1,5 +1,6 @@
 #include "supervisor/process.h"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,7 +12,7 @@
 
 namespace tapsense::supervisor {
 
-pid_t spawn(const std::string& path, const std::vector<std::string>& args) {
+pid_t spawn(const std::string& path, const std::vector<std::string>& args, const std::vector<int>& inherit) {
   std::vector<std::string> argv_s;
   argv_s.push_back(path);
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -35,6 +36,12 @@ pid_t spawn(const std::string& path, const std::vector<std::string>& args) {
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
     std::signal(SIGCHLD, SIG_DFL);
+    // The child's own copy of each descriptor (the supervisor's keeps
+    // FD_CLOEXEC, so nothing else it runs holds the locks).
+    for (const int fd : inherit) {
+      const int flags = ::fcntl(fd, F_GETFD);
+      if (flags >= 0) ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
     ::execv(path.c_str(), argv.data());
     const char* msg = "tapsense-supervisor: cannot execute stage binary\n";
     (void)!::write(2, msg, std::strlen(msg));

@@ -17,9 +17,11 @@ struct exit_status {
 };
 
 // fork + exec. The child gets PR_SET_PDEATHSIG(SIGTERM) so it never outlives
-// us, and its own process group, so terminal signals reach only us.
+// us, and its own process group, so terminal signals reach only us. The
+// descriptors in `inherit` (close-on-exec in the supervisor) stay open in
+// the child: the run's locks, held until the last of its processes ends.
 // Returns the pid or throws std::system_error.
-pid_t spawn(const std::string& path, const std::vector<std::string>& args);
+pid_t spawn(const std::string& path, const std::vector<std::string>& args, const std::vector<int>& inherit = {});
 
 // Reaps one exited child, if any.
 std::optional<exit_status> reap();

@@ -144,6 +144,43 @@ def run():
     print("supervisor SIGKILLed: its stages exited, its %d segment(s) were reclaimed (%s), nothing left" % (
         len(left_by_killed), "by the next start, which said so" if said else "by another test's start"))
 
+    # The supervisor killed alone and started again at once: its stages end
+    # their run (SIGTERM), and the new start waits for them instead of
+    # running beside them (two uplinks on one inventory and one spool).
+    inst = "tso%dg" % pid
+    run_dir = "/tmp/tso.%d.g" % pid
+    sup = start(pcap, os.path.join(work, "killed"), slow, inst, run_dir)
+    wait_for(lambda: len(t.stage_pids(run_dir)) == 4, 20, "the four stages did not start")
+    time.sleep(1.0)
+    old = set(t.stage_pids(run_dir))
+    sup.kill()
+    sup.wait()
+    again = start(pcap, os.path.join(work, "again"), all_cfg, inst, run_dir)
+    beside = set()  # stages of both runs at one time
+    deadline = time.time() + 120
+    while again.poll() is None and time.time() < deadline:
+        now = set(t.stage_pids(run_dir))
+        if now & old and now - old:
+            beside |= now
+        time.sleep(0.02)
+    _, err = again.communicate(timeout=60)
+    t.check(again.returncode == 0, "the start after the killed supervisor: exit %d: %s" % (again.returncode,
+                                                                                           err[-400:]))
+    t.check(not beside, "stages of the killed run and of the next one ran at once: %s" % sorted(beside))
+    t.check(not old & set(t.stage_pids(run_dir)), "the killed run's stages still run")
+    said = re.search(r"instance '%s': its previous supervisor \(pid %d\) died; waiting for the stages it started "
+                     r"to end their run" % (inst, sup.pid), err)
+    t.check(said, "the wait is not said: %r" % err[-400:])
+    with open(os.path.join(work, "again", "tapsense.log")) as f:
+        ended = re.search(r"waiting for the stages it started to end their run: they ended after ([\d.]+) s", f.read())
+    t.check(ended, "the log does not say how long the start waited")
+    with open(os.path.join(work, "again", "assets.json")) as f:
+        t.check(len(json.load(f)) == len(clean_assets), "the run after the killed one differs from the clean run")
+    t.check(not t.leftovers(inst), "killed and started again: left %s" % t.leftovers(inst))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    print("supervisor SIGKILLed and started again at once: waited %s s for its %d stages, never beside them" % (
+        ended.group(1), len(old)))
+
     # A full disk under the output directory.
     mnt = os.path.join(work, "small")
     os.makedirs(mnt)

@@ -1,7 +1,13 @@
 // supervisor/instance.cpp: what earlier captures left in DPDK's runtime
-// directory is removed, but never a live sensor's.
+// directory is removed, but never a live sensor's; a start waits for the
+// stages of a supervisor that died, for a while.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -52,6 +58,78 @@ TEST(DpdkRuntimeDirs, DeadInstancesAndOurOwnGoLiveOnesAndOthersStay) {
 
   ::unlink(sv::instance_lock_path(live).c_str());
   fs::remove_all(root);
+}
+
+// A run whose supervisor died while a stage holds the instance lock: the
+// supervisor (A) takes the lock and starts a stage (B) that inherits it, as
+// spawn() does, then A exits. B holds the lock for `hold_ms`. Returns B's pid
+// once it holds the lock alone (A reaped).
+pid_t orphaned_run(const std::string& instance, int hold_ms) {
+  int ready[2];
+  if (::pipe(ready) != 0) return -1;
+  const pid_t a = ::fork();
+  if (a == 0) {
+    std::string why;
+    auto lock = sv::lock_instance(instance, "/tmp/" + instance, false, why);
+    if (!lock.held()) ::_exit(1);
+    ::fcntl(lock.fd(), F_SETFD, 0);
+    if (::fork() == 0) {
+      (void)!::write(ready[1], "x", 1);
+      ::usleep(static_cast<useconds_t>(hold_ms) * 1000);
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(a, &status, 0);
+  char c = 0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ::read(ready[0], &c, 1) != 1) return -1;
+  ::close(ready[0]);
+  ::close(ready[1]);
+  // B's pid: the process holding the lock file.
+  const auto holders = sv::processes_holding(sv::instance_lock_path(instance));
+  return holders.size() == 1 ? holders.front() : -1;
+}
+
+TEST(InstanceLock, AStartWaitsForTheStagesOfADeadSupervisor) {
+  const std::string inst = "tsunitwait" + std::to_string(::getpid());
+  const pid_t stage = orphaned_run(inst, 400);
+  ASSERT_GT(stage, 0);
+  std::vector<std::string> said;
+  std::string why;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto lock = sv::lock_instance(inst, "/tmp/" + inst, false, why, [&](const std::string& l) { said.push_back(l); },
+                                std::chrono::seconds(20));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(lock.held()) << why;
+  EXPECT_GE(waited, std::chrono::milliseconds(100));  // B held it for 400 ms from its start
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_NE(said[0].find("instance '" + inst + "': its previous supervisor (pid "), std::string::npos) << said[0];
+  EXPECT_NE(said[0].find("waiting for the stages it started to end their run"), std::string::npos) << said[0];
+  EXPECT_TRUE(sv::processes_holding(sv::instance_lock_path(inst)) == std::vector<int>{::getpid()});
+  lock = sv::held_lock{};
+  ::unlink(sv::instance_lock_path(inst).c_str());
+}
+
+TEST(InstanceLock, StagesThatDoNotEndAreNamedAfterThePatience) {
+  const std::string inst = "tsunitstuck" + std::to_string(::getpid());
+  const pid_t stage = orphaned_run(inst, 20000);
+  ASSERT_GT(stage, 0);
+  std::string why;
+  int told = 0;
+  auto lock = sv::lock_instance(inst, "/tmp/" + inst, false, why, [&](const std::string&) { ++told; },
+                                std::chrono::milliseconds(300));
+  EXPECT_FALSE(lock.held());
+  EXPECT_EQ(told, 1);
+  EXPECT_NE(why.find("the stages of its previous run still run 0 s after their supervisor (pid "), std::string::npos)
+      << why;
+  EXPECT_NE(why.find("(pids " + std::to_string(stage) + ")"), std::string::npos) << why;
+  ::kill(stage, SIGKILL);
+  for (int i = 0; i < 200 && !sv::processes_holding(sv::instance_lock_path(inst)).empty(); ++i) ::usleep(10000);
+  lock = sv::lock_instance(inst, "/tmp/" + inst, false, why, {}, std::chrono::seconds(5));
+  EXPECT_TRUE(lock.held()) << why;
+  lock = sv::held_lock{};
+  ::unlink(sv::instance_lock_path(inst).c_str());
 }
 
 TEST(DpdkRuntimeDirs, NoDirectoryNothingRemoved) {
