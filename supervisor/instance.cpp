@@ -113,7 +113,9 @@ held_lock lock_instance(const std::string& instance, const std::string& run_dir,
   bool told = false;
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const std::string pid = line_of(read_all(fd), "pid");
-    if (supervisor_runs(pid)) {
+    // Our own pid: this supervisor before it re-executed itself (a stage
+    // of that run still ending), not another sensor.
+    if (pid != std::to_string(::getpid()) && supervisor_runs(pid)) {
       why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
             "; stop it, or give this one another sensor.name or --instance";
       ::close(fd);
