@@ -24,6 +24,7 @@ five times that, with five times the hosts).
 usage: tests/bench/bench.py [--copies N] [--small M] [--pcap FILE] [--runs R]
 """
 import argparse
+import datetime
 import os
 import re
 import shutil
@@ -51,6 +52,7 @@ class Run:
         self.procs = {}   # tapsense: name -> (peak KiB, user s, sys s)
         self.extra = None
         self.walls = []   # every run's wall time, in round order
+        self.phases = None  # tapsense: (start, packets, after the last packet) in seconds
 
 
 def timed(cmd, **kw):
@@ -109,16 +111,27 @@ def contenders(pcap, work, everything_internal_only=False):
     def pipeline(config):
         def run():
             out_dir = tempfile.mkdtemp(prefix="tapsense-bench-")
+            began = time.time()
             r = measured([os.path.join(BIN, "tapsense-supervisor"), "--pcap", pcap, "--output", out_dir,
                           "--config", config, "--quiet"])
             if r.rc != 0:
                 sys.exit("pipeline failed (%d): %s" % (r.rc, r.err.strip()))
+            first_packet = last_packet = None  # capture's EAL ready, its end of input
             with open(os.path.join(out_dir, "tapsense.log")) as f:
                 for line in f:
                     m = re.search(r"\[([\w.]+):\d+/[\w.]+\] resources: peak_rss_kib=(\d+) user_s=([\d.]+) "
                                   r"sys_s=([\d.]+)", line)
                     if m:
                         r.procs[m.group(1)] = (int(m.group(2)), float(m.group(3)), float(m.group(4)))
+                    if "[capture:" in line and (" EAL memory: " in line or " end of input after " in line):
+                        # The log's times are local, as spdlog writes them.
+                        at = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+                        if " EAL memory: " in line:
+                            first_packet = at
+                        else:
+                            last_packet = at
+            if first_packet is not None and last_packet is not None:
+                r.phases = (first_packet - began, last_packet - first_packet, began + r.wall - last_packet)
             shutil.rmtree(out_dir, ignore_errors=True)
             return r
         return run
@@ -187,6 +200,12 @@ def report(packets, results):
     for name in ("p0f -r", "prads -r"):
         if name in results:
             print("  tapsense / %-13s %6.2f" % (name.split()[0], ts.wall / results[name].wall))
+    if ts.phases:
+        # Where the wall time goes: until capture's EAL is ready (the first
+        # packet), reading the file, and after the last packet (the stages
+        # draining, the uplink's last outputs and inventory checkpoint).
+        print("  tapsense phases (best run): start %.2f s, packets %.2f s, after the last packet %.2f s" %
+              ts.phases)
     print("\ntapsense (all internal) per process: peak memory, CPU")
     for name, (kib, user, sys_) in sorted(ts.procs.items()):
         print("  %-18s %7.1f MiB  user %6.2f s  sys %6.2f s  %6.2f us/pkt" % (
