@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -39,19 +38,17 @@ std::string read_all(int fd) {
   return out;
 }
 
-// Whether `pid` (a lock file's text) is a running supervisor: not a pid
-// the kernel has given to some other program since.
-bool supervisor_runs(const std::string& pid) {
+// Whether `pid` (a lock file's text) is another supervisor that runs: not
+// one that is gone (or a zombie), not a pid the kernel has given to some
+// other program since, and not this one (before it re-executed itself, with
+// a stage of that run still ending). Whoever can open the lock file for
+// writing (its owner, root) can read that process's /proc/<pid>/exe.
+bool other_supervisor_runs(const std::string& pid) {
   if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (pid == std::to_string(::getpid())) return false;
   std::error_code ec;
   const auto exe = fs::read_symlink("/proc/" + pid + "/exe", ec);
-  if (!ec) return exe.filename().string().rfind("tapsense-supervisor", 0) == 0;
-  if (ec != std::errc::permission_denied) return false;  // gone (or a zombie)
-  // Another user's process: its name, as the kernel keeps it (15 bytes;
-  // "exe" once a supervisor has restarted itself through /proc/self/exe).
-  std::ifstream comm("/proc/" + pid + "/comm");
-  std::string name;
-  return std::getline(comm, name) && (name == "tapsense-superv" || name == "exe");
+  return !ec && exe.filename().string().rfind("tapsense-supervisor", 0) == 0;
 }
 
 std::string line_of(const std::string& text, const std::string& key) {
@@ -113,9 +110,7 @@ held_lock lock_instance(const std::string& instance, const std::string& run_dir,
   bool told = false;
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const std::string pid = line_of(read_all(fd), "pid");
-    // Our own pid: this supervisor before it re-executed itself (a stage
-    // of that run still ending), not another sensor.
-    if (pid != std::to_string(::getpid()) && supervisor_runs(pid)) {
+    if (other_supervisor_runs(pid)) {
       why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
             "; stop it, or give this one another sensor.name or --instance";
       ::close(fd);

@@ -784,12 +784,12 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // The run's locks go with every stage: a supervisor killed alone leaves
+  // them held until its stages have ended their run.
+  std::vector<int> run_locks{instance_lock.fd()};
+  for (const auto& l : dir_locks) run_locks.push_back(l.fd());
   auto start = [&](stage& s) {
-    // The run's locks go with every stage: a supervisor killed alone
-    // leaves them held until its stages have ended their run.
-    std::vector<int> locks{instance_lock.fd()};
-    for (const auto& l : dir_locks) locks.push_back(l.fd());
-    s.pid = spawn(s.binary, s.args, locks);
+    s.pid = spawn(s.binary, s.args, run_locks);
     s.running = true;
     s.said_hello = false;
     s.started_ns = ts::util::mono_ns();
