@@ -61,6 +61,18 @@ def wait_for(pred, seconds, what):
     raise t.Failure("%s within %d s" % (what, seconds))
 
 
+def kill_supervisor_mid_run(pcap, out, cfg, inst, run_dir):
+    """Starts a slow run, SIGKILLs its supervisor alone once the four stages
+    have run a second; returns their pids (they are still ending their run)."""
+    sup = start(pcap, out, cfg, inst, run_dir)
+    wait_for(lambda: len(t.stage_pids(run_dir)) == 4, 20, "the four stages did not start")
+    time.sleep(1.0)
+    stages = set(t.stage_pids(run_dir))
+    sup.kill()
+    sup.wait()
+    return sup.pid, stages
+
+
 def run():
     t.need("capinfos")
     t.need("unshare")
@@ -117,11 +129,7 @@ def run():
     # The supervisor killed by SIGKILL.
     inst = "tso%db" % pid
     run_dir = "/tmp/tso.%d.b" % pid
-    sup = start(pcap, os.path.join(work, "orphan"), slow, inst, run_dir)
-    wait_for(lambda: len(t.stage_pids(run_dir)) == 4, 20, "the four stages did not start")
-    time.sleep(1.0)
-    sup.kill()
-    sup.wait()
+    kill_supervisor_mid_run(pcap, os.path.join(work, "orphan"), slow, inst, run_dir)
     t.check(t.stage_pids(run_dir), "the stages were gone before the check")
     wait_for(lambda: not t.stage_pids(run_dir), 10, "stages still run after their supervisor died")
     # What the killed supervisor left. Any supervisor's start reclaims the
@@ -149,12 +157,7 @@ def run():
     # running beside them (two uplinks on one inventory and one spool).
     inst = "tso%dg" % pid
     run_dir = "/tmp/tso.%d.g" % pid
-    sup = start(pcap, os.path.join(work, "killed"), slow, inst, run_dir)
-    wait_for(lambda: len(t.stage_pids(run_dir)) == 4, 20, "the four stages did not start")
-    time.sleep(1.0)
-    old = set(t.stage_pids(run_dir))
-    sup.kill()
-    sup.wait()
+    killed_pid, old = kill_supervisor_mid_run(pcap, os.path.join(work, "killed"), slow, inst, run_dir)
     again = start(pcap, os.path.join(work, "again"), all_cfg, inst, run_dir)
     beside = set()  # stages of both runs at one time
     deadline = time.time() + 120
@@ -169,7 +172,7 @@ def run():
     t.check(not beside, "stages of the killed run and of the next one ran at once: %s" % sorted(beside))
     t.check(not old & set(t.stage_pids(run_dir)), "the killed run's stages still run")
     said = re.search(r"instance '%s': its previous supervisor \(pid %d\) died; waiting for the stages it started "
-                     r"to end their run" % (inst, sup.pid), err)
+                     r"to end their run" % (inst, killed_pid), err)
     t.check(said, "the wait is not said: %r" % err[-400:])
     with open(os.path.join(work, "again", "tapsense.log")) as f:
         ended = re.search(r"waiting for the stages it started to end their run: they ended after ([\d.]+) s", f.read())
