@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tapsense::net {
 
@@ -1057,11 +1060,33 @@ void decode_ethernet(state& s, std::size_t pos, std::size_t limit, std::uint16_t
   }
 }
 
+// A record cleared with eight 16-byte stores. `rec = packet_record{}` became
+// `rep stosq`, whose start-up cost made it a tenth of the decoder's time
+// (perf, 30-copy benchmark).
+inline void clear_record(packet_record& rec) noexcept {
+#if defined(__SSE2__)
+  // Written out: GCC turns a loop of these back into `rep stosq`.
+  static_assert(sizeof(packet_record) == 128);
+  auto* p = reinterpret_cast<__m128i*>(&rec);
+  const __m128i z = _mm_setzero_si128();
+  _mm_storeu_si128(p, z);
+  _mm_storeu_si128(p + 1, z);
+  _mm_storeu_si128(p + 2, z);
+  _mm_storeu_si128(p + 3, z);
+  _mm_storeu_si128(p + 4, z);
+  _mm_storeu_si128(p + 5, z);
+  _mm_storeu_si128(p + 6, z);
+  _mm_storeu_si128(p + 7, z);
+#else
+  rec = packet_record{};
+#endif
+}
+
 }  // namespace
 
 [[gnu::flatten]] bool decode_frame(bytes frame, std::uint32_t wire_len, packet_record& rec, layer_offsets& off,
                                    fragment_info& frag, anomaly_counters& an, const decode_options& opt) noexcept {
-  rec = packet_record{};
+  clear_record(rec);
   frag = fragment_info{};
   const std::size_t caplen = frame.size();
   rec.wire_len = std::max<std::uint32_t>(wire_len, static_cast<std::uint32_t>(caplen));
