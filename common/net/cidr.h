@@ -41,22 +41,23 @@ class range_map {
   void build();
 
   const Value* lookup(const ip_address& a) const noexcept {
-    // Last interval whose first <= a.
-    std::size_t lo = 0;
-    std::size_t hi = intervals_.size();
-    while (lo < hi) {
-      const std::size_t mid = (lo + hi) / 2;
-      if (intervals_[mid].first <= a) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    if (lo == 0) {
+    // The last interval whose first <= a, by a search without branches on
+    // the address: classification runs it twice a packet on addresses no
+    // branch predictor can guess (a mispredicted compare per step made it
+    // a tenth of the aggregator's time).
+    const std::size_t n = firsts_.size();
+    if (n == 0) {
       return nullptr;
     }
-    const auto& iv = intervals_[lo - 1];
-    return a <= iv.last ? &values_[iv.value_index] : nullptr;
+    const u128 k = key_of(a);
+    const u128* base = firsts_.data();
+    for (std::size_t len = n; len > 1;) {
+      const std::size_t half = len / 2;
+      base = base[half] <= k ? base + half : base;
+      len -= half;
+    }
+    const auto i = static_cast<std::size_t>(base - firsts_.data());
+    return *base <= k && k <= lasts_[i] ? &values_[value_of_[i]] : nullptr;
   }
   bool contains(const ip_address& a) const noexcept { return lookup(a) != nullptr; }
   bool empty() const noexcept { return pending_.empty(); }
@@ -65,6 +66,11 @@ class range_map {
   std::vector<std::pair<std::size_t, std::size_t>> overlaps() const;
 
  private:
+  __extension__ typedef unsigned __int128 u128;
+  static u128 key_of(const ip_address& a) noexcept {
+    const auto h = a.halves();
+    return (static_cast<u128>(h[0]) << 64) | h[1];
+  }
   struct interval {
     ip_address first;
     ip_address last;
@@ -76,7 +82,10 @@ class range_map {
   };
   std::vector<entry> pending_;
   std::vector<Value> values_;
-  std::vector<interval> intervals_;
+  // The intervals, sorted and apart, as numbers (lookup's layout).
+  std::vector<u128> firsts_;
+  std::vector<u128> lasts_;
+  std::vector<std::size_t> value_of_;
 };
 
 using cidr_set = range_map<std::uint8_t>;
@@ -92,7 +101,6 @@ ip_address prev_address(const ip_address& a) noexcept;
 template <typename Value>
 void range_map<Value>::build() {
   values_.clear();
-  intervals_.clear();
   // Insert ranges in precedence order, each only where nothing earlier covers
   // it. Configuration sizes are small (hundreds), so a simple split is fine.
   std::vector<interval> cur;
@@ -121,7 +129,14 @@ void range_map<Value>::build() {
   }
   std::sort(cur.begin(), cur.end(),
             [](const interval& a, const interval& b) { return a.first < b.first; });
-  intervals_ = std::move(cur);
+  firsts_.clear();
+  lasts_.clear();
+  value_of_.clear();
+  for (const auto& iv : cur) {
+    firsts_.push_back(key_of(iv.first));
+    lasts_.push_back(key_of(iv.last));
+    value_of_.push_back(iv.value_index);
+  }
 }
 
 template <typename Value>
