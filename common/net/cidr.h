@@ -42,9 +42,10 @@ class range_map {
 
   const Value* lookup(const ip_address& a) const noexcept {
     // The last interval whose first <= a, by a search without branches on
-    // the address: classification runs it twice a packet on addresses no
-    // branch predictor can guess (a mispredicted compare per step made it
-    // a tenth of the aggregator's time).
+    // the address: classification runs it twice a packet, and on traffic
+    // that mixes internal and external addresses no predictor guesses the
+    // compares (default ranges: 7.2-8.0 ns a lookup with branches, 3.5-5.3
+    // ns without; the same 2.8 ns when one range covers everything).
     const std::size_t n = firsts_.size();
     if (n == 0) {
       return nullptr;
