@@ -259,14 +259,30 @@ std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec, net::by
     const bool forward = c < 0 || (c == 0 && rec.src_port < rec.dst_port);
     const std::uint32_t key = (rec.flow_hash & ~1u) | (forward ? 1u : 0u);
     auto& slot = flow_table_[(key * 2654435761u) >> 16];
+    std::uint32_t now_s = static_cast<std::uint32_t>(rec.ts_ns / 1'000'000'000ULL) & 0xffffffu;
+    std::uint32_t count = slot.seen & 0xffu;
     if (slot.key != key) {
       slot.key = key;
-      slot.count = 0;
+      count = 0;
+    } else {
+      // Idle time, modulo 2^24 s. A step back in time (several capture
+      // lcores, merged files) is no idle time, and the later time stays.
+      const std::uint32_t last_s = slot.seen >> 8;
+      const std::uint32_t idle = (now_s - last_s) & 0xffffffu;
+      const std::uint32_t limit = rec.ip_proto == net::ipproto::tcp   ? opt_.tcp_idle_s
+                                  : rec.ip_proto == net::ipproto::udp ? opt_.udp_idle_s
+                                                                      : opt_.other_idle_s;
+      if (idle >= 1u << 23) {
+        now_s = last_s;
+      } else if (idle > limit) {
+        count = 0;
+      }
     }
-    if (slot.count < opt_.payload_packets) {
-      ++slot.count;
+    if (count < opt_.payload_packets) {
+      ++count;
       reason |= net::snapreason::flow_start;
     }
+    slot.seen = now_s << 8 | count;
   }
   if (!rec.src_mac.is_zero() && !rec.src_mac.is_multicast()) {
     const std::uint64_t m = rec.src_mac.to_u64();

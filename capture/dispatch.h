@@ -25,6 +25,14 @@ struct dispatch_options {
                                       // payload (application classification)
   bool dedup = true;               // drop identical copies seen within dedup_window_ns
   std::uint64_t dedup_window_ns = 1'000'000;
+  // A flow direction silent for longer than its protocol's idle time (the
+  // aggregator's [aggregator] tcp_idle_timeout, udp_idle_timeout and
+  // other_idle_timeout) starts again: the aggregator has ended that
+  // connection, and the one it starts next gets its own first payload
+  // packets (application classification, fingerprints).
+  std::uint32_t tcp_idle_s = 3600;
+  std::uint32_t udp_idle_s = 120;
+  std::uint32_t other_idle_s = 60;
 };
 
 // ERSPAN mode of a sniffing interface: only GRE/ERSPAN sent to one of the
@@ -121,10 +129,12 @@ class dispatcher {
   std::uint64_t last_tick_s_ = 0;
 
   // First-payload-packets table: direct-mapped, keyed by a directional flow
-  // hash. A collision only costs a few extra snapshots.
+  // hash. A collision only costs a few extra snapshots. `seen` packs the
+  // payload packets counted (low 8 bits) and the packet time of the last one
+  // in seconds, modulo 2^24 (194 days), above them.
   struct flow_slot {
     std::uint32_t key;
-    std::uint32_t count;
+    std::uint32_t seen;
   };
   static constexpr std::size_t flow_slots = 1u << 16;
   std::vector<flow_slot> flow_table_;

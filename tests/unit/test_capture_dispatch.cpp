@@ -317,4 +317,79 @@ TEST_F(dispatch_fixture, SnapshotSelectionMatchesTshark) {
   for (const auto& [n, r] : why) EXPECT_NE(r, 0u) << "frame " << n;
 }
 
+// The aggregator ends a connection silent past its protocol's idle time;
+// the one that follows on the same addresses and ports is a new connection
+// and must get its own first payload packets, or it keeps no application
+// (a DHCP client renewing its lease every few minutes did, in the
+// benchmark's captures). Idle by the aggregator's timeouts: UDP 120 s, TCP
+// 3600 s by default; "more than" the timeout, as the aggregator expires.
+TEST_F(dispatch_fixture, AFlowDirectionSilentPastItsIdleTimeStartsAgain) {
+  const pcap_frame* udp = nullptr;
+  const pcap_frame* tcp = nullptr;
+  for (const auto& f : frames) {
+    if (!f.decoded || f.rec.l4_payload == 0 || (f.rec.flags & net::pktflag::has_ports) == 0) continue;
+    if (udp == nullptr && f.rec.ip_proto == net::ipproto::udp) udp = &f;
+    if (tcp == nullptr && f.rec.ip_proto == net::ipproto::tcp && (f.rec.tcp_flags & net::tcpflag::syn) == 0) tcp = &f;
+  }
+  ASSERT_NE(udp, nullptr);
+  ASSERT_NE(tcp, nullptr);
+  capture::dispatch_options o;
+  o.payload_to_aggregator = false;
+  o.payload_packets = 4;
+  auto d = make(o, true);
+  constexpr std::uint64_t s = 1'000'000'000ULL;
+  const std::uint64_t t0 = 1'700'000'000ULL * s;
+  std::uint64_t seq = 0;
+  // Packet times in seconds, and whether each packet starts its flow
+  // direction (one of its first four payload packets).
+  const std::vector<std::pair<std::uint64_t, bool>> udp_times = {
+      {0, true}, {1, true}, {2, true}, {3, true}, {4, false},  // the first four, then no more
+      {124, false},                                            // silent 120 s: the same connection
+      {245, true}, {246, true}};                               // silent 121 s: a new one
+  const std::vector<std::pair<std::uint64_t, bool>> tcp_times = {
+      {10'000, true}, {10'001, true}, {10'002, true}, {10'003, true}, {10'004, false},
+      {13'604, false},  // silent 3600 s
+      {17'205, true}};  // silent 3601 s
+  std::set<std::uint64_t> want;
+  for (const auto& [t, starts] : udp_times) {
+    d.on_packet(udp->data, 0, t0 + t * s, 0, ++seq);
+    if (starts) want.insert(seq);
+  }
+  for (const auto& [t, starts] : tcp_times) {
+    d.on_packet(tcp->data, 0, t0 + t * s, 0, ++seq);
+    if (starts) want.insert(seq);
+  }
+  d.publish();
+  std::set<std::uint64_t> got;
+  for (const auto& h : read<net::snapshot_header>(*fp, {ipc::frame_type::snapshot})) {
+    if ((h.reason & net::snapreason::flow_start) != 0) got.insert(h.rec.seq);
+  }
+  EXPECT_EQ(got, want);
+
+  // The idle times are the configuration's, and a step back in time is no
+  // idle time.
+  TearDown();
+  agg.emplace(ipc::ring::create(base + ".agg", 16u << 20, true));
+  fp.emplace(ipc::ring::create(base + ".fp", 16u << 20, true));
+  o.udp_idle_s = 30;
+  auto e = make(o, true);
+  seq = 0;
+  want.clear();
+  const std::vector<std::pair<std::uint64_t, bool>> times = {
+      {1000, true}, {1001, true}, {1002, true}, {1003, true},
+      {900, false},    // back in time: not a silence
+      {1033, false},   // silent 30 s
+      {1064, true}};   // silent 31 s
+  for (const auto& [t, starts] : times) {
+    e.on_packet(udp->data, 0, t0 + t * s, 0, ++seq);
+    if (starts) want.insert(seq);
+  }
+  e.publish();
+  got.clear();
+  for (const auto& h : read<net::snapshot_header>(*fp, {ipc::frame_type::snapshot})) {
+    if ((h.reason & net::snapreason::flow_start) != 0) got.insert(h.rec.seq);
+  }
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
