@@ -147,16 +147,47 @@ held_lock lock_instance(const std::string& instance, const std::string& run_dir,
   return held_lock(fd);
 }
 
-held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why) {
+held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why,
+                         const std::function<void(const std::string&)>& waiting,
+                         std::chrono::milliseconds patience) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     why = "cannot open " + what + " " + dir + ": " + std::strerror(errno);
     return {};
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    why = "another tapsense run is using " + what + " " + dir + "; wait for it or choose another directory";
-    ::close(fd);
-    return {};
+  // The directory as /proc/<pid>/fd names it, to find who else has it open.
+  std::error_code ec;
+  const std::string seen_as = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  bool told = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    // A supervisor that runs holds it: refused at once. Otherwise the holders
+    // are stages of a supervisor that died (or one dying after kill -9),
+    // ending their run: they are waited for, as for the instance lock.
+    std::string pids;
+    bool supervisor = false;
+    for (const int p : processes_holding(seen_as)) {
+      if (p == ::getpid()) continue;
+      supervisor = supervisor || other_supervisor_runs(std::to_string(p));
+      pids += (pids.empty() ? "" : " ") + std::to_string(p);
+    }
+    if (supervisor) {
+      why = "another tapsense run is using " + what + " " + dir + "; wait for it or choose another directory";
+      ::close(fd);
+      return {};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      why = "another tapsense run is using " + what + " " + dir + ": the stages of a run whose supervisor died" +
+            " still use it " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(patience).count()) +
+            " s later" + (pids.empty() ? "" : " (pids " + pids + ")") + "; stop them, or choose another directory";
+      ::close(fd);
+      return {};
+    }
+    if (!told && waiting) {
+      waiting(what + " " + dir + ": the run that used it lost its supervisor; waiting for its stages to end their run");
+    }
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return held_lock(fd);
 }

@@ -54,8 +54,13 @@ held_lock lock_instance(const std::string& instance, const std::string& run_dir,
 // Processes that have `path` open (from /proc/<pid>/fd), ascending.
 std::vector<int> processes_holding(const std::string& path);
 
-// flock()s a directory. On failure sets `why`.
-held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why);
+// flock()s a directory. On failure sets `why` (one line). Held by a
+// supervisor that runs: refused at once. Held only by processes that are not
+// one (the stages of a supervisor that died, ending their run): `waiting` is
+// told once, and the lock is retried until `patience` has passed.
+held_lock lock_directory(const std::string& dir, const std::string& what, std::string& why,
+                         const std::function<void(const std::string&)>& waiting = {},
+                         std::chrono::milliseconds patience = std::chrono::seconds(30));
 
 struct reclaimed {
   unsigned instances = 0;

@@ -362,15 +362,27 @@ int main(int argc, char** argv) {
   // One sensor per instance name; reclaim what dead supervisors left.
   std::string why;
   const auto reclaimed = ts::supervisor::reclaim_dead_instances(cfg.sensor.instance);
-  std::string waited_for;  // said again in the log, once it is open
-  const auto lock_wait_started = ts::util::mono_ns();
-  auto instance_lock = ts::supervisor::lock_instance(cfg.sensor.instance, cfg.sensor.run_dir, own_run_dir, why,
-                                                     [&](const std::string& line) {
-                                                       std::fprintf(stderr, "%s: %s\n", prog, line.c_str());
-                                                       waited_for = line;
-                                                     });
+  // A lock held by the stages of a supervisor that died is waited for: the
+  // wait is said on stderr when it begins and, with how long it lasted, in
+  // the log once it is open.
+  std::vector<std::pair<std::string, double>> lock_waits;
+  auto wait_for_lock = [&](auto take) {
+    std::string said;
+    const auto t0 = ts::util::mono_ns();
+    auto lock = take([&](const std::string& line) {
+      std::fprintf(stderr, "%s: %s\n", prog, line.c_str());
+      said = line;
+    });
+    if (!said.empty()) lock_waits.emplace_back(said, static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
+    return lock;
+  };
+  auto instance_lock = wait_for_lock([&](const auto& say) {
+    return ts::supervisor::lock_instance(cfg.sensor.instance, cfg.sensor.run_dir, own_run_dir, why, say);
+  });
   if (!instance_lock.held()) die(ts::exit_code::busy, why);
-  const double lock_waited_s = static_cast<double>(ts::util::mono_ns() - lock_wait_started) / 1e9;
+  auto lock_directory = [&](const std::string& dir, const char* what) {
+    return wait_for_lock([&](const auto& say) { return ts::supervisor::lock_directory(dir, what, why, say); });
+  };
   g_undo = [&] {
     std::error_code e2;
     if (own_run_dir) fs::remove_all(cfg.sensor.run_dir, e2);
@@ -391,7 +403,7 @@ int main(int argc, char** argv) {
     output = fs::absolute(output).string();
     cfg.sensor.output_dir = output;
     cfg.sensor.state_dir = output;
-    dir_locks.push_back(ts::supervisor::lock_directory(output, "output directory", why));
+    dir_locks.push_back(lock_directory(output, "output directory"));
     if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
   } else {
     fs::create_directories(cfg.sensor.state_dir, ec);
@@ -405,18 +417,17 @@ int main(int argc, char** argv) {
       die(ts::exit_code::unavailable, "cannot write to output directory " + cfg.sensor.output_dir + ": " +
                                           (ec ? ec.message() : std::string(std::strerror(errno))));
     }
-    dir_locks.push_back(ts::supervisor::lock_directory(cfg.sensor.state_dir, "state directory", why));
+    dir_locks.push_back(lock_directory(cfg.sensor.state_dir, "state directory"));
     if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
     if (fs::absolute(cfg.sensor.output_dir) != fs::absolute(cfg.sensor.state_dir)) {
-      dir_locks.push_back(ts::supervisor::lock_directory(cfg.sensor.output_dir, "output directory", why));
+      dir_locks.push_back(lock_directory(cfg.sensor.output_dir, "output directory"));
       if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
     }
   }
   // One run at a time per registered sensor: its spool and report ids.
   if (identity) {
     fs::create_directories(ts::platform_client::platform_dir(identity_dir), ec);
-    dir_locks.push_back(ts::supervisor::lock_directory(ts::platform_client::platform_dir(identity_dir),
-                                                       "platform state directory", why));
+    dir_locks.push_back(lock_directory(ts::platform_client::platform_dir(identity_dir), "platform state directory"));
     if (!dir_locks.back().held()) die(ts::exit_code::busy, why);
   }
   // A run directory this run makes is removed at the end even when the user
@@ -446,10 +457,9 @@ int main(int argc, char** argv) {
             cfg.sensor.name, cfg.sensor.instance, cores, cfg.capture.lcores, cfg.aggregator.shards,
             cfg.fingerprinter.workers);
 
-  if (!waited_for.empty()) {
+  for (const auto& [line, seconds] : lock_waits) {
     // Said on stderr already, when the wait began.
-    ts::log::file_only("supervisor", spdlog::level::warn,
-                       fmt::format("{}: they ended after {:.1f} s", waited_for, lock_waited_s));
+    ts::log::file_only("supervisor", spdlog::level::warn, fmt::format("{}: they ended after {:.1f} s", line, seconds));
   }
   if (!scaling_note.empty()) log->info("{}", scaling_note);
   if (reclaimed.segments != 0) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "supervisor/instance.h"
 
@@ -130,6 +131,80 @@ TEST(InstanceLock, StagesThatDoNotEndAreNamedAfterThePatience) {
   EXPECT_TRUE(lock.held()) << why;
   lock = sv::held_lock{};
   ::unlink(sv::instance_lock_path(inst).c_str());
+}
+
+// The same for a directory lock (output, state, platform state): A locks
+// `dir` and starts B, which inherits the lock; A exits. Returns B's pid once
+// it holds the directory alone.
+pid_t orphaned_dir_run(const std::string& dir, int hold_ms) {
+  int ready[2];
+  if (::pipe(ready) != 0) return -1;
+  const pid_t a = ::fork();
+  if (a == 0) {
+    std::string why;
+    auto lock = sv::lock_directory(dir, "output directory", why);
+    if (!lock.held()) ::_exit(1);
+    ::fcntl(lock.fd(), F_SETFD, 0);
+    if (::fork() == 0) {
+      (void)!::write(ready[1], "x", 1);
+      ::usleep(static_cast<useconds_t>(hold_ms) * 1000);
+      ::_exit(0);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(a, &status, 0);
+  char c = 0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ::read(ready[0], &c, 1) != 1) return -1;
+  ::close(ready[0]);
+  ::close(ready[1]);
+  const auto holders = sv::processes_holding(dir);
+  return holders.size() == 1 ? holders.front() : -1;
+}
+
+// kill -9 of a whole sensor and a start right after: a stage still exiting
+// holds the output directory for a moment. The start waits for it, as for
+// the instance lock, instead of refusing ("another tapsense run is using").
+TEST(DirectoryLock, AStartWaitsForTheStagesOfADeadSupervisor) {
+  const fs::path dir = fs::temp_directory_path() / ("tapsense-dirlock-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const pid_t stage = orphaned_dir_run(dir.string(), 400);
+  ASSERT_GT(stage, 0);
+  std::vector<std::string> said;
+  std::string why;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto lock = sv::lock_directory(dir.string(), "output directory", why,
+                                 [&](const std::string& l) { said.push_back(l); }, std::chrono::seconds(20));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(lock.held()) << why;
+  EXPECT_GE(waited, std::chrono::milliseconds(100));  // B held it for 400 ms from its start
+  ASSERT_EQ(said.size(), 1u);
+  EXPECT_EQ(said[0], "output directory " + dir.string() +
+                         ": the run that used it lost its supervisor; waiting for its stages to end their run");
+  lock = sv::held_lock{};
+  fs::remove_all(dir);
+}
+
+TEST(DirectoryLock, StagesThatDoNotEndAreNamedAfterThePatience) {
+  const fs::path dir = fs::temp_directory_path() / ("tapsense-dirstuck-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const pid_t stage = orphaned_dir_run(dir.string(), 20000);
+  ASSERT_GT(stage, 0);
+  std::string why;
+  int told = 0;
+  auto lock = sv::lock_directory(dir.string(), "state directory", why, [&](const std::string&) { ++told; },
+                                 std::chrono::milliseconds(300));
+  EXPECT_FALSE(lock.held());
+  EXPECT_EQ(told, 1);
+  EXPECT_EQ(why, "another tapsense run is using state directory " + dir.string() +
+                     ": the stages of a run whose supervisor died still use it 0 s later (pids " +
+                     std::to_string(stage) + "); stop them, or choose another directory");
+  ::kill(stage, SIGKILL);
+  for (int i = 0; i < 200 && !sv::processes_holding(dir.string()).empty(); ++i) ::usleep(10000);
+  lock = sv::lock_directory(dir.string(), "state directory", why, {}, std::chrono::seconds(5));
+  EXPECT_TRUE(lock.held()) << why;
+  lock = sv::held_lock{};
+  fs::remove_all(dir);
 }
 
 TEST(DpdkRuntimeDirs, NoDirectoryNothingRemoved) {
