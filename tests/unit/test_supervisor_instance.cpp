@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -61,17 +62,16 @@ TEST(DpdkRuntimeDirs, DeadInstancesAndOurOwnGoLiveOnesAndOthersStay) {
   fs::remove_all(root);
 }
 
-// A run whose supervisor died while a stage holds the instance lock: the
-// supervisor (A) takes the lock and starts a stage (B) that inherits it, as
-// spawn() does, then A exits. B holds the lock for `hold_ms`. Returns B's pid
-// once it holds the lock alone (A reaped).
-pid_t orphaned_run(const std::string& instance, int hold_ms) {
+// A run whose supervisor died while a stage holds one of its locks: the
+// supervisor (A) takes the lock (`take`) and starts a stage (B) that inherits
+// it, as spawn() does, then A exits. B holds the lock for `hold_ms`. Returns
+// B's pid once it holds `path` (the lock's file or directory) alone (A reaped).
+pid_t orphaned_holder(const std::function<sv::held_lock()>& take, const std::string& path, int hold_ms) {
   int ready[2];
   if (::pipe(ready) != 0) return -1;
   const pid_t a = ::fork();
   if (a == 0) {
-    std::string why;
-    auto lock = sv::lock_instance(instance, "/tmp/" + instance, false, why);
+    auto lock = take();
     if (!lock.held()) ::_exit(1);
     ::fcntl(lock.fd(), F_SETFD, 0);
     if (::fork() == 0) {
@@ -87,9 +87,27 @@ pid_t orphaned_run(const std::string& instance, int hold_ms) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ::read(ready[0], &c, 1) != 1) return -1;
   ::close(ready[0]);
   ::close(ready[1]);
-  // B's pid: the process holding the lock file.
-  const auto holders = sv::processes_holding(sv::instance_lock_path(instance));
+  const auto holders = sv::processes_holding(path);
   return holders.size() == 1 ? holders.front() : -1;
+}
+
+pid_t orphaned_run(const std::string& instance, int hold_ms) {
+  return orphaned_holder(
+      [&] {
+        std::string why;
+        return sv::lock_instance(instance, "/tmp/" + instance, false, why);
+      },
+      sv::instance_lock_path(instance), hold_ms);
+}
+
+// The same for a directory lock (output, state, platform state).
+pid_t orphaned_dir_run(const std::string& dir, int hold_ms) {
+  return orphaned_holder(
+      [&] {
+        std::string why;
+        return sv::lock_directory(dir, "output directory", why);
+      },
+      dir, hold_ms);
 }
 
 TEST(InstanceLock, AStartWaitsForTheStagesOfADeadSupervisor) {
@@ -131,35 +149,6 @@ TEST(InstanceLock, StagesThatDoNotEndAreNamedAfterThePatience) {
   EXPECT_TRUE(lock.held()) << why;
   lock = sv::held_lock{};
   ::unlink(sv::instance_lock_path(inst).c_str());
-}
-
-// The same for a directory lock (output, state, platform state): A locks
-// `dir` and starts B, which inherits the lock; A exits. Returns B's pid once
-// it holds the directory alone.
-pid_t orphaned_dir_run(const std::string& dir, int hold_ms) {
-  int ready[2];
-  if (::pipe(ready) != 0) return -1;
-  const pid_t a = ::fork();
-  if (a == 0) {
-    std::string why;
-    auto lock = sv::lock_directory(dir, "output directory", why);
-    if (!lock.held()) ::_exit(1);
-    ::fcntl(lock.fd(), F_SETFD, 0);
-    if (::fork() == 0) {
-      (void)!::write(ready[1], "x", 1);
-      ::usleep(static_cast<useconds_t>(hold_ms) * 1000);
-      ::_exit(0);
-    }
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(a, &status, 0);
-  char c = 0;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ::read(ready[0], &c, 1) != 1) return -1;
-  ::close(ready[0]);
-  ::close(ready[1]);
-  const auto holders = sv::processes_holding(dir);
-  return holders.size() == 1 ? holders.front() : -1;
 }
 
 // kill -9 of a whole sensor and a start right after: a stage still exiting
