@@ -97,6 +97,43 @@ std::vector<int> processes_holding(const std::string& path) {
   return out;
 }
 
+namespace {
+// What waiting for a lock came to.
+struct lock_wait {
+  bool taken = false;
+  bool supervisor = false;  // a supervisor that runs holds it: not waited for
+  std::string pids;         // patience ran out: the processes that still hold it
+};
+
+// flock()s `fd` (the open `path`). Held by a supervisor that runs
+// (`supervisor_holds`): given up at once. Held by anything else (the stages of
+// a supervisor that died, or one still exiting after kill -9, ending their
+// run): `say_wait` once, then retried until `patience` has passed.
+lock_wait take_when_free(int fd, const std::string& path, const std::function<bool()>& supervisor_holds,
+                         const std::function<void()>& say_wait, std::chrono::milliseconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  bool told = false;
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (supervisor_holds()) return {false, true, {}};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      lock_wait w;
+      for (const int p : processes_holding(path)) {
+        if (p != ::getpid()) w.pids += (w.pids.empty() ? "" : " ") + std::to_string(p);  // not this start's
+      }
+      return w;
+    }
+    if (!told && say_wait) say_wait();
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {true, false, {}};
+}
+
+std::string seconds(std::chrono::milliseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
+}  // namespace
+
 held_lock lock_instance(const std::string& instance, const std::string& run_dir, bool private_run_dir,
                         std::string& why, const std::function<void(const std::string&)>& waiting,
                         std::chrono::milliseconds patience) {
@@ -106,36 +143,32 @@ held_lock lock_instance(const std::string& instance, const std::string& run_dir,
     why = "cannot create " + path + ": " + std::strerror(errno);
     return {};
   }
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  bool told = false;
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const std::string pid = line_of(read_all(fd), "pid");
-    if (other_supervisor_runs(pid)) {
-      why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
-            "; stop it, or give this one another sensor.name or --instance";
-      ::close(fd);
-      return {};
-    }
-    // Its supervisor is gone: the stages it started are ending their run.
-    const std::string gone = pid.empty() ? "" : " (pid " + pid + ")";
-    if (std::chrono::steady_clock::now() >= deadline) {
-      std::string pids;
-      for (const int p : processes_holding(path)) {
-        if (p != ::getpid()) pids += (pids.empty() ? "" : " ") + std::to_string(p);  // not this start's
-      }
-      why = "instance '" + instance + "': the stages of its previous run still run " +
-            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(patience).count()) +
-            " s after their supervisor" + gone + " died" + (pids.empty() ? "" : " (pids " + pids + ")") +
-            "; stop them, or give this sensor another sensor.name or --instance";
-      ::close(fd);
-      return {};
-    }
-    if (!told && waiting) {
-      waiting("instance '" + instance + "': its previous supervisor" + gone +
-              " died; waiting for the stages it started to end their run");
-    }
-    told = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::string pid;  // the lock file's: the supervisor that took it last
+  const auto w = take_when_free(
+      fd, path,
+      [&] {
+        pid = line_of(read_all(fd), "pid");
+        return other_supervisor_runs(pid);
+      },
+      [&] {
+        if (waiting) {
+          waiting("instance '" + instance + "': its previous supervisor" + (pid.empty() ? "" : " (pid " + pid + ")") +
+                  " died; waiting for the stages it started to end their run");
+        }
+      },
+      patience);
+  if (w.supervisor) {
+    why = "another sensor runs as instance '" + instance + "'" + (pid.empty() ? "" : " (pid " + pid + ")") +
+          "; stop it, or give this one another sensor.name or --instance";
+  } else if (!w.taken) {
+    why = "instance '" + instance + "': the stages of its previous run still run " + seconds(patience) +
+          " s after their supervisor" + (pid.empty() ? "" : " (pid " + pid + ")") + " died" +
+          (w.pids.empty() ? "" : " (pids " + w.pids + ")") +
+          "; stop them, or give this sensor another sensor.name or --instance";
+  }
+  if (!w.taken) {
+    ::close(fd);
+    return {};
   }
   const std::string text = "pid=" + std::to_string(::getpid()) + "\nrun_dir=" + run_dir +
                            "\nprivate_run_dir=" + (private_run_dir ? "1" : "0") + "\n";
@@ -155,39 +188,35 @@ held_lock lock_directory(const std::string& dir, const std::string& what, std::s
     why = "cannot open " + what + " " + dir + ": " + std::strerror(errno);
     return {};
   }
-  // The directory as /proc/<pid>/fd names it, to find who else has it open.
+  // No pid is written in a directory: its holders are found by the name
+  // /proc/<pid>/fd gives it.
   std::error_code ec;
   const std::string seen_as = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  bool told = false;
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    // A supervisor that runs holds it: refused at once. Otherwise the holders
-    // are stages of a supervisor that died (or one dying after kill -9),
-    // ending their run: they are waited for, as for the instance lock.
-    std::string pids;
-    bool supervisor = false;
-    for (const int p : processes_holding(seen_as)) {
-      if (p == ::getpid()) continue;
-      supervisor = supervisor || other_supervisor_runs(std::to_string(p));
-      pids += (pids.empty() ? "" : " ") + std::to_string(p);
-    }
-    if (supervisor) {
-      why = "another tapsense run is using " + what + " " + dir + "; wait for it or choose another directory";
-      ::close(fd);
-      return {};
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      why = "another tapsense run is using " + what + " " + dir + ": the stages of a run whose supervisor died" +
-            " still use it " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(patience).count()) +
-            " s later" + (pids.empty() ? "" : " (pids " + pids + ")") + "; stop them, or choose another directory";
-      ::close(fd);
-      return {};
-    }
-    if (!told && waiting) {
-      waiting(what + " " + dir + ": the run that used it lost its supervisor; waiting for its stages to end their run");
-    }
-    told = true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto w = take_when_free(
+      fd, seen_as,
+      [&] {
+        for (const int p : processes_holding(seen_as)) {
+          if (other_supervisor_runs(std::to_string(p))) return true;
+        }
+        return false;
+      },
+      [&] {
+        if (waiting) {
+          waiting(what + " " + dir +
+                  ": the run that used it lost its supervisor; waiting for its stages to end their run");
+        }
+      },
+      patience);
+  if (w.supervisor) {
+    why = "another tapsense run is using " + what + " " + dir + "; wait for it or choose another directory";
+  } else if (!w.taken) {
+    why = "another tapsense run is using " + what + " " + dir + ": the stages of a run whose supervisor died" +
+          " still use it " + seconds(patience) + " s later" + (w.pids.empty() ? "" : " (pids " + w.pids + ")") +
+          "; stop them, or choose another directory";
+  }
+  if (!w.taken) {
+    ::close(fd);
+    return {};
   }
   return held_lock(fd);
 }
