@@ -64,6 +64,10 @@ dispatcher::dispatcher(const dispatch_options& opt, std::vector<ipc::ring*> aggr
       flow_table_(flow_slots, flow_slot{0, 0}),
       mac_table_(mac_slots, 0),
       dedup_table_(opt.dedup ? dedup_buckets : 0, dedup_bucket{}) {
+  const std::uint64_t idle[3] = {opt.tcp_idle_s, opt.udp_idle_s, opt.other_idle_s};
+  for (std::size_t i = 0; i < 3; ++i) {
+    idle_s_[i] = static_cast<std::uint32_t>(std::min<std::uint64_t>(idle[i], 1u << 22));
+  }
   agg_.reserve(agg_rings_.size());
   for (auto* r : agg_rings_) {
     agg_.emplace_back(*r);
@@ -269,9 +273,9 @@ std::uint32_t dispatcher::snapshot_reason(const net::packet_record& rec, net::by
       // lcores, merged files) is no idle time, and the later time stays.
       const std::uint32_t last_s = slot.seen >> 8;
       const std::uint32_t idle = (now_s - last_s) & 0xffffffu;
-      const std::uint32_t limit = rec.ip_proto == net::ipproto::tcp   ? opt_.tcp_idle_s
-                                  : rec.ip_proto == net::ipproto::udp ? opt_.udp_idle_s
-                                                                      : opt_.other_idle_s;
+      const std::uint32_t limit = idle_s_[rec.ip_proto == net::ipproto::tcp   ? 0
+                                          : rec.ip_proto == net::ipproto::udp ? 1
+                                                                              : 2];
       if (idle >= 1u << 23) {
         now_s = last_s;
       } else if (idle > limit) {

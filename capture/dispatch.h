@@ -30,9 +30,9 @@ struct dispatch_options {
   // other_idle_timeout) starts again: the aggregator has ended that
   // connection, and the one it starts next gets its own first payload
   // packets (application classification, fingerprints).
-  std::uint32_t tcp_idle_s = 3600;
-  std::uint32_t udp_idle_s = 120;
-  std::uint32_t other_idle_s = 60;
+  std::uint64_t tcp_idle_s = 3600;
+  std::uint64_t udp_idle_s = 120;
+  std::uint64_t other_idle_s = 60;
 };
 
 // ERSPAN mode of a sniffing interface: only GRE/ERSPAN sent to one of the
@@ -136,6 +136,9 @@ class dispatcher {
     std::uint32_t key;
     std::uint32_t seen;
   };
+  // The idle times in seconds, by protocol (TCP, UDP, other), as far as the
+  // slot's 24-bit time tells them apart (below 2^22 s, 48 days).
+  std::uint32_t idle_s_[3];
   static constexpr std::size_t flow_slots = 1u << 16;
   std::vector<flow_slot> flow_table_;
   // Source MACs seen: direct-mapped; an evicted MAC is snapshotted again.

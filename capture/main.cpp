@@ -326,9 +326,9 @@ int main(int argc, char** argv) {
   dopt.payload_to_aggregator = cfg.aggregator.applications;
   dopt.dedup = cfg.capture.dedup;
   dopt.dedup_window_ns = std::uint64_t{cfg.capture.dedup_window_us} * 1000;
-  dopt.tcp_idle_s = static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.aggregator.tcp_idle_s, 1u << 22));
-  dopt.udp_idle_s = static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.aggregator.udp_idle_s, 1u << 22));
-  dopt.other_idle_s = static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.aggregator.other_idle_s, 1u << 22));
+  dopt.tcp_idle_s = cfg.aggregator.tcp_idle_s;
+  dopt.udp_idle_s = cfg.aggregator.udp_idle_s;
+  dopt.other_idle_s = cfg.aggregator.other_idle_s;
   std::function<ts::control::counter_list()> counters_fn;
   std::uint64_t progress = 0;
   std::vector<std::uint16_t> lc0_link_types;  // files: lcore 0's link type per port
