@@ -600,9 +600,9 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
       w.key("class").value(a.asset_class);
       w.key("network").value(opt(a.network));
       w.key("first_seen");
-      a.first_seen ? w.value(util::rfc3339(a.first_seen)) : w.null();
+      a.first_seen ? w.timestamp(a.first_seen) : w.null();
       w.key("last_seen");
-      a.last_seen ? w.value(util::rfc3339(a.last_seen)) : w.null();
+      a.last_seen ? w.timestamp(a.last_seen) : w.null();
       w.key("bytes_in").value(a.bytes_in);
       w.key("bytes_out").value(a.bytes_out);
       w.key("packets_in").value(a.packets_in);
@@ -633,8 +633,8 @@ std::size_t write_assets_json(const std::vector<asset_view>& assets, const std::
         w.key("field").value(e.field.str());
         w.key("value").value(e.value);
         w.key("confidence").value(unsigned{e.confidence});
-        w.key("first_seen").value(util::rfc3339(e.first_seen));
-        w.key("last_seen").value(util::rfc3339(e.last_seen));
+        w.key("first_seen").timestamp(e.first_seen);
+        w.key("last_seen").timestamp(e.last_seen);
         w.end_object();
       }
       w.end_array();
@@ -677,8 +677,8 @@ std::size_t write_flows_json(const flow_table& flows, const std::string& path) {
     w.begin_array();
     const auto n = each_flow(flows, [&](const flow_row& r) {
       w.begin_object();
-      w.key("interval_start").value(util::rfc3339(r.interval_start));
-      w.key("interval_end").value(util::rfc3339(r.interval_end));
+      w.key("interval_start").timestamp(r.interval_start);
+      w.key("interval_end").timestamp(r.interval_end);
       w.key("src_ip").value(r.src);
       w.key("dst_ip").value(r.dst);
       w.key("dst_port").value(r.port);
@@ -697,8 +697,8 @@ std::size_t write_flows_json(const flow_table& flows, const std::string& path) {
       w.key("packets_src_to_dst").value(r.packets_c2s);
       w.key("bytes_src_to_dst").value(r.bytes_c2s);
       w.key("bytes_dst_to_src").value(r.bytes_s2c);
-      w.key("first_seen").value(util::rfc3339(r.first));
-      w.key("last_seen").value(util::rfc3339(r.last));
+      w.key("first_seen").timestamp(r.first);
+      w.key("last_seen").timestamp(r.last);
       w.end_object();
     });
     w.end_array();
@@ -714,7 +714,7 @@ std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, co
     util::json_writer w(f, false);
     return each_flow(flows, [&](const flow_row& r) {
       w.begin_object();
-      w.key("@timestamp").value(util::rfc3339(r.interval_start));
+      w.key("@timestamp").timestamp(r.interval_start);
       w.key("ecs").begin_object().key("version").value("8.11.0").end_object();
       w.key("event").begin_object();
       w.key("kind").value("event");
@@ -722,8 +722,8 @@ std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, co
       w.key("type").begin_array().value("connection").end_array();
       w.key("module").value("tapsense");
       w.key("dataset").value("tapsense.flow");
-      w.key("start").value(util::rfc3339(r.first));
-      w.key("end").value(util::rfc3339(r.last));
+      w.key("start").timestamp(r.first);
+      w.key("end").timestamp(r.last);
       w.end_object();
       auto side = [&](const char* name, const std::optional<net::ip_address>& ip, const std::string& text,
                       const std::string& site, const std::optional<net::mac_address>& mac, std::uint64_t bytes,
@@ -874,7 +874,7 @@ void write_status_json(const sensor_status& s, const std::string& path) {
     w.begin_object();
     w.key("sensor").value(s.sensor);
     w.key("packet_time");
-    s.packet_time_ns ? w.value(util::rfc3339(s.packet_time_ns)) : w.null();
+    s.packet_time_ns ? w.timestamp(s.packet_time_ns) : w.null();
     w.key("assets").value(std::uint64_t{s.assets});
     w.key("active_assets_1h").value(std::uint64_t{s.active_assets_1h});
     w.key("flows").value(std::uint64_t{s.flows});

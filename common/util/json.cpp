@@ -3,6 +3,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+
+#include "common/util/time.h"
 
 namespace tapsense::util {
 
@@ -43,180 +46,229 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
 }
 }  // namespace
 
-json_writer::json_writer(std::ostream& out, bool pretty) : out_(out), pretty_(pretty) {}
-
-json_writer::~json_writer() {
-  if (!buf_.empty()) {
-    out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
-  }
-}
-
-void json_writer::flush() {
-  out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
-  buf_.clear();
-}
-
 namespace {
 // Bytes a JSON string cannot carry as they are: quote, backslash, controls,
 // DEL (kept readable) and everything outside ASCII (checked as UTF-8).
 constexpr bool plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x7f; }
-}  // namespace
 
-void json_writer::append_escaped(std::string& o, std::string_view s) {
-  o += '"';
+// Writes s quoted and escaped at p, which has room for 6 * s.size() + 2
+// bytes (a byte becomes at most six: \u001f, \ufffd); returns the end.
+char* escape_to(char* p, std::string_view s) {
+  const char* d = s.data();
+  const std::size_t n = s.size();
+  *p++ = '"';
   std::size_t i = 0;
-  while (i < s.size()) {
-    // Copy the run of bytes that need nothing in one append.
+  while (i < n) {
+    // Copy the run of bytes that need nothing at once.
     std::size_t j = i;
-    while (j < s.size() && plain(static_cast<unsigned char>(s[j]))) ++j;
+    while (j < n && plain(static_cast<unsigned char>(d[j]))) ++j;
     if (j > i) {
-      o.append(s.data() + i, j - i);
+      std::memcpy(p, d + i, j - i);
+      p += j - i;
       i = j;
-      if (i == s.size()) break;
+      if (i == n) break;
     }
-    const auto c = static_cast<unsigned char>(s[i]);
+    const auto c = static_cast<unsigned char>(d[i]);
+    char e = 0;
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
-      case '\b': o += "\\b"; break;
-      case '\f': o += "\\f"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static constexpr char hex[] = "0123456789abcdef";
-          const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-          o.append(u, 6);
-        } else {
-          // Strings from packets need not be UTF-8: copy valid sequences,
-          // replace each invalid byte with U+FFFD so the file stays valid JSON.
-          const std::size_t n = utf8_sequence_length(s, i);
-          if (n == 0) {
-            o += "\\ufffd";
-          } else {
-            o.append(s.data() + i, n);
-            i += n - 1;
-          }
-        }
+      case '"': e = '"'; break;
+      case '\\': e = '\\'; break;
+      case '\n': e = 'n'; break;
+      case '\r': e = 'r'; break;
+      case '\t': e = 't'; break;
+      case '\b': e = 'b'; break;
+      case '\f': e = 'f'; break;
+      default: break;
+    }
+    if (e != 0) {
+      p[0] = '\\';
+      p[1] = e;
+      p += 2;
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      std::memcpy(p, u, 6);
+      p += 6;
+    } else {
+      // Strings from packets need not be UTF-8: copy valid sequences,
+      // replace each invalid byte with U+FFFD so the file stays valid JSON.
+      const std::size_t len = utf8_sequence_length(s, i);
+      if (len == 0) {
+        std::memcpy(p, "\\ufffd", 6);
+        p += 6;
+      } else {
+        std::memcpy(p, d + i, len);
+        p += len;
+        i += len - 1;
+      }
     }
     ++i;
   }
-  o += '"';
+  *p++ = '"';
+  return p;
+}
+}  // namespace
+
+json_writer::json_writer(std::ostream& out, bool pretty)
+    : out_(out), buf_(new char[buffer_bytes]), size_(buffer_bytes), at_(buf_.get()), end_(at_ + size_),
+      pretty_(pretty) {}
+
+json_writer::~json_writer() {
+  if (at_ != buf_.get()) {
+    out_.write(buf_.get(), at_ - buf_.get());
+  }
+}
+
+void json_writer::flush() {
+  out_.write(buf_.get(), at_ - buf_.get());
+  at_ = buf_.get();
+}
+
+void json_writer::make_room(std::size_t n) {
+  flush();
+  if (size_ < n) {
+    // One string longer than the buffer: a buffer that holds it.
+    buf_.reset(new char[n]);
+    size_ = n;
+    at_ = buf_.get();
+  }
+  end_ = buf_.get() + size_;
+}
+
+void json_writer::append_escaped(std::string& o, std::string_view s) {
+  const std::size_t old = o.size();
+  o.resize(old + 6 * s.size() + 2);
+  char* e = escape_to(o.data() + old, s);
+  o.resize(static_cast<std::size_t>(e - o.data()));
 }
 
 std::string json_writer::escape(std::string_view s) {
   std::string o;
-  o.reserve(s.size() + 2);
   append_escaped(o, s);
   return o;
 }
 
-void json_writer::newline() {
+char* json_writer::newline(char* p) {
   if (pretty_) {
-    buf_ += '\n';
-    buf_.append(2 * stack_.size(), ' ');
+    *p++ = '\n';
+    const std::size_t n = 2 * stack_.size();
+    std::memset(p, ' ', n);
+    p += n;
   }
+  return p;
 }
 
-void json_writer::before_value() {
+char* json_writer::before_value(char* p) {
   if (after_key_) {
     after_key_ = false;
-    return;
+    return p;
   }
   if (!stack_.empty()) {
     if (!stack_.back().first) {
-      buf_ += ',';
+      *p++ = ',';
     }
     stack_.back().first = false;
-    newline();
+    p = newline(p);
   }
+  return p;
 }
 
 json_writer& json_writer::begin_object() {
-  before_value();
-  buf_ += '{';
+  char* p = before_value(room(1));
+  *p++ = '{';
+  at_ = p;
   stack_.push_back({true});
   return *this;
 }
 json_writer& json_writer::end_object() {
   const bool empty = stack_.back().first;
   stack_.pop_back();
+  char* p = room(2);
   if (!empty) {
-    newline();
+    p = newline(p);
   }
-  buf_ += '}';
+  *p++ = '}';
   if (stack_.empty()) {
-    buf_ += '\n';
+    *p++ = '\n';
   }
-  maybe_flush();
+  at_ = p;
   return *this;
 }
 json_writer& json_writer::begin_array() {
-  before_value();
-  buf_ += '[';
+  char* p = before_value(room(1));
+  *p++ = '[';
+  at_ = p;
   stack_.push_back({false});
   return *this;
 }
 json_writer& json_writer::end_array() {
   const bool empty = stack_.back().first;
   stack_.pop_back();
+  char* p = room(2);
   if (!empty) {
-    newline();
+    p = newline(p);
   }
-  buf_ += ']';
+  *p++ = ']';
   if (stack_.empty()) {
-    buf_ += '\n';
+    *p++ = '\n';
   }
-  maybe_flush();
+  at_ = p;
   return *this;
 }
 json_writer& json_writer::key(std::string_view k) {
-  before_value();
-  append_escaped(buf_, k);
-  buf_.append(pretty_ ? ": " : ":");
+  char* p = escape_to(before_value(room(6 * k.size() + 4)), k);
+  *p++ = ':';
+  if (pretty_) {
+    *p++ = ' ';
+  }
+  at_ = p;
   after_key_ = true;
   return *this;
 }
 json_writer& json_writer::value(std::string_view v) {
-  before_value();
-  append_escaped(buf_, v);
-  maybe_flush();
+  at_ = escape_to(before_value(room(6 * v.size() + 2)), v);
   return *this;
 }
 json_writer& json_writer::value(std::uint64_t v) {
-  before_value();
-  char b[24];
-  const auto r = std::to_chars(b, b + sizeof b, v);
-  buf_.append(b, r.ptr);
+  char* p = before_value(room(24));
+  at_ = std::to_chars(p, p + 24, v).ptr;
   return *this;
 }
 json_writer& json_writer::value(std::int64_t v) {
-  before_value();
-  char b[24];
-  const auto r = std::to_chars(b, b + sizeof b, v);
-  buf_.append(b, r.ptr);
+  char* p = before_value(room(24));
+  at_ = std::to_chars(p, p + 24, v).ptr;
   return *this;
 }
 json_writer& json_writer::value(double v) {
-  before_value();
+  char* p = before_value(room(32));
   if (!std::isfinite(v)) {
-    buf_ += "null";
+    std::memcpy(p, "null", 4);
+    at_ = p + 4;
   } else {
-    char b[32];
-    const int n = std::snprintf(b, sizeof b, "%.6g", v);
-    buf_.append(b, static_cast<std::size_t>(n));
+    const int n = std::snprintf(p, 32, "%.6g", v);
+    at_ = p + n;
   }
   return *this;
 }
 json_writer& json_writer::value(bool v) {
-  before_value();
-  buf_ += v ? "true" : "false";
+  char* p = before_value(room(5));
+  std::memcpy(p, v ? "true" : "false", v ? 4 : 5);
+  at_ = p + (v ? 4 : 5);
   return *this;
 }
 json_writer& json_writer::null() {
-  before_value();
-  buf_ += "null";
+  char* p = before_value(room(4));
+  std::memcpy(p, "null", 4);
+  at_ = p + 4;
+  return *this;
+}
+json_writer& json_writer::timestamp(std::uint64_t ns) {
+  char* p = before_value(room(29));
+  *p++ = '"';
+  rfc3339_to(p, ns);
+  p += 27;
+  *p++ = '"';
+  at_ = p;
   return *this;
 }
 

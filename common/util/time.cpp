@@ -7,8 +7,14 @@
 namespace tapsense::util {
 
 std::string rfc3339(std::uint64_t ns) {
+  char out[27];
+  rfc3339_to(out, ns);
+  return std::string(out, 27);
+}
+
+void rfc3339_to(char* out, std::uint64_t ns) noexcept {
   // Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil
-  // inverse): no time zone database, no locale, no allocation but the result.
+  // inverse): no time zone database, no locale, no allocation.
   const std::uint64_t secs = ns / ns_per_s;
   const auto us = static_cast<unsigned>((ns % ns_per_s) / ns_per_us);
   const std::int64_t z = static_cast<std::int64_t>(secs / 86400) + 719468;
@@ -21,7 +27,6 @@ std::string rfc3339(std::uint64_t ns) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   const auto y = static_cast<unsigned>(static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0));
-  char out[32];
   auto put = [&](int at, unsigned v, int width) {
     for (int i = width - 1; i >= 0; --i) {
       out[at + i] = static_cast<char>('0' + v % 10);
@@ -42,7 +47,6 @@ std::string rfc3339(std::uint64_t ns) {
   out[19] = '.';
   put(20, us, 6);
   out[26] = 'Z';
-  return std::string(out, 27);
 }
 
 std::uint64_t now_ns() noexcept {

@@ -11,6 +11,8 @@ inline constexpr std::uint64_t ns_per_s = 1000000000ULL;
 
 // RFC 3339 in UTC with microseconds: "2013-02-26T22:02:41.116234Z".
 std::string rfc3339(std::uint64_t ns_since_epoch);
+// The same 27 characters written to out (no allocation).
+void rfc3339_to(char* out, std::uint64_t ns_since_epoch) noexcept;
 
 // Wall clock now, ns since the epoch.
 std::uint64_t now_ns() noexcept;
