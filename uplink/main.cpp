@@ -256,10 +256,12 @@ int main(int argc, char** argv) {
   constexpr std::uint64_t journal_limit = 256ULL << 20;
   auto checkpoint = [&] {
     const auto t0 = ts::util::mono_ns();
+    const auto cpu0 = ts::util::thread_cpu_ns();
     const auto journal = inv->journal_bytes();
     const auto rows = inv->checkpoint();
-    log->info("inventory checkpoint: {} rows written, {} journal bytes emptied ({:.3f} s)", rows, journal,
-              static_cast<double>(ts::util::mono_ns() - t0) / 1e9);
+    log->info("inventory checkpoint: {} rows written, {} journal bytes emptied ({:.3f} s, {:.3f} s of CPU)", rows,
+              journal, static_cast<double>(ts::util::mono_ns() - t0) / 1e9,
+              static_cast<double>(ts::util::thread_cpu_ns() - cpu0) / 1e9);
   };
   const std::uint64_t output_every = cfg.uplink.output_interval_s * 1'000'000'000ULL;
   std::uint64_t next_output = ts::util::mono_ns() + output_every;

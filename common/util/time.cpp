@@ -61,6 +61,12 @@ std::uint64_t mono_ns() noexcept {
                                         .count());
 }
 
+std::uint64_t thread_cpu_ns() noexcept {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * ns_per_s + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
 std::optional<std::uint64_t> parse_duration_s(std::string_view s) {
   if (s.empty()) {
     return std::nullopt;

@@ -18,6 +18,8 @@ void rfc3339_to(char* out, std::uint64_t ns_since_epoch) noexcept;
 std::uint64_t now_ns() noexcept;
 // Monotonic clock, ns.
 std::uint64_t mono_ns() noexcept;
+// CPU time the calling thread has used, ns.
+std::uint64_t thread_cpu_ns() noexcept;
 
 // "90", "90s", "5m", "1h", "2d" -> seconds. nullopt when malformed.
 std::optional<std::uint64_t> parse_duration_s(std::string_view s);
