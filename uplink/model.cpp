@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tapsense::uplink {
 
@@ -102,16 +104,19 @@ class row_writer {
 // offset + `columns`), written, and marked clean. Returns how many.
 template <typename Map, typename Bind>
 std::uint64_t save_dirty(SQLite::Database& db, const std::string& head, int columns, Map& m, const Bind& bind) {
-  std::size_t dirty = 0;
-  for (const auto& [k, v] : m) dirty += v.dirty ? 1 : 0;
-  row_writer w(db, head, columns, dirty);
-  for (auto& [k, v] : m) {
-    if (!v.dirty) continue;
-    bind(w.st(), w.offset(), k, v);
-    w.row_done();
-    v.dirty = false;
+  // One walk of the tree (a walk is a third of the time the rows take to
+  // bind): the dirty entries, then their rows.
+  std::vector<typename Map::pointer> dirty;
+  for (auto& e : m) {
+    if (e.second.dirty) dirty.push_back(&e);
   }
-  return dirty;
+  row_writer w(db, head, columns, dirty.size());
+  for (auto* e : dirty) {
+    bind(w.st(), w.offset(), e->first, e->second);
+    w.row_done();
+    e->second.dirty = false;
+  }
+  return dirty.size();
 }
 
 template <typename V>
@@ -439,13 +444,14 @@ std::uint64_t model::save(SQLite::Database& db) {
                        st.bindNoCopy(b + 19, v.app_service);
                        st.bindNoCopy(b + 20, v.application);
                      });
-  // A sighting's TTLs are rows of their own, written beside it.
-  SQLite::Statement ttl(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES(?,?,?,?)");
+  // A sighting's TTLs are rows of their own, written after the sightings,
+  // many to a statement as well.
+  std::vector<std::pair<const addr_key*, std::uint8_t>> ttls;
   rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO ip_sightings(network, ip, first_seen, last_seen, bytes_in, bytes_out,
                                           packets_in, packets_out, ttl_out, mac)
       VALUES)sql",
-                     10, sightings_, [&ttl](SQLite::Statement& st, int b, const addr_key& k, const sighting_value& v) {
+                     10, sightings_, [&ttls](SQLite::Statement& st, int b, const addr_key& k, const sighting_value& v) {
                        st.bindNoCopy(b + 1, k.network);
                        bind_ip(st, b + 2, k.ip);
                        st.bind(b + 3, i64(v.first_seen));
@@ -456,15 +462,18 @@ std::uint64_t model::save(SQLite::Database& db) {
                        st.bind(b + 8, i64(v.packets_out));
                        st.bind(b + 9, int{v.ttl_out});
                        st.bind(b + 10, i64(k.mac));
-                       for (auto t : v.ttls) {
-                         ttl.bindNoCopy(1, k.network);
-                         bind_ip(ttl, 2, k.ip);
-                         ttl.bind(3, int{t});
-                         ttl.bind(4, i64(k.mac));
-                         ttl.exec();
-                         ttl.reset();
-                       }
+                       for (auto t : v.ttls) ttls.emplace_back(&k, t);
                      });
+  {
+    row_writer w(db, "INSERT OR IGNORE INTO ip_ttls(network, ip, ttl, mac) VALUES", 4, ttls.size());
+    for (const auto& [k, t] : ttls) {
+      w.st().bindNoCopy(w.offset() + 1, k->network);
+      bind_ip(w.st(), w.offset() + 2, k->ip);
+      w.st().bind(w.offset() + 3, int{t});
+      w.st().bind(w.offset() + 4, i64(k->mac));
+      w.row_done();
+    }
+  }
   rows += save_dirty(db, R"sql(
       INSERT OR REPLACE INTO bindings(network, ip, mac, source, first_seen, last_seen, packets)
       VALUES)sql",
