@@ -130,7 +130,9 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
   auto addr = [](const opt_ip& ip) { return ip.value_or(net::ip_address{}); };
   // Bindings in the inventory's key order (network, ip, mac, source): where
   // two bind equally well, the first wins.
+  // (Every table here is sized first: growing rehashes all it holds.)
   std::unordered_map<naddr, std::vector<binding>, naddr_hash> bindings;
+  bindings.reserve(m.bindings().size());
   for (const auto& [k, v] : m.bindings()) {
     const auto src = static_cast<schema::BindingSource>(k.source);
     int t = ip_source;
@@ -163,6 +165,8 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
   std::unordered_map<naddr, std::vector<std::pair<std::uint64_t, sighting>>, naddr_hash> parts;
   std::unordered_map<naddr, std::vector<std::uint8_t>, naddr_hash> ttls;
   sightings.reserve(m.sightings().size());
+  parts.reserve(m.sightings().size());
+  ttls.reserve(m.sightings().size());
   for (const auto& [k, v] : m.sightings()) {
     const naddr na{nets.index(k.network), addr(k.ip)};
     sighting p;
@@ -194,8 +198,16 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
 
   // Devices: one per (network, MAC), else one per (network, IP).
   using key = std::tuple<std::uint16_t, std::uint64_t, net::ip_address>;
-  std::map<key, asset_view> assets;
+  struct key_hash {
+    std::size_t operator()(const key& k) const noexcept {
+      return naddr_hash{}(naddr{std::get<0>(k), std::get<2>(k)}) ^ (std::get<1>(k) * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  // (Hashed, for the lookups; walked in key order at the end.)
+  std::unordered_map<key, asset_view, key_hash> assets;
+  assets.reserve(sightings.size() + bindings.size());
   std::unordered_map<naddr, std::uint64_t, naddr_hash> ip_owner;  // address -> mac (0 none)
+  ip_owner.reserve(sightings.size() + bindings.size());
   auto asset_for = [&](std::uint16_t n, std::uint64_t mac, const net::ip_address& ip) -> asset_view& {
     const key k = mac != 0 ? key{n, mac, net::ip_address{}} : key{n, 0, ip};
     auto& a = assets[k];
@@ -357,9 +369,14 @@ std::vector<asset_view> build_assets(const model& m, const config::classifier& c
     if (a != nullptr) a->evidence.push_back(std::move(o.e));
   }
 
+  std::vector<std::pair<const key, asset_view>*> in_order;
+  in_order.reserve(assets.size());
+  for (auto& entry : assets) in_order.push_back(&entry);
+  std::sort(in_order.begin(), in_order.end(), [](const auto* x, const auto* y) { return x->first < y->first; });
   std::vector<asset_view> out;
   out.reserve(assets.size());
-  for (auto& [k, a] : assets) {
+  for (auto* entry : in_order) {
+    auto& a = entry->second;
     // Current address: the most recently active one, IPv4 first.
     std::sort(a.ips.begin(), a.ips.end());
     a.ips.erase(std::unique(a.ips.begin(), a.ips.end()), a.ips.end());
