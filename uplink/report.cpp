@@ -10,7 +10,9 @@
 #include <set>
 #include <stdexcept>
 #include <tuple>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/fp/device_class.h"
 #include "common/net/names.h"
@@ -783,10 +785,21 @@ std::size_t write_flows_ecs(const flow_table& flows, const std::string& path, co
 std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_view>& assets,
                                const std::string& path) {
   // (network, ip) -> asset index
-  std::map<std::pair<std::string, net::ip_address>, std::size_t> owner;
+  struct owner_hash {
+    std::size_t operator()(const std::pair<std::string_view, net::ip_address>& k) const noexcept {
+      std::uint64_t x;
+      std::uint64_t y;
+      std::memcpy(&x, k.second.b.data(), 8);
+      std::memcpy(&y, k.second.b.data() + 8, 8);
+      return std::hash<std::string_view>{}(k.first) ^ ((x ^ (y * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL);
+    }
+  };
+  // (The names are the assets' own strings, which outlive the tables.)
+  std::unordered_map<std::pair<std::string_view, net::ip_address>, std::size_t, owner_hash> owner;
+  owner.reserve(assets.size());
   // (network, MAC) -> asset index: an unassigned client's flows (DHCP from
   // 0.0.0.0) belong to the asset of the MAC they came from.
-  std::map<std::pair<std::string, std::uint64_t>, std::size_t> mac_owner;
+  std::map<std::pair<std::string_view, std::uint64_t>, std::size_t> mac_owner;
   for (std::size_t i = 0; i < assets.size(); ++i) {
     for (const auto& ip : assets[i].ips) owner[{assets[i].network, ip}] = i;
     if (assets[i].mac) mac_owner[{assets[i].network, assets[i].mac->to_u64()}] = i;
@@ -797,11 +810,16 @@ std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_
     std::uint64_t packets = 0;
     std::uint64_t flows = 0;
   };
+  // Families and services are few: each is kept once, and the summaries
+  // key on views of those copies (a flow's own strings end with it).
+  std::unordered_set<std::string> names;
+  auto name_of = [&names](const std::string& s) { return std::string_view(*names.insert(s).first); };
   // asset -> (family, service, role) -> totals
-  std::vector<std::map<std::tuple<std::string, std::string, std::string>, row>> summary(assets.size());
+  std::vector<std::map<std::tuple<std::string_view, std::string_view, std::string_view>, row>> summary(
+      assets.size());
   each_flow(flows, [&](const flow_row& r) {
-    const std::string family = r.family.empty() ? "Unknown" : r.family;
-    const std::string service = r.service.empty() ? fallback_service(r) : r.service;
+    const std::string_view family = name_of(r.family.empty() ? "Unknown" : r.family);
+    const std::string_view service = name_of(r.service.empty() ? fallback_service(r) : r.service);
     if (r.src_mac) {
       if (auto it = mac_owner.find({r.network, r.src_mac->to_u64()}); it != mac_owner.end()) {
         auto& x = summary[it->second][{family, service, "client"}];
