@@ -9,8 +9,8 @@
 #include <map>
 #include <set>
 #include <stdexcept>
-#include <tuple>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -787,11 +787,7 @@ std::size_t write_traffic_json(const flow_table& flows, const std::vector<asset_
   // (network, ip) -> asset index
   struct owner_hash {
     std::size_t operator()(const std::pair<std::string_view, net::ip_address>& k) const noexcept {
-      std::uint64_t x;
-      std::uint64_t y;
-      std::memcpy(&x, k.second.b.data(), 8);
-      std::memcpy(&y, k.second.b.data() + 8, 8);
-      return std::hash<std::string_view>{}(k.first) ^ ((x ^ (y * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL);
+      return std::hash<std::string_view>{}(k.first) ^ naddr_hash{}(naddr{0, k.second});
     }
   };
   // (The names are the assets' own strings, which outlive the tables.)
